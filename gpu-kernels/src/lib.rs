@@ -1,0 +1,1 @@
+//! Kernel calibration (CUDA through cudarc, CPU). Filled by the calibration issue (#7); empty for now.

@@ -1,0 +1,505 @@
+//! One validator's consensus state machine, after Algorithm 1 of "The latest
+//! gossip on BFT consensus" (Buchman, Kwon, Milosevic, arXiv:1807.04938),
+//! which CometBFT's `spec/consensus/` describes and implements. Rule numbers
+//! in comments are that algorithm's line numbers.
+//!
+//! The machine is plain data driven by `on_*` calls; what it wants done (send
+//! a vote, start a timer, commit) it pushes onto an outbox of [`Action`]s that
+//! the simulation carries out. It never starts a round on its own: it asks
+//! for one with [`Action::EnterRound`], because only the simulation knows the
+//! proposer schedule.
+
+use super::{BlockId, Message, NIL, Step, VoteKind};
+use crate::network::NodeId;
+
+/// What the state machine asks the simulation to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Broadcast a proposal for `round`: re-propose `block` if given (the
+    /// valid value, with its `pol_round`), else a new block.
+    Propose { height: u64, round: u32, pol_round: i32, block: Option<BlockId> },
+    /// Broadcast this validator's vote (already counted in its own tally).
+    Vote { kind: VoteKind, height: u64, round: u32, block: BlockId },
+    /// Fire `on_timeout(step, round)` after the step's timeout for `round`.
+    Schedule { step: Step, height: u64, round: u32 },
+    /// Move to `round` of the current height (the simulation calls `start_round`).
+    EnterRound { height: u64, round: u32 },
+    /// The height is decided: `block`, committed in `round`. The machine has
+    /// already moved to the next height's `NewHeight` step.
+    Commit { height: u64, round: u32, block: BlockId },
+    /// Precommits for `block` reached +2/3 but its proposal never arrived: get
+    /// the block from a peer.
+    FetchBlock { height: u64, block: BlockId },
+}
+
+/// Votes of one kind in one round.
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    voted: Vec<u64>,
+    any: u64,
+    nil: u64,
+    /// Power per block, small (one or two entries unless byzantine).
+    blocks: Vec<(BlockId, u64)>,
+}
+
+impl Tally {
+    fn reset(&mut self, n: usize) {
+        self.voted.clear();
+        self.voted.resize(n.div_ceil(64), 0);
+        self.any = 0;
+        self.nil = 0;
+        self.blocks.clear();
+    }
+    /// Counts the first vote of `from`; later votes of the same sender (an
+    /// equivocator's second vote) are ignored. Returns the block's new power.
+    fn add(&mut self, from: NodeId, block: BlockId, power: u64) -> Option<u64> {
+        let (w, b) = (from as usize / 64, from as usize % 64);
+        if self.voted[w] >> b & 1 == 1 {
+            return None;
+        }
+        self.voted[w] |= 1 << b;
+        self.any += power;
+        if block == NIL {
+            self.nil += power;
+            return Some(self.nil);
+        }
+        match self.blocks.iter_mut().find(|(id, _)| *id == block) {
+            Some((_, p)) => {
+                *p += power;
+                Some(*p)
+            }
+            None => {
+                self.blocks.push((block, power));
+                Some(power)
+            }
+        }
+    }
+    fn power_for(&self, block: BlockId) -> u64 {
+        self.blocks.iter().find(|(id, _)| *id == block).map_or(0, |(_, p)| *p)
+    }
+}
+
+/// Everything a validator knows about one round of the current height.
+#[derive(Clone, Debug, Default)]
+struct RoundData {
+    proposal: Option<(BlockId, i32)>,
+    prevotes: Tally,
+    precommits: Tally,
+    /// Distinct senders of any message in this round, for the round-skip rule.
+    senders: Tally,
+    prevote_wait: bool,
+    precommit_wait: bool,
+    /// Rule 36 fired (lock / valid value set) for this round.
+    locked_here: bool,
+    /// Rule 49 asked for this round's block to be fetched.
+    fetch_asked: bool,
+}
+
+impl RoundData {
+    fn reset(&mut self, n: usize) {
+        self.proposal = None;
+        self.prevotes.reset(n);
+        self.precommits.reset(n);
+        self.senders.reset(n);
+        self.prevote_wait = false;
+        self.precommit_wait = false;
+        self.locked_here = false;
+        self.fetch_asked = false;
+    }
+}
+
+/// One validator's consensus state.
+#[derive(Clone, Debug)]
+pub struct RoundState {
+    pub id: NodeId,
+    pub height: u64,
+    pub round: u32,
+    pub step: Step,
+    locked: Option<(BlockId, u32)>,
+    valid: Option<(BlockId, u32)>,
+    rounds: Vec<RoundData>,
+    /// Rounds of `rounds` in use at this height.
+    rounds_used: usize,
+    /// Blocks whose content this validator holds (from a proposal or a fetch).
+    have: Vec<BlockId>,
+    /// Messages for the next height, replayed when it starts.
+    next_height: Vec<Message>,
+    powers: std::sync::Arc<[u64]>,
+    total: u64,
+    pub outbox: Vec<Action>,
+}
+
+/// Most messages held for the next height: a full height's worth of votes.
+const NEXT_HEIGHT_BUFFER_PER_VALIDATOR: usize = 6;
+
+impl RoundState {
+    pub fn new(id: NodeId, powers: std::sync::Arc<[u64]>) -> RoundState {
+        let total = powers.iter().sum();
+        RoundState {
+            id,
+            height: 1,
+            round: 0,
+            step: Step::NewHeight,
+            locked: None,
+            valid: None,
+            rounds: Vec::new(),
+            rounds_used: 0,
+            have: Vec::new(),
+            next_height: Vec::new(),
+            powers,
+            total,
+            outbox: Vec::new(),
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.powers.len()
+    }
+
+    /// More than two thirds of the total power (CometBFT's "+2/3").
+    fn quorum(&self, power: u64) -> bool {
+        power * 3 > self.total * 2
+    }
+
+    /// More than one third: at least one honest validator among them (f+1).
+    fn one_third(&self, power: u64) -> bool {
+        power * 3 > self.total
+    }
+
+    fn data(&mut self, round: u32) -> &mut RoundData {
+        let r = round as usize;
+        while self.rounds_used <= r {
+            if self.rounds.len() <= self.rounds_used {
+                self.rounds.push(RoundData::default());
+            }
+            let n = self.n();
+            self.rounds[self.rounds_used].reset(n);
+            self.rounds_used += 1;
+        }
+        &mut self.rounds[r]
+    }
+
+    /// Moves to a new height with clean round state (`NewHeight` step).
+    pub fn enter_height(&mut self, height: u64) {
+        self.height = height;
+        self.round = 0;
+        self.step = Step::NewHeight;
+        self.locked = None;
+        self.valid = None;
+        self.rounds_used = 0;
+        self.have.clear();
+    }
+
+    /// Forgets messages held for a height this validator skipped past.
+    pub fn drop_buffered(&mut self) {
+        self.next_height.clear();
+    }
+
+    /// StartRound (rule 10): the simulation says whether we propose.
+    pub fn start_round(&mut self, round: u32, we_propose: bool) {
+        self.round = round;
+        self.step = Step::Propose;
+        self.data(round);
+        if we_propose {
+            let (block, pol_round) = match self.valid {
+                Some((b, r)) => (Some(b), r as i32),
+                None => (None, -1),
+            };
+            self.outbox.push(Action::Propose { height: self.height, round, pol_round, block });
+        } else {
+            self.outbox.push(Action::Schedule { step: Step::Propose, height: self.height, round });
+        }
+        self.check();
+    }
+
+    /// A message from the network (or this validator's own proposal).
+    /// Proposals must already be checked to come from the round's proposer.
+    pub fn on_message(&mut self, msg: Message) {
+        let h = msg.height();
+        if h == self.height + 1 {
+            if self.next_height.len() < NEXT_HEIGHT_BUFFER_PER_VALIDATOR * self.n() {
+                self.next_height.push(msg);
+            }
+            return;
+        }
+        if h != self.height {
+            return;
+        }
+        self.record(msg);
+        self.check();
+    }
+
+    /// Adds a message to the round data without running the rules.
+    fn record(&mut self, msg: Message) {
+        let from = msg.from();
+        let power = self.powers[from as usize];
+        match msg {
+            Message::Proposal { round, block, pol_round, .. } => {
+                let d = self.data(round);
+                if d.proposal.is_none() {
+                    d.proposal = Some((block, pol_round));
+                }
+                d.senders.add(from, 0, power);
+                if !self.have.contains(&block) {
+                    self.have.push(block);
+                }
+            }
+            Message::Vote { kind, round, block, .. } => {
+                let d = self.data(round);
+                d.senders.add(from, 0, power);
+                match kind {
+                    VoteKind::Prevote => d.prevotes.add(from, block, power),
+                    VoteKind::Precommit => d.precommits.add(from, block, power),
+                };
+            }
+        }
+    }
+
+    /// A block fetched from a peer after its precommits were seen.
+    pub fn on_block(&mut self, block: BlockId) {
+        if !self.have.contains(&block) {
+            self.have.push(block);
+        }
+        self.check();
+    }
+
+    /// A timer fired; stale timers (other height, round or step) do nothing.
+    pub fn on_timeout(&mut self, height: u64, round: u32, step: Step) {
+        if height != self.height || round != self.round {
+            return;
+        }
+        match step {
+            // Rule 57.
+            Step::Propose if self.step == Step::Propose => {
+                self.vote(VoteKind::Prevote, NIL);
+                self.step = Step::Prevote;
+            }
+            // Rule 61.
+            Step::Prevote if self.step == Step::Prevote => {
+                self.vote(VoteKind::Precommit, NIL);
+                self.step = Step::Precommit;
+            }
+            // Rule 65: any step of this round.
+            Step::Precommit if self.step != Step::NewHeight => {
+                self.outbox.push(Action::EnterRound { height, round: round + 1 });
+                return;
+            }
+            _ => return,
+        }
+        self.check();
+    }
+
+    /// Counts our own vote and asks for it to be broadcast.
+    fn vote(&mut self, kind: VoteKind, block: BlockId) {
+        let (id, round) = (self.id, self.round);
+        self.record(Message::Vote { kind, height: self.height, round, block, from: id });
+        self.outbox.push(Action::Vote { kind, height: self.height, round, block });
+    }
+
+    /// Runs the upon-rules until none fires.
+    fn check(&mut self) {
+        loop {
+            if self.step == Step::NewHeight && self.rounds_used == 0 {
+                return;
+            }
+            // Rule 49: a decision in any round we know of.
+            if let Some((round, block)) = self.decision() {
+                if self.have.contains(&block) {
+                    let height = self.height;
+                    self.outbox.push(Action::Commit { height, round, block });
+                    self.advance_height();
+                    continue;
+                }
+                let d = self.data(round);
+                if !d.fetch_asked {
+                    d.fetch_asked = true;
+                    let height = self.height;
+                    self.outbox.push(Action::FetchBlock { height, block });
+                }
+            }
+            // Rule 55: f+1 of the power is already in a later round.
+            if let Some(r) = self.later_round() {
+                self.outbox.push(Action::EnterRound { height: self.height, round: r });
+                return;
+            }
+            if self.step == Step::NewHeight {
+                return;
+            }
+            let r = self.round;
+            let step = self.step;
+            let d = &self.rounds[r as usize];
+            let proposal = d.proposal;
+            // Rules 22 and 28: prevote on the proposal.
+            if step == Step::Propose
+                && let Some((b, pol)) = proposal
+            {
+                if pol < 0 {
+                    let ok = match self.locked {
+                        None => true,
+                        Some((lb, _)) => lb == b,
+                    };
+                    self.vote(VoteKind::Prevote, if ok { b } else { NIL });
+                    self.step = Step::Prevote;
+                    continue;
+                }
+                let vr = pol as u32;
+                if vr < r && vr < self.rounds_used as u32 {
+                    let prevoted = self.rounds[vr as usize].prevotes.power_for(b);
+                    if self.quorum(prevoted) {
+                        let ok = match self.locked {
+                            None => true,
+                            Some((lb, lr)) => lr <= vr || lb == b,
+                        };
+                        self.vote(VoteKind::Prevote, if ok { b } else { NIL });
+                        self.step = Step::Prevote;
+                        continue;
+                    }
+                }
+            }
+            let d = &self.rounds[r as usize];
+            // Rule 34: +2/3 of any prevotes, first time: start the prevote timer.
+            if step == Step::Prevote && !d.prevote_wait && self.quorum(d.prevotes.any) {
+                self.rounds[r as usize].prevote_wait = true;
+                self.outbox.push(Action::Schedule { step: Step::Prevote, height: self.height, round: r });
+                continue;
+            }
+            // Rule 36: proposal and +2/3 prevotes for it, step ≥ prevote, first time.
+            if step >= Step::Prevote
+                && !d.locked_here
+                && let Some((b, _)) = proposal
+                && self.quorum(d.prevotes.power_for(b))
+            {
+                self.rounds[r as usize].locked_here = true;
+                if step == Step::Prevote {
+                    self.locked = Some((b, r));
+                    self.vote(VoteKind::Precommit, b);
+                    self.step = Step::Precommit;
+                }
+                self.valid = Some((b, r));
+                continue;
+            }
+            let d = &self.rounds[r as usize];
+            // Rule 44: +2/3 prevotes for nil.
+            if step == Step::Prevote && self.quorum(d.prevotes.nil) {
+                self.vote(VoteKind::Precommit, NIL);
+                self.step = Step::Precommit;
+                continue;
+            }
+            // Rule 47: +2/3 of any precommits, first time: start the precommit timer.
+            if !d.precommit_wait && self.quorum(d.precommits.any) {
+                self.rounds[r as usize].precommit_wait = true;
+                self.outbox.push(Action::Schedule { step: Step::Precommit, height: self.height, round: r });
+                continue;
+            }
+            return;
+        }
+    }
+
+    /// The first round (lowest) with +2/3 precommits for one block.
+    fn decision(&self) -> Option<(u32, BlockId)> {
+        for (r, d) in self.rounds[..self.rounds_used].iter().enumerate() {
+            if self.quorum(d.precommits.any) {
+                for &(b, p) in &d.precommits.blocks {
+                    if self.quorum(p) {
+                        return Some((r as u32, b));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The highest round above ours that f+1 of the power has sent messages
+    /// in. While waiting in `NewHeight`, round 0 does not count: the wait for
+    /// `timeout_commit` is deliberate.
+    fn later_round(&self) -> Option<u32> {
+        let lowest = self.round as usize + 1;
+        (lowest..self.rounds_used)
+            .rev()
+            .find(|&r| self.one_third(self.rounds[r].senders.any))
+            .map(|r| r as u32)
+    }
+
+    /// After a commit: clean state for the next height, then the messages
+    /// that arrived early for it.
+    fn advance_height(&mut self) {
+        self.enter_height(self.height + 1);
+        let mut early = std::mem::take(&mut self.next_height);
+        for msg in early.drain(..) {
+            self.record(msg);
+        }
+        self.next_height = early; // keeps the allocation
+    }
+
+    /// Precommit power for `block` in `round`, for `skip_timeout_commit`.
+    pub fn precommit_power(&self, round: u32, block: BlockId) -> u64 {
+        self.rounds.get(round as usize).map_or(0, |d| d.precommits.power_for(block))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(id: NodeId, n: usize) -> RoundState {
+        RoundState::new(id, vec![1u64; n].into())
+    }
+
+    fn prevote(from: NodeId, block: BlockId) -> Message {
+        Message::Vote { kind: VoteKind::Prevote, height: 1, round: 0, block, from }
+    }
+    fn precommit(from: NodeId, block: BlockId) -> Message {
+        Message::Vote { kind: VoteKind::Precommit, height: 1, round: 0, block, from }
+    }
+
+    #[test]
+    fn happy_path_prevote_lock_precommit_commit() {
+        let mut m = machine(1, 4);
+        m.start_round(0, false);
+        assert_eq!(m.outbox.drain(..).collect::<Vec<_>>(), [Action::Schedule { step: Step::Propose, height: 1, round: 0 }]);
+        m.on_message(Message::Proposal { height: 1, round: 0, block: 7, pol_round: -1, from: 0 });
+        assert_eq!(m.outbox.drain(..).collect::<Vec<_>>(), [Action::Vote { kind: VoteKind::Prevote, height: 1, round: 0, block: 7 }]);
+        m.on_message(prevote(0, 7));
+        assert!(m.outbox.is_empty(), "2 of 4 prevotes is not +2/3");
+        m.on_message(prevote(2, 7));
+        let out: Vec<_> = m.outbox.drain(..).collect();
+        assert!(out.contains(&Action::Vote { kind: VoteKind::Precommit, height: 1, round: 0, block: 7 }), "{out:?}");
+        assert_eq!(m.locked, Some((7, 0)));
+        m.on_message(precommit(0, 7));
+        m.on_message(precommit(2, 7));
+        let out: Vec<_> = m.outbox.drain(..).collect();
+        assert!(out.contains(&Action::Commit { height: 1, round: 0, block: 7 }), "{out:?}");
+        assert_eq!((m.height, m.step), (2, Step::NewHeight));
+    }
+
+    #[test]
+    fn locked_validator_prevotes_nil_for_another_block() {
+        let mut m = machine(1, 4);
+        m.locked = Some((7, 0));
+        m.start_round(1, false);
+        m.outbox.clear();
+        m.on_message(Message::Proposal { height: 1, round: 1, block: 9, pol_round: -1, from: 0 });
+        assert_eq!(m.outbox.drain(..).collect::<Vec<_>>(), [Action::Vote { kind: VoteKind::Prevote, height: 1, round: 1, block: NIL }]);
+    }
+
+    #[test]
+    fn equivocating_second_vote_is_not_counted() {
+        let mut t = Tally::default();
+        t.reset(4);
+        assert_eq!(t.add(3, 7, 1), Some(1));
+        assert_eq!(t.add(3, 8, 1), None);
+        assert_eq!((t.any, t.power_for(8)), (1, 0));
+    }
+
+    #[test]
+    fn skips_to_a_round_that_one_third_is_in() {
+        let mut m = machine(0, 4);
+        m.start_round(0, false);
+        m.outbox.clear();
+        let v = |from| Message::Vote { kind: VoteKind::Prevote, height: 1, round: 3, block: NIL, from };
+        m.on_message(v(1));
+        assert!(m.outbox.is_empty(), "1 of 4 is not more than a third");
+        m.on_message(v(2));
+        assert_eq!(m.outbox.drain(..).collect::<Vec<_>>(), [Action::EnterRound { height: 1, round: 3 }]);
+    }
+}

@@ -1,0 +1,25 @@
+//! Everything that can happen in a run: one variant per kind of event, each
+//! small and `Copy` so that the queue moves no heap data.
+
+use crate::consensus::{BlockId, Message, Step};
+use crate::network::NodeId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A consensus message reaches `to`.
+    Deliver { to: NodeId, msg: Message },
+    /// A consensus timer of `node` fires.
+    Timeout { node: NodeId, height: u64, round: u32, step: Step },
+    /// `timeout_commit` is over: `node` may start round 0 of `height`.
+    StartHeight { node: NodeId, height: u64 },
+    /// `create_empty_blocks_interval` passed with no transaction.
+    EmptyBlockTimer { node: NodeId, height: u64 },
+    /// A block that `node` saw committed but never received arrives from a peer.
+    BlockFetched { node: NodeId, height: u64, block: BlockId },
+    /// `node` syncs the blocks it missed (blocksync) and rejoins consensus.
+    CatchUp { node: NodeId },
+    /// The fault at this index of the run's fault table takes effect.
+    Fault { index: u32 },
+    /// A settlement transaction enters the mempool.
+    TxArrival,
+}

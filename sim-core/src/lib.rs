@@ -1,0 +1,21 @@
+//! hacasim's engine and models: simulated time, the event queue, seeded
+//! random streams, the network, CometBFT consensus, the scenario schema and
+//! the records a run emits. No file I/O: callers hand in text and a sink.
+
+pub mod consensus;
+pub mod event;
+pub mod network;
+pub mod queue;
+pub mod records;
+pub mod regions;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod summary;
+pub mod time;
+
+pub use records::{BlockRecord, NodeRecord, NullSink, RecordSink, RoundRecord, VecSink};
+pub use scenario::{Scenario, ScenarioError};
+pub use sim::Simulation;
+pub use summary::Summary;
+pub use time::{SimDuration, SimTime};

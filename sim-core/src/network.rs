@@ -1,0 +1,304 @@
+//! The network: regions, a one-way latency matrix, jitter, bandwidth, an
+//! optional gossip topology, and the faults that are in force right now.
+//!
+//! One function, [`Network::send_delay`], answers "how long does this message
+//! take, or is it lost?"; every random draw it makes is keyed by the message's
+//! identity, so the answer does not depend on the order of unrelated events.
+
+use petgraph::graph::{NodeIndex, UnGraph};
+use rand::Rng;
+
+use crate::rng::{self, CounterKey, Purpose, Streams};
+use crate::scenario::{FaultKind, JitterKind, Scenario, TopologyKind};
+use crate::time::SimDuration;
+
+/// Index of a validator (its address order).
+pub type NodeId = u16;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Jitter {
+    pub kind: JitterKind,
+    pub fraction: f64,
+    pub sigma: f64,
+}
+
+impl Jitter {
+    /// Applies jitter to a base delay in nanoseconds.
+    fn apply<R: Rng>(&self, base_ns: f64, rng: &mut R) -> f64 {
+        match self.kind {
+            JitterKind::None => base_ns,
+            JitterKind::Normal => (base_ns + self.fraction * base_ns * rng::standard_normal(rng)).max(0.0),
+            JitterKind::Lognormal => {
+                base_ns * (self.sigma * rng::standard_normal(rng) - 0.5 * self.sigma * self.sigma).exp()
+            }
+        }
+    }
+}
+
+/// Faults in force now. Changed only by [`Network::apply_fault`].
+#[derive(Clone, Debug)]
+pub struct FaultState {
+    pub crashed: Vec<bool>,
+    /// Multiplier on the delay of messages sent or received (1 = normal).
+    pub slow: Vec<f64>,
+    /// Partition side of each node while a partition is in force; `None` for
+    /// nodes in no side (they reach everyone).
+    pub side: Option<Vec<Option<u16>>>,
+    pub loss_rate: f64,
+}
+
+/// A fault with its names resolved to node ids, ready to apply.
+#[derive(Clone, Debug)]
+pub enum FaultAction {
+    Crash(Vec<NodeId>),
+    Recover(Vec<NodeId>),
+    Slow(Vec<NodeId>, f64),
+    Partition(Vec<Option<u16>>),
+    Heal,
+    Loss(f64),
+}
+
+/// Relay paths for a restricted topology: per pair, the one-way latency of the
+/// fastest path over live links, and its hop count.
+#[derive(Clone, Debug)]
+struct Routes {
+    graph: UnGraph<(), ()>,
+    /// `dist[from * n + to]` in ns; `u64::MAX` when unreachable.
+    dist: Vec<u64>,
+    hops: Vec<u16>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Network {
+    pub region_names: Vec<String>,
+    /// One-way latency in ns between regions, `[from * r + to]`.
+    region_latency_ns: Vec<u64>,
+    num_regions: usize,
+    /// Region of each node.
+    pub region_of: Vec<usize>,
+    jitter: Jitter,
+    /// Nanoseconds per byte on a link.
+    ns_per_byte: f64,
+    base_loss_rate: f64,
+    routes: Option<Routes>,
+    pub faults: FaultState,
+    jitter_key: CounterKey,
+    loss_key: CounterKey,
+}
+
+impl Network {
+    pub fn new(scenario: &Scenario, streams: &Streams) -> Network {
+        let net = &scenario.network;
+        let r = net.regions.len();
+        let matrix = net.latency_ms.as_ref().expect("resolved scenario has a latency matrix");
+        let region_latency_ns = matrix.iter().flatten().map(|ms| (ms * 1e6).round() as u64).collect();
+        let specs = scenario.validator_specs();
+        let n = specs.len();
+        let region_of: Vec<usize> = specs.iter().map(|s| s.region).collect();
+        let mut network = Network {
+            region_names: net.regions.clone(),
+            region_latency_ns,
+            num_regions: r,
+            region_of,
+            jitter: Jitter { kind: net.jitter.kind, fraction: net.jitter.fraction, sigma: net.jitter.sigma },
+            ns_per_byte: 8.0 * 1e9 / (net.bandwidth_mbps * 1e6),
+            base_loss_rate: net.loss_rate,
+            routes: None,
+            faults: FaultState { crashed: vec![false; n], slow: vec![1.0; n], side: None, loss_rate: net.loss_rate },
+            jitter_key: streams.counter_key(Purpose::NetworkJitter),
+            loss_key: streams.counter_key(Purpose::MessageLoss),
+        };
+        let topo = &net.topology;
+        let edges: Option<Vec<(usize, usize)>> = match topo.kind {
+            TopologyKind::Full => None,
+            TopologyKind::Random => Some(random_links(n, topo.degree, streams)),
+            TopologyKind::Edges => {
+                let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+                let pos = |x: &str| names.iter().position(|n| *n == x).expect("validated edge name");
+                Some(topo.edges.iter().map(|[a, b]| (pos(a), pos(b))).collect())
+            }
+        };
+        if let Some(edges) = edges {
+            let mut graph = UnGraph::with_capacity(n, edges.len());
+            for _ in 0..n {
+                graph.add_node(());
+            }
+            for (a, b) in edges {
+                if a != b && graph.find_edge(NodeIndex::new(a), NodeIndex::new(b)).is_none() {
+                    graph.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
+                }
+            }
+            network.routes = Some(Routes { graph, dist: Vec::new(), hops: Vec::new() });
+            network.recompute_routes();
+        }
+        network
+    }
+
+    pub fn num_nodes(&self) -> usize {
+        self.region_of.len()
+    }
+
+    /// Base one-way latency between two nodes' regions, in ns.
+    pub fn region_latency(&self, from: NodeId, to: NodeId) -> u64 {
+        self.region_latency_ns[self.region_of[from as usize] * self.num_regions + self.region_of[to as usize]]
+    }
+
+    fn partitioned(&self, a: usize, b: usize) -> bool {
+        match &self.faults.side {
+            Some(side) => matches!((side[a], side[b]), (Some(x), Some(y)) if x != y),
+            None => false,
+        }
+    }
+
+    /// Delay of a message of `bytes` from `from` to `to`, or `None` if it is
+    /// dropped (crashed sender, partition, no path, or loss). `key` identifies
+    /// the message (e.g. height, round, step, block) for its random draws.
+    pub fn send_delay(&self, from: NodeId, to: NodeId, bytes: u64, key: [u64; 4]) -> Option<SimDuration> {
+        let (f, t) = (from as usize, to as usize);
+        if self.faults.crashed[f] || self.partitioned(f, t) {
+            return None;
+        }
+        let words = [key[0], key[1], key[2], key[3], ((from as u64) << 16) | to as u64];
+        if self.faults.loss_rate > 0.0 {
+            let mut r = self.loss_key.at(&words);
+            if rng::unit_f64(&mut r) < self.faults.loss_rate {
+                return None;
+            }
+        }
+        let (base, hops) = match &self.routes {
+            None => (self.region_latency(from, to), 1),
+            Some(routes) => {
+                let n = self.num_nodes();
+                let d = routes.dist[f * n + t];
+                if d == u64::MAX {
+                    return None;
+                }
+                (d, routes.hops[f * n + t].max(1) as u64)
+            }
+        };
+        let mut r = self.jitter_key.at(&words);
+        let propagation = self.jitter.apply(base as f64, &mut r);
+        let transfer = bytes as f64 * self.ns_per_byte * hops as f64;
+        let slow = self.faults.slow[f].max(self.faults.slow[t]);
+        Some(SimDuration(((propagation + transfer) * slow).round() as u64))
+    }
+
+    pub fn apply_fault(&mut self, action: &FaultAction) {
+        match action {
+            FaultAction::Crash(ids) => ids.iter().for_each(|&i| self.faults.crashed[i as usize] = true),
+            FaultAction::Recover(ids) => ids.iter().for_each(|&i| self.faults.crashed[i as usize] = false),
+            FaultAction::Slow(ids, k) => ids.iter().for_each(|&i| self.faults.slow[i as usize] = *k),
+            FaultAction::Partition(side) => self.faults.side = Some(side.clone()),
+            FaultAction::Heal => self.faults.side = None,
+            FaultAction::Loss(rate) => self.faults.loss_rate = *rate,
+        }
+        if self.routes.is_some() && !matches!(action, FaultAction::Slow(..) | FaultAction::Loss(_)) {
+            self.recompute_routes();
+        }
+    }
+
+    /// The action that undoes `action` (for a fault's `until`).
+    pub fn inverse(&self, action: &FaultAction) -> FaultAction {
+        match action {
+            FaultAction::Crash(ids) => FaultAction::Recover(ids.clone()),
+            FaultAction::Recover(ids) => FaultAction::Crash(ids.clone()),
+            FaultAction::Slow(ids, _) => FaultAction::Slow(ids.clone(), 1.0),
+            FaultAction::Partition(_) | FaultAction::Heal => FaultAction::Heal,
+            FaultAction::Loss(_) => FaultAction::Loss(self.base_loss_rate),
+        }
+    }
+
+    /// Shortest paths over links whose ends are up and on the same side.
+    fn recompute_routes(&mut self) {
+        let n = self.num_nodes();
+        let Some(routes) = self.routes.take() else { return };
+        let mut dist = vec![u64::MAX; n * n];
+        let mut hops = vec![0u16; n * n];
+        let usable = |a: usize, b: usize| !self.faults.crashed[a] && !self.faults.crashed[b] && !self.partitioned(a, b);
+        let region_of = &self.region_of;
+        let lat = |a: usize, b: usize| self.region_latency_ns[region_of[a] * self.num_regions + region_of[b]];
+        // Dijkstra from every source; n is at most a few hundred validators.
+        let mut heap = std::collections::BinaryHeap::new();
+        for s in 0..n {
+            let row = &mut dist[s * n..(s + 1) * n];
+            let hrow = &mut hops[s * n..(s + 1) * n];
+            row[s] = 0;
+            heap.clear();
+            heap.push(std::cmp::Reverse((0u64, s)));
+            while let Some(std::cmp::Reverse((d, u))) = heap.pop() {
+                if d > row[u] {
+                    continue;
+                }
+                for v in routes.graph.neighbors(NodeIndex::new(u)) {
+                    let v = v.index();
+                    if !usable(u, v) {
+                        continue;
+                    }
+                    let nd = d + lat(u, v).max(1);
+                    if nd < row[v] {
+                        row[v] = nd;
+                        hrow[v] = hrow[u] + 1;
+                        heap.push(std::cmp::Reverse((nd, v)));
+                    }
+                }
+            }
+        }
+        self.routes = Some(Routes { dist, hops, ..routes });
+    }
+
+    /// Resolves a fault specification's names into an action.
+    pub fn resolve_fault(scenario: &Scenario, kind: FaultKind, validators: &[String], groups: &[Vec<String>], factor: Option<f64>, rate: Option<f64>) -> FaultAction {
+        let ids = |names: &[String]| -> Vec<NodeId> {
+            names.iter().flat_map(|n| scenario.resolve_validators(n).unwrap_or_default()).map(|i| i as NodeId).collect()
+        };
+        match kind {
+            FaultKind::Crash => FaultAction::Crash(ids(validators)),
+            FaultKind::Recover => FaultAction::Recover(ids(validators)),
+            FaultKind::Slow => FaultAction::Slow(ids(validators), factor.unwrap_or(1.0)),
+            FaultKind::Heal => FaultAction::Heal,
+            FaultKind::Loss => FaultAction::Loss(rate.unwrap_or(0.0)),
+            FaultKind::Partition => {
+                let specs = scenario.validator_specs();
+                let mut side = vec![None; specs.len()];
+                for (g, names) in groups.iter().enumerate() {
+                    for name in names {
+                        if let Some(r) = scenario.network.regions.iter().position(|x| x == name) {
+                            for (i, s) in specs.iter().enumerate() {
+                                if s.region == r {
+                                    side[i] = Some(g as u16);
+                                }
+                            }
+                        } else {
+                            for i in scenario.resolve_validators(name).unwrap_or_default() {
+                                side[i] = Some(g as u16);
+                            }
+                        }
+                    }
+                }
+                FaultAction::Partition(side)
+            }
+        }
+    }
+}
+
+/// A ring (so the graph is connected) plus random chords up to `degree` links
+/// per node on average, from the topology stream.
+fn random_links(n: usize, degree: usize, streams: &Streams) -> Vec<(usize, usize)> {
+    let mut rng = streams.stream(Purpose::Topology, 0);
+    let mut edges = Vec::new();
+    if n < 2 {
+        return edges;
+    }
+    for i in 0..n {
+        edges.push((i, (i + 1) % n));
+    }
+    let extra = (n * degree / 2).saturating_sub(n);
+    for _ in 0..extra {
+        let a = (rng.next_u64() % n as u64) as usize;
+        let b = (rng.next_u64() % n as u64) as usize;
+        if a != b {
+            edges.push((a, b));
+        }
+    }
+    edges
+}

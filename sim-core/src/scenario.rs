@@ -1,0 +1,815 @@
+//! The scenario file: serde types, defaults, and validation whose errors name
+//! the file, the line and the dotted key, so a user can fix a typo in one look.
+//!
+//! Names of consensus settings and their defaults follow CometBFT v0.38's
+//! `config.toml` and consensus parameters (sources in `scenarios/SOURCES.md`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::regions;
+use crate::time::SimDuration;
+
+/// One validation problem: where it is and what is wrong.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioError {
+    pub file: String,
+    /// 1-based line of the offending key or value, when it can be located.
+    pub line: Option<usize>,
+    /// Dotted key path, e.g. `validators[2].power`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: key `{}`: {}", self.file, l, self.key, self.message),
+            None => write!(f, "{}: key `{}`: {}", self.file, self.key, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name of the scenario; the default run directory is `runs/<name>`.
+    pub name: String,
+    /// Master seed; `--seed` overrides it.
+    #[serde(default = "defaults::seed")]
+    pub seed: u64,
+    /// Simulated time to run.
+    pub duration: SimDuration,
+    #[serde(default)]
+    pub network: NetworkConfig,
+    #[serde(default)]
+    pub consensus: ConsensusConfig,
+    #[serde(default)]
+    pub mempool: MempoolConfig,
+    /// Validator groups (`[[validators]]`), in address order.
+    pub validators: Vec<ValidatorGroup>,
+    /// Faults on a timetable (`[[faults]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpec>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Region names; default: the 13 AWS regions of CometBFT's QA matrix.
+    #[serde(default = "defaults::regions")]
+    pub regions: Vec<String>,
+    /// One-way latency in ms, `latency_ms[from][to]`. Default: the AWS QA
+    /// matrix restricted to `regions` (only possible if they are AWS names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Vec<Vec<f64>>>,
+    #[serde(default)]
+    pub jitter: JitterConfig,
+    /// Per-link bandwidth for block parts, in Mbit/s.
+    #[serde(default = "defaults::bandwidth_mbps")]
+    pub bandwidth_mbps: f64,
+    /// Probability that any one message is lost, from the start of the run.
+    #[serde(default)]
+    pub loss_rate: f64,
+    #[serde(default)]
+    pub topology: TopologyConfig,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JitterKind {
+    /// No jitter: every message takes exactly its cell.
+    None,
+    /// cell + N(0, (fraction·cell)²), clipped at 0: CometBFT QA's netem setting.
+    Normal,
+    /// cell · exp(σZ − σ²/2): heavy right tail with the cell as mean.
+    Lognormal,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JitterConfig {
+    #[serde(default = "defaults::jitter_kind")]
+    pub kind: JitterKind,
+    /// Normal jitter: standard deviation as a fraction of the cell (QA: 0.05).
+    #[serde(default = "defaults::jitter_fraction")]
+    pub fraction: f64,
+    /// Lognormal jitter: σ of the log.
+    #[serde(default = "defaults::jitter_sigma")]
+    pub sigma: f64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologyKind {
+    /// Every validator has a direct link to every other.
+    Full,
+    /// A ring plus random chords, `degree` links per validator on average;
+    /// messages travel the lowest-latency path (gossip relays).
+    Random,
+    /// Exactly the links listed in `edges`.
+    Edges,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TopologyConfig {
+    #[serde(default = "defaults::topology_kind")]
+    pub kind: TopologyKind,
+    /// Links per validator for `random` (CometBFT's default max outbound peers is 10).
+    #[serde(default = "defaults::degree")]
+    pub degree: usize,
+    /// Links by validator name for `edges`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edges: Vec<[String; 2]>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusConfig {
+    #[serde(default = "defaults::timeout_propose")]
+    pub timeout_propose: SimDuration,
+    #[serde(default = "defaults::delta")]
+    pub timeout_propose_delta: SimDuration,
+    #[serde(default = "defaults::timeout_vote")]
+    pub timeout_prevote: SimDuration,
+    #[serde(default = "defaults::delta")]
+    pub timeout_prevote_delta: SimDuration,
+    #[serde(default = "defaults::timeout_vote")]
+    pub timeout_precommit: SimDuration,
+    #[serde(default = "defaults::delta")]
+    pub timeout_precommit_delta: SimDuration,
+    #[serde(default = "defaults::timeout_commit")]
+    pub timeout_commit: SimDuration,
+    /// Start the next height as soon as precommits from all power are in.
+    #[serde(default)]
+    pub skip_timeout_commit: bool,
+    #[serde(default = "defaults::yes")]
+    pub create_empty_blocks: bool,
+    /// With `create_empty_blocks = false`, propose an empty block after this
+    /// long without transactions (0 = wait for transactions forever).
+    #[serde(default = "defaults::zero")]
+    pub create_empty_blocks_interval: SimDuration,
+    /// Consensus parameter `block.max_bytes`.
+    #[serde(default = "defaults::max_block_bytes")]
+    pub max_block_bytes: u64,
+    /// Size on the wire of one prevote or precommit.
+    #[serde(default = "defaults::vote_bytes")]
+    pub vote_bytes: u64,
+    /// Header, last commit and proposal framing of a block, beyond its transactions.
+    #[serde(default = "defaults::block_overhead_bytes")]
+    pub block_overhead_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MempoolConfig {
+    /// Settlement transactions arriving per second (Poisson).
+    #[serde(default)]
+    pub tx_rate_per_s: f64,
+    #[serde(default = "defaults::tx_bytes")]
+    pub tx_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Behaviour {
+    Honest,
+    /// Silent for the whole run.
+    Crashed,
+    /// Double-signs: conflicting proposals and votes to different peers.
+    Equivocating,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorGroup {
+    /// Group name; its validators are named `<name>-0`, `<name>-1`, …
+    /// (a group of one is named `<name>`).
+    pub name: String,
+    #[serde(default = "defaults::one")]
+    pub count: usize,
+    pub region: String,
+    /// Voting power of each validator in the group.
+    #[serde(default = "defaults::power")]
+    pub power: u64,
+    #[serde(default = "defaults::behaviour")]
+    pub behaviour: Behaviour,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// The validators stop (no messages in or out, no timers) until `recover`.
+    Crash,
+    Recover,
+    /// Every message to or from the validators takes `factor` times longer.
+    Slow,
+    /// Messages between different `groups` are dropped; validators in no group
+    /// still reach everyone.
+    Partition,
+    /// Ends every partition.
+    Heal,
+    /// Sets the message-loss rate to `rate`.
+    Loss,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub at: SimDuration,
+    pub kind: FaultKind,
+    /// Validator or group names (crash, recover, slow).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validators: Vec<String>,
+    /// Partition sides, each a list of region, group or validator names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Undo the fault at this time (recover, un-slow, heal, loss back to the base rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<SimDuration>,
+}
+
+/// Defaults, each with the source of the number it stands for.
+pub mod defaults {
+    use super::*;
+    pub fn seed() -> u64 {
+        1
+    }
+    pub fn regions() -> Vec<String> {
+        regions::AWS_REGIONS.iter().map(|s| s.to_string()).collect()
+    }
+    /// 1 Gbit/s per peer link: a sustained single-flow rate between cloud VMs
+    /// (assumption, see `scenarios/SOURCES.md`).
+    pub fn bandwidth_mbps() -> f64 {
+        1000.0
+    }
+    pub fn jitter_kind() -> JitterKind {
+        JitterKind::Normal
+    }
+    /// CometBFT QA: netem `delay <cell>ms <5% of cell>ms distribution normal`.
+    pub fn jitter_fraction() -> f64 {
+        0.05
+    }
+    pub fn jitter_sigma() -> f64 {
+        0.1
+    }
+    pub fn topology_kind() -> TopologyKind {
+        TopologyKind::Full
+    }
+    /// CometBFT `p2p.max_num_outbound_peers` default.
+    pub fn degree() -> usize {
+        10
+    }
+    /// CometBFT v0.38 `consensus.timeout_propose = "3s"`.
+    pub fn timeout_propose() -> SimDuration {
+        SimDuration::from_secs(3)
+    }
+    /// CometBFT v0.38 `timeout_*_delta = "500ms"`.
+    pub fn delta() -> SimDuration {
+        SimDuration::from_millis(500)
+    }
+    /// CometBFT v0.38 `timeout_prevote = timeout_precommit = "1s"`.
+    pub fn timeout_vote() -> SimDuration {
+        SimDuration::from_secs(1)
+    }
+    /// CometBFT v0.38 `timeout_commit = "1s"`.
+    pub fn timeout_commit() -> SimDuration {
+        SimDuration::from_secs(1)
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn zero() -> SimDuration {
+        SimDuration::ZERO
+    }
+    /// CometBFT v0.38 consensus parameter `block.max_bytes = 22020096` (21 MiB).
+    pub fn max_block_bytes() -> u64 {
+        22_020_096
+    }
+    /// A signed vote: type, height, round, block id (2×32 B hashes),
+    /// timestamp, validator address (20 B) and index, Ed25519 signature
+    /// (64 B), plus framing: about 160 B (see `scenarios/SOURCES.md`).
+    pub fn vote_bytes() -> u64 {
+        160
+    }
+    /// Header (~650 B) and proposal framing; the last commit's signatures are
+    /// counted per validator at run time (see `scenarios/SOURCES.md`).
+    pub fn block_overhead_bytes() -> u64 {
+        1024
+    }
+    /// A typical Cosmos SDK bank send is ~250 bytes (see `scenarios/SOURCES.md`).
+    pub fn tx_bytes() -> u64 {
+        250
+    }
+    pub fn one() -> usize {
+        1
+    }
+    pub fn power() -> u64 {
+        10
+    }
+    pub fn behaviour() -> Behaviour {
+        Behaviour::Honest
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            regions: defaults::regions(),
+            latency_ms: None,
+            jitter: JitterConfig::default(),
+            bandwidth_mbps: defaults::bandwidth_mbps(),
+            loss_rate: 0.0,
+            topology: TopologyConfig::default(),
+        }
+    }
+}
+impl Default for JitterConfig {
+    fn default() -> Self {
+        JitterConfig {
+            kind: defaults::jitter_kind(),
+            fraction: defaults::jitter_fraction(),
+            sigma: defaults::jitter_sigma(),
+        }
+    }
+}
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        TopologyConfig { kind: defaults::topology_kind(), degree: defaults::degree(), edges: Vec::new() }
+    }
+}
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        ConsensusConfig {
+            timeout_propose: defaults::timeout_propose(),
+            timeout_propose_delta: defaults::delta(),
+            timeout_prevote: defaults::timeout_vote(),
+            timeout_prevote_delta: defaults::delta(),
+            timeout_precommit: defaults::timeout_vote(),
+            timeout_precommit_delta: defaults::delta(),
+            timeout_commit: defaults::timeout_commit(),
+            skip_timeout_commit: false,
+            create_empty_blocks: true,
+            create_empty_blocks_interval: SimDuration::ZERO,
+            max_block_bytes: defaults::max_block_bytes(),
+            vote_bytes: defaults::vote_bytes(),
+            block_overhead_bytes: defaults::block_overhead_bytes(),
+        }
+    }
+}
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig { tx_rate_per_s: 0.0, tx_bytes: defaults::tx_bytes() }
+    }
+}
+
+/// A validator after expanding groups: index = address order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatorSpec {
+    pub name: String,
+    pub group: String,
+    pub region: usize,
+    pub power: u64,
+    pub behaviour: Behaviour,
+}
+
+impl Scenario {
+    /// Parses and validates `text` (the contents of `file`), filling every
+    /// default so that the result is the resolved scenario.
+    pub fn from_toml_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| serde_error(text, file, &e))?;
+        scenario.resolve().map_err(|(path, message)| {
+            let line = locate(text, &path);
+            ScenarioError { file: file.to_string(), line, key: path_string(&path), message }
+        })?;
+        Ok(scenario)
+    }
+
+    /// The resolved scenario as TOML (every default written out).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a scenario always serialises")
+    }
+
+    /// The validators, expanded from their groups in declaration order.
+    pub fn validator_specs(&self) -> Vec<ValidatorSpec> {
+        let mut out = Vec::new();
+        for g in &self.validators {
+            let region = self.network.regions.iter().position(|r| *r == g.region).unwrap_or(0);
+            for i in 0..g.count {
+                let name = if g.count == 1 { g.name.clone() } else { format!("{}-{}", g.name, i) };
+                out.push(ValidatorSpec { name, group: g.name.clone(), region, power: g.power, behaviour: g.behaviour });
+            }
+        }
+        out
+    }
+
+    /// Resolves a validator-or-group name to validator indices.
+    pub fn resolve_validators(&self, name: &str) -> Option<Vec<usize>> {
+        let specs = self.validator_specs();
+        let by_group: Vec<usize> = specs.iter().enumerate().filter(|(_, s)| s.group == name).map(|(i, _)| i).collect();
+        if !by_group.is_empty() {
+            return Some(by_group);
+        }
+        specs.iter().position(|s| s.name == name).map(|i| vec![i])
+    }
+
+    /// Fills defaults and checks every value that serde cannot.
+    fn resolve(&mut self) -> Result<(), (Vec<Seg>, String)> {
+        use Seg::{Idx, Key};
+        let err = |path: Vec<Seg>, msg: String| Err((path, msg));
+        if self.name.trim().is_empty() {
+            return err(vec![Key("name")], "must not be empty".into());
+        }
+        if self.duration.0 == 0 {
+            return err(vec![Key("duration")], "must be longer than zero".into());
+        }
+        // Network.
+        let net = &mut self.network;
+        if net.regions.is_empty() {
+            return err(vec![Key("network"), Key("regions")], "needs at least one region".into());
+        }
+        for (i, r) in net.regions.iter().enumerate() {
+            if net.regions[..i].contains(r) {
+                return err(vec![Key("network"), Key("regions"), Idx(i)], format!("region {r:?} is listed twice"));
+            }
+        }
+        match &net.latency_ms {
+            None => match regions::aws_submatrix(&net.regions) {
+                Some(m) => net.latency_ms = Some(m),
+                None => {
+                    return err(
+                        vec![Key("network"), Key("regions")],
+                        "regions are not all AWS regions of the default matrix, so `network.latency_ms` must be given".into(),
+                    );
+                }
+            },
+            Some(m) => {
+                let n = net.regions.len();
+                if m.len() != n {
+                    return err(
+                        vec![Key("network"), Key("latency_ms")],
+                        format!("has {} rows but there are {} regions (the matrix must be square, one row and column per region)", m.len(), n),
+                    );
+                }
+                for (i, row) in m.iter().enumerate() {
+                    if row.len() != n {
+                        return err(
+                            vec![Key("network"), Key("latency_ms"), Idx(i)],
+                            format!("row {} has {} columns, expected {} (the matrix must be square)", i, row.len(), n),
+                        );
+                    }
+                    for (j, &v) in row.iter().enumerate() {
+                        if !v.is_finite() || v < 0.0 {
+                            return err(
+                                vec![Key("network"), Key("latency_ms"), Idx(i), Idx(j)],
+                                format!("latency must be a finite number of ms ≥ 0, got {v}"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let j = &net.jitter;
+        if !(j.fraction.is_finite() && j.fraction >= 0.0) {
+            return err(vec![Key("network"), Key("jitter"), Key("fraction")], format!("must be ≥ 0, got {}", j.fraction));
+        }
+        if !(j.sigma.is_finite() && j.sigma >= 0.0) {
+            return err(vec![Key("network"), Key("jitter"), Key("sigma")], format!("must be ≥ 0, got {}", j.sigma));
+        }
+        if !(net.bandwidth_mbps.is_finite() && net.bandwidth_mbps > 0.0) {
+            return err(vec![Key("network"), Key("bandwidth_mbps")], format!("must be > 0, got {}", net.bandwidth_mbps));
+        }
+        if !(0.0..=1.0).contains(&net.loss_rate) {
+            return err(vec![Key("network"), Key("loss_rate")], format!("must be a probability in [0, 1], got {}", net.loss_rate));
+        }
+        // Consensus.
+        let c = &self.consensus;
+        for (key, d) in [("timeout_propose", c.timeout_propose), ("timeout_prevote", c.timeout_prevote), ("timeout_precommit", c.timeout_precommit)] {
+            if d.0 == 0 {
+                return err(vec![Key("consensus"), Key(key)], "must be longer than zero".into());
+            }
+        }
+        if c.max_block_bytes == 0 {
+            return err(vec![Key("consensus"), Key("max_block_bytes")], "must be > 0".into());
+        }
+        // Mempool.
+        let m = &self.mempool;
+        if !(m.tx_rate_per_s.is_finite() && m.tx_rate_per_s >= 0.0) {
+            return err(vec![Key("mempool"), Key("tx_rate_per_s")], format!("must be ≥ 0, got {}", m.tx_rate_per_s));
+        }
+        if m.tx_bytes == 0 {
+            return err(vec![Key("mempool"), Key("tx_bytes")], "must be > 0".into());
+        }
+        if m.tx_bytes + c.block_overhead_bytes > c.max_block_bytes {
+            return err(vec![Key("mempool"), Key("tx_bytes")], format!("a transaction of {} bytes does not fit in a block of max_block_bytes = {}", m.tx_bytes, c.max_block_bytes));
+        }
+        // Validators.
+        if self.validators.is_empty() {
+            return err(vec![Key("validators")], "needs at least one [[validators]] group".into());
+        }
+        for (i, g) in self.validators.iter().enumerate() {
+            let at = |k: &'static str| vec![Key("validators"), Idx(i), Key(k)];
+            if g.name.trim().is_empty() {
+                return err(at("name"), "must not be empty".into());
+            }
+            if self.validators[..i].iter().any(|o| o.name == g.name) {
+                return err(at("name"), format!("group name {:?} is used twice", g.name));
+            }
+            if g.count == 0 {
+                return err(at("count"), "must be at least 1".into());
+            }
+            if g.power == 0 {
+                return err(at("power"), "voting power must be > 0".into());
+            }
+            if g.power > (i64::MAX as u64) / 8 / 10_000 {
+                return err(at("power"), "voting power is too large".into());
+            }
+            if !self.network.regions.contains(&g.region) {
+                return err(at("region"), format!("unknown region {:?}{}", g.region, did_you_mean(&g.region, &self.network.regions)));
+            }
+        }
+        let specs = self.validator_specs();
+        if specs.len() > u16::MAX as usize {
+            return err(vec![Key("validators")], "too many validators".into());
+        }
+        for (i, s) in specs.iter().enumerate() {
+            if specs[..i].iter().any(|o| o.name == s.name) {
+                return err(vec![Key("validators")], format!("validator name {:?} is used twice", s.name));
+            }
+        }
+        let total_power: u64 = specs.iter().map(|s| s.power).sum();
+        if total_power > (i64::MAX as u64) / 8 {
+            return err(vec![Key("validators")], "total voting power is too large".into());
+        }
+        // Topology.
+        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let t = &self.network.topology;
+        match t.kind {
+            TopologyKind::Random if t.degree < 2 => {
+                return err(vec![Key("network"), Key("topology"), Key("degree")], "must be at least 2".into());
+            }
+            TopologyKind::Edges => {
+                if t.edges.is_empty() {
+                    return err(vec![Key("network"), Key("topology"), Key("edges")], "kind = \"edges\" needs a list of [a, b] links".into());
+                }
+                for (i, e) in t.edges.iter().enumerate() {
+                    for (k, n) in e.iter().enumerate() {
+                        if !names.contains(n) {
+                            return err(vec![Key("network"), Key("topology"), Key("edges"), Idx(i), Idx(k)], format!("unknown validator {n:?}{}", did_you_mean(n, &names)));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        // Faults.
+        let mut known: Vec<String> = names.clone();
+        known.extend(self.validators.iter().map(|g| g.name.clone()));
+        for (i, f) in self.faults.iter().enumerate() {
+            let at = |k: &'static str| vec![Key("faults"), Idx(i), Key(k)];
+            if let Some(u) = f.until
+                && u <= f.at
+            {
+                return err(at("until"), format!("must be later than `at` ({})", f.at));
+            }
+            match f.kind {
+                FaultKind::Crash | FaultKind::Recover | FaultKind::Slow => {
+                    if f.validators.is_empty() {
+                        return err(at("validators"), "names no validator".into());
+                    }
+                    for (k, n) in f.validators.iter().enumerate() {
+                        if self.resolve_validators(n).is_none() {
+                            return err(vec![Key("faults"), Idx(i), Key("validators"), Idx(k)], format!("unknown validator or group {n:?}{}", did_you_mean(n, &known)));
+                        }
+                    }
+                    if f.kind == FaultKind::Slow {
+                        match f.factor {
+                            Some(x) if x.is_finite() && x >= 1.0 => {}
+                            Some(x) => return err(at("factor"), format!("must be ≥ 1, got {x}")),
+                            None => return err(at("factor"), "kind = \"slow\" needs `factor` (≥ 1)".into()),
+                        }
+                    }
+                }
+                FaultKind::Partition => {
+                    if f.groups.len() < 2 {
+                        return err(at("groups"), "a partition needs at least two groups".into());
+                    }
+                    let mut all = known.clone();
+                    all.extend(self.network.regions.iter().cloned());
+                    for (g, group) in f.groups.iter().enumerate() {
+                        if group.is_empty() {
+                            return err(vec![Key("faults"), Idx(i), Key("groups"), Idx(g)], "is empty".into());
+                        }
+                        for (k, n) in group.iter().enumerate() {
+                            if !self.network.regions.contains(n) && self.resolve_validators(n).is_none() {
+                                return err(
+                                    vec![Key("faults"), Idx(i), Key("groups"), Idx(g), Idx(k)],
+                                    format!("unknown region, group or validator {n:?}{}", did_you_mean(n, &all)),
+                                );
+                            }
+                        }
+                    }
+                }
+                FaultKind::Loss => match f.rate {
+                    Some(r) if (0.0..=1.0).contains(&r) => {}
+                    Some(r) => return err(at("rate"), format!("must be a probability in [0, 1], got {r}")),
+                    None => return err(at("rate"), "kind = \"loss\" needs `rate`".into()),
+                },
+                FaultKind::Heal => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One step of a key path.
+#[derive(Clone, Debug)]
+enum Seg {
+    Key(&'static str),
+    Idx(usize),
+}
+
+fn path_string(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Idx(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// The line of the deepest part of `path` present in `text`.
+fn locate(text: &str, path: &[Seg]) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut span = None;
+    let mut value: Option<&DeValue> = None;
+    let mut table = Some(doc.get_ref());
+    for seg in path {
+        let next = match (seg, table, value) {
+            (Seg::Key(k), Some(t), _) => t.iter().find(|(key, _)| key.get_ref() == k).map(|(key, v)| {
+                span = Some(key.span());
+                v
+            }),
+            (Seg::Idx(i), _, Some(DeValue::Array(a))) => a.iter().nth(*i).inspect(|v| span = Some(v.span())),
+            _ => None,
+        };
+        let Some(v) = next else { break };
+        value = Some(v.get_ref());
+        table = match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => None,
+        };
+    }
+    span.map(|s| line_of(text, s.start))
+}
+
+/// The key path whose key or value span contains `offset`, as a string.
+fn path_at(text: &str, offset: usize) -> String {
+    use toml::de::{DeTable, DeValue};
+    fn walk(v: &DeValue, offset: usize, path: &mut String) {
+        match v {
+            DeValue::Table(t) => {
+                for (k, val) in t.iter() {
+                    let ks = k.span();
+                    let vs = val.span();
+                    if ks.contains(&offset) || vs.contains(&offset) {
+                        if !path.is_empty() {
+                            path.push('.');
+                        }
+                        path.push_str(k.get_ref());
+                        walk(val.get_ref(), offset, path);
+                        return;
+                    }
+                }
+            }
+            DeValue::Array(a) => {
+                for (i, val) in a.iter().enumerate() {
+                    if val.span().contains(&offset) {
+                        path.push_str(&format!("[{i}]"));
+                        walk(val.get_ref(), offset, path);
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let Ok(doc) = DeTable::parse(text) else { return String::new() };
+    let mut path = String::new();
+    let root = DeValue::Table(doc.into_inner());
+    walk(&root, offset, &mut path);
+    path
+}
+
+fn serde_error(text: &str, file: &str, e: &toml::de::Error) -> ScenarioError {
+    let raw = e.message().trim().to_string();
+    let line = e.span().map(|s| line_of(text, s.start));
+    let mut key = e.span().map(|s| path_at(text, s.start)).unwrap_or_default();
+    let mut message = raw.clone();
+    // serde: "unknown field `x`, expected one of `a`, `b`" / "expected `a`".
+    if let Some(rest) = raw.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or("");
+        let expected: Vec<String> = rest.split('`').skip(2).step_by(2).map(|s| s.to_string()).collect();
+        if !key.ends_with(field) {
+            key = if key.is_empty() { field.to_string() } else { format!("{key}.{field}") };
+        }
+        message = format!("unknown key `{field}`{}", did_you_mean(field, &expected));
+        if !expected.is_empty() {
+            message.push_str(&format!(" (allowed here: {})", expected.join(", ")));
+        }
+    } else if let Some(rest) = raw.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or("");
+        key = if key.is_empty() { field.to_string() } else { format!("{key}.{field}") };
+        message = format!("required key `{field}` is missing");
+    } else if let Some(rest) = raw.strip_prefix("unknown variant `") {
+        let value = rest.split('`').next().unwrap_or("");
+        let expected: Vec<String> = rest.split('`').skip(2).step_by(2).map(|s| s.to_string()).collect();
+        message = format!("unknown value {value:?}{} (allowed: {})", did_you_mean(value, &expected), expected.join(", "));
+    }
+    if key.is_empty() {
+        key = "(document)".to_string();
+    }
+    ScenarioError { file: file.to_string(), line, key, message }
+}
+
+/// ", did you mean `x`?" when a candidate is close, else "".
+pub fn did_you_mean(word: &str, candidates: &[String]) -> String {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!(", did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+duration = "10s"
+
+[network]
+regions = ["a"]
+latency_ms = [[1.0]]
+
+[[validators]]
+name = "v"
+count = 4
+region = "a"
+"#;
+
+    #[test]
+    fn minimal_resolves_with_cometbft_defaults() {
+        let s = Scenario::from_toml_str(MINIMAL, "t.toml").unwrap();
+        assert_eq!(s.consensus.timeout_propose, SimDuration::from_secs(3));
+        assert_eq!(s.consensus.timeout_commit, SimDuration::from_secs(1));
+        assert_eq!(s.validator_specs().len(), 4);
+        // The resolved form reads back to the same scenario.
+        let again = Scenario::from_toml_str(&s.to_toml(), "resolved.toml").unwrap();
+        assert_eq!(again, s);
+    }
+
+    #[test]
+    fn unknown_key_names_line_key_and_suggestion() {
+        let text = MINIMAL.replace("count = 4", "cuont = 4");
+        let e = Scenario::from_toml_str(&text, "t.toml").unwrap_err();
+        assert_eq!(e.line, Some(11), "{e}");
+        assert!(e.key.ends_with("cuont"), "{e}");
+        assert!(e.message.contains("did you mean `count`"), "{e}");
+    }
+
+    #[test]
+    fn impossible_values_are_located() {
+        let text = MINIMAL.replace("latency_ms = [[1.0]]", "latency_ms = [[1.0, 2.0]]");
+        let e = Scenario::from_toml_str(&text, "t.toml").unwrap_err();
+        assert_eq!(e.key, "network.latency_ms[0]");
+        assert_eq!(e.line, Some(7));
+        let text = MINIMAL.replace("region = \"a\"", "region = \"b\"\npower = 0");
+        let e = Scenario::from_toml_str(&text, "t.toml").unwrap_err();
+        assert_eq!(e.key, "validators[0].power");
+        assert_eq!(e.line, Some(13));
+    }
+}

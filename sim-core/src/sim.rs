@@ -1,0 +1,624 @@
+//! The simulation: owns the queue, the network, every validator's consensus
+//! state and the chain's bookkeeping, and handles each [`Event`] in one
+//! `match`. Consensus messages are delivered one by one (the reference
+//! semantics), each with its own latency draw.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::consensus::proposer::ProposerSchedule;
+use crate::consensus::round::{Action, RoundState};
+use crate::consensus::timeouts::Timeouts;
+use crate::consensus::{BlockId, Message, Step, VoteKind};
+use crate::event::Event;
+use crate::network::{FaultAction, Network, NodeId};
+use crate::queue::EventQueue;
+use crate::records::{BlockRecord, NodeRecord, RecordSink, RoundRecord};
+use crate::rng::{self, Purpose, Streams};
+use crate::scenario::{Behaviour, Scenario, ValidatorSpec};
+use crate::summary::{ConsensusSummary, Distribution, RoundsPerHeight, Summary};
+use crate::time::{SimDuration, SimTime};
+
+/// Bytes that each validator's signature adds to a block's last commit
+/// (CometBFT `CommitSig`: flag, 20-byte address, timestamp, 64-byte
+/// signature, framing; see `scenarios/SOURCES.md`).
+const COMMIT_SIG_BYTES: u64 = 110;
+
+/// How often (in events) the progress callback is called.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+#[derive(Clone, Debug)]
+struct Block {
+    height: u64,
+    proposer: NodeId,
+    txs: u32,
+    bytes: u64,
+    proposed_at: SimTime,
+}
+
+#[derive(Clone, Debug, Default)]
+struct NodeStats {
+    proposals: u64,
+    votes_sent: u64,
+    messages_received: u64,
+    heights_committed: u64,
+    heights_synced: u64,
+}
+
+/// Settlement transactions waiting for a block. The mempool is shared: we
+/// assume transactions reach every validator before the next proposal.
+#[derive(Clone, Debug)]
+struct Mempool {
+    pending: u64,
+    rate_per_s: f64,
+    tx_bytes: u64,
+    arrivals: ChaCha8Rng,
+    /// Validators waiting for transactions before round 0
+    /// (`create_empty_blocks = false`).
+    waiting: Vec<NodeId>,
+}
+
+/// A round as seen across honest validators, until its height is committed.
+#[derive(Clone, Copy, Debug)]
+struct RoundLog {
+    proposer: NodeId,
+    started: SimTime,
+    proposal: Option<SimTime>,
+}
+
+/// The chain as committed by honest validators.
+#[derive(Clone, Debug, Default)]
+struct Chain {
+    /// First block committed by an honest validator at each height (index = height − 1).
+    first: Vec<BlockId>,
+    first_commit_time: Vec<SimTime>,
+    commit_round: Vec<u32>,
+    violated: BTreeSet<u64>,
+    intervals_s: Vec<f64>,
+    longest_stall: SimDuration,
+}
+
+impl Chain {
+    fn tip(&self) -> u64 {
+        self.first.len() as u64
+    }
+}
+
+pub struct Simulation {
+    scenario: Scenario,
+    seed: u64,
+    specs: Vec<ValidatorSpec>,
+    now: SimTime,
+    end: SimTime,
+    queue: EventQueue<Event>,
+    net: Network,
+    nodes: Vec<RoundState>,
+    stats: Vec<NodeStats>,
+    honest: Vec<bool>,
+    equivocating: Vec<bool>,
+    schedule: ProposerSchedule,
+    timeouts: Timeouts,
+    create_empty_blocks: bool,
+    empty_blocks_interval: SimDuration,
+    skip_timeout_commit: bool,
+    total_power: u64,
+    vote_bytes: u64,
+    block_base_bytes: u64,
+    max_block_bytes: u64,
+    blocks: Vec<Block>,
+    mempool: Mempool,
+    chain: Chain,
+    round_log: BTreeMap<(u64, u32), RoundLog>,
+    /// Conflicting proposals of equivocating proposers, per (height, round).
+    equivocations: BTreeMap<(u64, u32), [BlockId; 2]>,
+    /// (node, height, round) where an equivocator already double-precommitted.
+    double_signed: BTreeSet<(NodeId, u64, u32)>,
+    faults: Vec<FaultAction>,
+    catchup_pending: Vec<bool>,
+    events_processed: u64,
+}
+
+impl Simulation {
+    /// Builds a run of a resolved scenario with `seed`.
+    pub fn new(scenario: &Scenario, seed: u64) -> Simulation {
+        let streams = Streams::new(seed);
+        let specs = scenario.validator_specs();
+        let n = specs.len();
+        let powers: Arc<[u64]> = specs.iter().map(|s| s.power).collect::<Vec<_>>().into();
+        let mut net = Network::new(scenario, &streams);
+        let c = &scenario.consensus;
+        let mut sim = Simulation {
+            scenario: scenario.clone(),
+            seed,
+            now: SimTime::ZERO,
+            end: SimTime::ZERO + scenario.duration,
+            queue: EventQueue::new(),
+            nodes: (0..n).map(|i| RoundState::new(i as NodeId, powers.clone())).collect(),
+            stats: vec![NodeStats::default(); n],
+            honest: specs.iter().map(|s| s.behaviour == Behaviour::Honest).collect(),
+            equivocating: specs.iter().map(|s| s.behaviour == Behaviour::Equivocating).collect(),
+            schedule: ProposerSchedule::new(&powers),
+            timeouts: Timeouts::from_config(c),
+            create_empty_blocks: c.create_empty_blocks,
+            empty_blocks_interval: c.create_empty_blocks_interval,
+            skip_timeout_commit: c.skip_timeout_commit,
+            total_power: powers.iter().sum(),
+            vote_bytes: c.vote_bytes,
+            block_base_bytes: c.block_overhead_bytes + COMMIT_SIG_BYTES * n as u64,
+            max_block_bytes: c.max_block_bytes,
+            blocks: Vec::new(),
+            mempool: Mempool {
+                pending: 0,
+                rate_per_s: scenario.mempool.tx_rate_per_s,
+                tx_bytes: scenario.mempool.tx_bytes,
+                arrivals: streams.stream(Purpose::Mempool, 0),
+                waiting: Vec::new(),
+            },
+            chain: Chain::default(),
+            round_log: BTreeMap::new(),
+            equivocations: BTreeMap::new(),
+            double_signed: BTreeSet::new(),
+            faults: Vec::new(),
+            catchup_pending: vec![false; n],
+            events_processed: 0,
+            specs,
+            net: {
+                for (i, s) in scenario.validator_specs().iter().enumerate() {
+                    if s.behaviour == Behaviour::Crashed {
+                        net.faults.crashed[i] = true;
+                    }
+                }
+                net
+            },
+        };
+        // The fault timetable, with each `until` as its own undo event.
+        for f in &scenario.faults {
+            let action = Network::resolve_fault(scenario, f.kind, &f.validators, &f.groups, f.factor, f.rate);
+            let undo = f.until.map(|u| (u, sim.net.inverse(&action)));
+            sim.push_fault(SimTime::ZERO + f.at, action);
+            if let Some((u, a)) = undo {
+                sim.push_fault(SimTime::ZERO + u, a);
+            }
+        }
+        if sim.mempool.rate_per_s > 0.0 {
+            let first = sim.next_arrival_gap();
+            sim.queue.push(SimTime::ZERO + first, Event::TxArrival);
+        }
+        // Genesis: every validator starts height 1 at time 0.
+        for i in 0..n {
+            if !sim.net.faults.crashed[i] {
+                sim.begin_round0(i as NodeId);
+            }
+        }
+        sim
+    }
+
+    fn push_fault(&mut self, at: SimTime, action: FaultAction) {
+        self.faults.push(action);
+        self.queue.push(at, Event::Fault { index: (self.faults.len() - 1) as u32 });
+    }
+
+    fn next_arrival_gap(&mut self) -> SimDuration {
+        SimDuration::from_secs_f64(rng::exponential(&mut self.mempool.arrivals, 1.0 / self.mempool.rate_per_s))
+    }
+
+    /// Runs to the end of the scenario, streaming records into `sink`, and
+    /// calling `progress` with the simulated time now and then.
+    pub fn run(mut self, sink: &mut dyn RecordSink, progress: &mut dyn FnMut(SimTime)) -> Summary {
+        while let Some(t) = self.queue.peek_time() {
+            if t > self.end {
+                break;
+            }
+            let (t, event) = self.queue.pop().expect("peeked");
+            self.now = t;
+            self.events_processed += 1;
+            self.handle(event, sink);
+            if self.events_processed % PROGRESS_EVERY == 0 {
+                progress(self.now);
+            }
+        }
+        self.now = self.end;
+        progress(self.end);
+        self.finish(sink)
+    }
+
+    fn alive(&self, node: NodeId) -> bool {
+        !self.net.faults.crashed[node as usize]
+    }
+
+    /// The one place where every event is handled.
+    fn handle(&mut self, event: Event, sink: &mut dyn RecordSink) {
+        match event {
+            Event::Deliver { to, msg } => self.on_deliver(to, msg, sink),
+            Event::Timeout { node, height, round, step } => {
+                if self.alive(node) {
+                    self.nodes[node as usize].on_timeout(height, round, step);
+                    self.drain(node, sink);
+                }
+            }
+            Event::StartHeight { node, height } => {
+                let s = &self.nodes[node as usize];
+                if self.alive(node) && s.height == height && s.step == Step::NewHeight {
+                    self.begin_round0(node);
+                    self.drain(node, sink);
+                }
+            }
+            Event::EmptyBlockTimer { node, height } => {
+                let s = &self.nodes[node as usize];
+                if self.alive(node) && s.height == height && s.step == Step::NewHeight {
+                    self.mempool.waiting.retain(|&w| w != node);
+                    self.enter_round(node, 0);
+                    self.drain(node, sink);
+                }
+            }
+            Event::BlockFetched { node, height, block } => {
+                if self.alive(node) && self.nodes[node as usize].height == height {
+                    self.nodes[node as usize].on_block(block);
+                    self.drain(node, sink);
+                }
+            }
+            Event::CatchUp { node } => self.on_catch_up(node, sink),
+            Event::Fault { index } => self.on_fault(index as usize),
+            Event::TxArrival => self.on_tx_arrival(sink),
+        }
+    }
+
+    fn on_deliver(&mut self, to: NodeId, msg: Message, sink: &mut dyn RecordSink) {
+        if !self.alive(to) {
+            return;
+        }
+        self.stats[to as usize].messages_received += 1;
+        let h = self.nodes[to as usize].height;
+        let mh = msg.height();
+        if mh < h {
+            return;
+        }
+        if mh > h + 1 {
+            // Peers are two heights ahead: this validator missed a commit.
+            self.request_catch_up(to, msg.from());
+            return;
+        }
+        if let Message::Proposal { height, round, from, .. } = msg
+            && self.schedule.proposer(height, round) != from
+        {
+            return; // not from the round's proposer: invalid
+        }
+        self.nodes[to as usize].on_message(msg);
+        self.drain(to, sink);
+    }
+
+    fn request_catch_up(&mut self, node: NodeId, peer: NodeId) {
+        if self.catchup_pending[node as usize] {
+            return;
+        }
+        self.catchup_pending[node as usize] = true;
+        // A status round trip with the peer before blocks are requested.
+        let rtt = SimDuration(2 * self.net.region_latency(node, peer));
+        self.queue.push(self.now + rtt, Event::CatchUp { node });
+    }
+
+    /// Blocksync: adopt the honest chain's tip, then rejoin consensus. When the
+    /// validator is not behind (e.g. after a short crash), re-arm its timer.
+    fn on_catch_up(&mut self, node: NodeId, sink: &mut dyn RecordSink) {
+        self.catchup_pending[node as usize] = false;
+        if !self.alive(node) {
+            return;
+        }
+        let tip = self.chain.tip();
+        let s = &mut self.nodes[node as usize];
+        if tip >= s.height {
+            self.stats[node as usize].heights_synced += tip + 1 - s.height;
+            s.enter_height(tip + 1);
+            s.drop_buffered();
+            self.begin_round0(node);
+        } else {
+            let (height, round, step) = (s.height, s.round, s.step);
+            match step {
+                Step::NewHeight => self.begin_round0(node),
+                _ => s.outbox.push(Action::Schedule { step, height, round }),
+            }
+        }
+        self.drain(node, sink);
+    }
+
+    fn on_fault(&mut self, index: usize) {
+        let action = self.faults[index].clone();
+        self.net.apply_fault(&action);
+        if let FaultAction::Recover(ids) = action {
+            for id in ids {
+                self.catchup_pending[id as usize] = true;
+                self.queue.push(self.now, Event::CatchUp { node: id });
+            }
+        }
+    }
+
+    fn on_tx_arrival(&mut self, sink: &mut dyn RecordSink) {
+        self.mempool.pending += 1;
+        let gap = self.next_arrival_gap();
+        self.queue.push(self.now + gap, Event::TxArrival);
+        let waiting = std::mem::take(&mut self.mempool.waiting);
+        for node in waiting {
+            let s = &self.nodes[node as usize];
+            if self.alive(node) && s.step == Step::NewHeight {
+                self.enter_round(node, 0);
+                self.drain(node, sink);
+            }
+        }
+    }
+
+    /// Round 0 of the node's height, unless it must wait for transactions.
+    fn begin_round0(&mut self, node: NodeId) {
+        if !self.create_empty_blocks && self.mempool.pending == 0 {
+            if !self.mempool.waiting.contains(&node) {
+                self.mempool.waiting.push(node);
+            }
+            if self.empty_blocks_interval.0 > 0 {
+                let height = self.nodes[node as usize].height;
+                self.queue.push(self.now + self.empty_blocks_interval, Event::EmptyBlockTimer { node, height });
+            }
+            return;
+        }
+        self.enter_round(node, 0);
+    }
+
+    fn enter_round(&mut self, node: NodeId, round: u32) {
+        let height = self.nodes[node as usize].height;
+        let proposer = self.schedule.proposer(height, round);
+        if self.honest[node as usize] {
+            let now = self.now;
+            self.round_log.entry((height, round)).or_insert(RoundLog { proposer, started: now, proposal: None });
+        }
+        self.nodes[node as usize].start_round(round, proposer == node);
+    }
+
+    /// Carries out what the node's state machine asked for, until it asks nothing more.
+    fn drain(&mut self, node: NodeId, sink: &mut dyn RecordSink) {
+        loop {
+            let actions = std::mem::take(&mut self.nodes[node as usize].outbox);
+            if actions.is_empty() {
+                return;
+            }
+            for &action in &actions {
+                self.perform(node, action, sink);
+            }
+        }
+    }
+
+    fn perform(&mut self, node: NodeId, action: Action, sink: &mut dyn RecordSink) {
+        let current = self.nodes[node as usize].height;
+        match action {
+            Action::Propose { height, round, pol_round, block } => {
+                if height == current {
+                    self.propose(node, height, round, pol_round, block);
+                }
+            }
+            Action::Vote { kind, height, round, block } => self.send_vote(node, kind, height, round, block),
+            Action::Schedule { step, height, round } => {
+                let after = match step {
+                    Step::Propose => self.timeouts.propose(round),
+                    Step::Prevote => self.timeouts.prevote(round),
+                    Step::Precommit => self.timeouts.precommit(round),
+                    Step::NewHeight => self.timeouts.commit,
+                };
+                self.queue.push(self.now + after, Event::Timeout { node, height, round, step });
+            }
+            Action::EnterRound { height, round } => {
+                if height == current {
+                    self.enter_round(node, round);
+                }
+            }
+            Action::Commit { height, round, block } => self.on_commit(node, height, round, block, sink),
+            Action::FetchBlock { height, block } => {
+                let b = &self.blocks[block as usize];
+                let peer = b.proposer;
+                let delay = SimDuration(2 * self.net.region_latency(node, peer))
+                    + self.net.send_delay(peer, node, b.bytes, [height, u64::MAX, 9, block as u64]).unwrap_or_default();
+                self.queue.push(self.now + delay, Event::BlockFetched { node, height, block });
+            }
+        }
+    }
+
+    fn new_block(&mut self, node: NodeId, height: u64) -> BlockId {
+        let room = self.max_block_bytes.saturating_sub(self.block_base_bytes) / self.mempool.tx_bytes;
+        let txs = self.mempool.pending.min(room).min(u32::MAX as u64) as u32;
+        self.blocks.push(Block {
+            height,
+            proposer: node,
+            txs,
+            bytes: self.block_base_bytes + txs as u64 * self.mempool.tx_bytes,
+            proposed_at: self.now,
+        });
+        (self.blocks.len() - 1) as BlockId
+    }
+
+    fn propose(&mut self, node: NodeId, height: u64, round: u32, pol_round: i32, reuse: Option<BlockId>) {
+        self.stats[node as usize].proposals += 1;
+        if let Some(log) = self.round_log.get_mut(&(height, round)) {
+            log.proposal.get_or_insert(self.now);
+        }
+        let own = if self.equivocating[node as usize] && reuse.is_none() {
+            // Two conflicting blocks, one to each side of the honest validators.
+            let pair = [self.new_block(node, height), self.new_block(node, height)];
+            self.equivocations.insert((height, round), pair);
+            let msgs = pair.map(|block| Message::Proposal { height, round, block, pol_round, from: node });
+            let bytes = self.blocks[pair[0] as usize].bytes;
+            self.broadcast_by_side(node, msgs, bytes);
+            msgs[self.side(node)]
+        } else {
+            let block = reuse.unwrap_or_else(|| self.new_block(node, height));
+            let msg = Message::Proposal { height, round, block, pol_round, from: node };
+            let bytes = self.blocks[block as usize].bytes;
+            self.broadcast(node, msg, bytes);
+            msg
+        };
+        self.nodes[node as usize].on_message(own);
+    }
+
+    fn send_vote(&mut self, node: NodeId, kind: VoteKind, height: u64, round: u32, block: BlockId) {
+        self.stats[node as usize].votes_sent += 1;
+        let vote = |kind, block| Message::Vote { kind, height, round, block, from: node };
+        if self.equivocating[node as usize]
+            && let Some(&pair) = self.equivocations.get(&(height, round))
+        {
+            // Double-sign: each side gets prevote and precommit for its own
+            // block at once, whatever this node's own view says.
+            match kind {
+                VoteKind::Prevote => {
+                    self.broadcast_by_side(node, pair.map(|b| vote(VoteKind::Prevote, b)), self.vote_bytes);
+                    self.broadcast_by_side(node, pair.map(|b| vote(VoteKind::Precommit, b)), self.vote_bytes);
+                    self.double_signed.insert((node, height, round));
+                }
+                VoteKind::Precommit if self.double_signed.contains(&(node, height, round)) => {}
+                VoteKind::Precommit => {
+                    self.broadcast_by_side(node, pair.map(|b| vote(VoteKind::Precommit, b)), self.vote_bytes);
+                }
+            }
+            return;
+        }
+        self.broadcast(node, vote(kind, block), self.vote_bytes);
+    }
+
+    /// Which of an equivocator's two messages a node gets: its partition side
+    /// when a partition is in force, else the parity of its index.
+    fn side(&self, node: NodeId) -> usize {
+        match self.net.faults.side.as_ref().and_then(|s| s[node as usize]) {
+            Some(g) => (g % 2) as usize,
+            None => (node % 2) as usize,
+        }
+    }
+
+    fn broadcast(&mut self, from: NodeId, msg: Message, bytes: u64) {
+        self.broadcast_by_side(from, [msg, msg], bytes);
+    }
+
+    fn broadcast_by_side(&mut self, from: NodeId, msgs: [Message; 2], bytes: u64) {
+        for to in 0..self.nodes.len() as NodeId {
+            if to == from {
+                continue;
+            }
+            let msg = msgs[self.side(to)];
+            if let Some(delay) = self.net.send_delay(from, to, bytes, msg.key()) {
+                self.queue.push(self.now + delay, Event::Deliver { to, msg });
+            }
+        }
+    }
+
+    fn on_commit(&mut self, node: NodeId, height: u64, round: u32, block: BlockId, sink: &mut dyn RecordSink) {
+        let i = node as usize;
+        self.stats[i].heights_committed += 1;
+        // The next height starts after timeout_commit, or at once when
+        // skip_timeout_commit is set and every validator's precommit is in.
+        let all_in = self.skip_timeout_commit && self.nodes[i].precommit_power(round, block) == self.total_power;
+        let wait = if all_in { SimDuration::ZERO } else { self.timeouts.commit };
+        self.queue.push(self.now + wait, Event::StartHeight { node, height: height + 1 });
+        if !self.honest[i] {
+            return;
+        }
+        let idx = (height - 1) as usize;
+        if idx < self.chain.first.len() {
+            if self.chain.first[idx] != block {
+                self.chain.violated.insert(height);
+            }
+            return;
+        }
+        if idx > self.chain.first.len() {
+            return; // cannot happen: heights are committed in order
+        }
+        // First honest commit of this height.
+        let prev = self.chain.first_commit_time.last().copied().unwrap_or(SimTime::ZERO);
+        let stall = self.now.since(prev);
+        self.chain.longest_stall = self.chain.longest_stall.max(stall);
+        let interval = (height > 1).then(|| stall.as_secs_f64());
+        if let Some(x) = interval {
+            self.chain.intervals_s.push(x);
+        }
+        self.chain.first.push(block);
+        self.chain.first_commit_time.push(self.now);
+        self.chain.commit_round.push(round);
+        let b = &self.blocks[block as usize];
+        self.mempool.pending = self.mempool.pending.saturating_sub(b.txs as u64);
+        sink.block(&BlockRecord {
+            height,
+            round,
+            proposer: b.proposer,
+            txs: b.txs,
+            bytes: b.bytes,
+            proposed_at_s: b.proposed_at.as_secs_f64(),
+            committed_at_s: self.now.as_secs_f64(),
+            interval_s: interval,
+            mempool_pending: self.mempool.pending,
+        });
+        debug_assert_eq!(b.height, height);
+        let rounds: Vec<_> = self.round_log.range((height, 0)..(height + 1, 0)).map(|(k, v)| (*k, *v)).collect();
+        for ((h, r), log) in rounds {
+            sink.round(&RoundRecord {
+                height: h,
+                round: r,
+                proposer: log.proposer,
+                started_at_s: log.started.as_secs_f64(),
+                proposal_at_s: log.proposal.map(SimTime::as_secs_f64),
+                committed: r == round,
+            });
+        }
+        // Forget what no validator needs any more.
+        self.round_log = self.round_log.split_off(&(height + 1, 0));
+        self.equivocations = self.equivocations.split_off(&(height.saturating_sub(1), 0));
+        if height % 64 == 0 {
+            let lowest = self.nodes.iter().map(|s| s.height).min().unwrap_or(height);
+            self.schedule.prune_below(lowest.min(height));
+            self.double_signed.retain(|&(_, h, _)| h + 1 >= lowest);
+        }
+    }
+
+    fn finish(mut self, sink: &mut dyn RecordSink) -> Summary {
+        let last = self.chain.first_commit_time.last().copied().unwrap_or(SimTime::ZERO);
+        self.chain.longest_stall = self.chain.longest_stall.max(self.end.since(last));
+        for (i, spec) in self.specs.iter().enumerate() {
+            let st = &self.stats[i];
+            sink.node(&NodeRecord {
+                id: i as u16,
+                name: spec.name.clone(),
+                group: spec.group.clone(),
+                region: self.net.region_names[spec.region].clone(),
+                power: spec.power,
+                behaviour: format!("{:?}", spec.behaviour).to_lowercase(),
+                proposals: st.proposals,
+                votes_sent: st.votes_sent,
+                messages_received: st.messages_received,
+                heights_committed: st.heights_committed,
+                heights_synced: st.heights_synced,
+                final_height: self.nodes[i].height,
+                crashed_at_end: self.net.faults.crashed[i],
+            });
+        }
+        let rounds: Vec<u32> = self.chain.commit_round.iter().map(|r| r + 1).collect();
+        let c = &self.chain;
+        Summary {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            sim_duration_s: self.scenario.duration.as_secs_f64(),
+            events_processed: self.events_processed,
+            consensus: ConsensusSummary {
+                heights_committed: c.tip(),
+                block_interval_s: Distribution::of(&c.intervals_s),
+                rounds_per_height: RoundsPerHeight {
+                    mean: (!rounds.is_empty()).then(|| rounds.iter().sum::<u32>() as f64 / rounds.len() as f64),
+                    max: rounds.iter().max().copied(),
+                },
+                heights_with_round_gt0: c.commit_round.iter().filter(|&&r| r > 0).count() as u64,
+                safety_violations: c.violated.len() as u64,
+                longest_stall_s: c.longest_stall.as_secs_f64(),
+            },
+        }
+    }
+}
+
+/// Runs `scenario` with `seed` to the end.
+pub fn run(scenario: &Scenario, seed: u64, sink: &mut dyn RecordSink, progress: &mut dyn FnMut(SimTime)) -> Summary {
+    Simulation::new(scenario, seed).run(sink, progress)
+}
+
+// Events travel by value through the queue's slab: keep them small.
+const _: () = assert!(std::mem::size_of::<Event>() <= 40);

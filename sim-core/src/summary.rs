@@ -1,0 +1,79 @@
+//! `summary.json`: the headline numbers of a run, with stable keys that later
+//! issues extend and that `hacasim check` compares. No wall-clock values.
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub sim_duration_s: f64,
+    pub events_processed: u64,
+    pub consensus: ConsensusSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConsensusSummary {
+    pub heights_committed: u64,
+    /// Between consecutive commits, heights ≥ 2 (height 1 has no predecessor).
+    pub block_interval_s: Distribution,
+    pub rounds_per_height: RoundsPerHeight,
+    pub heights_with_round_gt0: u64,
+    /// Heights at which two honest validators committed different blocks.
+    pub safety_violations: u64,
+    /// Longest time without a new commit, counting the run's start and end.
+    pub longest_stall_s: f64,
+}
+
+/// Mean and nearest-rank percentiles; `None` when there is no sample.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Distribution {
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoundsPerHeight {
+    pub mean: Option<f64>,
+    pub max: Option<u32>,
+}
+
+impl Distribution {
+    /// Nearest-rank percentiles: the p-th is the smallest sample with at least
+    /// p% of the samples at or below it.
+    pub fn of(samples: &[f64]) -> Distribution {
+        if samples.is_empty() {
+            return Distribution { mean: None, p50: None, p90: None, p99: None, max: None };
+        }
+        let mut v = samples.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let rank = |p: f64| v[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Distribution {
+            mean: Some(v.iter().sum::<f64>() / n as f64),
+            p50: Some(rank(50.0)),
+            p90: Some(rank(90.0)),
+            p99: Some(rank(99.0)),
+            max: Some(v[n - 1]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles_by_hand() {
+        let d = Distribution::of(&[5.0, 1.0, 4.0, 2.0, 3.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!(d.mean, Some(5.5));
+        assert_eq!(d.p50, Some(5.0)); // ceil(0.5·10) = 5th smallest
+        assert_eq!(d.p90, Some(9.0)); // 9th
+        assert_eq!(d.p99, Some(10.0)); // ceil(9.9) = 10th
+        assert_eq!(d.max, Some(10.0));
+        assert_eq!(Distribution::of(&[]).mean, None);
+    }
+}
