@@ -1,1 +1,217 @@
+//! Tables and summaries of hacasim runs. The only crate that uses Polars:
+//! records stream from the simulation into Parquet files in row groups, so
+//! memory stays flat however long the run.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use sim_core::records::{BlockRecord, NodeRecord, RecordSink, RoundRecord};
+use sim_core::Summary;
+
 pub use polars;
+
+/// Rows buffered per table before they are written as one Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 65_536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Polars { path: PathBuf, source: PolarsError },
+}
+
+/// A record type that becomes one Parquet table.
+pub trait Table: Sized {
+    /// File stem, e.g. `blocks` for `blocks.parquet`.
+    const NAME: &'static str;
+    /// The rows as a data frame (also used, with no rows, for the schema).
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame>;
+}
+
+fn col<T, P: ?Sized>(name: &str, values: T) -> Column
+where
+    Series: NamedFrom<T, P>,
+{
+    Column::new(name.into(), values)
+}
+
+impl Table for BlockRecord {
+    const NAME: &'static str = "blocks";
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+        DataFrame::new(
+            rows.len(),
+            vec![
+                col("height", rows.iter().map(|r| r.height).collect::<Vec<u64>>()),
+                col("round", rows.iter().map(|r| r.round).collect::<Vec<u32>>()),
+                col("proposer", rows.iter().map(|r| r.proposer as u32).collect::<Vec<u32>>()),
+                col("txs", rows.iter().map(|r| r.txs).collect::<Vec<u32>>()),
+                col("bytes", rows.iter().map(|r| r.bytes).collect::<Vec<u64>>()),
+                col("proposed_at_s", rows.iter().map(|r| r.proposed_at_s).collect::<Vec<f64>>()),
+                col("committed_at_s", rows.iter().map(|r| r.committed_at_s).collect::<Vec<f64>>()),
+                col("interval_s", rows.iter().map(|r| r.interval_s).collect::<Vec<Option<f64>>>()),
+                col("mempool_pending", rows.iter().map(|r| r.mempool_pending).collect::<Vec<u64>>()),
+            ],
+        )
+    }
+}
+
+impl Table for RoundRecord {
+    const NAME: &'static str = "consensus_rounds";
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+        DataFrame::new(
+            rows.len(),
+            vec![
+                col("height", rows.iter().map(|r| r.height).collect::<Vec<u64>>()),
+                col("round", rows.iter().map(|r| r.round).collect::<Vec<u32>>()),
+                col("proposer", rows.iter().map(|r| r.proposer as u32).collect::<Vec<u32>>()),
+                col("started_at_s", rows.iter().map(|r| r.started_at_s).collect::<Vec<f64>>()),
+                col("proposal_at_s", rows.iter().map(|r| r.proposal_at_s).collect::<Vec<Option<f64>>>()),
+                col("committed", rows.iter().map(|r| r.committed).collect::<Vec<bool>>()),
+            ],
+        )
+    }
+}
+
+impl Table for NodeRecord {
+    const NAME: &'static str = "nodes";
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+        let s = |f: fn(&NodeRecord) -> &str| rows.iter().map(|r| f(r).to_string()).collect::<Vec<String>>();
+        DataFrame::new(
+            rows.len(),
+            vec![
+                col("id", rows.iter().map(|r| r.id as u32).collect::<Vec<u32>>()),
+                col("name", s(|r| &r.name)),
+                col("group", s(|r| &r.group)),
+                col("region", s(|r| &r.region)),
+                col("power", rows.iter().map(|r| r.power).collect::<Vec<u64>>()),
+                col("behaviour", s(|r| &r.behaviour)),
+                col("proposals", rows.iter().map(|r| r.proposals).collect::<Vec<u64>>()),
+                col("votes_sent", rows.iter().map(|r| r.votes_sent).collect::<Vec<u64>>()),
+                col("messages_received", rows.iter().map(|r| r.messages_received).collect::<Vec<u64>>()),
+                col("heights_committed", rows.iter().map(|r| r.heights_committed).collect::<Vec<u64>>()),
+                col("heights_synced", rows.iter().map(|r| r.heights_synced).collect::<Vec<u64>>()),
+                col("final_height", rows.iter().map(|r| r.final_height).collect::<Vec<u64>>()),
+                col("crashed_at_end", rows.iter().map(|r| r.crashed_at_end).collect::<Vec<bool>>()),
+            ],
+        )
+    }
+}
+
+/// Streams rows of one table into `<dir>/<NAME>.parquet`, a row group at a time.
+pub struct TableWriter<T: Table> {
+    path: PathBuf,
+    rows: Vec<T>,
+    writer: Option<BatchedWriter<File>>,
+}
+
+impl<T: Table> TableWriter<T> {
+    pub fn new(dir: &Path) -> Self {
+        TableWriter { path: dir.join(format!("{}.parquet", T::NAME)), rows: Vec::new(), writer: None }
+    }
+
+    fn polars_err(&self, source: PolarsError) -> ReportError {
+        ReportError::Polars { path: self.path.clone(), source }
+    }
+
+    pub fn push(&mut self, row: T) -> Result<(), ReportError> {
+        self.rows.push(row);
+        if self.rows.len() >= ROW_GROUP_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self) -> Result<(), ReportError> {
+        if self.writer.is_none() {
+            let file = File::create(&self.path).map_err(|source| ReportError::Io { path: self.path.clone(), source })?;
+            let schema = T::frame(&[]).map_err(|e| self.polars_err(e))?.schema().as_ref().clone();
+            let writer = ParquetWriter::new(file)
+                .with_compression(ParquetCompression::Zstd(None))
+                .set_parallel(false)
+                .batched(&schema)
+                .map_err(|e| self.polars_err(e))?;
+            self.writer = Some(writer);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ReportError> {
+        self.open()?;
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let df = T::frame(&self.rows).map_err(|e| self.polars_err(e))?;
+        self.rows.clear();
+        let w = self.writer.as_mut().expect("opened");
+        w.write_batch(&df).map_err(|source| ReportError::Polars { path: self.path.clone(), source })
+    }
+
+    /// Writes what is buffered and the file footer.
+    pub fn finish(mut self) -> Result<(), ReportError> {
+        self.flush()?;
+        let w = self.writer.take().expect("opened");
+        w.finish().map(|_| ()).map_err(|e| self.polars_err(e))
+    }
+}
+
+/// The run directory's tables: `blocks`, `consensus_rounds` and `nodes`.
+pub struct ParquetSink {
+    blocks: TableWriter<BlockRecord>,
+    rounds: TableWriter<RoundRecord>,
+    nodes: TableWriter<NodeRecord>,
+    /// The first write error; later rows are dropped and the error is
+    /// returned by `finish` (the sink trait cannot fail mid-run).
+    error: Option<ReportError>,
+}
+
+impl ParquetSink {
+    pub fn new(dir: &Path) -> Self {
+        ParquetSink { blocks: TableWriter::new(dir), rounds: TableWriter::new(dir), nodes: TableWriter::new(dir), error: None }
+    }
+
+    fn keep(&mut self, r: Result<(), ReportError>) {
+        if let (Err(e), None) = (r, &self.error) {
+            self.error = Some(e);
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ReportError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.blocks.finish()?;
+        self.rounds.finish()?;
+        self.nodes.finish()
+    }
+}
+
+impl RecordSink for ParquetSink {
+    fn block(&mut self, r: &BlockRecord) {
+        let res = self.blocks.push(r.clone());
+        self.keep(res);
+    }
+    fn round(&mut self, r: &RoundRecord) {
+        let res = self.rounds.push(r.clone());
+        self.keep(res);
+    }
+    fn node(&mut self, r: &NodeRecord) {
+        let res = self.nodes.push(r.clone());
+        self.keep(res);
+    }
+}
+
+/// Writes `summary.json` (pretty, with a final newline).
+pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), ReportError> {
+    let path = dir.join("summary.json");
+    let mut text = serde_json::to_string_pretty(summary).expect("summary serialises");
+    text.push('\n');
+    std::fs::write(&path, text).map_err(|source| ReportError::Io { path, source })
+}
+
+/// Reads a Parquet table back (for tests and `hacasim report`).
+pub fn read_table(path: &Path) -> Result<DataFrame, ReportError> {
+    let file = File::open(path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })?;
+    ParquetReader::new(file).finish().map_err(|source| ReportError::Polars { path: path.to_path_buf(), source })
+}

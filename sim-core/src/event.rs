@@ -16,8 +16,9 @@ pub enum Event {
     EmptyBlockTimer { node: NodeId, height: u64 },
     /// A block that `node` saw committed but never received arrives from a peer.
     BlockFetched { node: NodeId, height: u64, block: BlockId },
-    /// `node` syncs the blocks it missed (blocksync) and rejoins consensus.
-    CatchUp { node: NodeId },
+    /// `node` syncs the blocks it missed (blocksync) and rejoins consensus;
+    /// `rearm` after a crash, to restart the timer of its current step.
+    CatchUp { node: NodeId, rearm: bool },
     /// The fault at this index of the run's fault table takes effect.
     Fault { index: u32 },
     /// A settlement transaction enters the mempool.

@@ -174,10 +174,15 @@ impl Simulation {
             },
         };
         // The fault timetable, with each `until` as its own undo event.
+        // Faults at time 0 are in force before genesis.
         for f in &scenario.faults {
             let action = Network::resolve_fault(scenario, f.kind, &f.validators, &f.groups, f.factor, f.rate);
             let undo = f.until.map(|u| (u, sim.net.inverse(&action)));
-            sim.push_fault(SimTime::ZERO + f.at, action);
+            if f.at.0 == 0 {
+                sim.net.apply_fault(&action);
+            } else {
+                sim.push_fault(SimTime::ZERO + f.at, action);
+            }
             if let Some((u, a)) = undo {
                 sim.push_fault(SimTime::ZERO + u, a);
             }
@@ -207,6 +212,10 @@ impl Simulation {
     /// Runs to the end of the scenario, streaming records into `sink`, and
     /// calling `progress` with the simulated time now and then.
     pub fn run(mut self, sink: &mut dyn RecordSink, progress: &mut dyn FnMut(SimTime)) -> Summary {
+        // Carry out what genesis asked for (proposals, timers).
+        for node in 0..self.nodes.len() {
+            self.drain(node as NodeId, sink);
+        }
         while let Some(t) = self.queue.peek_time() {
             if t > self.end {
                 break;
@@ -214,6 +223,7 @@ impl Simulation {
             let (t, event) = self.queue.pop().expect("peeked");
             self.now = t;
             self.events_processed += 1;
+            if std::env::var("SIMDBG").is_ok() && self.now.0 > 16_000_000_000 { eprintln!("{:?} {:?}", self.now, event); }
             self.handle(event, sink);
             if self.events_processed % PROGRESS_EVERY == 0 {
                 progress(self.now);
@@ -259,7 +269,7 @@ impl Simulation {
                     self.drain(node, sink);
                 }
             }
-            Event::CatchUp { node } => self.on_catch_up(node, sink),
+            Event::CatchUp { node, rearm } => self.on_catch_up(node, rearm, sink),
             Event::Fault { index } => self.on_fault(index as usize),
             Event::TxArrival => self.on_tx_arrival(sink),
         }
@@ -275,10 +285,13 @@ impl Simulation {
         if mh < h {
             return;
         }
-        if mh > h + 1 {
-            // Peers are two heights ahead: this validator missed a commit.
+        if mh > h {
+            // A peer is ahead: it will gossip the commit this validator missed
+            // (CometBFT sends a lagging peer the last commit's precommits).
             self.request_catch_up(to, msg.from());
-            return;
+            if mh > h + 1 {
+                return;
+            }
         }
         if let Message::Proposal { height, round, from, .. } = msg
             && self.schedule.proposer(height, round) != from
@@ -296,12 +309,12 @@ impl Simulation {
         self.catchup_pending[node as usize] = true;
         // A status round trip with the peer before blocks are requested.
         let rtt = SimDuration(2 * self.net.region_latency(node, peer));
-        self.queue.push(self.now + rtt, Event::CatchUp { node });
+        self.queue.push(self.now + rtt, Event::CatchUp { node, rearm: false });
     }
 
-    /// Blocksync: adopt the honest chain's tip, then rejoin consensus. When the
-    /// validator is not behind (e.g. after a short crash), re-arm its timer.
-    fn on_catch_up(&mut self, node: NodeId, sink: &mut dyn RecordSink) {
+    /// Blocksync: adopt the honest chain's tip, then rejoin consensus. After a
+    /// crash (`rearm`), a validator that is not behind re-arms its step's timer.
+    fn on_catch_up(&mut self, node: NodeId, rearm: bool, sink: &mut dyn RecordSink) {
         self.catchup_pending[node as usize] = false;
         if !self.alive(node) {
             return;
@@ -310,10 +323,9 @@ impl Simulation {
         let s = &mut self.nodes[node as usize];
         if tip >= s.height {
             self.stats[node as usize].heights_synced += tip + 1 - s.height;
-            s.enter_height(tip + 1);
-            s.drop_buffered();
+            s.sync_to(tip + 1);
             self.begin_round0(node);
-        } else {
+        } else if rearm {
             let (height, round, step) = (s.height, s.round, s.step);
             match step {
                 Step::NewHeight => self.begin_round0(node),
@@ -329,7 +341,7 @@ impl Simulation {
         if let FaultAction::Recover(ids) = action {
             for id in ids {
                 self.catchup_pending[id as usize] = true;
-                self.queue.push(self.now, Event::CatchUp { node: id });
+                self.queue.push(self.now, Event::CatchUp { node: id, rearm: true });
             }
         }
     }

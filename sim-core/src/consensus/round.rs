@@ -190,9 +190,15 @@ impl RoundState {
         self.have.clear();
     }
 
-    /// Forgets messages held for a height this validator skipped past.
-    pub fn drop_buffered(&mut self) {
-        self.next_height.clear();
+    /// Jumps to `height` after syncing the blocks below it (blocksync). The
+    /// messages held for the next height are kept if that is where we land.
+    pub fn sync_to(&mut self, height: u64) {
+        if height == self.height + 1 {
+            self.advance_height();
+        } else {
+            self.enter_height(height);
+            self.next_height.clear();
+        }
     }
 
     /// StartRound (rule 10): the simulation says whether we propose.

@@ -1,0 +1,63 @@
+//! Run directories are written whole or not at all: everything goes into a
+//! temporary sibling directory that is renamed into place at the end.
+
+use std::path::{Path, PathBuf};
+
+use crate::Failure;
+
+/// A directory being written; dropped without `commit`, it is removed.
+pub struct StagedDir {
+    staging: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl StagedDir {
+    /// Refuses an existing `target` unless `force`.
+    pub fn create(target: &Path, force: bool) -> Result<StagedDir, Failure> {
+        if target.exists() && !force {
+            return Err(Failure::input(format!(
+                "{}: output directory exists; pass --force to replace it",
+                target.display()
+            )));
+        }
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| Failure::internal(format!("{}: {e}", parent.display())))?;
+        let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if staging.exists() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        std::fs::create_dir(&staging).map_err(|e| Failure::internal(format!("{}: {e}", staging.display())))?;
+        Ok(StagedDir { staging, target: target.to_path_buf(), committed: false })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Replaces the target with the staged directory.
+    pub fn commit(mut self) -> Result<PathBuf, Failure> {
+        if self.target.exists() {
+            std::fs::remove_dir_all(&self.target).map_err(|e| Failure::internal(format!("{}: {e}", self.target.display())))?;
+        }
+        std::fs::rename(&self.staging, &self.target).map_err(|e| Failure::internal(format!("{}: {e}", self.target.display())))?;
+        self.committed = true;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// Writes `contents` to `path` through a temporary name and a rename.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), Failure> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).map_err(|e| Failure::internal(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| Failure::internal(format!("{}: {e}", path.display())))
+}
