@@ -680,50 +680,57 @@ fn locate(text: &str, path: &[Seg]) -> Option<usize> {
             _ => None,
         };
     }
-    span.map(|s| line_of(text, s.start))
+    // Nothing of the path is in the file (e.g. a default that conflicts with
+    // another value): point at the top of the file, the key names the rest.
+    Some(span.map_or(1, |s| line_of(text, s.start)))
 }
 
-/// The key path whose key or value span contains `offset`, as a string.
+/// The deepest key path whose key or value span contains `offset`. Header
+/// tables (`[network]`, `[[validators]]`) may have spans that do not cover
+/// their keys, so every entry is searched, not only the enclosing ones.
 fn path_at(text: &str, offset: usize) -> String {
     use toml::de::{DeTable, DeValue};
-    fn walk(v: &DeValue, offset: usize, path: &mut String) {
+    fn walk(v: &DeValue, offset: usize, path: &mut Vec<String>, best: &mut (usize, Vec<String>)) {
+        let mut visit = |label: String, hit: bool, child: &DeValue, path: &mut Vec<String>| {
+            path.push(label);
+            if hit && path.len() > best.0 {
+                *best = (path.len(), path.clone());
+            }
+            walk(child, offset, path, best);
+            path.pop();
+        };
         match v {
             DeValue::Table(t) => {
                 for (k, val) in t.iter() {
-                    let ks = k.span();
-                    let vs = val.span();
-                    if ks.contains(&offset) || vs.contains(&offset) {
-                        if !path.is_empty() {
-                            path.push('.');
-                        }
-                        path.push_str(k.get_ref());
-                        walk(val.get_ref(), offset, path);
-                        return;
-                    }
+                    let hit = k.span().contains(&offset) || val.span().contains(&offset);
+                    visit(k.get_ref().to_string(), hit, val.get_ref(), path);
                 }
             }
             DeValue::Array(a) => {
                 for (i, val) in a.iter().enumerate() {
-                    if val.span().contains(&offset) {
-                        path.push_str(&format!("[{i}]"));
-                        walk(val.get_ref(), offset, path);
-                        return;
-                    }
+                    visit(format!("[{i}]"), val.span().contains(&offset), val.get_ref(), path);
                 }
             }
             _ => {}
         }
     }
     let Ok(doc) = DeTable::parse(text) else { return String::new() };
-    let mut path = String::new();
     let root = DeValue::Table(doc.into_inner());
-    walk(&root, offset, &mut path);
-    path
+    let mut best = (0, Vec::new());
+    walk(&root, offset, &mut Vec::new(), &mut best);
+    let mut out = String::new();
+    for seg in best.1 {
+        if !seg.starts_with('[') && !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(&seg);
+    }
+    out
 }
 
 fn serde_error(text: &str, file: &str, e: &toml::de::Error) -> ScenarioError {
     let raw = e.message().trim().to_string();
-    let line = e.span().map(|s| line_of(text, s.start));
+    let line = Some(e.span().map_or(1, |s| line_of(text, s.start)));
     let mut key = e.span().map(|s| path_at(text, s.start)).unwrap_or_default();
     let mut message = raw.clone();
     // serde: "unknown field `x`, expected one of `a`, `b`" / "expected `a`".
@@ -797,7 +804,7 @@ region = "a"
         let text = MINIMAL.replace("count = 4", "cuont = 4");
         let e = Scenario::from_toml_str(&text, "t.toml").unwrap_err();
         assert_eq!(e.line, Some(11), "{e}");
-        assert!(e.key.ends_with("cuont"), "{e}");
+        assert_eq!(e.key, "validators[0].cuont", "{e}");
         assert!(e.message.contains("did you mean `count`"), "{e}");
     }
 

@@ -223,7 +223,6 @@ impl Simulation {
             let (t, event) = self.queue.pop().expect("peeked");
             self.now = t;
             self.events_processed += 1;
-            if std::env::var("SIMDBG").is_ok() && self.now.0 > 16_000_000_000 { eprintln!("{:?} {:?}", self.now, event); }
             self.handle(event, sink);
             if self.events_processed % PROGRESS_EVERY == 0 {
                 progress(self.now);

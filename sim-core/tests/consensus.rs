@@ -114,12 +114,3 @@ fn same_seed_same_result_other_seed_other_result() {
     assert_ne!(a, c);
 }
 
-#[test]
-#[ignore]
-fn debug_dump() {
-    let s = load(&std::env::var("SCEN").unwrap());
-    let (summary, sink) = run(&s, 1);
-    for r in &sink.rounds { println!("{r:?}"); }
-    for n in &sink.nodes { println!("{n:?}"); }
-    println!("{summary:?}");
-}
