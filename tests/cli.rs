@@ -1,0 +1,149 @@
+//! End-to-end tests of the `hacasim` program: run directories, determinism,
+//! refusal of bad input with exit code 2 and nothing written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn hacasim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hacasim")).args(args).output().expect("hacasim runs")
+}
+
+fn scenario(name: &str) -> String {
+    format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn run_to(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut args = vec!["run", "--quiet", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let s = scenario("tests/byzantine-minority.toml");
+    args.insert(1, &s);
+    let o = hacasim(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+#[test]
+fn run_writes_the_run_directory() {
+    let t = tmp();
+    let dir = run_to(t.path(), "r", &[]);
+    let names: Vec<String> = files(&dir).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["blocks.parquet", "consensus_rounds.parquet", "nodes.parquet", "scenario.toml", "summary.json"]);
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    for key in ["scenario", "seed", "sim_duration_s", "events_processed", "consensus"] {
+        assert!(summary.get(key).is_some(), "summary lacks {key}");
+    }
+    let c = &summary["consensus"];
+    for key in ["heights_committed", "block_interval_s", "rounds_per_height", "heights_with_round_gt0", "safety_violations", "longest_stall_s"] {
+        assert!(c.get(key).is_some(), "consensus lacks {key}");
+    }
+    for key in ["mean", "p50", "p90", "p99", "max"] {
+        assert!(c["block_interval_s"].get(key).is_some());
+    }
+    // The tables agree with the summary: one block row per committed height,
+    // one node row per validator (7 in this scenario).
+    let blocks = reports::read_table(&dir.join("blocks.parquet")).unwrap();
+    assert_eq!(blocks.height() as u64, c["heights_committed"].as_u64().unwrap());
+    let nodes = reports::read_table(&dir.join("nodes.parquet")).unwrap();
+    assert_eq!(nodes.height(), 7);
+    // The resolved scenario is itself a valid scenario.
+    let o = hacasim(&["validate", dir.join("scenario.toml").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn same_seed_gives_byte_identical_directories_other_seed_differs() {
+    let t = tmp();
+    let a = run_to(t.path(), "a", &["--seed", "5"]);
+    let b = run_to(t.path(), "b", &["--seed", "5"]);
+    assert_eq!(files(&a), files(&b));
+    let c = run_to(t.path(), "c", &["--seed", "6"]);
+    assert_ne!(std::fs::read(a.join("summary.json")).unwrap(), std::fs::read(c.join("summary.json")).unwrap());
+}
+
+#[test]
+fn existing_output_is_refused_without_force() {
+    let t = tmp();
+    let dir = run_to(t.path(), "r", &[]);
+    let before = files(&dir);
+    let s = scenario("tests/byzantine-minority.toml");
+    let o = hacasim(&["run", &s, "--quiet", "--out", dir.to_str().unwrap(), "--seed", "9"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    assert_eq!(files(&dir), before, "refused run must not touch the directory");
+    let o = hacasim(&["run", &s, "--quiet", "--out", dir.to_str().unwrap(), "--seed", "9", "--force"]);
+    assert!(o.status.success());
+    assert_ne!(files(&dir), before);
+    // No staging directory is left behind.
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn bad_scenarios_exit_2_name_file_line_key_and_write_nothing() {
+    let t = tmp();
+    let base = std::fs::read_to_string(scenario("tests/four-one-region.toml")).unwrap();
+    let cases = [
+        ("count = 4", "cuont = 4", "validators[0].cuont", "did you mean `count`"),
+        ("latency_ms = [[1.0]]", "latency_ms = [[1.0, 2.0]]", "network.latency_ms[0]", "square"),
+        ("power = 10", "power = 0", "validators[0].power", "> 0"),
+        ("duration = \"2m\"", "duration = \"3sec\"", "duration", "unknown unit"),
+        ("region = \"lab\"", "region = \"lob\"", "validators[0].region", "did you mean `lab`"),
+    ];
+    for (i, (from, to, key, hint)) in cases.iter().enumerate() {
+        let file = t.path().join(format!("bad{i}.toml"));
+        std::fs::write(&file, base.replacen(from, to, 1)).unwrap();
+        let line = base.replacen(from, to, 1).lines().position(|l| l.contains(to)).unwrap() + 1;
+        for cmd in ["run", "validate"] {
+            let out_dir = t.path().join(format!("out{i}"));
+            let o = if cmd == "run" {
+                hacasim(&["run", file.to_str().unwrap(), "--out", out_dir.to_str().unwrap()])
+            } else {
+                hacasim(&["validate", file.to_str().unwrap()])
+            };
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {to}: {err}");
+            assert!(err.contains(&format!("{}:{line}: key `{key}`", file.display())), "{cmd} {to}: {err}");
+            assert!(err.contains(hint), "{err}");
+            assert!(!err.contains("panicked"), "{err}");
+            assert!(!out_dir.exists(), "nothing may be written");
+        }
+    }
+    // A missing file is bad input too.
+    let o = hacasim(&["validate", t.path().join("nope.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    // Only the scenario files are left in the directory: no staging leftovers.
+    let left = std::fs::read_dir(t.path()).unwrap().count();
+    assert_eq!(left, cases.len());
+}
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let mut n = 0;
+    for dir in ["", "tests"] {
+        for e in std::fs::read_dir(scenario(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let o = hacasim(&["validate", p.to_str().unwrap()]);
+                assert!(o.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&o.stderr));
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 7);
+}
