@@ -132,6 +132,37 @@ fn bad_scenarios_exit_2_name_file_line_key_and_write_nothing() {
     assert_eq!(left, cases.len());
 }
 
+#[path = "../sim-core/tests/common/mutate.rs"]
+mod mutate;
+
+/// Random mutations of a valid file through the program: exit 0 or 2, never
+/// a panic; on 2, file:line:key on stderr and no run directory.
+#[test]
+fn mutated_scenarios_through_the_program_exit_0_or_2() {
+    use rand::SeedableRng;
+    let t = tmp();
+    let base = std::fs::read_to_string(scenario("tests/one-of-four-crashed.toml")).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut rejected = 0;
+    for i in 0..40 {
+        let file = t.path().join(format!("m{i}.toml"));
+        std::fs::write(&file, mutate::mutate(&base, &mut rng)).unwrap();
+        let out = t.path().join(format!("out{i}"));
+        let o = hacasim(&["run", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        match o.status.code() {
+            Some(0) => assert!(out.join("summary.json").exists()),
+            Some(2) => {
+                rejected += 1;
+                assert!(err.starts_with(&format!("error: {}:", file.display())) && err.contains(": key `"), "{err}");
+                assert!(!out.exists(), "a rejected scenario wrote {}", out.display());
+            }
+            other => panic!("exit {other:?}: {err}"),
+        }
+    }
+    assert!(rejected >= 10, "only {rejected} of 40 mutations rejected");
+}
+
 #[test]
 fn every_shipped_scenario_validates() {
     let mut n = 0;

@@ -15,6 +15,14 @@ use crate::time::SimDuration;
 /// Index of a validator (its address order).
 pub type NodeId = u16;
 
+/// A lost transmission is sent again by the peer's gossip routine after this
+/// long: CometBFT `config.toml` `consensus.peer_gossip_sleep_duration = "100ms"`.
+pub const GOSSIP_RETRY: SimDuration = SimDuration(100_000_000);
+
+/// After this many lost transmissions in a row the message is given up
+/// (only reached with loss rates near 1).
+const MAX_TRANSMISSIONS: u64 = 64;
+
 #[derive(Clone, Copy, Debug)]
 pub struct Jitter {
     pub kind: JitterKind,
@@ -151,18 +159,26 @@ impl Network {
     }
 
     /// Delay of a message of `bytes` from `from` to `to`, or `None` if it is
-    /// dropped (crashed sender, partition, no path, or loss). `key` identifies
-    /// the message (e.g. height, round, step, block) for its random draws.
+    /// dropped (crashed sender, partition, no path). `key` identifies the
+    /// message (e.g. height, round, step, block) for its random draws.
+    ///
+    /// A lost transmission is not a lost message: CometBFT's gossip keeps
+    /// sending a peer the votes and block parts it lacks, so each loss costs
+    /// one `GOSSIP_RETRY` before the next attempt.
     pub fn send_delay(&self, from: NodeId, to: NodeId, bytes: u64, key: [u64; 4]) -> Option<SimDuration> {
         let (f, t) = (from as usize, to as usize);
         if self.faults.crashed[f] || self.partitioned(f, t) {
             return None;
         }
         let words = [key[0], key[1], key[2], key[3], ((from as u64) << 16) | to as u64];
+        let mut retries = 0;
         if self.faults.loss_rate > 0.0 {
             let mut r = self.loss_key.at(&words);
-            if rng::unit_f64(&mut r) < self.faults.loss_rate {
-                return None;
+            while rng::unit_f64(&mut r) < self.faults.loss_rate {
+                retries += 1;
+                if retries == MAX_TRANSMISSIONS {
+                    return None;
+                }
             }
         }
         let (base, hops) = match &self.routes {
@@ -180,7 +196,7 @@ impl Network {
         let propagation = self.jitter.apply(base as f64, &mut r);
         let transfer = bytes as f64 * self.ns_per_byte * hops as f64;
         let slow = self.faults.slow[f].max(self.faults.slow[t]);
-        Some(SimDuration(((propagation + transfer) * slow).round() as u64))
+        Some(SimDuration(((propagation + transfer) * slow).round() as u64) + GOSSIP_RETRY.saturating_mul(retries))
     }
 
     pub fn apply_fault(&mut self, action: &FaultAction) {
@@ -301,4 +317,115 @@ fn random_links(n: usize, degree: usize, streams: &Streams) -> Vec<(usize, usize
         }
     }
     edges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    /// Four validators a-b-c-d in regions 0,1,2,3 with the given topology lines.
+    fn four(extra: &str) -> (Scenario, Network) {
+        let text = format!(
+            r#"
+name = "n"
+duration = "1s"
+[network]
+regions = ["r0", "r1", "r2", "r3"]
+latency_ms = [[0, 10, 20, 30], [10, 0, 10, 20], [20, 10, 0, 10], [30, 20, 10, 0]]
+jitter = {{ kind = "none" }}
+bandwidth_mbps = 8.0
+{extra}
+[[validators]]
+name = "a"
+region = "r0"
+[[validators]]
+name = "b"
+region = "r1"
+[[validators]]
+name = "c"
+region = "r2"
+[[validators]]
+name = "d"
+region = "r3"
+"#
+        );
+        let s = Scenario::from_toml_str(&text, "n.toml").unwrap();
+        let net = Network::new(&s, &Streams::new(1));
+        (s, net)
+    }
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn direct_delay_is_cell_plus_transfer() {
+        let (_, net) = four("");
+        // 8 Mbit/s = 1 byte per microsecond: 1000 bytes add 1 ms.
+        assert_eq!(net.send_delay(0, 3, 0, [0; 4]), Some(SimDuration(30 * MS)));
+        assert_eq!(net.send_delay(0, 3, 1000, [0; 4]), Some(SimDuration(31 * MS)));
+    }
+
+    #[test]
+    fn restricted_topology_relays_along_the_fastest_path() {
+        let (_, mut net) = four(r#"topology = { kind = "edges", edges = [["a", "b"], ["b", "c"], ["c", "d"]] }"#);
+        // a→d over three hops of 10 ms, and the 1 ms transfer paid per hop.
+        assert_eq!(net.send_delay(0, 3, 1000, [0; 4]), Some(SimDuration(33 * MS)));
+        // Crashing the relay c cuts d off.
+        net.apply_fault(&FaultAction::Crash(vec![2]));
+        assert_eq!(net.send_delay(0, 3, 0, [0; 4]), None);
+        net.apply_fault(&FaultAction::Recover(vec![2]));
+        assert_eq!(net.send_delay(0, 3, 0, [0; 4]), Some(SimDuration(30 * MS)));
+    }
+
+    #[test]
+    fn faults_crash_slow_partition_and_loss() {
+        let (s, mut net) = four("");
+        net.apply_fault(&FaultAction::Slow(vec![1], 3.0));
+        assert_eq!(net.send_delay(0, 1, 0, [0; 4]), Some(SimDuration(30 * MS)), "slow receiver");
+        assert_eq!(net.send_delay(1, 2, 0, [0; 4]), Some(SimDuration(30 * MS)), "slow sender");
+        let undo = net.inverse(&FaultAction::Slow(vec![1], 3.0));
+        net.apply_fault(&undo);
+        assert_eq!(net.send_delay(0, 1, 0, [0; 4]), Some(SimDuration(10 * MS)));
+
+        let part = Network::resolve_fault(&s, FaultKind::Partition, &[], &[vec!["r0".into(), "r1".into()], vec!["c".into()]], None, None);
+        net.apply_fault(&part);
+        assert_eq!(net.send_delay(0, 2, 0, [0; 4]), None, "across the partition");
+        assert!(net.send_delay(0, 1, 0, [0; 4]).is_some(), "same side");
+        assert!(net.send_delay(0, 3, 0, [0; 4]).is_some(), "d is in no group: reaches everyone");
+        net.apply_fault(&FaultAction::Heal);
+        assert!(net.send_delay(0, 2, 0, [0; 4]).is_some());
+
+        net.apply_fault(&FaultAction::Crash(vec![0]));
+        assert_eq!(net.send_delay(0, 1, 0, [0; 4]), None, "a crashed sender sends nothing");
+        net.apply_fault(&FaultAction::Recover(vec![0]));
+
+        // Loss: with rate 0.3 about 30% of 20,000 first transmissions are
+        // lost (binomial sd ≈ 65, so ±400 is > 6 sd), and the mean number of
+        // retries is p/(1−p) = 3/7 (geometric), each costing GOSSIP_RETRY.
+        net.apply_fault(&FaultAction::Loss(0.3));
+        let delays: Vec<u64> = (0..20_000u64).map(|i| net.send_delay(0, 1, 0, [i, 0, 0, 0]).unwrap().0).collect();
+        let retried = delays.iter().filter(|&&d| d > 10 * MS).count();
+        assert!((5600..=6400).contains(&retried), "retried {retried}");
+        let mean_retries = delays.iter().map(|&d| ((d - 10 * MS) / GOSSIP_RETRY.0) as f64).sum::<f64>() / 20_000.0;
+        assert!((mean_retries - 3.0 / 7.0).abs() < 0.03, "mean retries {mean_retries}");
+        // A message's fate depends on the message, not on what was sent before it.
+        let first: Vec<_> = (0..100u64).map(|i| net.send_delay(0, 1, 0, [i, 0, 0, 0])).collect();
+        let again: Vec<_> = (0..100u64).rev().map(|i| net.send_delay(0, 1, 0, [i, 0, 0, 0])).rev().collect();
+        assert_eq!(first, again);
+        net.apply_fault(&FaultAction::Loss(1.0));
+        assert_eq!(net.send_delay(0, 1, 0, [0; 4]), None, "all transmissions lost");
+    }
+
+    #[test]
+    fn normal_jitter_has_the_configured_spread() {
+        let (_, mut net) = four("");
+        net.jitter = Jitter { kind: JitterKind::Normal, fraction: 0.05, sigma: 0.0 };
+        let n = 20_000u64;
+        let xs: Vec<f64> = (0..n).map(|i| net.send_delay(0, 3, 0, [i, 1, 2, 3]).unwrap().0 as f64 / MS as f64).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+        // Cell 30 ms, sd 5% = 1.5 ms; standard error of the mean ≈ 0.011 ms.
+        assert!((mean - 30.0).abs() < 0.05, "mean {mean}");
+        assert!((sd - 1.5).abs() < 0.05, "sd {sd}");
+    }
 }

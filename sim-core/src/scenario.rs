@@ -71,7 +71,8 @@ pub struct NetworkConfig {
     /// Per-link bandwidth for block parts, in Mbit/s.
     #[serde(default = "defaults::bandwidth_mbps")]
     pub bandwidth_mbps: f64,
-    /// Probability that any one message is lost, from the start of the run.
+    /// Probability that any one transmission is lost, from the start of the
+    /// run; gossip sends it again after `GOSSIP_RETRY` (see `network.rs`).
     #[serde(default)]
     pub loss_rate: f64,
     #[serde(default)]

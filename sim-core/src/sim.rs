@@ -116,6 +116,9 @@ pub struct Simulation {
     /// (node, height, round) where an equivocator already double-precommitted.
     double_signed: BTreeSet<(NodeId, u64, u32)>,
     faults: Vec<FaultAction>,
+    /// What each validator broadcast at its current height (per side, with
+    /// its size), for gossip to send again after a heal or a recovery.
+    sent: Vec<Vec<([Message; 2], u64)>>,
     catchup_pending: Vec<bool>,
     events_processed: u64,
 }
@@ -161,6 +164,7 @@ impl Simulation {
             equivocations: BTreeMap::new(),
             double_signed: BTreeSet::new(),
             faults: Vec::new(),
+            sent: vec![Vec::new(); n],
             catchup_pending: vec![false; n],
             events_processed: 0,
             specs,
@@ -337,11 +341,40 @@ impl Simulation {
     fn on_fault(&mut self, index: usize) {
         let action = self.faults[index].clone();
         self.net.apply_fault(&action);
-        if let FaultAction::Recover(ids) = action {
-            for id in ids {
-                self.catchup_pending[id as usize] = true;
-                self.queue.push(self.now, Event::CatchUp { node: id, rearm: true });
+        match action {
+            FaultAction::Recover(ids) => {
+                for &id in &ids {
+                    self.catchup_pending[id as usize] = true;
+                    self.queue.push(self.now, Event::CatchUp { node: id, rearm: true });
+                }
+                // Peers gossip their current votes to the returning validators.
+                for from in 0..self.nodes.len() as NodeId {
+                    if !ids.contains(&from) {
+                        self.regossip(from, Some(&ids));
+                    }
+                }
             }
+            // Links are back: every validator's gossip sends what peers lack.
+            FaultAction::Heal => {
+                for from in 0..self.nodes.len() as NodeId {
+                    self.regossip(from, None);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends again what `from` broadcast at its current height, to `only`
+    /// those validators or to all. Duplicates are harmless: a validator
+    /// counts one vote per sender and round.
+    fn regossip(&mut self, from: NodeId, only: Option<&[NodeId]>) {
+        if !self.alive(from) {
+            return;
+        }
+        let height = self.nodes[from as usize].height;
+        let msgs: Vec<_> = self.sent[from as usize].iter().filter(|(m, _)| m[0].height() == height).copied().collect();
+        for (pair, bytes) in msgs {
+            self.send_by_side(from, pair, bytes, only);
         }
     }
 
@@ -505,8 +538,17 @@ impl Simulation {
     }
 
     fn broadcast_by_side(&mut self, from: NodeId, msgs: [Message; 2], bytes: u64) {
+        let sent = &mut self.sent[from as usize];
+        if sent.first().is_some_and(|(m, _)| m[0].height() != msgs[0].height()) {
+            sent.clear();
+        }
+        sent.push((msgs, bytes));
+        self.send_by_side(from, msgs, bytes, None);
+    }
+
+    fn send_by_side(&mut self, from: NodeId, msgs: [Message; 2], bytes: u64, only: Option<&[NodeId]>) {
         for to in 0..self.nodes.len() as NodeId {
-            if to == from {
+            if to == from || only.is_some_and(|o| !o.contains(&to)) {
                 continue;
             }
             let msg = msgs[self.side(to)];

@@ -114,3 +114,96 @@ fn same_seed_same_result_other_seed_other_result() {
     assert_ne!(a, c);
 }
 
+
+fn parse(text: &str) -> Scenario {
+    Scenario::from_toml_str(text, "inline.toml").unwrap()
+}
+
+const TWO_REGIONS: &str = r#"
+name = "two-regions"
+duration = "90s"
+[network]
+regions = ["London", "Ireland"]
+[[validators]]
+name = "uk"
+count = 2
+region = "London"
+[[validators]]
+name = "ie"
+count = 2
+region = "Ireland"
+"#;
+
+/// A 2|2 split leaves neither side more than 2/3: nothing commits while it
+/// lasts; after the heal the chain resumes and every validator catches up.
+#[test]
+fn partition_halts_then_heal_resumes() {
+    let s = parse(&format!("{TWO_REGIONS}\n[[faults]]\nat = \"20s\"\nkind = \"partition\"\ngroups = [[\"London\"], [\"Ireland\"]]\nuntil = \"50s\"\n"));
+    let (summary, sink) = run(&s, 4);
+    let during = sink.blocks.iter().filter(|b| b.committed_at_s > 21.0 && b.committed_at_s < 50.0).count();
+    assert_eq!(during, 0);
+    let after = sink.blocks.iter().filter(|b| b.committed_at_s > 50.0).count();
+    assert!(after > 10, "{after} heights after the heal");
+    assert!(summary.consensus.longest_stall_s >= 28.0);
+    assert_eq!(summary.consensus.safety_violations, 0);
+    let heights: Vec<u64> = sink.nodes.iter().map(|n| n.final_height).collect();
+    assert!(heights.iter().max().unwrap() - heights.iter().min().unwrap() <= 1, "{heights:?}");
+}
+
+/// A validator that crashes and recovers syncs what it missed and rejoins.
+#[test]
+fn crashed_validator_recovers_and_catches_up() {
+    let s = parse(&format!("{TWO_REGIONS}\n[[faults]]\nat = \"10s\"\nkind = \"crash\"\nvalidators = [\"ie-1\"]\nuntil = \"40s\"\n"));
+    let (summary, sink) = run(&s, 2);
+    let ie1 = sink.nodes.iter().find(|n| n.name == "ie-1").unwrap();
+    // 30 s down; with every 4th height waiting out its silent proposer
+    // (≥ 3 s), about 30 / ((3 × 1 + 4) / 4) ≈ 17 heights pass meanwhile.
+    assert!(ie1.heights_synced >= 10, "synced {}", ie1.heights_synced);
+    assert!(!ie1.crashed_at_end);
+    let top = sink.nodes.iter().map(|n| n.final_height).max().unwrap();
+    assert!(top - ie1.final_height <= 1);
+    // Back in consensus: it committed heights itself after 40 s (~45 heights left).
+    assert!(ie1.heights_committed > 10 + 30, "{}", ie1.heights_committed);
+    assert_eq!(summary.consensus.safety_violations, 0);
+}
+
+/// 5% of messages lost and one slow validator: still live and safe.
+#[test]
+fn lossy_network_and_slow_node_stay_live_and_safe() {
+    let s = parse(&format!("{TWO_REGIONS}\n[[faults]]\nat = \"5s\"\nkind = \"loss\"\nrate = 0.05\n\n[[faults]]\nat = \"5s\"\nkind = \"slow\"\nfactor = 20.0\nvalidators = [\"uk-0\"]\n"));
+    for seed in 1..=5 {
+        let (summary, _) = run(&s, seed);
+        assert!(summary.consensus.heights_committed > 40, "seed {seed}: {:?}", summary.consensus);
+        assert_eq!(summary.consensus.safety_violations, 0);
+    }
+}
+
+/// 30 validators that only talk to ~6 peers each still commit, a little
+/// slower than with direct links (messages take multi-hop relay paths).
+#[test]
+fn gossip_topology_is_slower_than_full_mesh_but_live() {
+    let base = r#"
+name = "topo"
+duration = "60s"
+[network]
+regions = ["N_Virginia", "Frankfurt", "Tokyo"]
+jitter = { kind = "none" }
+TOPO
+[[validators]]
+name = "us"
+count = 10
+region = "N_Virginia"
+[[validators]]
+name = "eu"
+count = 10
+region = "Frankfurt"
+[[validators]]
+name = "jp"
+count = 10
+region = "Tokyo"
+"#;
+    let full = run(&parse(&base.replace("TOPO", "")), 1).0.consensus;
+    let sparse = run(&parse(&base.replace("TOPO", "topology = { kind = \"random\", degree = 6 }")), 1).0.consensus;
+    assert!(sparse.heights_committed > 30);
+    assert!(sparse.block_interval_s.mean.unwrap() >= full.block_interval_s.mean.unwrap());
+}
