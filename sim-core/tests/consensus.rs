@@ -207,3 +207,51 @@ region = "Tokyo"
     assert!(sparse.heights_committed > 30);
     assert!(sparse.block_interval_s.mean.unwrap() >= full.block_interval_s.mean.unwrap());
 }
+
+const FOUR: &str = r#"
+name = "four"
+duration = "60s"
+[network]
+regions = ["lab"]
+latency_ms = [[1.0]]
+jitter = { kind = "none" }
+[[validators]]
+name = "v"
+count = 4
+region = "lab"
+"#;
+
+/// `create_empty_blocks = false` with an interval and no transactions: each
+/// height waits timeout_commit, then the interval, then takes ~3 ms.
+#[test]
+fn empty_blocks_wait_for_the_interval() {
+    let s = parse(&format!("{FOUR}\n[consensus]\ncreate_empty_blocks = false\ncreate_empty_blocks_interval = \"5s\"\n"));
+    let (summary, sink) = run(&s, 1);
+    let mean = summary.consensus.block_interval_s.mean.unwrap();
+    assert!((mean - 6.003).abs() < 0.001, "mean interval {mean}");
+    assert!(sink.blocks.iter().all(|b| b.txs == 0));
+}
+
+/// Without the interval, heights wait for transactions: at 0.2 tx/s (one
+/// every 5 s on average) blocks are rarer than with empty blocks, and none is empty.
+#[test]
+fn no_empty_blocks_means_blocks_only_with_transactions() {
+    let s = parse(&format!("{FOUR}\n[consensus]\ncreate_empty_blocks = false\n[mempool]\ntx_rate_per_s = 0.2\n"));
+    let (summary, sink) = run(&s, 1);
+    assert!(sink.blocks.iter().all(|b| b.txs >= 1), "an empty block was made");
+    assert!(summary.consensus.heights_committed < 20, "{}", summary.consensus.heights_committed);
+    assert!(summary.consensus.heights_committed >= 3);
+}
+
+/// A block holds at most (max_block_bytes − header − last commit) / tx_bytes
+/// transactions: (4000 − 1024 − 4 × 110) / 250 = 10. At 100 tx/s and ~1 block/s
+/// the backlog grows.
+#[test]
+fn block_size_limit_caps_transactions() {
+    let s = parse(&format!("{FOUR}\n[consensus]\nmax_block_bytes = 4000\n[mempool]\ntx_rate_per_s = 100.0\n"));
+    let (_, sink) = run(&s, 1);
+    assert!(sink.blocks.iter().all(|b| b.txs <= 10 && b.bytes <= 4000));
+    assert!(sink.blocks.iter().filter(|b| b.txs == 10).count() > 40);
+    let last = sink.blocks.last().unwrap();
+    assert!(last.mempool_pending > 4000, "backlog {}", last.mempool_pending);
+}
