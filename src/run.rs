@@ -35,10 +35,16 @@ pub struct ValidateArgs {
     pub scenario: PathBuf,
 }
 
-/// Reads and validates a scenario; every problem is bad input (exit 2).
+/// Reads and validates a scenario and the trace files it names (relative to
+/// the scenario's folder); every problem is bad input (exit 2).
 pub fn load_scenario(path: &std::path::Path) -> Result<Scenario, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| Failure::input(format!("{}: cannot read scenario: {e}", path.display())))?;
-    Scenario::from_toml_str(&text, &path.display().to_string()).map_err(|e| Failure::input(e.to_string()))
+    let file = path.display().to_string();
+    let mut s = Scenario::from_toml_str(&text, &file).map_err(|e| Failure::input(e.to_string()))?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    s.attach_traces(&text, &file, &mut |name| std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string()))
+        .map_err(|e| Failure::input(e.to_string()))?;
+    Ok(s)
 }
 
 pub fn validate(args: &ValidateArgs) -> Result<(), Failure> {

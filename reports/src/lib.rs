@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use sim_core::records::{BlockRecord, NodeRecord, RecordSink, RoundRecord};
+use sim_core::records::{BlockRecord, GpuNodeRecord, NodeRecord, RecordSink, RequestRecord, RoundRecord};
 use sim_core::Summary;
 
 pub use polars;
@@ -99,6 +99,62 @@ impl Table for NodeRecord {
     }
 }
 
+impl Table for RequestRecord {
+    const NAME: &'static str = "requests";
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+        let t = |f: fn(&RequestRecord) -> Option<f64>| rows.iter().map(f).collect::<Vec<Option<f64>>>();
+        DataFrame::new(
+            rows.len(),
+            vec![
+                col("id", rows.iter().map(|r| r.id).collect::<Vec<u64>>()),
+                col("stream", rows.iter().map(|r| r.stream.clone()).collect::<Vec<String>>()),
+                col("model", rows.iter().map(|r| r.model.clone()).collect::<Vec<String>>()),
+                col("mode", rows.iter().map(|r| r.mode).collect::<Vec<&str>>()),
+                col("node", rows.iter().map(|r| r.node as u32).collect::<Vec<u32>>()),
+                col("prompt_tokens", rows.iter().map(|r| r.prompt_tokens).collect::<Vec<u32>>()),
+                col("output_tokens", rows.iter().map(|r| r.output_tokens).collect::<Vec<u32>>()),
+                col("submitted_s", rows.iter().map(|r| r.submitted_s).collect::<Vec<f64>>()),
+                col("started_s", t(|r| r.started_s)),
+                col("first_token_s", t(|r| r.first_token_s)),
+                col("delivered_s", t(|r| r.delivered_s)),
+                col("settled_s", t(|r| r.settled_s)),
+                col("proof_started_s", t(|r| r.proof_started_s)),
+                col("proof_done_s", t(|r| r.proof_done_s)),
+                col("finalised_s", t(|r| r.finalised_s)),
+                col("honest", rows.iter().map(|r| r.honest).collect::<Vec<bool>>()),
+                col("detected_s", t(|r| r.detected_s)),
+                col("value_at_risk_usd", rows.iter().map(|r| r.value_at_risk_usd).collect::<Vec<f64>>()),
+                col("fee_usd", rows.iter().map(|r| r.fee_usd).collect::<Vec<f64>>()),
+                col("trust_gap_s", t(|r| r.trust_gap_s)),
+            ],
+        )
+    }
+}
+
+impl Table for GpuNodeRecord {
+    const NAME: &'static str = "gpu_nodes";
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+        let s = |f: fn(&GpuNodeRecord) -> &str| rows.iter().map(|r| f(r).to_string()).collect::<Vec<String>>();
+        DataFrame::new(
+            rows.len(),
+            vec![
+                col("id", rows.iter().map(|r| r.id as u32).collect::<Vec<u32>>()),
+                col("name", s(|r| &r.name)),
+                col("group", s(|r| &r.group)),
+                col("hardware", s(|r| &r.hardware)),
+                col("model", s(|r| &r.model)),
+                col("tee", rows.iter().map(|r| r.tee).collect::<Vec<bool>>()),
+                col("dishonest_probability", rows.iter().map(|r| r.dishonest_probability).collect::<Vec<f64>>()),
+                col("served", rows.iter().map(|r| r.served).collect::<Vec<u64>>()),
+                col("wrong_results", rows.iter().map(|r| r.wrong_results).collect::<Vec<u64>>()),
+                col("slashed", rows.iter().map(|r| r.slashed).collect::<Vec<u64>>()),
+                col("utilisation", rows.iter().map(|r| r.utilisation).collect::<Vec<f64>>()),
+                col("mean_in_system", rows.iter().map(|r| r.mean_in_system).collect::<Vec<f64>>()),
+            ],
+        )
+    }
+}
+
 /// Streams rows of one table into `<dir>/<NAME>.parquet`, a row group at a time.
 pub struct TableWriter<T: Table> {
     path: PathBuf,
@@ -156,11 +212,14 @@ impl<T: Table> TableWriter<T> {
     }
 }
 
-/// The run directory's tables: `blocks`, `consensus_rounds` and `nodes`.
+/// The run directory's tables: `blocks`, `consensus_rounds`, `nodes`,
+/// `requests` and `gpu_nodes`.
 pub struct ParquetSink {
     blocks: TableWriter<BlockRecord>,
     rounds: TableWriter<RoundRecord>,
     nodes: TableWriter<NodeRecord>,
+    requests: TableWriter<RequestRecord>,
+    gpu_nodes: TableWriter<GpuNodeRecord>,
     /// The first write error; later rows are dropped and the error is
     /// returned by `finish` (the sink trait cannot fail mid-run).
     error: Option<ReportError>,
@@ -168,7 +227,14 @@ pub struct ParquetSink {
 
 impl ParquetSink {
     pub fn new(dir: &Path) -> Self {
-        ParquetSink { blocks: TableWriter::new(dir), rounds: TableWriter::new(dir), nodes: TableWriter::new(dir), error: None }
+        ParquetSink {
+            blocks: TableWriter::new(dir),
+            rounds: TableWriter::new(dir),
+            nodes: TableWriter::new(dir),
+            requests: TableWriter::new(dir),
+            gpu_nodes: TableWriter::new(dir),
+            error: None,
+        }
     }
 
     fn keep(&mut self, r: Result<(), ReportError>) {
@@ -183,7 +249,9 @@ impl ParquetSink {
         }
         self.blocks.finish()?;
         self.rounds.finish()?;
-        self.nodes.finish()
+        self.nodes.finish()?;
+        self.requests.finish()?;
+        self.gpu_nodes.finish()
     }
 }
 
@@ -198,6 +266,14 @@ impl RecordSink for ParquetSink {
     }
     fn node(&mut self, r: &NodeRecord) {
         let res = self.nodes.push(r.clone());
+        self.keep(res);
+    }
+    fn request(&mut self, r: &RequestRecord) {
+        let res = self.requests.push(r.clone());
+        self.keep(res);
+    }
+    fn gpu_node(&mut self, r: &GpuNodeRecord) {
+        let res = self.gpu_nodes.push(r.clone());
         self.keep(res);
     }
 }

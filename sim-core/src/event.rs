@@ -21,6 +21,18 @@ pub enum Event {
     CatchUp { node: NodeId, rearm: bool },
     /// The fault at this index of the run's fault table takes effect.
     Fault { index: u32 },
-    /// A settlement transaction enters the mempool.
+    /// A background settlement transaction enters the mempool.
     TxArrival,
+    /// A request of workload stream `stream` arrives.
+    Arrival { stream: u16 },
+    /// A GPU node's batched step ends.
+    GpuStepEnd { node: u16 },
+    /// An exponential-service GPU node finishes request `slot` (`id` guards reuse of the slot).
+    GpuServiceDone { node: u16, slot: u32, id: u64 },
+    /// A prover finishes the proof of request `slot`.
+    ProofDone { slot: u32, id: u64 },
+    /// A verifier finishes re-executing vanilla request `slot`.
+    ReexecDone { slot: u32, id: u64 },
+    /// Vanilla request `slot`'s challenge window closes.
+    ChallengeEnd { slot: u32, id: u64 },
 }

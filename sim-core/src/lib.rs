@@ -4,6 +4,8 @@
 
 pub mod consensus;
 pub mod event;
+pub mod inference;
+pub mod mempool;
 pub mod network;
 pub mod queue;
 pub mod records;
@@ -13,6 +15,8 @@ pub mod scenario;
 pub mod sim;
 pub mod summary;
 pub mod time;
+pub mod verification;
+pub mod workload;
 
 pub use records::{BlockRecord, NodeRecord, NullSink, RecordSink, RoundRecord, VecSink};
 pub use scenario::{Scenario, ScenarioError};

@@ -56,12 +56,64 @@ pub struct NodeRecord {
     pub crashed_at_end: bool,
 }
 
+/// One inference request's timeline (seconds since start; `None` = not reached).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RequestRecord {
+    pub id: u64,
+    pub stream: String,
+    pub model: String,
+    pub mode: &'static str,
+    /// GPU node id (index in `gpu_nodes`).
+    pub node: u16,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    pub submitted_s: f64,
+    pub started_s: Option<f64>,
+    pub first_token_s: Option<f64>,
+    /// The optimistic result reaches the user.
+    pub delivered_s: Option<f64>,
+    /// Its settlement transaction is in a committed block.
+    pub settled_s: Option<f64>,
+    pub proof_started_s: Option<f64>,
+    pub proof_done_s: Option<f64>,
+    pub finalised_s: Option<f64>,
+    pub honest: bool,
+    /// A wrong result was caught.
+    pub detected_s: Option<f64>,
+    pub value_at_risk_usd: f64,
+    pub fee_usd: f64,
+    /// finalised − delivered.
+    pub trust_gap_s: Option<f64>,
+}
+
+/// Per-GPU-node totals at the end of the run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GpuNodeRecord {
+    pub id: u16,
+    pub name: String,
+    pub group: String,
+    pub hardware: String,
+    pub model: String,
+    pub tee: bool,
+    pub dishonest_probability: f64,
+    pub served: u64,
+    pub wrong_results: u64,
+    /// Slashing events (wrong results caught).
+    pub slashed: u64,
+    /// Fraction of the run it was computing.
+    pub utilisation: f64,
+    /// Time-average number of requests queued or in its batch.
+    pub mean_in_system: f64,
+}
+
 /// Where records go. Implemented by the Parquet writer in `reports`, and by
 /// [`VecSink`] for tests.
 pub trait RecordSink {
     fn block(&mut self, r: &BlockRecord);
     fn round(&mut self, r: &RoundRecord);
     fn node(&mut self, r: &NodeRecord);
+    fn request(&mut self, r: &RequestRecord);
+    fn gpu_node(&mut self, r: &GpuNodeRecord);
 }
 
 /// Keeps every record in memory.
@@ -70,6 +122,8 @@ pub struct VecSink {
     pub blocks: Vec<BlockRecord>,
     pub rounds: Vec<RoundRecord>,
     pub nodes: Vec<NodeRecord>,
+    pub requests: Vec<RequestRecord>,
+    pub gpu_nodes: Vec<GpuNodeRecord>,
 }
 
 impl RecordSink for VecSink {
@@ -82,6 +136,12 @@ impl RecordSink for VecSink {
     fn node(&mut self, r: &NodeRecord) {
         self.nodes.push(r.clone());
     }
+    fn request(&mut self, r: &RequestRecord) {
+        self.requests.push(r.clone());
+    }
+    fn gpu_node(&mut self, r: &GpuNodeRecord) {
+        self.gpu_nodes.push(r.clone());
+    }
 }
 
 /// Discards every record (for benchmarks and quick checks).
@@ -92,4 +152,6 @@ impl RecordSink for NullSink {
     fn block(&mut self, _: &BlockRecord) {}
     fn round(&mut self, _: &RoundRecord) {}
     fn node(&mut self, _: &NodeRecord) {}
+    fn request(&mut self, _: &RequestRecord) {}
+    fn gpu_node(&mut self, _: &GpuNodeRecord) {}
 }

@@ -15,6 +15,12 @@ pub enum Purpose {
     MessageLoss = 2,
     Mempool = 3,
     Topology = 4,
+    /// Arrival times of one workload stream (id = stream index).
+    Workload = 5,
+    /// Per-request draws: tokens, mode, dishonesty, sampling (keyed by request id).
+    Request = 6,
+    /// Service times of exponential-latency GPU nodes (keyed by request id).
+    Service = 7,
 }
 
 /// SplitMix64's finaliser: a bijective mixer with full avalanche.

@@ -8,8 +8,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
+use crate::inference::latency::LatencyKind;
+use crate::inference::{self, GpuGroup, HardwareSpec, ModelSpec};
 use crate::regions;
-use crate::time::SimDuration;
+use crate::time::{SimDuration, SimTime};
+use crate::verification::VerificationConfig;
+use crate::workload::{ArrivalKind, StreamConfig, TokenKind};
 
 /// One validation problem: where it is and what is wrong.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +60,25 @@ pub struct Scenario {
     /// Faults on a timetable (`[[faults]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
+    /// GPU inference node groups (`[[gpu_nodes]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu_nodes: Vec<GpuGroup>,
+    /// Request streams (`[[workload]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workload: Vec<StreamConfig>,
+    #[serde(default)]
+    pub verification: VerificationConfig,
+    /// Models beyond (or replacing) the built-in catalogue `scenarios/models.toml`;
+    /// the resolved scenario lists every model it uses.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, ModelSpec>,
+    /// Hardware beyond (or replacing) `scenarios/hardware.toml`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hardware: BTreeMap<String, HardwareSpec>,
+    /// Arrival times of trace streams, per stream index, loaded by the caller
+    /// (`sim-core` reads no files) with [`Scenario::attach_traces`].
+    #[serde(skip)]
+    pub traces: BTreeMap<usize, Vec<SimTime>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -626,6 +651,183 @@ impl Scenario {
                 },
                 FaultKind::Heal => {}
             }
+        }
+        self.resolve_inference()
+    }
+
+    /// Fills the model and hardware entries the scenario uses from the
+    /// catalogues and checks GPU nodes, workload streams and verification.
+    fn resolve_inference(&mut self) -> Result<(), (Vec<Seg>, String)> {
+        use Seg::{Idx, Key};
+        let err = |path: Vec<Seg>, msg: String| Err((path, msg));
+        let builtin_models = inference::builtin_models();
+        let builtin_hw = inference::builtin_hardware();
+        let mut model_names: Vec<String> = builtin_models.keys().cloned().collect();
+        model_names.extend(self.models.keys().cloned());
+        let mut hw_names: Vec<String> = builtin_hw.keys().cloned().collect();
+        hw_names.extend(self.hardware.keys().cloned());
+        for (name, m) in &self.models {
+            if m.params <= 0.0 || m.layers == 0 || m.hidden == 0 || m.heads == 0 || m.kv_heads == 0 || m.dtype_bytes == 0 {
+                return err(vec![Key("models")], format!("model {name:?}: params, layers, hidden, heads, kv_heads and dtype_bytes must be > 0"));
+            }
+        }
+        for (name, h) in &self.hardware {
+            if !(h.peak_tflops > 0.0 && h.mem_bw_gbps > 0.0 && h.mem_gb > 0.0) {
+                return err(vec![Key("hardware")], format!("hardware {name:?}: peak_tflops, mem_bw_gbps and mem_gb must be > 0"));
+            }
+        }
+        let v = &self.verification;
+        if !(v.tee_slowdown.is_finite() && v.tee_slowdown >= 1.0) {
+            return err(vec![Key("verification"), Key("tee_slowdown")], format!("must be ≥ 1, got {}", v.tee_slowdown));
+        }
+        for (key, p) in [("tee_breach_probability", v.tee_breach_probability), ("vanilla_reexecution_rate", v.vanilla_reexecution_rate)] {
+            if !(0.0..=1.0).contains(&p) {
+                return err(vec![Key("verification"), Key(key)], format!("must be a probability in [0, 1], got {p}"));
+            }
+        }
+        if !(v.zk_prover_flops.is_finite() && v.zk_prover_flops > 0.0) {
+            return err(vec![Key("verification"), Key("zk_prover_flops")], "must be > 0".into());
+        }
+        let mut group_names: Vec<&str> = Vec::new();
+        for (i, g) in self.gpu_nodes.iter().enumerate() {
+            let at = |k: &'static str| vec![Key("gpu_nodes"), Idx(i), Key(k)];
+            if g.name.trim().is_empty() || group_names.contains(&g.name.as_str()) {
+                return err(at("name"), format!("group name {:?} is empty or used twice", g.name));
+            }
+            group_names.push(&g.name);
+            if g.count == 0 {
+                return err(at("count"), "must be at least 1".into());
+            }
+            let Some(m) = self.models.get(&g.model).or(builtin_models.get(&g.model)) else {
+                return err(at("model"), format!("unknown model {:?}{}", g.model, did_you_mean(&g.model, &model_names)));
+            };
+            let Some(h) = self.hardware.get(&g.hardware).or(builtin_hw.get(&g.hardware)) else {
+                return err(at("hardware"), format!("unknown hardware {:?}{}", g.hardware, did_you_mean(&g.hardware, &hw_names)));
+            };
+            if g.tee && !h.tee_capable {
+                return err(at("tee"), format!("hardware {:?} has no confidential-computing mode", g.hardware));
+            }
+            if !(0.0..=1.0).contains(&g.dishonest_probability) {
+                return err(at("dishonest_probability"), format!("must be a probability in [0, 1], got {}", g.dishonest_probability));
+            }
+            if g.max_batch == 0 {
+                return err(at("max_batch"), "must be at least 1".into());
+            }
+            if g.max_batch_tokens == 0 {
+                return err(at("max_batch_tokens"), "must be at least 1".into());
+            }
+            if !(g.memory_fraction > 0.0 && g.memory_fraction <= 1.0) {
+                return err(at("memory_fraction"), format!("must be in (0, 1], got {}", g.memory_fraction));
+            }
+            if m.weight_bytes() >= h.mem_gb * 1e9 * g.memory_fraction {
+                return err(at("model"), format!("{} needs {:.1} GB for weights; {} offers {:.1} GB", g.model, m.weight_bytes() / 1e9, g.hardware, h.mem_gb * g.memory_fraction));
+            }
+            let l = &g.latency;
+            for (key, x) in [("flops_efficiency", l.flops_efficiency), ("bandwidth_efficiency", l.bandwidth_efficiency)] {
+                if !(x > 0.0 && x <= 1.0) {
+                    return err(vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key(key)], format!("must be in (0, 1], got {x}"));
+                }
+            }
+            if l.kind == LatencyKind::Exponential && l.mean.is_none_or(|d| d.0 == 0) {
+                return err(vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key("mean")], "kind = \"exponential\" needs a mean service time > 0".into());
+            }
+        }
+        let mut stream_names: Vec<&str> = Vec::new();
+        for (i, st) in self.workload.iter().enumerate() {
+            let at = |k: &'static str| vec![Key("workload"), Idx(i), Key(k)];
+            if st.name.trim().is_empty() || stream_names.contains(&st.name.as_str()) {
+                return err(at("name"), format!("stream name {:?} is empty or used twice", st.name));
+            }
+            stream_names.push(&st.name);
+            if !self.models.contains_key(&st.model) && !builtin_models.contains_key(&st.model) {
+                return err(at("model"), format!("unknown model {:?}{}", st.model, did_you_mean(&st.model, &model_names)));
+            }
+            let serving: Vec<&GpuGroup> = self.gpu_nodes.iter().filter(|g| g.model == st.model).collect();
+            if serving.is_empty() {
+                return err(at("model"), format!("no [[gpu_nodes]] group serves model {:?}", st.model));
+            }
+            let a = &st.arrival;
+            let arr = |k: &'static str| vec![Key("workload"), Idx(i), Key("arrival"), Key(k)];
+            match a.kind {
+                ArrivalKind::Poisson | ArrivalKind::Diurnal if !(a.rate_per_s.is_finite() && a.rate_per_s > 0.0) => {
+                    return err(arr("rate_per_s"), format!("must be > 0, got {}", a.rate_per_s));
+                }
+                ArrivalKind::Diurnal if !(0.0..=1.0).contains(&a.amplitude) => {
+                    return err(arr("amplitude"), format!("must be in [0, 1], got {}", a.amplitude));
+                }
+                ArrivalKind::Diurnal if a.period.0 == 0 => return err(arr("period"), "must be longer than zero".into()),
+                ArrivalKind::Mmpp => {
+                    if a.rates.is_empty() || a.rates.iter().any(|r| !(r.is_finite() && *r >= 0.0)) || a.rates.iter().all(|r| *r == 0.0) {
+                        return err(arr("rates"), "needs one or more rates ≥ 0, not all zero".into());
+                    }
+                    if a.dwell.len() != a.rates.len() || a.dwell.iter().any(|d| d.0 == 0) {
+                        return err(arr("dwell"), format!("needs {} mean dwell times > 0, one per rate", a.rates.len()));
+                    }
+                }
+                ArrivalKind::Trace if a.file.as_deref().is_none_or(str::is_empty) => {
+                    return err(arr("file"), "kind = \"trace\" needs `file`".into());
+                }
+                _ => {}
+            }
+            for (key, d) in [("prompt_tokens", &st.prompt_tokens), ("output_tokens", &st.output_tokens)] {
+                let path = |k: &'static str| vec![Key("workload"), Idx(i), Key(key), Key(k)];
+                if d.kind != TokenKind::Uniform && !(d.mean.is_finite() && d.mean >= 1.0) {
+                    return err(path("mean"), format!("must be ≥ 1, got {}", d.mean));
+                }
+                if d.min > d.max {
+                    return err(path("min"), format!("min {} is above max {}", d.min, d.max));
+                }
+                if !(d.sigma.is_finite() && d.sigma >= 0.0) {
+                    return err(path("sigma"), format!("must be ≥ 0, got {}", d.sigma));
+                }
+            }
+            let m = &st.modes;
+            for (key, x) in [("tee", m.tee), ("zk", m.zk), ("vanilla", m.vanilla)] {
+                if !(x.is_finite() && x >= 0.0) {
+                    return err(vec![Key("workload"), Idx(i), Key("modes"), Key(key)], format!("must be ≥ 0, got {x}"));
+                }
+            }
+            if m.total() <= 0.0 {
+                return err(at("modes"), "needs a weight > 0 for at least one of tee, zk, vanilla".into());
+            }
+            if m.tee > 0.0 && !serving.iter().any(|g| g.tee) {
+                return err(vec![Key("workload"), Idx(i), Key("modes"), Key("tee")], format!("no [[gpu_nodes]] group with tee = true serves {:?}", st.model));
+            }
+            if m.zk > 0.0 && self.verification.zk_provers == 0 {
+                return err(vec![Key("verification"), Key("zk_provers")], "ZK requests need at least one prover".into());
+            }
+            for (key, x) in [("value_at_risk_usd", st.value_at_risk_usd), ("fee_usd", st.fee_usd)] {
+                if !(x.is_finite() && x >= 0.0) {
+                    return err(at(key), format!("must be ≥ 0, got {x}"));
+                }
+            }
+        }
+        // The resolved scenario carries every model and GPU it uses.
+        for g in &self.gpu_nodes {
+            if !self.models.contains_key(&g.model) {
+                self.models.insert(g.model.clone(), builtin_models[&g.model].clone());
+            }
+            if !self.hardware.contains_key(&g.hardware) {
+                self.hardware.insert(g.hardware.clone(), builtin_hw[&g.hardware].clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the arrival times of every `kind = "trace"` stream through
+    /// `read` (given the file name as written in the scenario). `text` and
+    /// `file` are the scenario's own, for error locations.
+    pub fn attach_traces(&mut self, text: &str, file: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), ScenarioError> {
+        for (i, st) in self.workload.iter().enumerate() {
+            if st.arrival.kind != ArrivalKind::Trace {
+                continue;
+            }
+            let name = st.arrival.file.clone().unwrap_or_default();
+            let path = vec![Seg::Key("workload"), Seg::Idx(i), Seg::Key("arrival"), Seg::Key("file")];
+            let fail = |message: String| ScenarioError { file: file.to_string(), line: locate(text, &path), key: path_string(&path), message };
+            let body = read(&name).map_err(|e| fail(format!("cannot read trace {name:?}: {e}")))?;
+            let times = crate::workload::parse_trace(&body).map_err(|(line, m)| fail(format!("trace {name:?} line {line}: {m}")))?;
+            self.traces.insert(i, times);
         }
         Ok(())
     }

@@ -3,10 +3,11 @@
 //! `match`. Consensus messages are delivered one by one (the reference
 //! semantics), each with its own latency draw.
 
+mod requests;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use rand_chacha::ChaCha8Rng;
 
 use crate::consensus::proposer::ProposerSchedule;
 use crate::consensus::round::{Action, RoundState};
@@ -14,6 +15,7 @@ use crate::consensus::timeouts::Timeouts;
 use crate::consensus::{BlockId, Message, Step, VoteKind};
 use crate::event::Event;
 use crate::network::{FaultAction, Network, NodeId};
+use crate::mempool::{Mempool, Tx, TxKind};
 use crate::queue::EventQueue;
 use crate::records::{BlockRecord, NodeRecord, RecordSink, RoundRecord};
 use crate::rng::{self, Purpose, Streams};
@@ -45,19 +47,6 @@ struct NodeStats {
     messages_received: u64,
     heights_committed: u64,
     heights_synced: u64,
-}
-
-/// Settlement transactions waiting for a block. The mempool is shared: we
-/// assume transactions reach every validator before the next proposal.
-#[derive(Clone, Debug)]
-struct Mempool {
-    pending: u64,
-    rate_per_s: f64,
-    tx_bytes: u64,
-    arrivals: ChaCha8Rng,
-    /// Validators waiting for transactions before round 0
-    /// (`create_empty_blocks = false`).
-    waiting: Vec<NodeId>,
 }
 
 /// A round as seen across honest validators, until its height is committed.
@@ -121,6 +110,7 @@ pub struct Simulation {
     sent: Vec<Vec<([Message; 2], u64)>>,
     catchup_pending: Vec<bool>,
     events_processed: u64,
+    inf: requests::Inference,
 }
 
 impl Simulation {
@@ -153,7 +143,7 @@ impl Simulation {
             max_block_bytes: c.max_block_bytes,
             blocks: Vec::new(),
             mempool: Mempool {
-                pending: 0,
+                queue: Default::default(),
                 rate_per_s: scenario.mempool.tx_rate_per_s,
                 tx_bytes: scenario.mempool.tx_bytes,
                 arrivals: streams.stream(Purpose::Mempool, 0),
@@ -167,6 +157,7 @@ impl Simulation {
             sent: vec![Vec::new(); n],
             catchup_pending: vec![false; n],
             events_processed: 0,
+            inf: requests::Inference::new(scenario, &streams),
             specs,
             net: {
                 for (i, s) in scenario.validator_specs().iter().enumerate() {
@@ -195,6 +186,7 @@ impl Simulation {
             let first = sim.next_arrival_gap();
             sim.queue.push(SimTime::ZERO + first, Event::TxArrival);
         }
+        sim.start_workload();
         // Genesis: every validator starts height 1 at time 0.
         for i in 0..n {
             if !sim.net.faults.crashed[i] {
@@ -275,6 +267,12 @@ impl Simulation {
             Event::CatchUp { node, rearm } => self.on_catch_up(node, rearm, sink),
             Event::Fault { index } => self.on_fault(index as usize),
             Event::TxArrival => self.on_tx_arrival(sink),
+            Event::Arrival { stream } => self.on_arrival(stream),
+            Event::GpuStepEnd { node } => self.on_gpu_step_end(node, sink),
+            Event::GpuServiceDone { node, slot, id } => self.on_gpu_service_done(node, slot, id, sink),
+            Event::ProofDone { slot, id } => self.on_proof_done(slot, id, sink),
+            Event::ReexecDone { slot, id } => self.on_reexec_done(slot, id, sink),
+            Event::ChallengeEnd { slot, id } => self.on_challenge_end(slot, id, sink),
         }
     }
 
@@ -379,9 +377,15 @@ impl Simulation {
     }
 
     fn on_tx_arrival(&mut self, sink: &mut dyn RecordSink) {
-        self.mempool.pending += 1;
         let gap = self.next_arrival_gap();
         self.queue.push(self.now + gap, Event::TxArrival);
+        let bytes = self.mempool.tx_bytes as u32;
+        self.submit_tx(Tx { kind: TxKind::Background, bytes }, sink);
+    }
+
+    /// A transaction enters the mempool; validators waiting for one start round 0.
+    fn submit_tx(&mut self, tx: Tx, sink: &mut dyn RecordSink) {
+        self.mempool.queue.push_back(tx);
         let waiting = std::mem::take(&mut self.mempool.waiting);
         for node in waiting {
             let s = &self.nodes[node as usize];
@@ -394,7 +398,7 @@ impl Simulation {
 
     /// Round 0 of the node's height, unless it must wait for transactions.
     fn begin_round0(&mut self, node: NodeId) {
-        if !self.create_empty_blocks && self.mempool.pending == 0 {
+        if !self.create_empty_blocks && self.mempool.is_empty() {
             if !self.mempool.waiting.contains(&node) {
                 self.mempool.waiting.push(node);
             }
@@ -464,16 +468,10 @@ impl Simulation {
         }
     }
 
+    /// A block of the longest mempool prefix that fits in `max_block_bytes`.
     fn new_block(&mut self, node: NodeId, height: u64) -> BlockId {
-        let room = self.max_block_bytes.saturating_sub(self.block_base_bytes) / self.mempool.tx_bytes;
-        let txs = self.mempool.pending.min(room).min(u32::MAX as u64) as u32;
-        self.blocks.push(Block {
-            height,
-            proposer: node,
-            txs,
-            bytes: self.block_base_bytes + txs as u64 * self.mempool.tx_bytes,
-            proposed_at: self.now,
-        });
+        let (txs, tx_bytes) = self.mempool.prefix_fitting(self.max_block_bytes.saturating_sub(self.block_base_bytes));
+        self.blocks.push(Block { height, proposer: node, txs, bytes: self.block_base_bytes + tx_bytes, proposed_at: self.now });
         (self.blocks.len() - 1) as BlockId
     }
 
@@ -590,8 +588,9 @@ impl Simulation {
         self.chain.first.push(block);
         self.chain.first_commit_time.push(self.now);
         self.chain.commit_round.push(round);
+        let included = self.mempool.take(self.blocks[block as usize].txs);
+        self.on_included(&included, sink);
         let b = &self.blocks[block as usize];
-        self.mempool.pending = self.mempool.pending.saturating_sub(b.txs as u64);
         sink.block(&BlockRecord {
             height,
             round,
@@ -601,7 +600,7 @@ impl Simulation {
             proposed_at_s: b.proposed_at.as_secs_f64(),
             committed_at_s: self.now.as_secs_f64(),
             interval_s: interval,
-            mempool_pending: self.mempool.pending,
+            mempool_pending: self.mempool.len(),
         });
         debug_assert_eq!(b.height, height);
         let rounds: Vec<_> = self.round_log.range((height, 0)..(height + 1, 0)).map(|(k, v)| (*k, *v)).collect();
@@ -646,6 +645,7 @@ impl Simulation {
                 crashed_at_end: self.net.faults.crashed[i],
             });
         }
+        let (requests, trust_gap_s, fraud, gpu, prover) = self.finish_requests(sink);
         let rounds: Vec<u32> = self.chain.commit_round.iter().map(|r| r + 1).collect();
         let c = &self.chain;
         Summary {
@@ -664,6 +664,11 @@ impl Simulation {
                 safety_violations: c.violated.len() as u64,
                 longest_stall_s: c.longest_stall.as_secs_f64(),
             },
+            requests,
+            trust_gap_s,
+            fraud,
+            gpu,
+            prover,
         }
     }
 }

@@ -10,6 +10,61 @@ pub struct Summary {
     pub sim_duration_s: f64,
     pub events_processed: u64,
     pub consensus: ConsensusSummary,
+    pub requests: RequestCounts,
+    /// finalised − delivered, per verification mode.
+    pub trust_gap_s: TrustGaps,
+    pub fraud: FraudSummary,
+    pub gpu: PoolSummary,
+    pub prover: PoolSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RequestCounts {
+    pub submitted: u64,
+    pub delivered: u64,
+    pub finalised: u64,
+    pub unfinished_at_end: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrustGaps {
+    pub tee: ModeGaps,
+    pub zk: ModeGaps,
+    pub vanilla: ModeGaps,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModeGaps {
+    pub n: u64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl ModeGaps {
+    pub fn of(samples: &[f64]) -> ModeGaps {
+        let d = Distribution::of(samples);
+        ModeGaps { n: samples.len() as u64, mean: d.mean, p50: d.p50, p90: d.p90, p99: d.p99, max: d.max }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FraudSummary {
+    pub wrong_results: u64,
+    pub detected: u64,
+    pub undetected: u64,
+    pub mean_detection_delay_s: Option<f64>,
+    /// Value at risk (USD) of every wrong result delivered to a user.
+    pub exposed_value: f64,
+}
+
+/// A pool of servers (GPU nodes, provers): mean utilisation and queue wait.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PoolSummary {
+    pub utilisation_mean: Option<f64>,
+    pub queue_wait_s_p99: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -1,0 +1,145 @@
+//! The latency model: how long a GPU takes for a batched forward step. The
+//! default is a roofline from the hardware's datasheet; the calibration
+//! issue plugs in profiles measured from real kernels through the same type.
+
+use serde::{Deserialize, Serialize};
+
+use super::{HardwareSpec, ModelSpec};
+use crate::time::SimDuration;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyKind {
+    /// max(FLOPs / (peak × flops_efficiency), bytes / (bandwidth × bandwidth_efficiency)).
+    Roofline,
+    /// Each request takes an exponential time with mean `mean`, regardless of
+    /// its tokens: a queueing-theory abstraction (M/M/c) for validation.
+    Exponential,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyConfig {
+    #[serde(default = "defaults::kind")]
+    pub kind: LatencyKind,
+    /// Fraction of peak FLOP/s reached by serving kernels (assumption, see SOURCES.md).
+    #[serde(default = "defaults::flops_efficiency")]
+    pub flops_efficiency: f64,
+    /// Fraction of peak memory bandwidth reached (assumption, see SOURCES.md).
+    #[serde(default = "defaults::bandwidth_efficiency")]
+    pub bandwidth_efficiency: f64,
+    /// Mean service time for `kind = "exponential"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<SimDuration>,
+}
+
+mod defaults {
+    use super::LatencyKind;
+    pub fn kind() -> LatencyKind {
+        LatencyKind::Roofline
+    }
+    pub fn flops_efficiency() -> f64 {
+        0.5
+    }
+    pub fn bandwidth_efficiency() -> f64 {
+        0.8
+    }
+}
+
+impl Default for LatencyConfig {
+    fn default() -> Self {
+        LatencyConfig {
+            kind: defaults::kind(),
+            flops_efficiency: defaults::flops_efficiency(),
+            bandwidth_efficiency: defaults::bandwidth_efficiency(),
+            mean: None,
+        }
+    }
+}
+
+/// What one forward step of a batch processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepWork {
+    /// Prompt tokens prefilled in this step, and the sum of their squares
+    /// (for the attention term: a prefill of p tokens costs L·d·p²).
+    pub prefill_tokens: f64,
+    pub prefill_tokens_sq: f64,
+    /// Sequences decoding one token each.
+    pub decode_seqs: f64,
+    /// Sum of the decoding sequences' context lengths.
+    pub decode_context: f64,
+}
+
+/// A latency model bound to one model on one GPU.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatencyModel {
+    pub kind: LatencyKind,
+    flops_per_s: f64,
+    bytes_per_s: f64,
+    model: ModelSpec,
+    /// Multiplier on every step (TEE overhead on a confidential-computing GPU).
+    pub slowdown: f64,
+    pub mean: SimDuration,
+}
+
+impl LatencyModel {
+    pub fn new(cfg: &LatencyConfig, hw: &HardwareSpec, model: &ModelSpec, slowdown: f64) -> LatencyModel {
+        LatencyModel {
+            kind: cfg.kind,
+            flops_per_s: hw.peak_tflops * 1e12 * cfg.flops_efficiency,
+            bytes_per_s: hw.mem_bw_gbps * 1e9 * cfg.bandwidth_efficiency,
+            model: model.clone(),
+            slowdown,
+            mean: cfg.mean.unwrap_or_default(),
+        }
+    }
+
+    /// Time of one batched step: the slower of compute and memory traffic
+    /// (weights once, plus the KV cache of every decoding sequence).
+    pub fn step(&self, w: &StepWork) -> SimDuration {
+        let m = &self.model;
+        let (l, d) = (m.layers as f64, m.hidden as f64);
+        let flops = 2.0 * m.params * (w.prefill_tokens + w.decode_seqs)
+            + l * d * w.prefill_tokens_sq
+            + 2.0 * l * d * w.decode_context;
+        let bytes = m.weight_bytes() + m.kv_bytes_per_token() * (w.decode_context + w.prefill_tokens);
+        let secs = (flops / self.flops_per_s).max(bytes / self.bytes_per_s);
+        SimDuration::from_secs_f64(secs * self.slowdown)
+    }
+
+    /// Time to serve one request alone (prefill, then each decode step).
+    pub fn solo(&self, prompt: u32, output: u32) -> SimDuration {
+        let p = prompt as f64;
+        let mut total = self.step(&StepWork { prefill_tokens: p, prefill_tokens_sq: p * p, ..Default::default() });
+        for i in 1..output {
+            total = total + self.step(&StepWork { decode_seqs: 1.0, decode_context: p + i as f64, ..Default::default() });
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inference::{builtin_hardware, builtin_models};
+
+    #[test]
+    fn decode_of_one_sequence_is_memory_bound() {
+        let m = &builtin_models()["llama-3.1-8b"];
+        let hw = &builtin_hardware()["H100-SXM"];
+        let lat = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.0);
+        // Batch 1, short context: 16.06 GB of weights at 0.8 × 3.35 TB/s ≈ 5.99 ms.
+        let t = lat.step(&StepWork { decode_seqs: 1.0, decode_context: 100.0, ..Default::default() });
+        let expected = (16.06e9 + 131_072.0 * 100.0) / (3350e9 * 0.8);
+        assert!((t.as_secs_f64() - expected).abs() < 1e-8, "{t:?} vs {expected}");
+        // A large prefill is compute bound: 2N·p / (0.5 × 989 TFLOP/s).
+        let p = 8192.0;
+        let t = lat.step(&StepWork { prefill_tokens: p, prefill_tokens_sq: p * p, ..Default::default() });
+        let flops = 2.0 * 8.03e9 * p + 32.0 * 4096.0 * p * p;
+        assert!((t.as_secs_f64() - flops / (989e12 * 0.5)).abs() < 1e-8);
+        // The TEE slowdown multiplies.
+        let slow = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.07);
+        let w = StepWork { decode_seqs: 4.0, decode_context: 4000.0, ..Default::default() };
+        assert!((slow.step(&w).as_secs_f64() / lat.step(&w).as_secs_f64() - 1.07).abs() < 1e-6);
+    }
+}

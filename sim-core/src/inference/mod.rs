@@ -1,0 +1,161 @@
+//! GPU inference: the model and hardware catalogues, the latency model, and
+//! the GPU node with its queue and continuous batching.
+
+pub mod latency;
+pub mod node;
+
+use serde::{Deserialize, Serialize};
+
+/// A transformer's shape, from its published `config.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub params: f64,
+    pub layers: u32,
+    pub hidden: u32,
+    pub heads: u32,
+    pub kv_heads: u32,
+    pub ffn: u32,
+    pub vocab: u32,
+    /// Bytes per weight and per cached key/value (2 for bf16/fp16).
+    pub dtype_bytes: u32,
+}
+
+impl ModelSpec {
+    pub fn head_dim(&self) -> f64 {
+        self.hidden as f64 / self.heads as f64
+    }
+    /// Bytes of weights read once per forward step.
+    pub fn weight_bytes(&self) -> f64 {
+        self.params * self.dtype_bytes as f64
+    }
+    /// KV-cache bytes per token: K and V, per layer, per KV head.
+    pub fn kv_bytes_per_token(&self) -> f64 {
+        2.0 * self.layers as f64 * self.kv_heads as f64 * self.head_dim() * self.dtype_bytes as f64
+    }
+    /// Forward FLOPs of one token attending to `context` earlier tokens:
+    /// 2N for the weights plus 2·layers·context·hidden for attention
+    /// (Kaplan et al. 2020, "Scaling laws", Table 1).
+    pub fn flops_per_token(&self, context: f64) -> f64 {
+        2.0 * self.params + 2.0 * self.layers as f64 * context * self.hidden as f64
+    }
+    /// FLOPs of a prefill of `p` tokens (token i attends to i earlier ones).
+    pub fn prefill_flops(&self, p: f64) -> f64 {
+        2.0 * self.params * p + self.layers as f64 * self.hidden as f64 * p * p
+    }
+    /// FLOPs of a whole request: prefill of `prompt`, then `output` decode steps.
+    pub fn request_flops(&self, prompt: f64, output: f64) -> f64 {
+        let decode = 2.0 * self.params * output
+            + 2.0 * self.layers as f64 * self.hidden as f64 * (prompt * output + output * output / 2.0);
+        self.prefill_flops(prompt) + decode
+    }
+}
+
+/// A GPU's datasheet numbers (dense, no sparsity).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareSpec {
+    pub peak_tflops: f64,
+    pub mem_bw_gbps: f64,
+    pub mem_gb: f64,
+    /// Supports confidential computing (TEE mode).
+    #[serde(default)]
+    pub tee_capable: bool,
+}
+
+#[derive(Deserialize)]
+struct ModelFile {
+    models: std::collections::BTreeMap<String, ModelSpec>,
+}
+#[derive(Deserialize)]
+struct HardwareFile {
+    hardware: std::collections::BTreeMap<String, HardwareSpec>,
+}
+
+/// The built-in catalogue, `scenarios/models.toml` (compiled in: the
+/// simulator reads no files of its own).
+pub fn builtin_models() -> std::collections::BTreeMap<String, ModelSpec> {
+    toml::from_str::<ModelFile>(include_str!("../../../scenarios/models.toml")).expect("models.toml is valid").models
+}
+
+/// The built-in catalogue, `scenarios/hardware.toml`.
+pub fn builtin_hardware() -> std::collections::BTreeMap<String, HardwareSpec> {
+    toml::from_str::<HardwareFile>(include_str!("../../../scenarios/hardware.toml")).expect("hardware.toml is valid").hardware
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llama_8b_derived_sizes_match_hand_computation() {
+        let m = &builtin_models()["llama-3.1-8b"];
+        // 2 (K,V) × 32 layers × 8 KV heads × 128 dims × 2 bytes = 131,072 B.
+        assert_eq!(m.kv_bytes_per_token(), 131_072.0);
+        assert_eq!(m.weight_bytes(), 16.06e9);
+        // One token with no context: 2N.
+        assert_eq!(m.flops_per_token(0.0), 16.06e9);
+        // Prefill of p tokens = Σ_{i<p} flops_per_token(i) = 2Np + L·d·p(p−1);
+        // our closed form uses p² (continuous), within 1/p of it.
+        let p = 1000.0;
+        let exact: f64 = (0..1000).map(|i| m.flops_per_token(i as f64)).sum();
+        assert!((m.prefill_flops(p) - exact).abs() / exact < 1e-3);
+    }
+
+    #[test]
+    fn catalogues_have_three_models_of_different_sizes() {
+        let m = builtin_models();
+        assert!(m.len() >= 3);
+        let mut sizes: Vec<f64> = m.values().map(|x| x.params).collect();
+        sizes.sort_by(f64::total_cmp);
+        assert!(sizes[0] * 5.0 < sizes[sizes.len() - 1]);
+        assert!(builtin_hardware().contains_key("H100-SXM"));
+    }
+}
+
+/// A group of identical GPU nodes (`[[gpu_nodes]]`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GpuGroup {
+    pub name: String,
+    #[serde(default = "group_defaults::one")]
+    pub count: usize,
+    /// A name from the hardware catalogue.
+    pub hardware: String,
+    /// The model this group serves (one per group: declare several groups
+    /// for several models).
+    pub model: String,
+    /// Runs in confidential-computing mode: serves TEE requests, slower by
+    /// `verification.tee_slowdown`.
+    #[serde(default)]
+    pub tee: bool,
+    /// Probability that a result from this node is wrong.
+    #[serde(default)]
+    pub dishonest_probability: f64,
+    /// vLLM's `max_num_seqs` default.
+    #[serde(default = "group_defaults::max_batch")]
+    pub max_batch: u32,
+    /// vLLM's `max_num_batched_tokens` default with chunked prefill.
+    #[serde(default = "group_defaults::max_batch_tokens")]
+    pub max_batch_tokens: u32,
+    /// Share of device memory for weights and KV cache (vLLM's `gpu_memory_utilization`).
+    #[serde(default = "group_defaults::memory_fraction")]
+    pub memory_fraction: f64,
+    #[serde(default)]
+    pub latency: latency::LatencyConfig,
+}
+
+mod group_defaults {
+    pub fn one() -> usize {
+        1
+    }
+    pub fn max_batch() -> u32 {
+        256
+    }
+    pub fn max_batch_tokens() -> u32 {
+        8192
+    }
+    pub fn memory_fraction() -> f64 {
+        0.9
+    }
+}

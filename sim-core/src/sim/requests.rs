@@ -1,0 +1,549 @@
+//! Inference requests from arrival to finality: workload arrivals, GPU nodes
+//! (batched steps or exponential service), delivery, settlement transactions,
+//! and verification (TEE at inclusion, ZK proofs, vanilla challenge window
+//! with sampled re-execution). Every handler is named after its event.
+
+use crate::event::Event;
+use crate::inference::latency::{LatencyKind, LatencyModel};
+use crate::inference::node::{BatchLimits, GpuNode, Seq};
+use crate::mempool::{Tx, TxKind};
+use crate::records::{GpuNodeRecord, RecordSink, RequestRecord};
+use crate::rng::{self, CounterKey, Purpose, Streams};
+use crate::scenario::Scenario;
+use crate::summary::{Distribution, FraudSummary, ModeGaps, PoolSummary, RequestCounts, TrustGaps};
+use crate::time::{SimDuration, SimTime};
+use crate::verification::VerificationConfig;
+use crate::verification::zk::ProverPool;
+use crate::workload::{Arrivals, Mode, StreamConfig};
+
+use super::Simulation;
+
+/// One request's timeline. Lives in a slot of the request table until its
+/// record is written.
+#[derive(Clone, Debug)]
+pub(super) struct Request {
+    id: u64,
+    stream: u16,
+    node: u16,
+    mode: Mode,
+    prompt: u32,
+    output: u32,
+    honest: bool,
+    submitted: SimTime,
+    started: Option<SimTime>,
+    first_token: Option<SimTime>,
+    delivered: Option<SimTime>,
+    settled: Option<SimTime>,
+    proof_started: Option<SimTime>,
+    proof_done: Option<SimTime>,
+    finalised: Option<SimTime>,
+    detected: Option<SimTime>,
+}
+
+/// A GPU node's fixed description and counters.
+#[derive(Clone, Debug)]
+struct GpuMeta {
+    name: String,
+    group: String,
+    hardware: String,
+    model: String,
+    tee: bool,
+    dishonest: f64,
+    latency: LatencyModel,
+    kv_bytes_per_token: f64,
+    wrong_results: u64,
+    slashed: u64,
+}
+
+struct Stream {
+    cfg: StreamConfig,
+    arrivals: Arrivals,
+    /// Nodes serving the stream's model, and those of them in TEE mode.
+    nodes: Vec<u16>,
+    tee_nodes: Vec<u16>,
+    model_flops: crate::inference::ModelSpec,
+}
+
+/// Everything about inference and verification in one run.
+pub(super) struct Inference {
+    streams: Vec<Stream>,
+    gpus: Vec<GpuNode>,
+    meta: Vec<GpuMeta>,
+    requests: Vec<Option<Request>>,
+    free: Vec<u32>,
+    next_id: u64,
+    provers: ProverPool,
+    verification: VerificationConfig,
+    draws: CounterKey,
+    service: CounterKey,
+    // Statistics.
+    submitted: u64,
+    delivered: u64,
+    finalised: u64,
+    gaps: [Vec<f64>; 3],
+    gpu_waits_s: Vec<f64>,
+    wrong_results: u64,
+    detected: u64,
+    detection_delays_s: Vec<f64>,
+    exposed_value: f64,
+}
+
+fn mode_index(m: Mode) -> usize {
+    match m {
+        Mode::Tee => 0,
+        Mode::Zk => 1,
+        Mode::Vanilla => 2,
+    }
+}
+
+impl Inference {
+    pub(super) fn new(s: &Scenario, streams_rng: &Streams) -> Inference {
+        let v = &s.verification;
+        let mut gpus = Vec::new();
+        let mut meta = Vec::new();
+        for g in &s.gpu_nodes {
+            let m = &s.models[&g.model];
+            let hw = &s.hardware[&g.hardware];
+            let slowdown = if g.tee { v.tee_slowdown } else { 1.0 };
+            let latency = LatencyModel::new(&g.latency, hw, m, slowdown);
+            let limits = BatchLimits {
+                max_batch: g.max_batch,
+                max_batch_tokens: g.max_batch_tokens,
+                kv_capacity_bytes: hw.mem_gb * 1e9 * g.memory_fraction - m.weight_bytes(),
+            };
+            for i in 0..g.count {
+                gpus.push(GpuNode::new(limits));
+                meta.push(GpuMeta {
+                    name: if g.count == 1 { g.name.clone() } else { format!("{}-{}", g.name, i) },
+                    group: g.name.clone(),
+                    hardware: g.hardware.clone(),
+                    model: g.model.clone(),
+                    tee: g.tee,
+                    dishonest: g.dishonest_probability,
+                    latency: latency.clone(),
+                    kv_bytes_per_token: m.kv_bytes_per_token(),
+                    wrong_results: 0,
+                    slashed: 0,
+                });
+            }
+        }
+        let streams = s
+            .workload
+            .iter()
+            .enumerate()
+            .map(|(i, cfg)| {
+                let nodes: Vec<u16> = (0..meta.len()).filter(|&n| meta[n].model == cfg.model).map(|n| n as u16).collect();
+                let tee_nodes = nodes.iter().copied().filter(|&n| meta[n as usize].tee).collect();
+                Stream {
+                    cfg: cfg.clone(),
+                    arrivals: Arrivals::new(&cfg.arrival, streams_rng.stream(Purpose::Workload, i as u64), s.traces.get(&i).cloned().unwrap_or_default()),
+                    nodes,
+                    tee_nodes,
+                    model_flops: s.models[&cfg.model].clone(),
+                }
+            })
+            .collect();
+        Inference {
+            streams,
+            gpus,
+            meta,
+            requests: Vec::new(),
+            free: Vec::new(),
+            next_id: 0,
+            provers: ProverPool::new(v.zk_provers, v.zk_prover_flops, v.zk_proof_overhead),
+            verification: v.clone(),
+            draws: streams_rng.counter_key(Purpose::Request),
+            service: streams_rng.counter_key(Purpose::Service),
+            submitted: 0,
+            delivered: 0,
+            finalised: 0,
+            gaps: Default::default(),
+            gpu_waits_s: Vec::new(),
+            wrong_results: 0,
+            detected: 0,
+            detection_delays_s: Vec::new(),
+            exposed_value: 0.0,
+        }
+    }
+
+    pub(super) fn num_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    fn req(&mut self, slot: u32, id: u64) -> Option<&mut Request> {
+        self.requests.get_mut(slot as usize)?.as_mut().filter(|r| r.id == id)
+    }
+
+    fn alloc(&mut self, r: Request) -> u32 {
+        match self.free.pop() {
+            Some(slot) => {
+                self.requests[slot as usize] = Some(r);
+                slot
+            }
+            None => {
+                self.requests.push(Some(r));
+                (self.requests.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The least loaded node that can serve the request (lowest index on ties).
+    fn pick_node(&self, stream: usize, mode: Mode) -> u16 {
+        let st = &self.streams[stream];
+        let pool = if mode == Mode::Tee { &st.tee_nodes } else { &st.nodes };
+        *pool.iter().min_by_key(|&&n| (self.gpus[n as usize].in_system(), n)).expect("validated: a node serves the model")
+    }
+}
+
+impl Simulation {
+    /// Schedules the first arrival of every stream.
+    pub(super) fn start_workload(&mut self) {
+        for s in 0..self.inf.num_streams() {
+            self.schedule_arrival(s as u16);
+        }
+    }
+
+    fn schedule_arrival(&mut self, stream: u16) {
+        if let Some(t) = self.inf.streams[stream as usize].arrivals.next(self.now)
+            && t <= self.end
+        {
+            self.queue.push(t, Event::Arrival { stream });
+        }
+    }
+
+    pub(super) fn on_arrival(&mut self, stream: u16) {
+        let inf = &mut self.inf;
+        let id = inf.next_id;
+        inf.next_id += 1;
+        inf.submitted += 1;
+        let st = &inf.streams[stream as usize].cfg;
+        let mut r = inf.draws.at(&[id]);
+        let prompt = st.prompt_tokens.sample(&mut r);
+        let output = st.output_tokens.sample(&mut r);
+        let mode = st.modes.sample(&mut r);
+        let node = inf.pick_node(stream as usize, mode);
+        let honest = rng::unit_f64(&mut r) >= inf.meta[node as usize].dishonest;
+        let kv_bytes = (prompt + output) as f64 * inf.meta[node as usize].kv_bytes_per_token;
+        let slot = inf.alloc(Request {
+            id,
+            stream,
+            node,
+            mode,
+            prompt,
+            output,
+            honest,
+            submitted: self.now,
+            started: None,
+            first_token: None,
+            delivered: None,
+            settled: None,
+            proof_started: None,
+            proof_done: None,
+            finalised: None,
+            detected: None,
+        });
+        inf.gpus[node as usize].enqueue(self.now, Seq { slot, prompt, output, generated: 0, prefilled: false, kv_bytes });
+        self.kick_gpu(node);
+        self.schedule_arrival(stream);
+    }
+
+    /// Starts work on an idle node.
+    fn kick_gpu(&mut self, node: u16) {
+        if self.inf.gpus[node as usize].busy {
+            return;
+        }
+        match self.inf.meta[node as usize].latency.kind {
+            LatencyKind::Roofline => self.start_gpu_step(node),
+            LatencyKind::Exponential => self.start_gpu_service(node),
+        }
+    }
+
+    fn mark_started(&mut self, slot: u32) {
+        let now = self.now;
+        let r = self.inf.requests[slot as usize].as_mut().expect("live request");
+        r.started = Some(now);
+        let wait = now.since(r.submitted).as_secs_f64();
+        self.inf.gpu_waits_s.push(wait);
+    }
+
+    /// Admits what fits and starts the next batched step, or goes idle.
+    fn start_gpu_step(&mut self, node: u16) {
+        let admitted = self.inf.gpus[node as usize].admit();
+        for slot in admitted {
+            self.mark_started(slot);
+        }
+        let gpu = &mut self.inf.gpus[node as usize];
+        if gpu.active.is_empty() {
+            gpu.set_busy(self.now, false);
+            return;
+        }
+        let d = self.inf.meta[node as usize].latency.step(&gpu.step_work());
+        gpu.set_busy(self.now, true);
+        self.queue.push(self.now + d, Event::GpuStepEnd { node });
+    }
+
+    pub(super) fn on_gpu_step_end(&mut self, node: u16, sink: &mut dyn RecordSink) {
+        let end = self.inf.gpus[node as usize].end_step(self.now);
+        for slot in end.first_token {
+            self.inf.requests[slot as usize].as_mut().expect("live request").first_token = Some(self.now);
+        }
+        for slot in end.finished {
+            self.deliver(slot, sink);
+        }
+        self.start_gpu_step(node);
+    }
+
+    /// Exponential service: every free server takes a queued request.
+    fn start_gpu_service(&mut self, node: u16) {
+        while let Some(seq) = self.inf.gpus[node as usize].start_next() {
+            self.mark_started(seq.slot);
+            let id = self.inf.requests[seq.slot as usize].as_ref().expect("live").id;
+            let mean = self.inf.meta[node as usize].latency.mean.as_secs_f64();
+            let d = SimDuration::from_secs_f64(rng::exponential(&mut self.inf.service.at(&[id]), mean));
+            self.queue.push(self.now + d, Event::GpuServiceDone { node, slot: seq.slot, id });
+        }
+        let gpu = &mut self.inf.gpus[node as usize];
+        let busy = !gpu.active.is_empty();
+        gpu.set_busy(self.now, busy);
+    }
+
+    pub(super) fn on_gpu_service_done(&mut self, node: u16, slot: u32, id: u64, sink: &mut dyn RecordSink) {
+        if self.inf.req(slot, id).is_none() {
+            return;
+        }
+        self.inf.gpus[node as usize].finish(self.now, slot);
+        self.inf.requests[slot as usize].as_mut().expect("live").first_token = Some(self.now);
+        self.deliver(slot, sink);
+        self.start_gpu_service(node);
+    }
+
+    /// The result reaches the user (optimistically); its settlement goes to
+    /// the mempool and, for ZK, its proof job to the prover pool.
+    fn deliver(&mut self, slot: u32, sink: &mut dyn RecordSink) {
+        let now = self.now;
+        let inf = &mut self.inf;
+        inf.delivered += 1;
+        let r = inf.requests[slot as usize].as_mut().expect("live request");
+        r.delivered = Some(now);
+        let (id, mode, honest, node) = (r.id, r.mode, r.honest, r.node);
+        if !honest {
+            inf.wrong_results += 1;
+            inf.exposed_value += inf.streams[r.stream as usize].cfg.value_at_risk_usd;
+            inf.meta[node as usize].wrong_results += 1;
+        }
+        let v = &inf.verification;
+        let bytes = v.settlement_tx_bytes + if mode == Mode::Tee { v.tee_attestation_bytes } else { 0 };
+        if mode == Mode::Zk {
+            inf.provers.enqueue(slot, id, now);
+            self.start_proofs();
+        }
+        self.submit_tx(Tx { kind: TxKind::Settlement(slot, id), bytes: bytes as u32 }, sink);
+    }
+
+    fn start_proofs(&mut self) {
+        while let Some((slot, id)) = self.inf.provers.start_next(self.now) {
+            let now = self.now;
+            let inf = &mut self.inf;
+            let r = inf.requests[slot as usize].as_mut().expect("live request");
+            r.proof_started = Some(now);
+            let flops = inf.streams[r.stream as usize].model_flops.request_flops(r.prompt as f64, r.output as f64);
+            let d = inf.provers.proof_time(flops);
+            self.queue.push(now + d, Event::ProofDone { slot, id });
+        }
+    }
+
+    /// A proof is done: an honest result's proof goes on chain; a wrong
+    /// result cannot be proven, which is how the fraud is caught.
+    pub(super) fn on_proof_done(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
+        let now = self.now;
+        let Some(r) = self.inf.req(slot, id) else { return };
+        r.proof_done = Some(now);
+        let took = now.since(r.proof_started.expect("proof started"));
+        let honest = r.honest;
+        self.inf.provers.finish(took);
+        if honest {
+            let bytes = self.inf.verification.zk_proof_bytes as u32;
+            self.submit_tx(Tx { kind: TxKind::Proof(slot, id), bytes }, sink);
+        } else {
+            self.detect(slot);
+            self.complete_if_done(slot, sink);
+        }
+        self.start_proofs();
+    }
+
+    /// Transactions of a block that the first honest validator committed.
+    pub(super) fn on_included(&mut self, txs: &[Tx], sink: &mut dyn RecordSink) {
+        for tx in txs {
+            match tx.kind {
+                TxKind::Background => {}
+                TxKind::Settlement(slot, id) => self.on_settlement_included(slot, id, sink),
+                TxKind::Proof(slot, id) => {
+                    if self.inf.req(slot, id).is_some() {
+                        self.finalise(slot);
+                        self.complete_if_done(slot, sink);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_settlement_included(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
+        let now = self.now;
+        let Some(r) = self.inf.req(slot, id) else { return };
+        r.settled = Some(now);
+        let (mode, honest, node, prompt, output) = (r.mode, r.honest, r.node, r.prompt, r.output);
+        match mode {
+            // The attestation is checked on chain now: a wrong result fails it
+            // unless the enclave was breached.
+            Mode::Tee => {
+                let breached = rng::unit_f64(&mut self.inf.draws.at(&[id, 1])) < self.inf.verification.tee_breach_probability;
+                if honest || breached {
+                    self.finalise(slot);
+                } else {
+                    self.detect(slot);
+                }
+            }
+            Mode::Zk => {}
+            Mode::Vanilla => {
+                let window = self.inf.verification.vanilla_challenge_window;
+                self.queue.push(now + window, Event::ChallengeEnd { slot, id });
+                let sampled = rng::unit_f64(&mut self.inf.draws.at(&[id, 2])) < self.inf.verification.vanilla_reexecution_rate;
+                if sampled {
+                    let d = self.inf.meta[node as usize].latency.solo(prompt, output);
+                    self.queue.push(now + d, Event::ReexecDone { slot, id });
+                }
+            }
+        }
+        self.complete_if_done(slot, sink);
+    }
+
+    pub(super) fn on_reexec_done(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
+        let Some(r) = self.inf.req(slot, id) else { return };
+        if !r.honest && r.finalised.is_none() && r.detected.is_none() {
+            self.detect(slot);
+            self.complete_if_done(slot, sink);
+        }
+    }
+
+    pub(super) fn on_challenge_end(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
+        let Some(r) = self.inf.req(slot, id) else { return };
+        if r.detected.is_none() {
+            self.finalise(slot);
+            self.complete_if_done(slot, sink);
+        }
+    }
+
+    fn finalise(&mut self, slot: u32) {
+        let now = self.now;
+        let r = self.inf.requests[slot as usize].as_mut().expect("live request");
+        r.finalised = Some(now);
+        let gap = now.since(r.delivered.expect("delivered before final")).as_secs_f64();
+        self.inf.gaps[mode_index(r.mode)].push(gap);
+        self.inf.finalised += 1;
+    }
+
+    /// A wrong result is caught: the node is slashed (the economics issue
+    /// turns this into a token flow; here it is counted).
+    fn detect(&mut self, slot: u32) {
+        let now = self.now;
+        let inf = &mut self.inf;
+        let r = inf.requests[slot as usize].as_mut().expect("live request");
+        r.detected = Some(now);
+        inf.detected += 1;
+        inf.detection_delays_s.push(now.since(r.delivered.expect("delivered")).as_secs_f64());
+        inf.meta[r.node as usize].slashed += 1;
+    }
+
+    /// Writes the request's row and frees its slot once nothing more can happen to it.
+    fn complete_if_done(&mut self, slot: u32, sink: &mut dyn RecordSink) {
+        let r = self.inf.requests[slot as usize].as_ref().expect("live request");
+        if r.settled.is_some() && (r.finalised.is_some() || r.detected.is_some()) {
+            let record = self.request_record(r);
+            sink.request(&record);
+            self.inf.requests[slot as usize] = None;
+            self.inf.free.push(slot);
+        }
+    }
+
+    fn request_record(&self, r: &Request) -> RequestRecord {
+        let s = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
+        let cfg = &self.inf.streams[r.stream as usize].cfg;
+        RequestRecord {
+            id: r.id,
+            stream: cfg.name.clone(),
+            model: cfg.model.clone(),
+            mode: r.mode.name(),
+            node: r.node,
+            prompt_tokens: r.prompt,
+            output_tokens: r.output,
+            submitted_s: r.submitted.as_secs_f64(),
+            started_s: s(r.started),
+            first_token_s: s(r.first_token),
+            delivered_s: s(r.delivered),
+            settled_s: s(r.settled),
+            proof_started_s: s(r.proof_started),
+            proof_done_s: s(r.proof_done),
+            finalised_s: s(r.finalised),
+            honest: r.honest,
+            detected_s: s(r.detected),
+            value_at_risk_usd: cfg.value_at_risk_usd,
+            fee_usd: cfg.fee_usd,
+            trust_gap_s: r.finalised.zip(r.delivered).map(|(f, d)| f.since(d).as_secs_f64()),
+        }
+    }
+
+    /// End of run: rows for unfinished requests and every GPU node; the summary parts.
+    pub(super) fn finish_requests(&mut self, sink: &mut dyn RecordSink) -> (RequestCounts, TrustGaps, FraudSummary, PoolSummary, PoolSummary) {
+        let end = self.end;
+        let mut unfinished = 0;
+        for slot in 0..self.inf.requests.len() {
+            if let Some(r) = &self.inf.requests[slot] {
+                unfinished += 1;
+                let record = self.request_record(r);
+                sink.request(&record);
+            }
+        }
+        let duration = end.since(SimTime::ZERO);
+        let mut utilisation = Vec::new();
+        for (i, gpu) in self.inf.gpus.iter_mut().enumerate() {
+            gpu.settle_stats(end);
+            let m = &self.inf.meta[i];
+            let u = gpu.busy_ns as f64 / duration.0.max(1) as f64;
+            utilisation.push(u);
+            sink.gpu_node(&GpuNodeRecord {
+                id: i as u16,
+                name: m.name.clone(),
+                group: m.group.clone(),
+                hardware: m.hardware.clone(),
+                model: m.model.clone(),
+                tee: m.tee,
+                dishonest_probability: m.dishonest,
+                served: gpu.served,
+                wrong_results: m.wrong_results,
+                slashed: m.slashed,
+                utilisation: u,
+                mean_in_system: gpu.in_system_area as f64 / duration.0.max(1) as f64,
+            });
+        }
+        let inf = &self.inf;
+        let counts = RequestCounts { submitted: inf.submitted, delivered: inf.delivered, finalised: inf.finalised, unfinished_at_end: unfinished };
+        let gaps = TrustGaps { tee: ModeGaps::of(&inf.gaps[0]), zk: ModeGaps::of(&inf.gaps[1]), vanilla: ModeGaps::of(&inf.gaps[2]) };
+        let fraud = FraudSummary {
+            wrong_results: inf.wrong_results,
+            detected: inf.detected,
+            undetected: inf.wrong_results - inf.detected,
+            mean_detection_delay_s: Distribution::of(&inf.detection_delays_s).mean,
+            exposed_value: inf.exposed_value,
+        };
+        let gpu = PoolSummary {
+            utilisation_mean: (!utilisation.is_empty()).then(|| utilisation.iter().sum::<f64>() / utilisation.len() as f64),
+            queue_wait_s_p99: Distribution::of(&inf.gpu_waits_s).p99,
+        };
+        let uses_provers = inf.streams.iter().any(|s| s.cfg.modes.zk > 0.0);
+        let prover = PoolSummary {
+            utilisation_mean: uses_provers.then(|| inf.provers.utilisation(duration)),
+            queue_wait_s_p99: Distribution::of(&inf.provers.waits_s).p99,
+        };
+        (counts, gaps, fraud, gpu, prover)
+    }
+}

@@ -1,0 +1,90 @@
+//! Verification of inference results: TEE attestations checked when the
+//! settlement transaction is included, ZK proofs from a prover pool, and the
+//! vanilla challenge window with sampled re-execution. Defaults are sourced
+//! in `scenarios/SOURCES.md`.
+
+pub mod zk;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::SimDuration;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationConfig {
+    /// Size of a settlement transaction (result commitment, signature).
+    #[serde(default = "defaults::settlement_tx_bytes")]
+    pub settlement_tx_bytes: u64,
+    /// GPU time multiplier in confidential-computing mode (H100 CC).
+    #[serde(default = "defaults::tee_slowdown")]
+    pub tee_slowdown: f64,
+    /// Attestation carried by a TEE settlement transaction.
+    #[serde(default = "defaults::tee_attestation_bytes")]
+    pub tee_attestation_bytes: u64,
+    /// Probability that a dishonest TEE node's enclave is breached, so its
+    /// wrong result carries a valid attestation and is not caught.
+    #[serde(default)]
+    pub tee_breach_probability: f64,
+    /// Provers working in parallel.
+    #[serde(default = "defaults::zk_provers")]
+    pub zk_provers: u32,
+    /// FLOPs of inference one prover proves per second.
+    #[serde(default = "defaults::zk_prover_flops")]
+    pub zk_prover_flops: f64,
+    /// Fixed time per proof (setup, commitment), on top of the FLOP-based time.
+    #[serde(default = "defaults::zk_proof_overhead")]
+    pub zk_proof_overhead: SimDuration,
+    #[serde(default = "defaults::zk_proof_bytes")]
+    pub zk_proof_bytes: u64,
+    /// Vanilla results are final this long after their settlement is included.
+    #[serde(default = "defaults::vanilla_challenge_window")]
+    pub vanilla_challenge_window: SimDuration,
+    /// Fraction of vanilla results re-executed by a verifier.
+    #[serde(default)]
+    pub vanilla_reexecution_rate: f64,
+}
+
+pub mod defaults {
+    use crate::time::SimDuration;
+    pub fn settlement_tx_bytes() -> u64 {
+        300
+    }
+    pub fn tee_slowdown() -> f64 {
+        1.07
+    }
+    pub fn tee_attestation_bytes() -> u64 {
+        5_000
+    }
+    pub fn zk_provers() -> u32 {
+        8
+    }
+    pub fn zk_prover_flops() -> f64 {
+        5.9e10
+    }
+    pub fn zk_proof_overhead() -> SimDuration {
+        SimDuration::from_secs(1)
+    }
+    pub fn zk_proof_bytes() -> u64 {
+        200_000
+    }
+    pub fn vanilla_challenge_window() -> SimDuration {
+        SimDuration::from_secs(600)
+    }
+}
+
+impl Default for VerificationConfig {
+    fn default() -> Self {
+        VerificationConfig {
+            settlement_tx_bytes: defaults::settlement_tx_bytes(),
+            tee_slowdown: defaults::tee_slowdown(),
+            tee_attestation_bytes: defaults::tee_attestation_bytes(),
+            tee_breach_probability: 0.0,
+            zk_provers: defaults::zk_provers(),
+            zk_prover_flops: defaults::zk_prover_flops(),
+            zk_proof_overhead: defaults::zk_proof_overhead(),
+            zk_proof_bytes: defaults::zk_proof_bytes(),
+            vanilla_challenge_window: defaults::vanilla_challenge_window(),
+            vanilla_reexecution_rate: 0.0,
+        }
+    }
+}

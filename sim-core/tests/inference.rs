@@ -1,0 +1,252 @@
+//! Inference and verification, each checked against an independent fact:
+//! queueing formulas, the verification rules' own bounds, binomial bounds.
+
+use sim_core::records::RequestRecord;
+use sim_core::{Scenario, VecSink, sim};
+
+fn parse(text: &str) -> Scenario {
+    Scenario::from_toml_str(text, "inline.toml").unwrap()
+}
+
+fn run(s: &Scenario, seed: u64) -> (sim_core::Summary, VecSink) {
+    let mut sink = VecSink::default();
+    let summary = sim::run(s, seed, &mut sink, &mut |_| {});
+    (summary, sink)
+}
+
+/// One validator (consensus is not under test here) and the given extra TOML.
+fn one_validator(duration: &str, extra: &str) -> Scenario {
+    parse(&format!(
+        r#"
+name = "inference"
+duration = "{duration}"
+[network]
+regions = ["lab"]
+latency_ms = [[1.0]]
+[[validators]]
+name = "v"
+region = "lab"
+{extra}
+"#
+    ))
+}
+
+/// M/M/1: Poisson arrivals at λ = 0.5/s, one server with exponential
+/// service of mean 1 s (μ = 1/s). Mean time in system W = 1/(μ−λ) = 2 s,
+/// and Little's law L = λW on the node's time-averaged occupancy.
+#[test]
+fn single_node_is_an_mm1_queue() {
+    let s = one_validator(
+        "100000s",
+        r#"
+[[gpu_nodes]]
+name = "gpu"
+hardware = "H100-SXM"
+model = "llama-3.1-8b"
+max_batch = 1
+latency = { kind = "exponential", mean = "1s" }
+
+[[workload]]
+name = "w"
+model = "llama-3.1-8b"
+arrival = { kind = "poisson", rate_per_s = 0.5 }
+prompt_tokens = { kind = "fixed", mean = 10 }
+output_tokens = { kind = "fixed", mean = 10 }
+modes = { vanilla = 1.0 }
+"#,
+    );
+    let (summary, sink) = run(&s, 1);
+    let delivered: Vec<&RequestRecord> = sink.requests.iter().filter(|r| r.delivered_s.is_some()).collect();
+    let w = delivered.iter().map(|r| r.delivered_s.unwrap() - r.submitted_s).sum::<f64>() / delivered.len() as f64;
+    assert!((w - 2.0).abs() / 2.0 < 0.03, "W = {w}, M/M/1 gives 2.0");
+    let lambda = summary.requests.submitted as f64 / 100_000.0;
+    assert!((lambda - 0.5).abs() < 0.01, "λ = {lambda}");
+    let l = sink.gpu_nodes[0].mean_in_system;
+    assert!((l - lambda * w).abs() / (lambda * w) < 0.03, "L = {l}, λW = {}", lambda * w);
+    // Utilisation ρ = λ/μ = 0.5.
+    assert!((sink.gpu_nodes[0].utilisation - 0.5).abs() < 0.015);
+}
+
+const MODES: &str = r#"
+[verification]
+zk_provers = 4
+vanilla_challenge_window = "60s"
+
+[[gpu_nodes]]
+name = "plain"
+count = 2
+hardware = "H100-SXM"
+model = "llama-3.2-1b"
+
+[[gpu_nodes]]
+name = "cc"
+count = 2
+hardware = "H100-SXM"
+model = "llama-3.2-1b"
+tee = true
+
+[[workload]]
+name = "w"
+model = "llama-3.2-1b"
+arrival = { kind = "poisson", rate_per_s = 2.0 }
+prompt_tokens = { kind = "lognormal", mean = 200, sigma = 0.5 }
+output_tokens = { kind = "exponential", mean = 20 }
+modes = { tee = 1.0, zk = 0.2, vanilla = 1.0 }
+"#;
+
+/// Each mode's trust gap respects its own rule: ZK waits at least for its
+/// proof, vanilla at least for the challenge window, and TEE for at most the
+/// inclusion of its settlement: the transaction waits at most one block
+/// interval for the next proposal (blocks have room) and that block commits
+/// within one more interval, so gap ≤ 2 × the longest block interval.
+#[test]
+fn trust_gap_bounds_per_mode() {
+    let s = one_validator("20m", MODES);
+    let (summary, sink) = run(&s, 3);
+    let max_interval = summary.consensus.block_interval_s.max.unwrap();
+    let mut seen = [0; 3];
+    for r in sink.requests.iter().filter(|r| r.trust_gap_s.is_some()) {
+        let gap = r.trust_gap_s.unwrap();
+        match r.mode {
+            "zk" => {
+                seen[0] += 1;
+                let proof = r.proof_done_s.unwrap() - r.proof_started_s.unwrap();
+                assert!(gap >= proof, "request {}: gap {gap} < proof {proof}", r.id);
+            }
+            "vanilla" => {
+                seen[1] += 1;
+                assert!(gap >= 60.0, "request {}: gap {gap}", r.id);
+            }
+            "tee" => {
+                seen[2] += 1;
+                assert!(gap <= 2.0 * max_interval, "request {}: gap {gap} > 2 × {max_interval}", r.id);
+            }
+            m => panic!("mode {m}"),
+        }
+    }
+    assert!(seen.iter().all(|&n| n > 50), "finalised per mode {seen:?}");
+    assert_eq!(summary.trust_gap_s.tee.n, seen[2] as u64);
+}
+
+/// Block space: with a block limit that holds fewer settlements than arrive,
+/// the mempool backlog and so the trust gap grow through the run; with room
+/// to spare they stay flat.
+#[test]
+fn saturated_blocks_make_trust_gaps_grow() {
+    let workload = r#"
+[[gpu_nodes]]
+name = "cc"
+count = 4
+hardware = "H100-SXM"
+model = "llama-3.2-1b"
+tee = true
+
+[[workload]]
+name = "w"
+model = "llama-3.2-1b"
+arrival = { kind = "poisson", rate_per_s = 20.0 }
+prompt_tokens = { kind = "fixed", mean = 100 }
+output_tokens = { kind = "fixed", mean = 10 }
+modes = { tee = 1.0 }
+"#;
+    let thirds = |s: &Scenario| {
+        let (_, sink) = run(s, 1);
+        let gaps: Vec<(f64, f64)> = sink.requests.iter().filter_map(|r| Some((r.delivered_s?, r.trust_gap_s?))).collect();
+        let mean = |lo: f64, hi: f64| {
+            // Grouped by when the result became final (a saturated run leaves
+            // late deliveries unfinished, so group by finality, not delivery).
+            let v: Vec<f64> = gaps.iter().filter(|(d, g)| d + g >= lo && d + g < hi).map(|(_, g)| *g).collect();
+            assert!(v.len() > 100, "{} finalised in [{lo}, {hi})", v.len());
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        (mean(0.0, 200.0), mean(400.0, 600.0))
+    };
+    // 20 TEE settlements/s of 5.3 kB each; a block of 40 kB every ~1 s holds ~7.
+    let tight = one_validator("10m", &format!("[consensus]\nmax_block_bytes = 40000\n{workload}"));
+    let (early, late) = thirds(&tight);
+    assert!(late > 3.0 * early, "saturated: early {early} late {late}");
+    let roomy = one_validator("10m", workload);
+    let (early, late) = thirds(&roomy);
+    assert!((late - early).abs() < 0.25 * early, "spare room: early {early} late {late}");
+}
+
+fn fraud_scenario(mode: &str, reexec: f64) -> Scenario {
+    one_validator(
+        "2h",
+        &format!(
+            r#"
+[verification]
+zk_provers = 64
+vanilla_challenge_window = "30s"
+vanilla_reexecution_rate = {reexec}
+
+[[gpu_nodes]]
+name = "liar"
+hardware = "H100-SXM"
+model = "llama-3.2-1b"
+dishonest_probability = 0.5
+
+[[workload]]
+name = "w"
+model = "llama-3.2-1b"
+arrival = {{ kind = "poisson", rate_per_s = 1.0 }}
+prompt_tokens = {{ kind = "fixed", mean = 50 }}
+output_tokens = {{ kind = "fixed", mean = 5 }}
+modes = {{ {mode} = 1.0 }}
+"#
+        ),
+    )
+}
+
+/// Wrong results among those whose verification had time to finish.
+fn wrong_and_caught(sink: &VecSink) -> (usize, usize) {
+    let settled_wrong: Vec<&RequestRecord> = sink.requests.iter().filter(|r| !r.honest && r.settled_s.is_some() && r.settled_s.unwrap() < 7000.0).collect();
+    (settled_wrong.len(), settled_wrong.iter().filter(|r| r.detected_s.is_some()).count())
+}
+
+#[test]
+fn zk_always_catches_a_dishonest_node() {
+    let (summary, sink) = run(&fraud_scenario("zk", 0.0), 1);
+    let (wrong, caught) = wrong_and_caught(&sink);
+    assert!(wrong > 1000);
+    assert_eq!(caught, wrong);
+    assert!(sink.requests.iter().filter(|r| !r.honest).all(|r| r.finalised_s.is_none()), "a wrong result was finalised");
+    assert!(summary.fraud.detected > 1000);
+}
+
+#[test]
+fn vanilla_without_reexecution_never_catches() {
+    let (summary, sink) = run(&fraud_scenario("vanilla", 0.0), 1);
+    let (wrong, caught) = wrong_and_caught(&sink);
+    assert!(wrong > 1000);
+    assert_eq!(caught, 0);
+    assert_eq!(summary.fraud.detected, 0);
+}
+
+/// Re-executing 10% of vanilla results catches each wrong one with
+/// probability 0.1: the detected count is Binomial(n, 0.1), so within
+/// 4 standard deviations of 0.1·n.
+#[test]
+fn vanilla_reexecution_catches_its_sampling_rate() {
+    let (_, sink) = run(&fraud_scenario("vanilla", 0.1), 1);
+    let (wrong, caught) = wrong_and_caught(&sink);
+    let n = wrong as f64;
+    let sd = (n * 0.1 * 0.9).sqrt();
+    assert!((caught as f64 - 0.1 * n).abs() < 4.0 * sd, "caught {caught} of {wrong}");
+    // Detection happens within the challenge window, never after it.
+    for r in sink.requests.iter().filter(|r| r.detected_s.is_some()) {
+        assert!(r.detected_s.unwrap() <= r.settled_s.unwrap() + 30.0);
+    }
+}
+
+#[test]
+fn workload_runs_are_deterministic() {
+    let s = one_validator("5m", MODES);
+    let (a, sa) = run(&s, 9);
+    let (b, sb) = run(&s, 9);
+    assert_eq!(a, b);
+    assert_eq!(sa.requests, sb.requests);
+    assert_eq!(sa.gpu_nodes, sb.gpu_nodes);
+    let (c, _) = run(&s, 10);
+    assert_ne!(a.trust_gap_s, c.trust_gap_s);
+}
