@@ -47,6 +47,21 @@ pub fn load_scenario(path: &std::path::Path) -> Result<Scenario, Failure> {
     Ok(s)
 }
 
+/// Copies every trace file into the run directory and points the resolved
+/// scenario at the copy, so that `runs/x/scenario.toml` runs on its own.
+fn copy_traces(scenario: &mut Scenario, scenario_path: &std::path::Path, dir: &std::path::Path) -> Result<(), Failure> {
+    let base = scenario_path.parent().unwrap_or(std::path::Path::new("."));
+    for (i, st) in scenario.workload.iter_mut().enumerate() {
+        if let Some(file) = st.arrival.file.as_mut() {
+            let name = std::path::Path::new(file.as_str()).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let copy = format!("trace-{i}-{name}");
+            std::fs::copy(base.join(file.as_str()), dir.join(&copy)).map_err(|e| Failure::internal(format!("{file}: {e}")))?;
+            *file = copy;
+        }
+    }
+    Ok(())
+}
+
 pub fn validate(args: &ValidateArgs) -> Result<(), Failure> {
     let s = load_scenario(&args.scenario)?;
     let n = s.validator_specs().len();
@@ -68,6 +83,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     let target = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&scenario.name));
     let staged = StagedDir::create(&target, args.force)?;
+    copy_traces(&mut scenario, &args.scenario, staged.path())?;
     write_atomic(&staged.path().join("scenario.toml"), scenario.to_toml().as_bytes())?;
 
     let total_ms = scenario.duration.0 / 1_000_000;

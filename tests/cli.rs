@@ -105,6 +105,34 @@ fn workload_run_is_byte_identical_and_tables_agree() {
     assert!((mean - expected).abs() < 1e-9 * expected, "{mean} vs {expected}");
 }
 
+/// A trace stream replays its file: one request per line, at those times.
+#[test]
+fn trace_arrivals_are_replayed() {
+    let t = tmp();
+    let dir = run_scenario_to("tests/trace-workload.toml", t.path(), "r", &[]);
+    let trace: Vec<f64> = std::fs::read_to_string(scenario("tests/trace-arrivals.csv")).unwrap().lines().skip(1).map(|l| l.parse().unwrap()).collect();
+    let requests = reports::read_table(&dir.join("requests.parquet")).unwrap();
+    let submitted = requests.column("submitted_s").unwrap().f64().unwrap();
+    let mut got: Vec<f64> = (0..submitted.len()).filter_map(|i| submitted.get(i)).collect();
+    got.sort_by(f64::total_cmp);
+    assert_eq!(got.len(), trace.len());
+    for (g, e) in got.iter().zip(&trace) {
+        assert!((g - e).abs() < 1e-9, "{g} vs {e}");
+    }
+    // The run directory carries its trace: its scenario.toml runs on its own.
+    let again = t.path().join("again");
+    let o = hacasim(&["run", dir.join("scenario.toml").to_str().unwrap(), "--quiet", "--out", again.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(dir.join("requests.parquet")).unwrap(), std::fs::read(again.join("requests.parquet")).unwrap());
+    // A missing trace file is bad input, named by file, line and key.
+    let bad = t.path().join("bad.toml");
+    std::fs::write(&bad, std::fs::read_to_string(scenario("tests/trace-workload.toml")).unwrap().replace("trace-arrivals.csv", "nope.csv")).unwrap();
+    let o = hacasim(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(":22: key `workload[0].arrival.file`") && err.contains("nope.csv"), "{err}");
+}
+
 #[test]
 fn existing_output_is_refused_without_force() {
     let t = tmp();
