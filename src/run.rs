@@ -102,7 +102,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let summary = sim_core::sim::run(&scenario, scenario.seed, &mut sink, &mut |t: SimTime| {
         bar.set_position(t.0 / 1_000_000);
         bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
-    });
+    })
+    .map_err(|e| Failure::internal(e.to_string()))?;
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     sink.finish().map_err(|e| Failure::internal(e.to_string()))?;

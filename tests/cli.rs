@@ -51,10 +51,10 @@ fn run_writes_the_run_directory() {
     let names: Vec<String> = files(&dir).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
-        ["blocks.parquet", "consensus_rounds.parquet", "gpu_nodes.parquet", "nodes.parquet", "requests.parquet", "scenario.toml", "summary.json"]
+        ["blocks.parquet", "consensus_rounds.parquet", "gpu_nodes.parquet", "ledger.parquet", "nodes.parquet", "requests.parquet", "scenario.toml", "summary.json"]
     );
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    for key in ["scenario", "seed", "sim_duration_s", "events_processed", "consensus", "requests", "trust_gap_s", "fraud", "gpu", "prover"] {
+    for key in ["scenario", "seed", "sim_duration_s", "events_processed", "consensus", "requests", "trust_gap_s", "fraud", "gpu", "prover", "economics"] {
         assert!(summary.get(key).is_some(), "summary lacks {key}");
     }
     let c = &summary["consensus"];
@@ -70,6 +70,13 @@ fn run_writes_the_run_directory() {
     assert_eq!(blocks.height() as u64, c["heights_committed"].as_u64().unwrap());
     let nodes = reports::read_table(&dir.join("nodes.parquet")).unwrap();
     assert_eq!(nodes.height(), 7);
+    // One ledger row per block (ledger_every = 0s) plus the closing row, and
+    // the summary's supply identity.
+    let ledger = reports::read_table(&dir.join("ledger.parquet")).unwrap();
+    assert_eq!(ledger.height(), blocks.height() + 1);
+    let e = &summary["economics"];
+    let (g, f, m, b) = (e["genesis_supply"].as_u64().unwrap(), e["final_supply"].as_u64().unwrap(), e["minted"].as_u64().unwrap(), e["burned"].as_u64().unwrap());
+    assert_eq!(f as i128 - g as i128, m as i128 - b as i128);
     // The resolved scenario is itself a valid scenario.
     let o = hacasim(&["validate", dir.join("scenario.toml").to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

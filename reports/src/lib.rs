@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use sim_core::records::{BlockRecord, GpuNodeRecord, NodeRecord, RecordSink, RequestRecord, RoundRecord};
+use sim_core::records::{BlockRecord, GpuNodeRecord, LedgerRecord, NodeRecord, RecordSink, RequestRecord, RoundRecord};
 use sim_core::Summary;
 
 pub use polars;
@@ -52,6 +52,12 @@ impl Table for BlockRecord {
                 col("committed_at_s", rows.iter().map(|r| r.committed_at_s).collect::<Vec<f64>>()),
                 col("interval_s", rows.iter().map(|r| r.interval_s).collect::<Vec<Option<f64>>>()),
                 col("mempool_pending", rows.iter().map(|r| r.mempool_pending).collect::<Vec<u64>>()),
+                col("gas_used", rows.iter().map(|r| r.gas_used).collect::<Vec<u64>>()),
+                col("gas_target", rows.iter().map(|r| r.gas_target).collect::<Vec<u64>>()),
+                col("base_fee", rows.iter().map(|r| r.base_fee).collect::<Vec<u64>>()),
+                col("burned", rows.iter().map(|r| r.burned).collect::<Vec<u64>>()),
+                col("tips", rows.iter().map(|r| r.tips).collect::<Vec<u64>>()),
+                col("minted", rows.iter().map(|r| r.minted).collect::<Vec<u64>>()),
             ],
         )
     }
@@ -155,6 +161,33 @@ impl Table for GpuNodeRecord {
     }
 }
 
+impl Table for LedgerRecord {
+    const NAME: &'static str = "ledger";
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+        let u = |f: fn(&LedgerRecord) -> u64| rows.iter().map(f).collect::<Vec<u64>>();
+        DataFrame::new(
+            rows.len(),
+            vec![
+                col("time_s", rows.iter().map(|r| r.time_s).collect::<Vec<f64>>()),
+                col("height", u(|r| r.height)),
+                col("supply", u(|r| r.supply)),
+                col("minted", u(|r| r.minted)),
+                col("burned", u(|r| r.burned)),
+                col("slashed", u(|r| r.slashed)),
+                col("net_issuance_annualised_pct", rows.iter().map(|r| r.net_issuance_annualised_pct).collect::<Vec<f64>>()),
+                col("base_fee", u(|r| r.base_fee)),
+                col("fees_to_gpu_nodes", u(|r| r.fees_to_gpu_nodes)),
+                col("fees_to_provers", u(|r| r.fees_to_provers)),
+                col("tips_to_proposers", u(|r| r.tips_to_proposers)),
+                col("emission_to_validators", u(|r| r.emission_to_validators)),
+                col("emission_to_delegators", u(|r| r.emission_to_delegators)),
+                col("emission_to_gpu_nodes", u(|r| r.emission_to_gpu_nodes)),
+                col("to_treasury", u(|r| r.to_treasury)),
+            ],
+        )
+    }
+}
+
 /// Streams rows of one table into `<dir>/<NAME>.parquet`, a row group at a time.
 pub struct TableWriter<T: Table> {
     path: PathBuf,
@@ -213,13 +246,14 @@ impl<T: Table> TableWriter<T> {
 }
 
 /// The run directory's tables: `blocks`, `consensus_rounds`, `nodes`,
-/// `requests` and `gpu_nodes`.
+/// `requests`, `gpu_nodes` and `ledger`.
 pub struct ParquetSink {
     blocks: TableWriter<BlockRecord>,
     rounds: TableWriter<RoundRecord>,
     nodes: TableWriter<NodeRecord>,
     requests: TableWriter<RequestRecord>,
     gpu_nodes: TableWriter<GpuNodeRecord>,
+    ledger: TableWriter<LedgerRecord>,
     /// The first write error; later rows are dropped and the error is
     /// returned by `finish` (the sink trait cannot fail mid-run).
     error: Option<ReportError>,
@@ -233,6 +267,7 @@ impl ParquetSink {
             nodes: TableWriter::new(dir),
             requests: TableWriter::new(dir),
             gpu_nodes: TableWriter::new(dir),
+            ledger: TableWriter::new(dir),
             error: None,
         }
     }
@@ -251,7 +286,8 @@ impl ParquetSink {
         self.rounds.finish()?;
         self.nodes.finish()?;
         self.requests.finish()?;
-        self.gpu_nodes.finish()
+        self.gpu_nodes.finish()?;
+        self.ledger.finish()
     }
 }
 
@@ -274,6 +310,10 @@ impl RecordSink for ParquetSink {
     }
     fn gpu_node(&mut self, r: &GpuNodeRecord) {
         let res = self.gpu_nodes.push(r.clone());
+        self.keep(res);
+    }
+    fn ledger(&mut self, r: &LedgerRecord) {
+        let res = self.ledger.push(r.clone());
         self.keep(res);
     }
 }

@@ -3,6 +3,7 @@
 //! the records a run emits. No file I/O: callers hand in text and a sink.
 
 pub mod consensus;
+pub mod economy;
 pub mod event;
 pub mod inference;
 pub mod mempool;
@@ -18,8 +19,8 @@ pub mod time;
 pub mod verification;
 pub mod workload;
 
-pub use records::{BlockRecord, NodeRecord, NullSink, RecordSink, RoundRecord, VecSink};
+pub use records::{BlockRecord, LedgerRecord, NodeRecord, NullSink, RecordSink, RoundRecord, VecSink};
 pub use scenario::{Scenario, ScenarioError};
-pub use sim::Simulation;
+pub use sim::{SimError, Simulation};
 pub use summary::Summary;
 pub use time::{SimDuration, SimTime};

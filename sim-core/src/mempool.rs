@@ -1,8 +1,10 @@
-//! The mempool: transactions waiting for a block, in arrival order. One pool
-//! shared by all validators (we assume a transaction reaches every validator
-//! before the next proposal). Ordering by tip arrives with the economics issue.
+//! The mempool: transactions waiting for a block, ordered by tip (priority
+//! fee per gas, highest first) and then by arrival. One pool shared by all
+//! validators (we assume a transaction reaches every validator before the
+//! next proposal). A transaction whose max fee is below the base fee waits.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
 
 use rand_chacha::ChaCha8Rng;
 
@@ -22,11 +24,22 @@ pub enum TxKind {
 pub struct Tx {
     pub kind: TxKind,
     pub bytes: u32,
+    pub gas: u64,
+    /// Priority fee per gas, to the proposer.
+    pub tip: u64,
+    /// Most the sender pays per gas (base fee + tip).
+    pub max_fee: u64,
+    /// Who pays: a workload stream's user account (`u16::MAX` for background load).
+    pub payer: u16,
 }
+
+/// Position in the pool: higher tip first, then arrival order.
+pub type TxKey = (Reverse<u64>, u64);
 
 #[derive(Clone, Debug)]
 pub struct Mempool {
-    pub queue: VecDeque<Tx>,
+    txs: BTreeMap<TxKey, Tx>,
+    next_seq: u64,
     pub rate_per_s: f64,
     pub tx_bytes: u64,
     pub arrivals: ChaCha8Rng,
@@ -35,31 +48,82 @@ pub struct Mempool {
     pub waiting: Vec<NodeId>,
 }
 
+/// What a proposer takes from the pool.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selection {
+    pub keys: Vec<TxKey>,
+    pub bytes: u64,
+    pub gas: u64,
+}
+
 impl Mempool {
+    pub fn new(rate_per_s: f64, tx_bytes: u64, arrivals: ChaCha8Rng) -> Mempool {
+        Mempool { txs: BTreeMap::new(), next_seq: 0, rate_per_s, tx_bytes, arrivals, waiting: Vec::new() }
+    }
+
     pub fn len(&self) -> u64 {
-        self.queue.len() as u64
+        self.txs.len() as u64
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.txs.is_empty()
     }
 
-    /// The longest prefix that fits in `room` bytes: (transactions, bytes).
-    pub fn prefix_fitting(&self, room: u64) -> (u32, u64) {
-        let (mut n, mut bytes) = (0u32, 0u64);
-        for tx in &self.queue {
-            if bytes + tx.bytes as u64 > room {
-                break;
+    pub fn push(&mut self, tx: Tx) {
+        self.txs.insert((Reverse(tx.tip), self.next_seq), tx);
+        self.next_seq += 1;
+    }
+
+    /// Fills a block in pool order with the transactions that pay at least
+    /// `base_fee` and fit in `room` bytes and `gas_limit` gas; a transaction
+    /// that does not fit is skipped, smaller ones behind it may still go in.
+    pub fn select(&self, room: u64, gas_limit: u64, base_fee: u64) -> Selection {
+        let mut s = Selection::default();
+        for (key, tx) in &self.txs {
+            if tx.max_fee < base_fee {
+                continue;
             }
-            bytes += tx.bytes as u64;
-            n += 1;
+            if s.bytes + tx.bytes as u64 > room || s.gas + tx.gas > gas_limit {
+                if room - s.bytes < 64 {
+                    break; // full
+                }
+                continue;
+            }
+            s.bytes += tx.bytes as u64;
+            s.gas += tx.gas;
+            s.keys.push(*key);
         }
-        (n, bytes)
+        s
     }
 
-    /// Removes the first `n` transactions (a committed block's).
-    pub fn take(&mut self, n: u32) -> Vec<Tx> {
-        let n = (n as usize).min(self.queue.len());
-        self.queue.drain(..n).collect()
+    /// Removes a committed block's transactions (those still here).
+    pub fn take(&mut self, keys: &[TxKey]) -> Vec<Tx> {
+        keys.iter().filter_map(|k| self.txs.remove(k)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tx(bytes: u32, tip: u64, max_fee: u64) -> Tx {
+        Tx { kind: TxKind::Background, bytes, gas: bytes as u64, tip, max_fee, payer: 0 }
+    }
+
+    #[test]
+    fn fills_by_tip_then_arrival_skipping_underpriced() {
+        let mut m = Mempool::new(0.0, 1, rand::SeedableRng::seed_from_u64(1));
+        m.push(tx(100, 1, 10)); // seq 0
+        m.push(tx(100, 5, 10)); // seq 1: highest tip
+        m.push(tx(100, 1, 2)); // seq 2: max fee below base fee 3
+        m.push(tx(100, 1, 10)); // seq 3
+        let s = m.select(250, 1_000, 3);
+        assert_eq!(s.keys, [(Reverse(5), 1), (Reverse(1), 0)]);
+        assert_eq!((s.bytes, s.gas), (200, 200));
+        let taken = m.take(&s.keys);
+        assert_eq!(taken.len(), 2);
+        assert_eq!(m.len(), 2);
+        // Gas limit binds too.
+        assert_eq!(m.select(10_000, 150, 3).keys, [(Reverse(1), 3)]);
     }
 }

@@ -20,6 +20,36 @@ pub struct BlockRecord {
     pub interval_s: Option<f64>,
     /// Mempool backlog just after the commit.
     pub mempool_pending: u64,
+    pub gas_used: u64,
+    pub gas_target: u64,
+    /// Base fee charged in this block, base units per gas.
+    pub base_fee: u64,
+    /// Base units burned, paid as tips, and minted in this block.
+    pub burned: u64,
+    pub tips: u64,
+    pub minted: u64,
+}
+
+/// The token's state after a block (cumulative amounts in base units).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LedgerRecord {
+    pub time_s: f64,
+    pub height: u64,
+    pub supply: u64,
+    pub minted: u64,
+    pub burned: u64,
+    pub slashed: u64,
+    /// (supply − genesis) / genesis per year of simulated time, in percent.
+    pub net_issuance_annualised_pct: f64,
+    /// Base fee for the next block.
+    pub base_fee: u64,
+    pub fees_to_gpu_nodes: u64,
+    pub fees_to_provers: u64,
+    pub tips_to_proposers: u64,
+    pub emission_to_validators: u64,
+    pub emission_to_delegators: u64,
+    pub emission_to_gpu_nodes: u64,
+    pub to_treasury: u64,
 }
 
 /// One round of one height, as seen across the honest validators.
@@ -114,6 +144,7 @@ pub trait RecordSink {
     fn node(&mut self, r: &NodeRecord);
     fn request(&mut self, r: &RequestRecord);
     fn gpu_node(&mut self, r: &GpuNodeRecord);
+    fn ledger(&mut self, r: &LedgerRecord);
 }
 
 /// Keeps every record in memory.
@@ -124,6 +155,7 @@ pub struct VecSink {
     pub nodes: Vec<NodeRecord>,
     pub requests: Vec<RequestRecord>,
     pub gpu_nodes: Vec<GpuNodeRecord>,
+    pub ledger: Vec<LedgerRecord>,
 }
 
 impl RecordSink for VecSink {
@@ -142,6 +174,9 @@ impl RecordSink for VecSink {
     fn gpu_node(&mut self, r: &GpuNodeRecord) {
         self.gpu_nodes.push(r.clone());
     }
+    fn ledger(&mut self, r: &LedgerRecord) {
+        self.ledger.push(r.clone());
+    }
 }
 
 /// Discards every record (for benchmarks and quick checks).
@@ -154,4 +189,5 @@ impl RecordSink for NullSink {
     fn node(&mut self, _: &NodeRecord) {}
     fn request(&mut self, _: &RequestRecord) {}
     fn gpu_node(&mut self, _: &GpuNodeRecord) {}
+    fn ledger(&mut self, _: &LedgerRecord) {}
 }

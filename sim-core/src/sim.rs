@@ -3,6 +3,7 @@
 //! `match`. Consensus messages are delivered one by one (the reference
 //! semantics), each with its own latency draw.
 
+mod economy;
 mod requests;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +16,7 @@ use crate::consensus::timeouts::Timeouts;
 use crate::consensus::{BlockId, Message, Step, VoteKind};
 use crate::event::Event;
 use crate::network::{FaultAction, Network, NodeId};
-use crate::mempool::{Mempool, Tx, TxKind};
+use crate::mempool::{Mempool, TxKey, TxKind};
 use crate::queue::EventQueue;
 use crate::records::{BlockRecord, NodeRecord, RecordSink, RoundRecord};
 use crate::rng::{self, Purpose, Streams};
@@ -35,10 +36,13 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 struct Block {
     height: u64,
     proposer: NodeId,
-    txs: u32,
+    txs: Vec<TxKey>,
     bytes: u64,
     proposed_at: SimTime,
 }
+
+/// Blocks of heights more than this far below the committed tip are forgotten.
+const BLOCKS_KEPT_BELOW_TIP: u64 = 8;
 
 #[derive(Clone, Debug, Default)]
 struct NodeStats {
@@ -96,7 +100,8 @@ pub struct Simulation {
     vote_bytes: u64,
     block_base_bytes: u64,
     max_block_bytes: u64,
-    blocks: Vec<Block>,
+    blocks: BTreeMap<BlockId, Block>,
+    next_block: BlockId,
     mempool: Mempool,
     chain: Chain,
     round_log: BTreeMap<(u64, u32), RoundLog>,
@@ -111,6 +116,17 @@ pub struct Simulation {
     catchup_pending: Vec<bool>,
     events_processed: u64,
     inf: requests::Inference,
+    econ: economy::Economy,
+    /// Set when the run must stop (a broken invariant: a bug).
+    error: Option<String>,
+}
+
+/// A run that had to stop.
+#[derive(Debug, thiserror::Error)]
+#[error("the run stopped at {time_s:.3} s: {message}")]
+pub struct SimError {
+    pub time_s: f64,
+    pub message: String,
 }
 
 impl Simulation {
@@ -141,14 +157,9 @@ impl Simulation {
             vote_bytes: c.vote_bytes,
             block_base_bytes: c.block_overhead_bytes + COMMIT_SIG_BYTES * n as u64,
             max_block_bytes: c.max_block_bytes,
-            blocks: Vec::new(),
-            mempool: Mempool {
-                queue: Default::default(),
-                rate_per_s: scenario.mempool.tx_rate_per_s,
-                tx_bytes: scenario.mempool.tx_bytes,
-                arrivals: streams.stream(Purpose::Mempool, 0),
-                waiting: Vec::new(),
-            },
+            blocks: BTreeMap::new(),
+            next_block: 0,
+            mempool: Mempool::new(scenario.mempool.tx_rate_per_s, scenario.mempool.tx_bytes, streams.stream(Purpose::Mempool, 0)),
             chain: Chain::default(),
             round_log: BTreeMap::new(),
             equivocations: BTreeMap::new(),
@@ -158,6 +169,8 @@ impl Simulation {
             catchup_pending: vec![false; n],
             events_processed: 0,
             inf: requests::Inference::new(scenario, &streams),
+            econ: economy::Economy::new(scenario),
+            error: None,
             specs,
             net: {
                 for (i, s) in scenario.validator_specs().iter().enumerate() {
@@ -207,7 +220,7 @@ impl Simulation {
 
     /// Runs to the end of the scenario, streaming records into `sink`, and
     /// calling `progress` with the simulated time now and then.
-    pub fn run(mut self, sink: &mut dyn RecordSink, progress: &mut dyn FnMut(SimTime)) -> Summary {
+    pub fn run(mut self, sink: &mut dyn RecordSink, progress: &mut dyn FnMut(SimTime)) -> Result<Summary, SimError> {
         // Carry out what genesis asked for (proposals, timers).
         for node in 0..self.nodes.len() {
             self.drain(node as NodeId, sink);
@@ -220,13 +233,16 @@ impl Simulation {
             self.now = t;
             self.events_processed += 1;
             self.handle(event, sink);
+            if let Some(message) = self.error.take() {
+                return Err(SimError { time_s: self.now.as_secs_f64(), message });
+            }
             if self.events_processed % PROGRESS_EVERY == 0 {
                 progress(self.now);
             }
         }
         self.now = self.end;
         progress(self.end);
-        self.finish(sink)
+        Ok(self.finish(sink))
     }
 
     fn alive(&self, node: NodeId) -> bool {
@@ -379,13 +395,13 @@ impl Simulation {
     fn on_tx_arrival(&mut self, sink: &mut dyn RecordSink) {
         let gap = self.next_arrival_gap();
         self.queue.push(self.now + gap, Event::TxArrival);
-        let bytes = self.mempool.tx_bytes as u32;
-        self.submit_tx(Tx { kind: TxKind::Background, bytes }, sink);
+        let tx = self.econ.tx(TxKind::Background, self.mempool.tx_bytes, u16::MAX);
+        self.submit_tx(tx, sink);
     }
 
     /// A transaction enters the mempool; validators waiting for one start round 0.
-    fn submit_tx(&mut self, tx: Tx, sink: &mut dyn RecordSink) {
-        self.mempool.queue.push_back(tx);
+    fn submit_tx(&mut self, tx: crate::mempool::Tx, sink: &mut dyn RecordSink) {
+        self.mempool.push(tx);
         let waiting = std::mem::take(&mut self.mempool.waiting);
         for node in waiting {
             let s = &self.nodes[node as usize];
@@ -459,7 +475,7 @@ impl Simulation {
             }
             Action::Commit { height, round, block } => self.on_commit(node, height, round, block, sink),
             Action::FetchBlock { height, block } => {
-                let b = &self.blocks[block as usize];
+                let Some(b) = self.blocks.get(&block) else { return };
                 let peer = b.proposer;
                 let delay = SimDuration(2 * self.net.region_latency(node, peer))
                     + self.net.send_delay(peer, node, b.bytes, [height, u64::MAX, 9, block as u64]).unwrap_or_default();
@@ -468,11 +484,14 @@ impl Simulation {
         }
     }
 
-    /// A block of the longest mempool prefix that fits in `max_block_bytes`.
+    /// A block filled from the mempool up to `max_block_bytes` and the gas limit.
     fn new_block(&mut self, node: NodeId, height: u64) -> BlockId {
-        let (txs, tx_bytes) = self.mempool.prefix_fitting(self.max_block_bytes.saturating_sub(self.block_base_bytes));
-        self.blocks.push(Block { height, proposer: node, txs, bytes: self.block_base_bytes + tx_bytes, proposed_at: self.now });
-        (self.blocks.len() - 1) as BlockId
+        let room = self.max_block_bytes.saturating_sub(self.block_base_bytes);
+        let sel = self.mempool.select(room, self.econ.block_gas_limit(), self.econ.base_fee);
+        let id = self.next_block;
+        self.next_block += 1;
+        self.blocks.insert(id, Block { height, proposer: node, txs: sel.keys, bytes: self.block_base_bytes + sel.bytes, proposed_at: self.now });
+        id
     }
 
     fn propose(&mut self, node: NodeId, height: u64, round: u32, pol_round: i32, reuse: Option<BlockId>) {
@@ -485,13 +504,13 @@ impl Simulation {
             let pair = [self.new_block(node, height), self.new_block(node, height)];
             self.equivocations.insert((height, round), pair);
             let msgs = pair.map(|block| Message::Proposal { height, round, block, pol_round, from: node });
-            let bytes = self.blocks[pair[0] as usize].bytes;
+            let bytes = self.blocks[&pair[0]].bytes;
             self.broadcast_by_side(node, msgs, bytes);
             msgs[self.side(node)]
         } else {
             let block = reuse.unwrap_or_else(|| self.new_block(node, height));
             let msg = Message::Proposal { height, round, block, pol_round, from: node };
-            let bytes = self.blocks[block as usize].bytes;
+            let bytes = self.blocks.get(&block).map_or(self.block_base_bytes, |b| b.bytes);
             self.broadcast(node, msg, bytes);
             msg
         };
@@ -506,6 +525,7 @@ impl Simulation {
         {
             // Double-sign: each side gets prevote and precommit for its own
             // block at once, whatever this node's own view says.
+            self.econ.on_double_sign(node);
             match kind {
                 VoteKind::Prevote => {
                     self.broadcast_by_side(node, pair.map(|b| vote(VoteKind::Prevote, b)), self.vote_bytes);
@@ -588,21 +608,37 @@ impl Simulation {
         self.chain.first.push(block);
         self.chain.first_commit_time.push(self.now);
         self.chain.commit_round.push(round);
-        let included = self.mempool.take(self.blocks[block as usize].txs);
+        let b = self.blocks[&block].clone();
+        debug_assert_eq!(b.height, height);
+        let included = self.mempool.take(&b.txs);
+        let flows = match self.econ.on_block(self.now, b.proposer, &included) {
+            Ok(f) => f,
+            Err(e) => {
+                self.error = Some(e);
+                return;
+            }
+        };
         self.on_included(&included, sink);
-        let b = &self.blocks[block as usize];
         sink.block(&BlockRecord {
             height,
             round,
             proposer: b.proposer,
-            txs: b.txs,
+            txs: included.len() as u32,
             bytes: b.bytes,
             proposed_at_s: b.proposed_at.as_secs_f64(),
             committed_at_s: self.now.as_secs_f64(),
             interval_s: interval,
             mempool_pending: self.mempool.len(),
+            gas_used: flows.gas_used,
+            gas_target: flows.gas_target,
+            base_fee: flows.base_fee,
+            burned: flows.burned,
+            tips: flows.tips,
+            minted: flows.minted,
         });
-        debug_assert_eq!(b.height, height);
+        if let Some(row) = self.econ.row(self.now, height, false) {
+            sink.ledger(&row);
+        }
         let rounds: Vec<_> = self.round_log.range((height, 0)..(height + 1, 0)).map(|(k, v)| (*k, *v)).collect();
         for ((h, r), log) in rounds {
             sink.round(&RoundRecord {
@@ -617,6 +653,7 @@ impl Simulation {
         // Forget what no validator needs any more.
         self.round_log = self.round_log.split_off(&(height + 1, 0));
         self.equivocations = self.equivocations.split_off(&(height.saturating_sub(1), 0));
+        self.blocks.retain(|_, b| b.height + BLOCKS_KEPT_BELOW_TIP >= height);
         if height % 64 == 0 {
             let lowest = self.nodes.iter().map(|s| s.height).min().unwrap_or(height);
             self.schedule.prune_below(lowest.min(height));
@@ -646,6 +683,10 @@ impl Simulation {
             });
         }
         let (requests, trust_gap_s, fraud, gpu, prover) = self.finish_requests(sink);
+        if let Some(row) = self.econ.row(self.end, self.chain.tip(), true) {
+            sink.ledger(&row);
+        }
+        let economics = self.econ.summary(self.end);
         let rounds: Vec<u32> = self.chain.commit_round.iter().map(|r| r + 1).collect();
         let c = &self.chain;
         Summary {
@@ -669,12 +710,13 @@ impl Simulation {
             fraud,
             gpu,
             prover,
+            economics,
         }
     }
 }
 
 /// Runs `scenario` with `seed` to the end.
-pub fn run(scenario: &Scenario, seed: u64, sink: &mut dyn RecordSink, progress: &mut dyn FnMut(SimTime)) -> Summary {
+pub fn run(scenario: &Scenario, seed: u64, sink: &mut dyn RecordSink, progress: &mut dyn FnMut(SimTime)) -> Result<Summary, SimError> {
     Simulation::new(scenario, seed).run(sink, progress)
 }
 

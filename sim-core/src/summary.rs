@@ -16,6 +16,27 @@ pub struct Summary {
     pub fraud: FraudSummary,
     pub gpu: PoolSummary,
     pub prover: PoolSummary,
+    pub economics: EconomicsSummary,
+}
+
+/// Token totals in base units (10^token_decimals per token).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EconomicsSummary {
+    pub token_decimals: u32,
+    pub genesis_supply: u128,
+    pub final_supply: u128,
+    pub minted: u128,
+    pub burned: u128,
+    pub slashed: u128,
+    pub fees_to_gpu_nodes: u128,
+    pub fees_to_provers: u128,
+    pub tips_to_proposers: u128,
+    pub net_issuance_annualised_pct: f64,
+    pub final_base_fee: u64,
+    /// Payments refused for want of balance.
+    pub payments_refused: u64,
+    /// Supply-invariant checks passed (one per committed block).
+    pub invariant_checks: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

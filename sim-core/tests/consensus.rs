@@ -12,7 +12,7 @@ fn load(name: &str) -> Scenario {
 
 fn run(s: &Scenario, seed: u64) -> (sim_core::Summary, VecSink) {
     let mut sink = VecSink::default();
-    let summary = sim::run(s, seed, &mut sink, &mut |_| {});
+    let summary = sim::run(s, seed, &mut sink, &mut |_| {}).expect("the run completes");
     (summary, sink)
 }
 

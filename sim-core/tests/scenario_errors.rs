@@ -50,7 +50,7 @@ fn random_mutations_never_panic_and_errors_name_line_and_key() {
                 accepted += 1;
                 // Still valid: it must also run (briefly) without panicking.
                 s.duration = s.duration.min(SimDuration::from_secs(3));
-                sim::run(&s, 1, &mut NullSink, &mut |_| {});
+                sim::run(&s, 1, &mut NullSink, &mut |_| {}).expect("a valid scenario runs");
             }
         }
     }

@@ -325,7 +325,8 @@ impl Simulation {
         inf.delivered += 1;
         let r = inf.requests[slot as usize].as_mut().expect("live request");
         r.delivered = Some(now);
-        let (id, mode, honest, node) = (r.id, r.mode, r.honest, r.node);
+        let (id, mode, honest, node, stream) = (r.id, r.mode, r.honest, r.node, r.stream);
+        self.econ.on_delivered(stream, node, r.prompt, r.output);
         if !honest {
             inf.wrong_results += 1;
             inf.exposed_value += inf.streams[r.stream as usize].cfg.value_at_risk_usd;
@@ -337,7 +338,8 @@ impl Simulation {
             inf.provers.enqueue(slot, id, now);
             self.start_proofs();
         }
-        self.submit_tx(Tx { kind: TxKind::Settlement(slot, id), bytes: bytes as u32 }, sink);
+        let tx = self.econ.tx(TxKind::Settlement(slot, id), bytes, stream);
+        self.submit_tx(tx, sink);
     }
 
     fn start_proofs(&mut self) {
@@ -359,11 +361,12 @@ impl Simulation {
         let Some(r) = self.inf.req(slot, id) else { return };
         r.proof_done = Some(now);
         let took = now.since(r.proof_started.expect("proof started"));
-        let honest = r.honest;
+        let (honest, stream) = (r.honest, r.stream);
         self.inf.provers.finish(took);
         if honest {
-            let bytes = self.inf.verification.zk_proof_bytes as u32;
-            self.submit_tx(Tx { kind: TxKind::Proof(slot, id), bytes }, sink);
+            self.econ.on_proof(stream);
+            let tx = self.econ.tx(TxKind::Proof(slot, id), self.inf.verification.zk_proof_bytes, stream);
+            self.submit_tx(tx, sink);
         } else {
             self.detect(slot);
             self.complete_if_done(slot, sink);
@@ -391,7 +394,8 @@ impl Simulation {
         let now = self.now;
         let Some(r) = self.inf.req(slot, id) else { return };
         r.settled = Some(now);
-        let (mode, honest, node, prompt, output) = (r.mode, r.honest, r.node, r.prompt, r.output);
+        let (mode, honest, node, prompt, output, stream) = (r.mode, r.honest, r.node, r.prompt, r.output, r.stream);
+        self.econ.on_settled(stream, node, prompt, output);
         match mode {
             // The attestation is checked on chain now: a wrong result fails it
             // unless the enclave was breached.
@@ -452,6 +456,7 @@ impl Simulation {
         inf.detected += 1;
         inf.detection_delays_s.push(now.since(r.delivered.expect("delivered")).as_secs_f64());
         inf.meta[r.node as usize].slashed += 1;
+        self.econ.on_fraud(r.node);
     }
 
     /// Writes the request's row and frees its slot once nothing more can happen to it.

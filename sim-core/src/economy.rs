@@ -1,0 +1,192 @@
+//! The economics settings of a scenario (`[economics]`). The ledger and the
+//! policies themselves live in the `economics` crate; `sim/economy.rs`
+//! applies them as blocks commit. Defaults and their sources are in
+//! `scenarios/SOURCES.md`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::SimDuration;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FeeTiming {
+    /// The user pays the GPU node when the result is delivered.
+    Delivery,
+    /// … when the settlement transaction is included.
+    Settlement,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SlashTo {
+    Burn,
+    Treasury,
+}
+
+/// Inference prices of one model, in tokens per million tokens.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EconomicsConfig {
+    // Genesis (amounts in tokens; 1 token = 10^6 base units).
+    /// Liquid balance of each workload stream's user account.
+    #[serde(default = "defaults::user_balance")]
+    pub user_balance: f64,
+    /// Bonded stake per unit of voting power (CometBFT power = stake / a power reduction).
+    #[serde(default = "defaults::stake_per_power")]
+    pub stake_per_power: f64,
+    /// Share of each validator's stake that is delegated to it.
+    #[serde(default = "defaults::delegated_fraction")]
+    pub delegated_fraction: f64,
+    /// Validators' commission on their delegators' rewards.
+    #[serde(default = "defaults::commission")]
+    pub commission: f64,
+    /// Collateral bonded by each GPU node (slashed on caught fraud).
+    #[serde(default = "defaults::gpu_node_stake")]
+    pub gpu_node_stake: f64,
+    #[serde(default)]
+    pub treasury: f64,
+    // Flow 1: inference fees.
+    #[serde(default = "defaults::fee_timing")]
+    pub inference_fee_timing: FeeTiming,
+    /// Prices per model; a model without an entry is priced by `price_per_mtok_per_bparam`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<String, Price>,
+    /// Default price: tokens per million tokens per billion parameters.
+    #[serde(default = "defaults::price_per_mtok_per_bparam")]
+    pub price_per_mtok_per_bparam: f64,
+    /// Paid by the user to the provers for each ZK proof, in tokens.
+    #[serde(default = "defaults::zk_prover_fee")]
+    pub zk_prover_fee: f64,
+    // Flow 2: settlement fees.
+    #[serde(default = "defaults::burn_fraction")]
+    pub burn_fraction: f64,
+    #[serde(default = "defaults::block_gas_limit")]
+    pub block_gas_limit: u64,
+    #[serde(default = "defaults::elasticity")]
+    pub elasticity: u64,
+    #[serde(default = "defaults::base_fee_denominator")]
+    pub base_fee_denominator: u64,
+    /// Base fee of the first block, base units per gas.
+    #[serde(default = "defaults::initial_base_fee")]
+    pub initial_base_fee: u64,
+    #[serde(default = "defaults::tx_base_gas")]
+    pub tx_base_gas: u64,
+    #[serde(default = "defaults::gas_per_byte")]
+    pub gas_per_byte: u64,
+    /// Priority fee per gas offered by users' transactions, base units.
+    #[serde(default = "defaults::tip_per_gas")]
+    pub tip_per_gas: u64,
+    /// Most a user's transaction pays per gas (base fee + tip), base units.
+    #[serde(default = "defaults::max_fee_per_gas")]
+    pub max_fee_per_gas: u64,
+    // Emission and slashing.
+    #[serde(default = "defaults::annual_inflation")]
+    pub annual_inflation: f64,
+    /// Share of each block's emission paid to GPU nodes (equally).
+    #[serde(default)]
+    pub gpu_emission_share: f64,
+    #[serde(default = "defaults::slash_fraction_fraud")]
+    pub slash_fraction_fraud: f64,
+    #[serde(default = "defaults::slash_fraction_double_sign")]
+    pub slash_fraction_double_sign: f64,
+    #[serde(default = "defaults::slash_to")]
+    pub slash_to: SlashTo,
+    /// A `ledger` row at most this often (0s = every block).
+    #[serde(default = "defaults::ledger_every")]
+    pub ledger_every: SimDuration,
+}
+
+pub mod defaults {
+    use super::*;
+    pub fn user_balance() -> f64 {
+        10_000_000.0
+    }
+    pub fn stake_per_power() -> f64 {
+        100_000.0
+    }
+    pub fn delegated_fraction() -> f64 {
+        0.8
+    }
+    pub fn commission() -> f64 {
+        0.05
+    }
+    pub fn gpu_node_stake() -> f64 {
+        50_000.0
+    }
+    pub fn fee_timing() -> FeeTiming {
+        FeeTiming::Delivery
+    }
+    pub fn price_per_mtok_per_bparam() -> f64 {
+        0.025
+    }
+    pub fn zk_prover_fee() -> f64 {
+        0.05
+    }
+    pub fn burn_fraction() -> f64 {
+        1.0
+    }
+    pub fn block_gas_limit() -> u64 {
+        30_000_000
+    }
+    pub fn elasticity() -> u64 {
+        2
+    }
+    pub fn base_fee_denominator() -> u64 {
+        8
+    }
+    pub fn initial_base_fee() -> u64 {
+        10
+    }
+    pub fn tx_base_gas() -> u64 {
+        21_000
+    }
+    pub fn gas_per_byte() -> u64 {
+        16
+    }
+    pub fn tip_per_gas() -> u64 {
+        1
+    }
+    pub fn max_fee_per_gas() -> u64 {
+        1_000
+    }
+    pub fn annual_inflation() -> f64 {
+        0.05
+    }
+    pub fn slash_fraction_fraud() -> f64 {
+        0.01
+    }
+    pub fn slash_fraction_double_sign() -> f64 {
+        0.05
+    }
+    pub fn slash_to() -> SlashTo {
+        SlashTo::Burn
+    }
+    pub fn ledger_every() -> SimDuration {
+        SimDuration::ZERO
+    }
+}
+
+impl Default for EconomicsConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all fields have defaults")
+    }
+}
+
+/// Tokens (f64, as written in scenarios) to base units.
+pub fn to_base_units(tokens: f64) -> u64 {
+    (tokens * economics::BASE_UNITS_PER_TOKEN as f64).round() as u64
+}
+
+/// A fraction in [0, 1] as parts per million.
+pub fn to_ppm(x: f64) -> u64 {
+    (x * 1e6).round() as u64
+}

@@ -1,0 +1,307 @@
+//! The token flows of a run, applied through the `economics` crate's ledger:
+//! inference fees (user → GPU node, prover fees), settlement fees (base fee
+//! burned, tip to the proposer) with EIP-1559's base-fee rule, emission to
+//! bonded stake, and slashing. The supply invariant is checked after every
+//! block; a violation stops the run (it is a bug).
+
+use std::collections::BTreeSet;
+
+use economics::ledger::SlashTo as LedgerSlashTo;
+use economics::{AccountId, Emission, Ledger, next_base_fee, ppm_of, split_pro_rata};
+
+use crate::economy::{EconomicsConfig, FeeTiming, SlashTo, to_base_units, to_ppm};
+use crate::mempool::{Tx, TxKind};
+use crate::records::LedgerRecord;
+use crate::scenario::Scenario;
+use crate::summary::EconomicsSummary;
+use crate::time::SimTime;
+
+/// What one committed block did to the token.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct BlockFlows {
+    pub gas_used: u64,
+    pub gas_target: u64,
+    pub base_fee: u64,
+    pub burned: u64,
+    pub tips: u64,
+    pub minted: u64,
+}
+
+pub(super) struct Economy {
+    cfg: EconomicsConfig,
+    ledger: Ledger,
+    users: Vec<AccountId>,
+    background: AccountId,
+    validators: Vec<AccountId>,
+    delegators: Vec<AccountId>,
+    gpus: Vec<AccountId>,
+    provers: AccountId,
+    treasury: AccountId,
+    /// Inference price per stream: base units per (input, output) token.
+    prices: Vec<(f64, f64)>,
+    pub base_fee: u64,
+    gas_target: u64,
+    emission: Emission,
+    slashed_validators: BTreeSet<u16>,
+    pending_evidence: BTreeSet<u16>,
+    last_row: Option<SimTime>,
+    // Cumulative flows, base units.
+    fees_to_gpu_nodes: u128,
+    fees_to_provers: u128,
+    tips_to_proposers: u128,
+    emission_to_validators: u128,
+    emission_to_delegators: u128,
+    emission_to_gpu_nodes: u128,
+    to_treasury: u128,
+    pub payments_refused: u64,
+}
+
+impl Economy {
+    pub(super) fn new(s: &Scenario) -> Economy {
+        let cfg = s.economics.clone();
+        let mut ledger = Ledger::new();
+        let users = s.workload.iter().map(|w| ledger.open(format!("user:{}", w.name), to_base_units(cfg.user_balance), 0)).collect();
+        let background = ledger.open("user:background", to_base_units(cfg.user_balance), 0);
+        let (mut validators, mut delegators) = (Vec::new(), Vec::new());
+        for v in s.validator_specs() {
+            let stake = to_base_units(cfg.stake_per_power * v.power as f64);
+            let delegated = (stake as f64 * cfg.delegated_fraction).round() as u64;
+            validators.push(ledger.open(format!("validator:{}", v.name), 0, stake - delegated));
+            delegators.push(ledger.open(format!("delegators:{}", v.name), 0, delegated));
+        }
+        let n_gpus: usize = s.gpu_nodes.iter().map(|g| g.count).sum();
+        let gpus = (0..n_gpus).map(|i| ledger.open(format!("gpu:{i}"), 0, to_base_units(cfg.gpu_node_stake))).collect();
+        let provers = ledger.open("provers", 0, 0);
+        let treasury = ledger.open("treasury", to_base_units(cfg.treasury), 0);
+        let prices = s
+            .workload
+            .iter()
+            .map(|w| match cfg.prices.get(&w.model) {
+                Some(p) => (p.input_per_mtok, p.output_per_mtok),
+                // 1 token per million tokens = 1 base unit per token.
+                None => {
+                    let p = cfg.price_per_mtok_per_bparam * s.models[&w.model].params / 1e9;
+                    (p, p)
+                }
+            })
+            .collect();
+        let genesis = ledger.supply();
+        Economy {
+            base_fee: cfg.initial_base_fee,
+            gas_target: cfg.block_gas_limit / cfg.elasticity.max(1),
+            emission: Emission::new((cfg.annual_inflation * 1e9).round() as u64, genesis),
+            cfg,
+            ledger,
+            users,
+            background,
+            validators,
+            delegators,
+            gpus,
+            provers,
+            treasury,
+            prices,
+            slashed_validators: BTreeSet::new(),
+            pending_evidence: BTreeSet::new(),
+            last_row: None,
+            fees_to_gpu_nodes: 0,
+            fees_to_provers: 0,
+            tips_to_proposers: 0,
+            emission_to_validators: 0,
+            emission_to_delegators: 0,
+            emission_to_gpu_nodes: 0,
+            to_treasury: 0,
+            payments_refused: 0,
+        }
+    }
+
+    pub(super) fn block_gas_limit(&self) -> u64 {
+        self.cfg.block_gas_limit
+    }
+
+    /// A transaction of `bytes`, paid by `payer` (a stream; `u16::MAX` = background load).
+    pub(super) fn tx(&self, kind: TxKind, bytes: u64, payer: u16) -> Tx {
+        Tx {
+            kind,
+            bytes: bytes as u32,
+            gas: self.cfg.tx_base_gas + self.cfg.gas_per_byte * bytes,
+            tip: self.cfg.tip_per_gas,
+            max_fee: self.cfg.max_fee_per_gas,
+            payer,
+        }
+    }
+
+    fn payer(&self, stream: u16) -> AccountId {
+        if stream == u16::MAX { self.background } else { self.users[stream as usize] }
+    }
+
+    /// Flow 1: the user pays the GPU node for a request.
+    fn pay_inference(&mut self, stream: u16, gpu: u16, prompt: u32, output: u32) {
+        let (pi, po) = self.prices[stream as usize];
+        let fee = (pi * prompt as f64 + po * output as f64).round() as u64;
+        match self.ledger.transfer(self.users[stream as usize], self.gpus[gpu as usize], fee) {
+            Ok(()) => self.fees_to_gpu_nodes += fee as u128,
+            Err(_) => self.payments_refused += 1,
+        }
+    }
+
+    pub(super) fn on_delivered(&mut self, stream: u16, gpu: u16, prompt: u32, output: u32) {
+        if self.cfg.inference_fee_timing == FeeTiming::Delivery {
+            self.pay_inference(stream, gpu, prompt, output);
+        }
+    }
+
+    pub(super) fn on_settled(&mut self, stream: u16, gpu: u16, prompt: u32, output: u32) {
+        if self.cfg.inference_fee_timing == FeeTiming::Settlement {
+            self.pay_inference(stream, gpu, prompt, output);
+        }
+    }
+
+    pub(super) fn on_proof(&mut self, stream: u16) {
+        let fee = to_base_units(self.cfg.zk_prover_fee);
+        match self.ledger.transfer(self.users[stream as usize], self.provers, fee) {
+            Ok(()) => self.fees_to_provers += fee as u128,
+            Err(_) => self.payments_refused += 1,
+        }
+    }
+
+    fn slash(&mut self, account: AccountId, fraction: f64) {
+        let to = match self.cfg.slash_to {
+            SlashTo::Burn => LedgerSlashTo::Burn,
+            SlashTo::Treasury => LedgerSlashTo::Account(self.treasury),
+        };
+        let amount = self.ledger.slash(account, to_ppm(fraction), to).expect("slashing stays within the stake");
+        if self.cfg.slash_to == SlashTo::Treasury {
+            self.to_treasury += amount as u128;
+        }
+    }
+
+    /// A GPU node's wrong result was caught.
+    pub(super) fn on_fraud(&mut self, gpu: u16) {
+        self.slash(self.gpus[gpu as usize], self.cfg.slash_fraction_fraud);
+    }
+
+    /// A validator double-signed; the evidence goes into the next block.
+    pub(super) fn on_double_sign(&mut self, validator: u16) {
+        if !self.slashed_validators.contains(&validator) {
+            self.pending_evidence.insert(validator);
+        }
+    }
+
+    /// Flow 2, emission, evidence and the invariant, for a committed block.
+    pub(super) fn on_block(&mut self, now: SimTime, proposer: u16, txs: &[Tx]) -> Result<BlockFlows, String> {
+        let base_fee = self.base_fee;
+        let mut flows = BlockFlows { gas_target: self.gas_target, base_fee, ..Default::default() };
+        let burn_ppm = to_ppm(self.cfg.burn_fraction);
+        for tx in txs {
+            flows.gas_used += tx.gas;
+            let payer = self.payer(tx.payer);
+            let base = base_fee.saturating_mul(tx.gas);
+            let tip = tx.tip.min(tx.max_fee.saturating_sub(base_fee)).saturating_mul(tx.gas);
+            if self.ledger.balance(payer) < base.saturating_add(tip) {
+                self.payments_refused += 1;
+                continue;
+            }
+            let burn = ppm_of(base, burn_ppm);
+            self.ledger.burn(payer, burn).expect("balance checked");
+            self.ledger.transfer(payer, self.treasury, base - burn).expect("balance checked");
+            self.ledger.transfer(payer, self.validators[proposer as usize], tip).expect("balance checked");
+            self.to_treasury += (base - burn) as u128;
+            flows.burned += burn;
+            flows.tips += tip;
+        }
+        self.tips_to_proposers += flows.tips as u128;
+        self.base_fee = next_base_fee(base_fee, flows.gas_used, self.gas_target, self.cfg.base_fee_denominator);
+        for v in std::mem::take(&mut self.pending_evidence) {
+            let frac = self.cfg.slash_fraction_double_sign;
+            self.slash(self.validators[v as usize], frac);
+            self.slash(self.delegators[v as usize], frac);
+            self.slashed_validators.insert(v);
+        }
+        flows.minted = self.emit(now);
+        self.ledger.check().map_err(|e| e.to_string())?;
+        Ok(flows)
+    }
+
+    /// Mints what emission owes up to `now`: a share to GPU nodes, the rest
+    /// pro rata to bonded validator and delegator stake, with commission.
+    fn emit(&mut self, now: SimTime) -> u64 {
+        let due = self.emission.mint_due(now.0, self.ledger.supply()) as u64;
+        if due == 0 {
+            return 0;
+        }
+        let to_gpus = if self.gpus.is_empty() { 0 } else { ppm_of(due, to_ppm(self.cfg.gpu_emission_share)) };
+        let (gpu_shares, gpu_rest) = split_pro_rata(to_gpus, &vec![1; self.gpus.len()]);
+        for (i, &x) in gpu_shares.iter().enumerate() {
+            self.ledger.mint(self.gpus[i], x).expect("no overflow");
+        }
+        self.emission_to_gpu_nodes += (to_gpus - gpu_rest) as u128;
+        let stake: Vec<u64> = self.validators.iter().zip(&self.delegators).flat_map(|(&v, &d)| [self.ledger.bonded(v), self.ledger.bonded(d)]).collect();
+        let (shares, rest) = split_pro_rata(due - to_gpus, &stake);
+        let commission_ppm = to_ppm(self.cfg.commission);
+        for (i, pair) in shares.chunks(2).enumerate() {
+            let commission = ppm_of(pair[1], commission_ppm);
+            self.ledger.mint(self.validators[i], pair[0] + commission).expect("no overflow");
+            self.ledger.mint(self.delegators[i], pair[1] - commission).expect("no overflow");
+            self.emission_to_validators += (pair[0] + commission) as u128;
+            self.emission_to_delegators += (pair[1] - commission) as u128;
+        }
+        // Rounding remainders go to the treasury, so exactly `due` is minted.
+        self.ledger.mint(self.treasury, rest + gpu_rest).expect("no overflow");
+        self.to_treasury += (rest + gpu_rest) as u128;
+        due
+    }
+
+    fn net_issuance_annualised_pct(&self, now: SimTime) -> f64 {
+        let years = now.0 as f64 / economics::emission::YEAR_NS as f64;
+        let genesis = self.ledger.genesis as f64;
+        if years <= 0.0 || genesis <= 0.0 {
+            return 0.0;
+        }
+        (self.ledger.supply() as f64 - genesis) / genesis / years * 100.0
+    }
+
+    /// A `ledger` row, at most every `ledger_every`.
+    pub(super) fn row(&mut self, now: SimTime, height: u64, force: bool) -> Option<LedgerRecord> {
+        if !force && self.last_row.is_some_and(|t| now.since(t) < self.cfg.ledger_every) {
+            return None;
+        }
+        self.last_row = Some(now);
+        let l = &self.ledger;
+        Some(LedgerRecord {
+            time_s: now.as_secs_f64(),
+            height,
+            supply: l.supply() as u64,
+            minted: l.minted as u64,
+            burned: l.burned as u64,
+            slashed: l.slashed as u64,
+            net_issuance_annualised_pct: self.net_issuance_annualised_pct(now),
+            base_fee: self.base_fee,
+            fees_to_gpu_nodes: self.fees_to_gpu_nodes as u64,
+            fees_to_provers: self.fees_to_provers as u64,
+            tips_to_proposers: self.tips_to_proposers as u64,
+            emission_to_validators: self.emission_to_validators as u64,
+            emission_to_delegators: self.emission_to_delegators as u64,
+            emission_to_gpu_nodes: self.emission_to_gpu_nodes as u64,
+            to_treasury: self.to_treasury as u64,
+        })
+    }
+
+    pub(super) fn summary(&self, now: SimTime) -> EconomicsSummary {
+        let l = &self.ledger;
+        EconomicsSummary {
+            token_decimals: economics::TOKEN_DECIMALS,
+            genesis_supply: l.genesis,
+            final_supply: l.supply(),
+            minted: l.minted,
+            burned: l.burned,
+            slashed: l.slashed,
+            fees_to_gpu_nodes: self.fees_to_gpu_nodes,
+            fees_to_provers: self.fees_to_provers,
+            tips_to_proposers: self.tips_to_proposers,
+            net_issuance_annualised_pct: self.net_issuance_annualised_pct(now),
+            final_base_fee: self.base_fee,
+            payments_refused: self.payments_refused,
+            invariant_checks: l.invariant_checks,
+        }
+    }
+}
