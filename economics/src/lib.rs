@@ -11,10 +11,12 @@ pub use emission::Emission;
 pub use fees::next_base_fee;
 pub use ledger::{AccountId, Ledger, LedgerError};
 
-/// Decimals of the base unit (1 token = 10^6 base units, like Cosmos's `u` denominations).
-pub const TOKEN_DECIMALS: u32 = 6;
+/// Decimals of the base unit: 1 token = 10^9 base units. Fine enough that a
+/// gas price of one base unit is cheap (a 100k-gas transaction costs 10^-4
+/// tokens), coarse enough that balances fit in u64 (up to 1.8 × 10^10 tokens).
+pub const TOKEN_DECIMALS: u32 = 9;
 /// Base units per token.
-pub const BASE_UNITS_PER_TOKEN: u64 = 1_000_000;
+pub const BASE_UNITS_PER_TOKEN: u64 = 1_000_000_000;
 
 /// Splits `amount` pro rata to `weights`, rounding each share down; returns
 /// the shares and the remainder (so that shares + remainder = amount exactly).

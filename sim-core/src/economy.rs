@@ -36,7 +36,7 @@ pub struct Price {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EconomicsConfig {
-    // Genesis (amounts in tokens; 1 token = 10^6 base units).
+    // Genesis (amounts in tokens; 1 token = 10^9 base units).
     /// Liquid balance of each workload stream's user account.
     #[serde(default = "defaults::user_balance")]
     pub user_balance: f64,

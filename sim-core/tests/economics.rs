@@ -38,8 +38,8 @@ region = "lab"
     let (summary, sink) = run(&s, 1);
     let e = &summary.economics;
     // Genesis: the background user account (10M tokens) and one validator's
-    // 10 power × 100,000 tokens of stake, in base units (10^6 per token).
-    assert_eq!(e.genesis_supply, (10_000_000 + 1_000_000) * 1_000_000);
+    // 10 power × 100,000 tokens of stake, in base units (10^9 per token).
+    assert_eq!(e.genesis_supply, (10_000_000 + 1_000_000) * 1_000_000_000);
     let last = sink.blocks.last().unwrap();
     let t_us = (last.committed_at_s * 1e6).round() as u128;
     let annual = e.genesis_supply * 50_000_000 / 1_000_000_000;
@@ -106,7 +106,7 @@ fn double_signing_is_slashed_once_per_validator() {
     let path = format!("{}/../scenarios/tests/byzantine-minority.toml", env!("CARGO_MANIFEST_DIR"));
     let s = Scenario::from_toml_str(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
     let (summary, _) = run(&s, 1);
-    assert_eq!(summary.economics.slashed, 2 * (10_000 + 40_000) * 1_000_000);
+    assert_eq!(summary.economics.slashed, 2 * (10_000 + 40_000) * 1_000_000_000);
 }
 
 /// Every caught wrong result slashes 1% of the node's remaining stake
@@ -142,7 +142,7 @@ modes = { zk = 1.0 }
     let (summary, _) = run(&s, 1);
     let k = summary.fraud.detected;
     assert!(k > 100);
-    let mut stake: u128 = 50_000 * 1_000_000;
+    let mut stake: u128 = 50_000 * 1_000_000_000;
     let mut slashed = 0;
     for _ in 0..k {
         let cut = stake * 10_000 / 1_000_000;
@@ -183,8 +183,8 @@ modes = { tee = 0.0, vanilla = 1.0 }
 "#,
     );
     let (summary, _) = run(&s, 1);
-    // 0.5 tokens per Mtok = 0.5 base units per token: 1000 × 0.5 + 100 × 2 = 700 base units.
-    assert_eq!(summary.economics.fees_to_gpu_nodes, summary.requests.delivered as u128 * 700);
+    // 0.5 tokens per Mtok = 500 base units per token: 1000 × 500 + 100 × 2000 = 700,000 base units.
+    assert_eq!(summary.economics.fees_to_gpu_nodes, summary.requests.delivered as u128 * 700_000);
 }
 
 fn scenario_file(name: &str) -> Scenario {

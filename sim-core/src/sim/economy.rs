@@ -73,17 +73,19 @@ impl Economy {
         let gpus = (0..n_gpus).map(|i| ledger.open(format!("gpu:{i}"), 0, to_base_units(cfg.gpu_node_stake))).collect();
         let provers = ledger.open("provers", 0, 0);
         let treasury = ledger.open("treasury", to_base_units(cfg.treasury), 0);
+        let per_mtok = economics::BASE_UNITS_PER_TOKEN as f64 / 1e6;
         let prices = s
             .workload
             .iter()
             .map(|w| match cfg.prices.get(&w.model) {
                 Some(p) => (p.input_per_mtok, p.output_per_mtok),
-                // 1 token per million tokens = 1 base unit per token.
                 None => {
                     let p = cfg.price_per_mtok_per_bparam * s.models[&w.model].params / 1e9;
                     (p, p)
                 }
             })
+            // Tokens per million tokens → base units per token.
+            .map(|(i, o)| (i * per_mtok, o * per_mtok))
             .collect();
         let genesis = ledger.supply();
         Economy {
