@@ -21,6 +21,8 @@ enum Command {
     Run(run::RunArgs),
     /// Check a scenario file without running it.
     Validate(run::ValidateArgs),
+    /// Regenerate the plots and report.html of a run directory from its tables.
+    Report(run::ReportArgs),
 }
 
 /// A failure with the exit code it deserves: 2 for bad input, 1 otherwise.
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Validate(args) => run::validate(&args),
+        Command::Report(args) => run::report(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

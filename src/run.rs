@@ -27,6 +27,15 @@ pub struct RunArgs {
     /// No progress bar and no closing timing line.
     #[arg(long)]
     pub quiet: bool,
+    /// Also write every table as CSV.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A run directory (as written by `hacasim run`).
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -108,6 +117,10 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let wall = started.elapsed().as_secs_f64();
     sink.finish().map_err(|e| Failure::internal(e.to_string()))?;
     reports::write_summary(staged.path(), &summary).map_err(|e| Failure::internal(e.to_string()))?;
+    reports::report_run(staged.path()).map_err(|e| Failure::internal(e.to_string()))?;
+    if args.csv {
+        reports::write_csv(staged.path()).map_err(|e| Failure::internal(e.to_string()))?;
+    }
     let dir = staged.commit()?;
     if !args.quiet {
         eprintln!(
@@ -120,5 +133,15 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             summary.events_processed as f64 / wall.max(1e-9)
         );
     }
+    Ok(())
+}
+
+/// Regenerates plots and report.html of a run directory from its tables.
+pub fn report(args: &ReportArgs) -> Result<(), Failure> {
+    if !args.dir.join("summary.json").is_file() {
+        return Err(Failure::input(format!("{}: not a run directory (no summary.json)", args.dir.display())));
+    }
+    let plots = reports::report_run(&args.dir).map_err(|e| Failure::input(e.to_string()))?;
+    println!("{}: report.html and {} plots", args.dir.display(), plots.len());
     Ok(())
 }

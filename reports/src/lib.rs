@@ -1,6 +1,10 @@
-//! Tables and summaries of hacasim runs. The only crate that uses Polars:
-//! records stream from the simulation into Parquet files in row groups, so
-//! memory stays flat however long the run.
+//! Tables, plots and reports of hacasim runs. The only crate that uses Polars
+//! and plotters: records stream from the simulation into Parquet files in
+//! row groups, so memory stays flat however long the run; plots and
+//! `report.html` are made from those files alone, so old runs can be re-plotted.
+
+pub mod html;
+pub mod plots;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,10 @@ pub enum ReportError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
     Polars { path: PathBuf, source: PolarsError },
+    #[error("plot: {0}")]
+    Plot(String),
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
 }
 
 /// A record type that becomes one Parquet table.
@@ -330,4 +338,69 @@ pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), ReportError> {
 pub fn read_table(path: &Path) -> Result<DataFrame, ReportError> {
     let file = File::open(path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })?;
     ParquetReader::new(file).finish().map_err(|source| ReportError::Polars { path: path.to_path_buf(), source })
+}
+
+/// Writes `contents` through a temporary name and a rename.
+fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).map_err(|source| ReportError::Io { path: tmp.clone(), source })?;
+    std::fs::rename(&tmp, path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })
+}
+
+/// Plots (`<name>.svg` and `<name>.png`) and `report.html` for a run
+/// directory, from its Parquet tables, `summary.json` and `scenario.toml`.
+pub fn report_run(dir: &Path) -> Result<Vec<String>, ReportError> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|source| ReportError::Io { path: dir.join(name), source });
+    let summary_text = read("summary.json")?;
+    let summary: serde_json::Value = serde_json::from_str(&summary_text)
+        .map_err(|e| ReportError::Input { path: dir.join("summary.json"), message: e.to_string() })?;
+    let scenario = read("scenario.toml")?;
+    let duration = summary.get("sim_duration_s").and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let plots = plots::run_plots(dir, duration)?;
+    let mut written = Vec::new();
+    for p in &plots {
+        write_atomic(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
+        write_atomic(&dir.join(format!("{}.png", p.name)), &plots::svg_to_png(&p.svg)?)?;
+        written.push(p.name.to_string());
+    }
+    write_atomic(&dir.join("report.html"), html::report(&summary, &scenario, &plots).as_bytes())?;
+    Ok(written)
+}
+
+/// Names of the tables a run directory holds.
+pub const RUN_TABLES: [&str; 6] = ["blocks", "consensus_rounds", "nodes", "requests", "gpu_nodes", "ledger"];
+
+fn csv_field(v: AnyValue) -> String {
+    match v {
+        AnyValue::Null => String::new(),
+        AnyValue::String(s) => csv_text(s),
+        AnyValue::StringOwned(s) => csv_text(s.as_str()),
+        AnyValue::Float64(x) => format!("{x}"),
+        AnyValue::Float32(x) => format!("{x}"),
+        other => other.to_string(),
+    }
+}
+
+fn csv_text(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// Writes `<table>.csv` beside every `<table>.parquet` of a run directory.
+pub fn write_csv(dir: &Path) -> Result<(), ReportError> {
+    for name in RUN_TABLES {
+        let path = dir.join(format!("{name}.parquet"));
+        let df = read_table(&path)?;
+        let mut out = String::new();
+        let names: Vec<String> = df.get_column_names().iter().map(|n| csv_text(n.as_str())).collect();
+        out.push_str(&names.join(","));
+        out.push('\n');
+        let cols = df.columns();
+        for i in 0..df.height() {
+            let row: Vec<String> = cols.iter().map(|c| csv_field(c.get(i).unwrap_or(AnyValue::Null))).collect();
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        write_atomic(&dir.join(format!("{name}.csv")), out.as_bytes())?;
+    }
+    Ok(())
 }
