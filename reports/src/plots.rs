@@ -113,6 +113,7 @@ fn xy(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 24))
             .margin(18)
+            .margin_right(40)
             .x_label_area_size(50)
             .y_label_area_size(90)
             .build_cartesian_2d(x0..x1, y0..y1)
@@ -180,6 +181,7 @@ fn trust_gap_cdf(requests: &DataFrame) -> Result<Plot, ReportError> {
         let mut chart = ChartBuilder::on(root)
             .caption(&title, (FONT, 24))
             .margin(18)
+            .margin_right(40)
             .x_label_area_size(50)
             .y_label_area_size(80)
             .build_cartesian_2d((lo..hi).log_scale(), 0f64..1.0)
@@ -187,6 +189,7 @@ fn trust_gap_cdf(requests: &DataFrame) -> Result<Plot, ReportError> {
         chart
             .configure_mesh()
             .x_desc("trust gap = finalised − delivered (s, log scale)")
+            .x_label_formatter(&|v| if *v >= 1.0 { format!("{v:.0}") } else { format!("{v:.2}") })
             .y_desc("fraction of finalised requests")
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
@@ -216,14 +219,16 @@ fn trust_gap_cdf(requests: &DataFrame) -> Result<Plot, ReportError> {
 }
 
 /// Bars over bins: `bars` are (left, right, count).
-fn histogram(title: &str, x_desc: &str, y_desc: &str, bars: &[(f64, f64, f64)]) -> Result<String, ReportError> {
+fn histogram(title: &str, x_desc: &str, y_desc: &str, bars: &[(f64, f64, f64)], integer_x: bool) -> Result<String, ReportError> {
     svg(|root| {
-        let x0 = bars.first().map_or(0.0, |b| b.0);
-        let x1 = bars.last().map_or(1.0, |b| b.1);
+        let pad = if integer_x { 0.1 } else { 0.0 };
+        let x0 = bars.first().map_or(0.0, |b| b.0) - pad;
+        let x1 = bars.last().map_or(1.0, |b| b.1) + pad;
         let y1 = bars.iter().map(|b| b.2).fold(1.0f64, f64::max) * 1.08;
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 24))
             .margin(18)
+            .margin_right(40)
             .x_label_area_size(50)
             .y_label_area_size(90)
             .build_cartesian_2d(x0..x1, 0f64..y1)
@@ -233,7 +238,15 @@ fn histogram(title: &str, x_desc: &str, y_desc: &str, bars: &[(f64, f64, f64)]) 
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .x_label_formatter(&|v| tick(*v, xr))
+            .x_label_formatter(&|v| {
+                if !integer_x {
+                    tick(*v, xr)
+                } else if (v - v.round()).abs() < 1e-9 {
+                    format!("{}", v.round())
+                } else {
+                    String::new()
+                }
+            })
             .y_label_formatter(&|v| tick(*v, 100.0))
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
@@ -289,7 +302,7 @@ pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> 
 
     let intervals: Vec<f64> = column_f64(&blocks, "interval_s").into_iter().flatten().collect();
     let title = "Block interval".to_string();
-    plots.push(Plot { name: "block_interval_hist", svg: histogram(&title, "time between consecutive commits (s)", "heights", &bin(&intervals, 40))?, title });
+    plots.push(Plot { name: "block_interval_hist", svg: histogram(&title, "time between consecutive commits (s)", "heights", &bin(&intervals, 40), false)?, title });
 
     let committed = column_f64(&blocks, "committed_at_s");
     let proposed = column_f64(&blocks, "proposed_at_s");
@@ -299,13 +312,14 @@ pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> 
 
     let rounds: Vec<f64> = column_f64(&blocks, "round").into_iter().flatten().collect();
     let max_round = rounds.iter().fold(0.0f64, |a, &b| a.max(b)) as usize;
+    // At least rounds 1 to 3 on the axis, so that a run without any retry still reads as one.
     let bars: Vec<(f64, f64, f64)> = if rounds.is_empty() {
         Vec::new()
     } else {
-        (0..=max_round).map(|r| (r as f64 + 0.6, r as f64 + 1.4, rounds.iter().filter(|&&x| x as usize == r).count() as f64)).collect()
+        (0..=max_round.max(2)).map(|r| (r as f64 + 0.6, r as f64 + 1.4, rounds.iter().filter(|&&x| x as usize == r).count() as f64)).collect()
     };
     let title = "Rounds per height".to_string();
-    plots.push(Plot { name: "rounds_per_height", svg: histogram(&title, "rounds used (1 = committed in round 0)", "heights", &bars)?, title });
+    plots.push(Plot { name: "rounds_per_height", svg: histogram(&title, "rounds used (1 = committed in round 0)", "heights", &bars, true)?, title });
 
     let t = column_f64(&ledger, "time_s");
     let tokens = |name: &str| -> Vec<(f64, f64)> {
