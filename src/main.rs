@@ -1,8 +1,10 @@
 //! `hacasim`: the command-line program. A thin layer: it parses arguments,
 //! reads the scenario, and hands the work to `sim-core` and `reports`.
 
+mod check;
 mod output;
 mod run;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -23,6 +25,12 @@ enum Command {
     Validate(run::ValidateArgs),
     /// Regenerate the plots and report.html of a run directory from its tables.
     Report(run::ReportArgs),
+    /// Run a parameter sweep (parallel, resumable, shardable).
+    Sweep(sweep::SweepArgs),
+    /// Merge a sweep's shards into sweep.parquet and points.parquet.
+    Merge(sweep::MergeArgs),
+    /// Run a suite and compare its metrics with blessed baselines (CI).
+    Check(check::CheckArgs),
 }
 
 /// A failure with the exit code it deserves: 2 for bad input, 1 otherwise.
@@ -47,6 +55,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Validate(args) => run::validate(&args),
         Command::Report(args) => run::report(&args),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Merge(args) => sweep::merge(&args),
+        Command::Check(args) => check::check(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

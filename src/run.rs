@@ -93,34 +93,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let target = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&scenario.name));
     let staged = StagedDir::create(&target, args.force)?;
     copy_traces(&mut scenario, &args.scenario, staged.path())?;
-    write_atomic(&staged.path().join("scenario.toml"), scenario.to_toml().as_bytes())?;
-
-    let total_ms = scenario.duration.0 / 1_000_000;
-    let bar = if args.quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::with_draw_target(Some(total_ms), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg} (ETA {eta})")
-                .expect("valid template"),
-        );
-        bar
-    };
     let started = Instant::now();
-    let mut sink = reports::ParquetSink::new(staged.path());
-    let summary = sim_core::sim::run(&scenario, scenario.seed, &mut sink, &mut |t: SimTime| {
-        bar.set_position(t.0 / 1_000_000);
-        bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
-    })
-    .map_err(|e| Failure::internal(e.to_string()))?;
-    bar.finish_and_clear();
+    let summary = write_run(&scenario, scenario.seed, staged.path(), args.quiet, args.csv)?;
     let wall = started.elapsed().as_secs_f64();
-    sink.finish().map_err(|e| Failure::internal(e.to_string()))?;
-    reports::write_summary(staged.path(), &summary).map_err(|e| Failure::internal(e.to_string()))?;
-    reports::report_run(staged.path()).map_err(|e| Failure::internal(e.to_string()))?;
-    if args.csv {
-        reports::write_csv(staged.path()).map_err(|e| Failure::internal(e.to_string()))?;
-    }
     let dir = staged.commit()?;
     if !args.quiet {
         eprintln!(
@@ -134,6 +109,47 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// A whole run directory at `dir`, written through a staging directory
+/// (used by `sweep --keep-runs`).
+pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &std::path::Path, quiet: bool) -> Result<sim_core::Summary, Failure> {
+    let staged = StagedDir::create(dir, true)?;
+    let mut s = scenario.clone();
+    s.seed = seed;
+    let summary = write_run(&s, seed, staged.path(), quiet, false)?;
+    staged.commit()?;
+    Ok(summary)
+}
+
+/// Runs the scenario into `dir`: scenario.toml, tables, summary, plots, report.
+fn write_run(scenario: &Scenario, seed: u64, dir: &std::path::Path, quiet: bool, csv: bool) -> Result<sim_core::Summary, Failure> {
+    write_atomic(&dir.join("scenario.toml"), scenario.to_toml().as_bytes())?;
+    let total_ms = scenario.duration.0 / 1_000_000;
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::with_draw_target(Some(total_ms), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg} (ETA {eta})")
+                .expect("valid template"),
+        );
+        bar
+    };
+    let mut sink = reports::ParquetSink::new(dir);
+    let summary = sim_core::sim::run(scenario, seed, &mut sink, &mut |t: SimTime| {
+        bar.set_position(t.0 / 1_000_000);
+        bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
+    })
+    .map_err(|e| Failure::internal(e.to_string()))?;
+    bar.finish_and_clear();
+    sink.finish().map_err(|e| Failure::internal(e.to_string()))?;
+    reports::write_summary(dir, &summary).map_err(|e| Failure::internal(e.to_string()))?;
+    reports::report_run(dir).map_err(|e| Failure::internal(e.to_string()))?;
+    if csv {
+        reports::write_csv(dir).map_err(|e| Failure::internal(e.to_string()))?;
+    }
+    Ok(summary)
 }
 
 /// Regenerates plots and report.html of a run directory from its tables.

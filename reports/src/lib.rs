@@ -5,6 +5,7 @@
 
 pub mod html;
 pub mod plots;
+pub mod sweep;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -866,24 +866,47 @@ impl Scenario {
     }
 }
 
+/// The 1-based line of the key at `keys` (plain table keys, outermost
+/// first) in a TOML text, for errors about files other than scenarios.
+pub fn line_of_keys(text: &str, keys: &[&str]) -> Option<usize> {
+    let path: Vec<Seg> = keys.iter().map(|k| Seg::Name(k.to_string())).collect();
+    locate(text, &path)
+}
+
 /// One step of a key path.
 #[derive(Clone, Debug)]
 enum Seg {
     Key(&'static str),
+    /// A key known only at run time.
+    Name(String),
     Idx(usize),
+}
+
+impl Seg {
+    fn key(&self) -> Option<&str> {
+        match self {
+            Seg::Key(k) => Some(k),
+            Seg::Name(k) => Some(k),
+            Seg::Idx(_) => None,
+        }
+    }
 }
 
 fn path_string(path: &[Seg]) -> String {
     let mut s = String::new();
     for seg in path {
-        match seg {
-            Seg::Key(k) => {
+        match seg.key() {
+            Some(k) => {
                 if !s.is_empty() {
                     s.push('.');
                 }
                 s.push_str(k);
             }
-            Seg::Idx(i) => s.push_str(&format!("[{i}]")),
+            None => {
+                if let Seg::Idx(i) = seg {
+                    s.push_str(&format!("[{i}]"));
+                }
+            }
         }
     }
     s
@@ -902,7 +925,7 @@ fn locate(text: &str, path: &[Seg]) -> Option<usize> {
     let mut table = Some(doc.get_ref());
     for seg in path {
         let next = match (seg, table, value) {
-            (Seg::Key(k), Some(t), _) => t.iter().find(|(key, _)| key.get_ref() == k).map(|(key, v)| {
+            (Seg::Key(_) | Seg::Name(_), Some(t), _) => t.iter().find(|(key, _)| Some(key.get_ref().as_ref()) == seg.key()).map(|(key, v)| {
                 span = Some(key.span());
                 v
             }),

@@ -1,0 +1,203 @@
+//! Sweeps and `check` end to end: grid points, determinism across --jobs,
+//! shards merged = whole, kill and resume, bad axes, regressions caught.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn hacasim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hacasim")).args(args).output().expect("hacasim runs")
+}
+
+fn root() -> &'static str {
+    env!("CARGO_MANIFEST_DIR")
+}
+
+/// A small sweep (3 × 2 grid, 2 seeds) over trust-gap-modes, 5 simulated minutes each.
+fn sweep_file(dir: &Path) -> PathBuf {
+    let f = dir.join("small.toml");
+    std::fs::write(
+        &f,
+        format!(
+            r#"base = "{}/scenarios/trust-gap-modes.toml"
+seeds = 2
+[set]
+duration = "5m"
+[axes]
+"economics.burn_fraction" = [0.0, 0.5, 1.0]
+"verification.zk_provers" = [8, 32]
+"#,
+            root()
+        ),
+    )
+    .unwrap();
+    f
+}
+
+fn sweep(file: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["sweep", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    hacasim(&args)
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn read(p: PathBuf) -> Vec<u8> {
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn grid_points_and_byte_identical_results_whatever_the_jobs() {
+    let t = tempfile::tempdir().unwrap();
+    let f = sweep_file(t.path());
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    ok(&sweep(&f, &a, &["--jobs", "1"]));
+    ok(&sweep(&f, &b, &["--jobs", "2"]));
+    assert_eq!(read(a.join("sweep.parquet")), read(b.join("sweep.parquet")));
+    assert_eq!(read(a.join("points.parquet")), read(b.join("points.parquet")));
+    let df = reports::read_table(&a.join("sweep.parquet")).unwrap();
+    assert_eq!(df.height(), 6 * 2);
+    let burn = reports::plots::column_f64(&df, "economics.burn_fraction");
+    let provers = reports::plots::column_f64(&df, "verification.zk_provers");
+    let points = reports::plots::column_f64(&df, "point");
+    // Grid in axis order (alphabetical), the last axis fastest; seeds innermost.
+    for (i, p) in points.iter().enumerate() {
+        let p = p.unwrap() as usize;
+        assert_eq!(p, i / 2);
+        assert_eq!(burn[i], Some([0.0, 0.5, 1.0][p / 2]));
+        assert_eq!(provers[i], Some([8.0, 32.0][p % 2]));
+    }
+    let pts = reports::read_table(&a.join("points.parquet")).unwrap();
+    assert_eq!(pts.height(), 6);
+    assert!(pts.column("trust_gap_s.zk.p50.mean").is_ok() && pts.column("trust_gap_s.zk.p50.ci95").is_ok());
+}
+
+#[test]
+fn shards_merged_equal_the_whole_sweep() {
+    let t = tempfile::tempdir().unwrap();
+    let f = sweep_file(t.path());
+    let whole = t.path().join("whole");
+    ok(&sweep(&f, &whole, &[]));
+    let sharded = t.path().join("sharded");
+    ok(&sweep(&f, &sharded, &["--shard", "0/3"]));
+    // An incomplete set of shards is refused.
+    let o = hacasim(&["merge", sharded.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing"));
+    ok(&sweep(&f, &sharded, &["--shard", "1/3"]));
+    ok(&sweep(&f, &sharded, &["--shard", "2/3"]));
+    ok(&hacasim(&["merge", sharded.to_str().unwrap()]));
+    assert_eq!(read(whole.join("sweep.parquet")), read(sharded.join("sweep.parquet")));
+}
+
+#[test]
+fn killed_sweep_resumes_to_the_same_result() {
+    let t = tempfile::tempdir().unwrap();
+    let f = sweep_file(t.path());
+    let whole = t.path().join("whole");
+    ok(&sweep(&f, &whole, &["--jobs", "1"]));
+    let out = t.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hacasim"))
+        .args(["sweep", f.to_str().unwrap(), "--quiet", "--jobs", "1", "--out", out.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let rows = |d: &Path| -> usize {
+        walk(&d.join("rows")).iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count()
+    };
+    let start = std::time::Instant::now();
+    while rows(&out) < 3 && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done = rows(&out);
+    assert!(done >= 3 && done < 12, "killed after {done} of 12 runs");
+    assert!(!out.join("sweep.parquet").exists());
+    // Without --resume the directory is refused; with it, only the rest runs.
+    assert_eq!(sweep(&f, &out, &[]).status.code(), Some(2));
+    ok(&sweep(&f, &out, &["--resume"]));
+    assert_eq!(read(whole.join("sweep.parquet")), read(out.join("sweep.parquet")));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn bad_axes_exit_2_with_file_line_key_before_anything_runs() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("bad.toml");
+    let base = format!("{}/scenarios/trust-gap-modes.toml", root());
+    for (axes, key, hint) in [
+        ("\"economics.burn_fracton\" = [0.5]", "axes.economics.burn_fracton", "did you mean `burn_fraction`"),
+        ("\"economics.burn_fraction\" = [\"half\"]", "axes.economics.burn_fraction", "holds float"),
+        ("\"economics.burn_fraction\" = [2.0]", "axes.economics.burn_fraction", "fraction in [0, 1]"),
+    ] {
+        std::fs::write(&f, format!("base = \"{base}\"\n\n[axes]\n{axes}\n")).unwrap();
+        let out = t.path().join("out");
+        let o = sweep(&f, &out, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("{}:4:", f.display())), "{err}");
+        assert!(err.contains(key) || err.contains("point 0"), "{err}");
+        assert!(err.contains(hint), "{err}");
+        assert!(!out.exists());
+    }
+}
+
+/// A copy of a CI suite with one scenario: bless it, then raise
+/// timeout_commit in the scenario: the block interval regresses.
+#[test]
+fn check_passes_unchanged_and_fails_on_an_injected_regression() {
+    let t = tempfile::tempdir().unwrap();
+    let suite = t.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    let scenario = std::fs::read_to_string(format!("{}/scenarios/tests/four-one-region.toml", root())).unwrap();
+    std::fs::write(suite.join("s.toml"), &scenario).unwrap();
+    std::fs::write(
+        suite.join("suite.toml"),
+        "seeds = 2\n[[scenario]]\nfile = \"s.toml\"\n[[metric]]\npath = \"consensus.block_interval_s.mean\"\nrelative = 0.02\nworse = \"higher\"\n[[metric]]\npath = \"consensus.safety_violations\"\nabsolute = 0.0\nworse = \"higher\"\n",
+    )
+    .unwrap();
+    let s = suite.to_str().unwrap();
+    // No baseline yet: bad input.
+    assert_eq!(hacasim(&["check", s]).status.code(), Some(2));
+    ok(&hacasim(&["check", s, "--bless"]));
+    let junit = t.path().join("junit.xml");
+    let o = hacasim(&["check", s, "--junit", junit.to_str().unwrap()]);
+    ok(&o);
+    assert!(read(junit.clone()).starts_with(b"<?xml"));
+    // Inject: timeout_commit 1s → 1.5s.
+    std::fs::write(suite.join("s.toml"), scenario.replace("jitter = { kind = \"none\" }", "jitter = { kind = \"none\" }\n\n[consensus]\ntimeout_commit = \"1500ms\"")).unwrap();
+    let md = t.path().join("check.md");
+    let o = hacasim(&["check", s, "--junit", junit.to_str().unwrap(), "--markdown", md.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out.lines().find(|l| l.contains("consensus.block_interval_s.mean")).unwrap();
+    assert!(line.contains("1.003014") && line.contains("1.503014") && line.contains("REGRESSED"), "{line}");
+    let xml = String::from_utf8(read(junit)).unwrap();
+    assert!(xml.contains("<testsuite name=\"hacasim check\" tests=\"2\" failures=\"1\""), "{xml}");
+    assert!(xml.contains("<testcase classname=\"s\" name=\"consensus.block_interval_s.mean\">\n      <failure message="));
+    assert!(xml.contains("<testcase classname=\"s\" name=\"consensus.safety_violations\"/>"));
+    assert_eq!(xml.matches("<testcase").count(), 2);
+    assert!(String::from_utf8(read(md)).unwrap().contains("| s | `consensus.block_interval_s.mean` | 1.003014 | 1.503014 |"));
+}
+
+/// The project's own suite against its committed baselines.
+#[test]
+fn project_ci_suite_is_within_tolerance() {
+    let o = hacasim(&["check", &format!("{}/scenarios/ci", root())]);
+    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
