@@ -154,8 +154,11 @@ fn write_run(scenario: &Scenario, seed: u64, dir: &std::path::Path, quiet: bool,
 
 /// Regenerates plots and report.html of a run directory from its tables.
 pub fn report(args: &ReportArgs) -> Result<(), Failure> {
+    if args.dir.join("plan.json").is_file() {
+        return crate::sweep::merge_dir(&args.dir, true).map(|()| println!("{}: sweep report.html and plots", args.dir.display()));
+    }
     if !args.dir.join("summary.json").is_file() {
-        return Err(Failure::input(format!("{}: not a run directory (no summary.json)", args.dir.display())));
+        return Err(Failure::input(format!("{}: neither a run directory (no summary.json) nor a sweep directory (no plan.json)", args.dir.display())));
     }
     let plots = reports::report_run(&args.dir).map_err(|e| Failure::input(e.to_string()))?;
     println!("{}: report.html and {} plots", args.dir.display(), plots.len());

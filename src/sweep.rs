@@ -409,7 +409,9 @@ pub fn merge_dir(out: &Path, allow_partial: bool) -> Result<(), Failure> {
             plan.points.len() * plan.seeds.len()
         )));
     }
-    reports::sweep::merge(out, &plan.axes, &present).map_err(|e| Failure::internal(e.to_string()))
+    reports::sweep::merge(out, &plan.axes, &present).map_err(|e| Failure::internal(e.to_string()))?;
+    reports::sweep::report_sweep(out, &plan.axes).map_err(|e| Failure::internal(e.to_string()))?;
+    Ok(())
 }
 
 pub fn merge(args: &MergeArgs) -> Result<(), Failure> {

@@ -70,6 +70,16 @@ fn grid_points_and_byte_identical_results_whatever_the_jobs() {
     }
     let pts = reports::read_table(&a.join("points.parquet")).unwrap();
     assert_eq!(pts.height(), 6);
+    // Two axes: heatmaps, shown in the sweep's report.
+    let html = std::fs::read_to_string(a.join("report.html")).unwrap();
+    let svg = std::fs::read_to_string(a.join("sweep_trust_gap_s_zk_p99.svg")).unwrap();
+    assert!(svg.contains("trust gap ZK, p99 (s) (darker = higher)"));
+    assert_eq!(&read(a.join("sweep_trust_gap_s_zk_p99.png"))[..4], b"\x89PNG");
+    assert!(html.contains("id=\"sweep_trust_gap_s_zk_p99\"") && html.contains("economics.burn_fraction"));
+    // `hacasim report` on the sweep directory regenerates the same report.
+    let before = read(a.join("report.html"));
+    ok(&hacasim(&["report", a.to_str().unwrap()]));
+    assert_eq!(before, read(a.join("report.html")));
     assert!(pts.column("trust_gap_s.zk.p50.mean").is_ok() && pts.column("trust_gap_s.zk.p50.ci95").is_ok());
 }
 
@@ -200,4 +210,31 @@ fn check_passes_unchanged_and_fails_on_an_injected_regression() {
 fn project_ci_suite_is_within_tolerance() {
     let o = hacasim(&["check", &format!("{}/scenarios/ci", root())]);
     assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
+
+/// An explicit list of points, with --keep-runs: each (point, seed) keeps its
+/// whole run directory, whose summary matches its row in sweep.parquet.
+#[test]
+fn list_sweep_keeps_runs_that_match_their_rows() {
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("list.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "base = \"{}/scenarios/tests/four-one-region.toml\"\nkind = \"list\"\n\n[[points]]\n\"consensus.timeout_commit\" = \"1s\"\n\n[[points]]\n\"consensus.timeout_commit\" = \"2s\"\n",
+            root()
+        ),
+    )
+    .unwrap();
+    let out = t.path().join("out");
+    ok(&sweep(&f, &out, &["--keep-runs"]));
+    let df = reports::read_table(&out.join("sweep.parquet")).unwrap();
+    let heights = reports::plots::column_f64(&df, "consensus.heights_committed");
+    assert_eq!(reports::plots::column_str(&df, "consensus.timeout_commit"), ["1s", "2s"]);
+    for (p, h) in heights.iter().enumerate() {
+        let s: serde_json::Value = serde_json::from_slice(&read(out.join(format!("runs/point={p:05}/seed=1/summary.json")))).unwrap();
+        assert_eq!(s["consensus"]["heights_committed"].as_f64(), *h);
+    }
+    // A longer timeout_commit gives fewer heights in the same 2 minutes.
+    assert!(heights[1].unwrap() < heights[0].unwrap() * 0.6);
 }

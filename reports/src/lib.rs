@@ -342,7 +342,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame, ReportError> {
 }
 
 /// Writes `contents` through a temporary name and a rename.
-fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, contents).map_err(|source| ReportError::Io { path: tmp.clone(), source })?;
     std::fs::rename(&tmp, path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })
@@ -362,7 +362,7 @@ pub fn report_run(dir: &Path) -> Result<Vec<String>, ReportError> {
     for p in &plots {
         write_atomic(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
         write_atomic(&dir.join(format!("{}.png", p.name)), &plots::svg_to_png(&p.svg)?)?;
-        written.push(p.name.to_string());
+        written.push(p.name.clone());
     }
     write_atomic(&dir.join("report.html"), html::report(&summary, &scenario, &plots).as_bytes())?;
     Ok(written)

@@ -16,7 +16,7 @@ const FONT: &str = "sans-serif";
 
 /// One finished plot: file stem, title, and its SVG text.
 pub struct Plot {
-    pub name: &'static str,
+    pub name: String,
     pub title: String,
     pub svg: String,
 }
@@ -215,7 +215,7 @@ fn trust_gap_cdf(requests: &DataFrame) -> Result<Plot, ReportError> {
             .draw()
             .map_err(plot_err)
     })?;
-    Ok(Plot { name: "trust_gap_cdf", title, svg })
+    Ok(Plot { name: "trust_gap_cdf".into(), title, svg })
 }
 
 /// Bars over bins: `bars` are (left, right, count).
@@ -302,13 +302,13 @@ pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> 
 
     let intervals: Vec<f64> = column_f64(&blocks, "interval_s").into_iter().flatten().collect();
     let title = "Block interval".to_string();
-    plots.push(Plot { name: "block_interval_hist", svg: histogram(&title, "time between consecutive commits (s)", "heights", &bin(&intervals, 40), false)?, title });
+    plots.push(Plot { name: "block_interval_hist".into(), svg: histogram(&title, "time between consecutive commits (s)", "heights", &bin(&intervals, 40), false)?, title });
 
     let committed = column_f64(&blocks, "committed_at_s");
     let proposed = column_f64(&blocks, "proposed_at_s");
     let latency: Vec<(f64, f64)> = committed.iter().zip(&proposed).filter_map(|(c, p)| Some((c.as_ref()?.to_owned(), c.as_ref()? - p.as_ref()?))).collect();
     let title = "Finality latency over time".to_string();
-    plots.push(Plot { name: "finality_latency", svg: xy(&title, "simulated time (s)", "proposal → commit of each block (s)", &[("committed block".into(), latency)], Style::Points)?, title });
+    plots.push(Plot { name: "finality_latency".into(), svg: xy(&title, "simulated time (s)", "proposal → commit of each block (s)", &[("committed block".into(), latency)], Style::Points)?, title });
 
     let rounds: Vec<f64> = column_f64(&blocks, "round").into_iter().flatten().collect();
     let max_round = rounds.iter().fold(0.0f64, |a, &b| a.max(b)) as usize;
@@ -319,7 +319,7 @@ pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> 
         (0..=max_round.max(2)).map(|r| (r as f64 + 0.6, r as f64 + 1.4, rounds.iter().filter(|&&x| x as usize == r).count() as f64)).collect()
     };
     let title = "Rounds per height".to_string();
-    plots.push(Plot { name: "rounds_per_height", svg: histogram(&title, "rounds used (1 = committed in round 0)", "heights", &bars, true)?, title });
+    plots.push(Plot { name: "rounds_per_height".into(), svg: histogram(&title, "rounds used (1 = committed in round 0)", "heights", &bars, true)?, title });
 
     let t = column_f64(&ledger, "time_s");
     let tokens = |name: &str| -> Vec<(f64, f64)> {
@@ -333,14 +333,14 @@ pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> 
         _ => "Token supply".to_string(),
     };
     plots.push(Plot {
-        name: "supply",
+        name: "supply".into(),
         svg: lines(&title, "simulated time (s)", "tokens since genesis", &[("minted (cumulative)".into(), minted), ("burned: fees and burned slashes (cumulative)".into(), burned), ("slashed (cumulative)".into(), slashed), ("net issuance = minted − burned".into(), net)])?,
         title,
     });
 
     let fee: Vec<(f64, f64)> = t.iter().zip(column_f64(&ledger, "base_fee")).filter_map(|(t, v)| Some(((*t)?, v?))).collect();
     let title = "Base fee (EIP-1559)".to_string();
-    plots.push(Plot { name: "base_fee", svg: lines(&title, "simulated time (s)", "base fee (base units per gas)", &[("base fee".into(), fee)])?, title });
+    plots.push(Plot { name: "base_fee".into(), svg: lines(&title, "simulated time (s)", "base fee (base units per gas)", &[("base fee".into(), fee)])?, title });
 
     // Load over time, from each request's timeline.
     let col = |n: &str| column_f64(&requests, n);
@@ -369,7 +369,7 @@ pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> 
     ];
     let series: Vec<_> = if sub.is_empty() { Vec::new() } else { series };
     let title = "GPU-node and prover load".to_string();
-    plots.push(Plot { name: "load", svg: lines(&title, "simulated time (s)", "requests", &series)?, title });
+    plots.push(Plot { name: "load".into(), svg: lines(&title, "simulated time (s)", "requests", &series)?, title });
 
     // Value at risk exposed: wrong results from delivery until detection.
     let honest: Vec<bool> = requests.column("honest").ok().and_then(|c| c.bool().ok().map(|b| (0..b.len()).map(|i| b.get(i).unwrap_or(true)).collect())).unwrap_or_default();
@@ -385,8 +385,97 @@ pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> 
     }
     let series = if exposure.is_empty() { Vec::new() } else { vec![("exposed".to_string(), step_counts(exposure, duration_s, 300))] };
     let title = "Fraud exposure: value at risk of wrong results not yet caught".to_string();
-    plots.push(Plot { name: "fraud_exposure", svg: lines(&title, "simulated time (s)", "USD exposed", &series)?, title });
+    plots.push(Plot { name: "fraud_exposure".into(), svg: lines(&title, "simulated time (s)", "USD exposed", &series)?, title });
     Ok(plots)
+}
+
+/// Mean with a shaded 95% confidence band, against one parameter.
+pub fn band(title: &str, x_desc: &str, y_desc: &str, points: &[(f64, f64, f64)]) -> Result<String, ReportError> {
+    svg(|root| {
+        let (x0, x1) = span(points.iter().map(|p| p.0), (0.0, 1.0));
+        let (y0, y1) = span(points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]), (0.0, 1.0));
+        let (xr, yr) = (x1 - x0, y1 - y0);
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 22))
+            .margin(18)
+            .margin_right(40)
+            .x_label_area_size(50)
+            .y_label_area_size(90)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| tick(*v, xr))
+            .y_label_formatter(&|v| tick(*v, yr))
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()
+            .map_err(plot_err)?;
+        if points.is_empty() {
+            return no_data(root);
+        }
+        let mut poly: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1 + p.2)).collect();
+        poly.extend(points.iter().rev().map(|p| (p.0, p.1 - p.2)));
+        chart.draw_series(std::iter::once(Polygon::new(poly, PALETTE[0].mix(0.2).filled()))).map_err(plot_err)?.label("95% confidence interval").legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 22, y + 5)], PALETTE[0].mix(0.2).filled()));
+        chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), PALETTE[0].stroke_width(2))).map_err(plot_err)?.label("mean over seeds").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], PALETTE[0].stroke_width(3)));
+        chart.draw_series(points.iter().map(|p| Circle::new((p.0, p.1), 4, PALETTE[0].filled()))).map_err(plot_err)?;
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(plot_err)
+    })
+}
+
+/// A heatmap over two parameters, each cell labelled with its value.
+pub fn heatmap(title: &str, x_desc: &str, y_desc: &str, xs: &[f64], ys: &[f64], value: &dyn Fn(usize, usize) -> Option<f64>) -> Result<String, ReportError> {
+    svg(|root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FONT, 22))
+            .margin(18)
+            .margin_right(40)
+            .x_label_area_size(50)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0f64..xs.len().max(1) as f64, 0f64..ys.len().max(1) as f64)
+            .map_err(plot_err)?;
+        let xl: Vec<String> = xs.iter().map(|v| format!("{v}")).collect();
+        let yl: Vec<String> = ys.iter().map(|v| format!("{v}")).collect();
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_labels(xs.len().max(1) * 2 + 1)
+            .y_labels(ys.len().max(1) * 2 + 1)
+            .x_label_formatter(&|v| { let i = v - 0.5; if (i - i.round()).abs() < 1e-6 && i >= 0.0 { xl.get(i.round() as usize).cloned().unwrap_or_default() } else { String::new() } })
+            .y_label_formatter(&|v| { let i = v - 0.5; if (i - i.round()).abs() < 1e-6 && i >= 0.0 { yl.get(i.round() as usize).cloned().unwrap_or_default() } else { String::new() } })
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 17))
+            .draw()
+            .map_err(plot_err)?;
+        let cells: Vec<(usize, usize, f64)> = (0..xs.len()).flat_map(|i| (0..ys.len()).filter_map(move |j| value(i, j).map(|v| (i, j, v)))).collect();
+        if cells.is_empty() {
+            return no_data(root);
+        }
+        let (lo, hi) = cells.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| (a.min(c.2), b.max(c.2)));
+        for &(i, j, v) in &cells {
+            let f = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+            // From pale to the palette's blue.
+            let c = RGBColor((240.0 - 240.0 * f) as u8, (245.0 - 131.0 * f) as u8, (255.0 - 77.0 * f) as u8);
+            chart.draw_series(std::iter::once(Rectangle::new([(i as f64, j as f64), (i as f64 + 1.0, j as f64 + 1.0)], c.filled()))).map_err(plot_err)?;
+            let text_colour = if f > 0.55 { WHITE } else { BLACK };
+            let label = if v.abs() >= 100.0 { format!("{v:.0}") } else { format!("{v:.3}") };
+            chart
+                .draw_series(std::iter::once(Text::new(label, (i as f64 + 0.38, j as f64 + 0.55), (FONT, 16).into_font().color(&text_colour))))
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    })
 }
 
 /// Rasterises an SVG to PNG with the bundled DejaVu Sans as every family.

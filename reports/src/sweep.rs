@@ -163,3 +163,120 @@ mod tests {
         assert_eq!(mean_ci(&[5.0]), (Some(5.0), None));
     }
 }
+
+/// Metrics worth a plot across parameters, when the sweep has them.
+const SWEEP_METRICS: [(&str, &str); 7] = [
+    ("consensus.block_interval_s.mean", "block interval, mean (s)"),
+    ("trust_gap_s.tee.p99", "trust gap TEE, p99 (s)"),
+    ("trust_gap_s.zk.p99", "trust gap ZK, p99 (s)"),
+    ("trust_gap_s.vanilla.p99", "trust gap vanilla, p99 (s)"),
+    ("economics.net_issuance_annualised_pct", "net issuance (% per year)"),
+    ("fraud.undetected", "wrong results not caught"),
+    ("gpu.utilisation_mean", "GPU utilisation"),
+];
+
+fn file_stem(metric: &str) -> String {
+    metric.replace(['.', '[', ']'], "_")
+}
+
+/// Plots across parameters from `points.parquet`: a line with its 95% band
+/// for one numeric axis, a heatmap of the first two numeric axes otherwise
+/// (averaged over any further axes).
+pub fn sweep_plots(out: &Path, params: &[String]) -> Result<Vec<crate::plots::Plot>, ReportError> {
+    use crate::plots::{Plot, band, column_f64, heatmap};
+    let pts = read_table(&out.join("points.parquet"))?;
+    let numeric: Vec<&String> = params.iter().filter(|p| pts.column(p).is_ok_and(|c| c.dtype() == &DataType::Float64)).collect();
+    let mut plots = Vec::new();
+    for (metric, label) in SWEEP_METRICS {
+        let mean = column_f64(&pts, &format!("{metric}.mean"));
+        if mean.iter().all(Option::is_none) {
+            continue;
+        }
+        let ci = column_f64(&pts, &format!("{metric}.ci95"));
+        let name = format!("sweep_{}", file_stem(metric));
+        match numeric.as_slice() {
+            [x] => {
+                let xs = column_f64(&pts, x);
+                let mut p: Vec<(f64, f64, f64)> = (0..mean.len()).filter_map(|i| Some((xs[i]?, mean[i]?, ci[i].unwrap_or(0.0)))).collect();
+                p.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let title = format!("{label} against {x}");
+                plots.push(Plot { name, svg: band(&title, x, label, &p)?, title });
+            }
+            [x, y, ..] => {
+                let (xv, yv) = (column_f64(&pts, x), column_f64(&pts, y));
+                let distinct = |v: &[Option<f64>]| {
+                    let mut d: Vec<f64> = v.iter().flatten().copied().collect();
+                    d.sort_by(f64::total_cmp);
+                    d.dedup();
+                    d
+                };
+                let (xs, ys) = (distinct(&xv), distinct(&yv));
+                let cell = |i: usize, j: usize| {
+                    let vals: Vec<f64> = (0..mean.len()).filter(|&k| xv[k] == Some(xs[i]) && yv[k] == Some(ys[j])).filter_map(|k| mean[k]).collect();
+                    (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
+                };
+                let more = if numeric.len() > 2 { ", mean over the other axes" } else { "" };
+                let title = format!("{label} (darker = higher{more})");
+                plots.push(Plot { name, svg: heatmap(&title, x, y, &xs, &ys, &cell)?, title });
+            }
+            [] => {}
+        }
+    }
+    Ok(plots)
+}
+
+/// Plots (SVG and PNG) and a `report.html` for a merged sweep directory.
+pub fn report_sweep(out: &Path, params: &[String]) -> Result<Vec<String>, ReportError> {
+    let plots = sweep_plots(out, params)?;
+    let pts = read_table(&out.join("points.parquet"))?;
+    let sweep_toml = std::fs::read_to_string(out.join("sweep.toml")).unwrap_or_default();
+    let mut names = Vec::new();
+    for p in &plots {
+        crate::write_atomic(&out.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
+        crate::write_atomic(&out.join(format!("{}.png", p.name)), &crate::plots::svg_to_png(&p.svg)?)?;
+        names.push(p.name.to_string());
+    }
+    // The points table: parameters, then mean ± half-width of the plotted metrics.
+    let esc = crate::html::escape;
+    let mut h = String::from("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>hacasim sweep</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #ddd}td{text-align:right}svg{max-width:100%;height:auto}pre{background:#f6f6f6;padding:1em}</style>\n</head>\n<body>\n<h1>hacasim sweep</h1>\n<h2 id=\"points\">Points (mean ± 95% half-width over seeds)</h2>\n<table>\n<tr><th>point</th>");
+    let shown: Vec<(&str, &str)> = SWEEP_METRICS.iter().copied().filter(|(m, _)| crate::plots::column_f64(&pts, &format!("{m}.mean")).iter().any(Option::is_some)).collect();
+    for p in params {
+        h.push_str(&format!("<th>{}</th>", esc(p)));
+    }
+    for (_, label) in &shown {
+        h.push_str(&format!("<th>{}</th>", esc(label)));
+    }
+    h.push_str("</tr>\n");
+    let point = crate::plots::column_f64(&pts, "point");
+    let param_cols: Vec<Vec<String>> = params
+        .iter()
+        .map(|p| match pts.column(p).map(|c| c.dtype().clone()) {
+            Ok(DataType::String) => crate::plots::column_str(&pts, p),
+            _ => crate::plots::column_f64(&pts, p).iter().map(|v| v.map_or("—".into(), |x| format!("{x}"))).collect(),
+        })
+        .collect();
+    let metric_cols: Vec<(Vec<Option<f64>>, Vec<Option<f64>>)> = shown.iter().map(|(m, _)| (crate::plots::column_f64(&pts, &format!("{m}.mean")), crate::plots::column_f64(&pts, &format!("{m}.ci95")))).collect();
+    for i in 0..pts.height() {
+        h.push_str(&format!("<tr><td>{}</td>", point[i].unwrap_or(0.0)));
+        for c in &param_cols {
+            h.push_str(&format!("<td>{}</td>", esc(&c[i])));
+        }
+        for (m, ci) in &metric_cols {
+            let cell = match (m[i], ci[i]) {
+                (Some(m), Some(c)) => format!("{m:.4} ± {c:.4}"),
+                (Some(m), None) => format!("{m:.4}"),
+                _ => "—".into(),
+            };
+            h.push_str(&format!("<td>{cell}</td>"));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n<h2 id=\"plots\">Plots</h2>\n");
+    for p in &plots {
+        let body = p.svg.find("<svg").map_or(p.svg.as_str(), |i| &p.svg[i..]);
+        h.push_str(&format!("<figure id=\"{n}\"><figcaption>{t}</figcaption>\n{body}\n<p><a href=\"{n}.png\">{n}.png</a> · <a href=\"{n}.svg\">{n}.svg</a></p></figure>\n", n = p.name, t = esc(&p.title)));
+    }
+    h.push_str(&format!("<h2 id=\"sweep\">Sweep file</h2>\n<pre>{}</pre>\n</body>\n</html>\n", esc(&sweep_toml)));
+    crate::write_atomic(&out.join("report.html"), h.as_bytes())?;
+    Ok(names)
+}
