@@ -88,6 +88,32 @@ fn no_data(root: &Area) -> Result<(), ReportError> {
         .map_err(plot_err)
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// A titled chart with linear axes, labelled and meshed.
+fn linear_chart<'a, 'b>(root: &'a Area<'b>, title: &str, x_desc: &str, y_desc: &str, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> Result<Chart<'a, 'b>, ReportError> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 24))
+        .margin(18)
+        .margin_right(40)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(plot_err)?;
+    let (xr, yr) = (x1 - x0, y1 - y0);
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| tick(*v, xr))
+        .y_label_formatter(&|v| tick(*v, yr))
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 17))
+        .draw()
+        .map_err(plot_err)?;
+    Ok(chart)
+}
+
 /// Tick labels without needless decimals, from the axis range.
 fn tick(v: f64, range: f64) -> String {
     let digits = if range >= 20.0 { 0 } else if range >= 2.0 { 1 } else if range >= 0.2 { 2 } else { 3 };
@@ -110,25 +136,7 @@ fn xy(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)
     svg(|root| {
         let (x0, x1) = span(series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)), (0.0, 1.0));
         let (y0, y1) = span(series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)), (0.0, 1.0));
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 24))
-            .margin(18)
-            .margin_right(40)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(plot_err)?;
-        let (xr, yr) = (x1 - x0, y1 - y0);
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| tick(*v, xr))
-            .y_label_formatter(&|v| tick(*v, yr))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(plot_err)?;
+        let mut chart = linear_chart(root, title, x_desc, y_desc, (x0, x1), (y0, y1))?;
         if series.iter().all(|(_, p)| p.is_empty()) {
             return no_data(root);
         }
@@ -394,25 +402,7 @@ pub fn band(title: &str, x_desc: &str, y_desc: &str, points: &[(f64, f64, f64)])
     svg(|root| {
         let (x0, x1) = span(points.iter().map(|p| p.0), (0.0, 1.0));
         let (y0, y1) = span(points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]), (0.0, 1.0));
-        let (xr, yr) = (x1 - x0, y1 - y0);
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 22))
-            .margin(18)
-            .margin_right(40)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| tick(*v, xr))
-            .y_label_formatter(&|v| tick(*v, yr))
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 17))
-            .draw()
-            .map_err(plot_err)?;
+        let mut chart = linear_chart(root, title, x_desc, y_desc, (x0, x1), (y0, y1))?;
         if points.is_empty() {
             return no_data(root);
         }

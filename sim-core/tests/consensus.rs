@@ -1,20 +1,10 @@
 //! Consensus behaviour on small scenarios, each checked against a fact
 //! derived by hand from CometBFT's rules rather than against earlier output.
 
+mod common;
+
+use common::{load, parse, run};
 use sim_core::consensus::proposer::ProposerSchedule;
-use sim_core::{Scenario, VecSink, sim};
-
-fn load(name: &str) -> Scenario {
-    let path = format!("{}/../scenarios/tests/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    Scenario::from_toml_str(&text, &path).unwrap()
-}
-
-fn run(s: &Scenario, seed: u64) -> (sim_core::Summary, VecSink) {
-    let mut sink = VecSink::default();
-    let summary = sim::run(s, seed, &mut sink, &mut |_| {}).expect("the run completes");
-    (summary, sink)
-}
 
 /// 4 validators, 1 ms one-way, no jitter. After `timeout_commit` (1 s) the
 /// proposer broadcasts (1 ms), everyone prevotes on receipt (1 ms more to
@@ -114,10 +104,6 @@ fn same_seed_same_result_other_seed_other_result() {
     assert_ne!(a, c);
 }
 
-
-fn parse(text: &str) -> Scenario {
-    Scenario::from_toml_str(text, "inline.toml").unwrap()
-}
 
 const TWO_REGIONS: &str = r#"
 name = "two-regions"

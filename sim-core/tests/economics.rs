@@ -1,16 +1,9 @@
 //! Token flows in whole runs, against closed forms and the EIP-1559 rule.
 
-use sim_core::{Scenario, VecSink, sim};
+mod common;
 
-fn parse(text: &str) -> Scenario {
-    Scenario::from_toml_str(text, "inline.toml").unwrap()
-}
-
-fn run(s: &Scenario, seed: u64) -> (sim_core::Summary, VecSink) {
-    let mut sink = VecSink::default();
-    let summary = sim::run(s, seed, &mut sink, &mut |_| {}).expect("the run completes");
-    (summary, sink)
-}
+use common::{load, parse, run, scenario_file};
+use sim_core::Scenario;
 
 const YEAR_US: u128 = 31_557_600 * 1_000_000;
 
@@ -103,9 +96,7 @@ region = "lab"
 /// delegated stake alike: 2 × (10,000 + 40,000) tokens.
 #[test]
 fn double_signing_is_slashed_once_per_validator() {
-    let path = format!("{}/../scenarios/tests/byzantine-minority.toml", env!("CARGO_MANIFEST_DIR"));
-    let s = Scenario::from_toml_str(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
-    let (summary, _) = run(&s, 1);
+    let (summary, _) = run(&load("byzantine-minority"), 1);
     assert_eq!(summary.economics.slashed, 2 * (10_000 + 40_000) * 1_000_000_000);
 }
 
@@ -185,11 +176,6 @@ modes = { tee = 0.0, vanilla = 1.0 }
     let (summary, _) = run(&s, 1);
     // 0.5 tokens per Mtok = 500 base units per token: 1000 × 500 + 100 × 2000 = 700,000 base units.
     assert_eq!(summary.economics.fees_to_gpu_nodes, summary.requests.delivered as u128 * 700_000);
-}
-
-fn scenario_file(name: &str) -> Scenario {
-    let path = format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"));
-    Scenario::from_toml_str(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
 }
 
 /// `deflation.toml` burns more than it mints; `inflation.toml`, the same

@@ -1,18 +1,11 @@
 //! Inference and verification, each checked against an independent fact:
 //! queueing formulas, the verification rules' own bounds, binomial bounds.
 
+mod common;
+
+use common::{parse, run};
 use sim_core::records::RequestRecord;
-use sim_core::{Scenario, VecSink, sim};
-
-fn parse(text: &str) -> Scenario {
-    Scenario::from_toml_str(text, "inline.toml").unwrap()
-}
-
-fn run(s: &Scenario, seed: u64) -> (sim_core::Summary, VecSink) {
-    let mut sink = VecSink::default();
-    let summary = sim::run(s, seed, &mut sink, &mut |_| {}).expect("the run completes");
-    (summary, sink)
-}
+use sim_core::{Scenario, VecSink};
 
 /// One validator (consensus is not under test here) and the given extra TOML.
 fn one_validator(duration: &str, extra: &str) -> Scenario {

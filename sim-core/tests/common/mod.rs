@@ -1,0 +1,27 @@
+//! Helpers shared by the scenario-level tests.
+#![allow(dead_code)] // each test file uses its own subset
+
+use sim_core::{Scenario, Summary, VecSink, sim};
+
+/// A scenario from `scenarios/<path>` (e.g. `tests/four-one-region.toml`).
+pub fn scenario_file(path: &str) -> Scenario {
+    let path = format!("{}/../scenarios/{path}", env!("CARGO_MANIFEST_DIR"));
+    Scenario::from_toml_str(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+}
+
+/// A scenario of the small test set, `scenarios/tests/<name>.toml`.
+pub fn load(name: &str) -> Scenario {
+    scenario_file(&format!("tests/{name}.toml"))
+}
+
+/// A scenario written inline in a test.
+pub fn parse(text: &str) -> Scenario {
+    Scenario::from_toml_str(text, "inline.toml").unwrap()
+}
+
+/// Runs to the end, keeping every record.
+pub fn run(s: &Scenario, seed: u64) -> (Summary, VecSink) {
+    let mut sink = VecSink::default();
+    let summary = sim::run(s, seed, &mut sink, &mut |_| {}).expect("the run completes");
+    (summary, sink)
+}
