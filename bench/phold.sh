@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # PHOLD side by side on this machine: hacasim's engine, a bare std
-# BinaryHeap loop, and SimPy 4.1.2 (in bench/.venv, made once from
+# BinaryHeap loop, nexosim 1.0 (bench/nexosim-phold, router design, one
+# thread) and SimPy 4.1.2 (in bench/.venv, made once from
 # bench/requirements.txt). Runs ROUNDS rounds (default 3), alternating the
 # implementations, and prints each figure and the ratios of the medians.
 #   bench/phold.sh [ROUNDS]
@@ -8,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 cargo build --release --locked --quiet -p sim-core --example phold
+cargo build --release --locked --quiet --manifest-path bench/nexosim-phold/Cargo.toml
 venv=bench/.venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s bench/requirements.txt "$venv/.requirements"; then
     python3 -m venv "$venv"
@@ -17,6 +19,7 @@ fi
 out=$(mktemp)
 for r in $(seq "$rounds"); do
     target/release/examples/phold | tee -a "$out"
+    bench/nexosim-phold/target/release/nexosim-phold | tee -a "$out"
     "$venv/bin/python" bench/simpy_phold.py | tee -a "$out"
 done
 python3 - "$out" <<'PY'
@@ -31,5 +34,6 @@ for k, v in rates.items():
     print(f"{k:16s} median {med[k]/1e6:7.3f} M events/s   (min {min(v)/1e6:.3f}, max {max(v)/1e6:.3f})")
 h = med["hacasim"]
 print(f"\nhacasim / simpy           = {h / med['simpy']:.1f}x")
+print(f"hacasim / nexosim         = {h / med['nexosim']:.1f}x")
 print(f"hacasim / bare BinaryHeap = {h / med['bare-binaryheap']:.2f}x")
 PY
