@@ -362,7 +362,7 @@ pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> 
                 into.push((to.unwrap_or(f64::INFINITY), -1.0));
             }
         };
-        interval(sub[i], start[i].or(None), &mut gq);
+        interval(sub[i], start[i], &mut gq);
         interval(start[i], deliv[i], &mut gs);
         if modes.get(i).is_some_and(|m| m == "zk") {
             interval(deliv[i], ps[i], &mut pq);

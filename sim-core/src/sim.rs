@@ -137,6 +137,11 @@ impl Simulation {
         let n = specs.len();
         let powers: Arc<[u64]> = specs.iter().map(|s| s.power).collect::<Vec<_>>().into();
         let mut net = Network::new(scenario, &streams);
+        for (i, s) in specs.iter().enumerate() {
+            if s.behaviour == Behaviour::Crashed {
+                net.faults.crashed[i] = true;
+            }
+        }
         let c = &scenario.consensus;
         let mut sim = Simulation {
             scenario: scenario.clone(),
@@ -172,14 +177,7 @@ impl Simulation {
             econ: economy::Economy::new(scenario),
             error: None,
             specs,
-            net: {
-                for (i, s) in scenario.validator_specs().iter().enumerate() {
-                    if s.behaviour == Behaviour::Crashed {
-                        net.faults.crashed[i] = true;
-                    }
-                }
-                net
-            },
+            net,
         };
         // The fault timetable, with each `until` as its own undo event.
         // Faults at time 0 are in force before genesis.

@@ -61,7 +61,8 @@ struct Stream {
     /// Nodes serving the stream's model, and those of them in TEE mode.
     nodes: Vec<u16>,
     tee_nodes: Vec<u16>,
-    model_flops: crate::inference::ModelSpec,
+    /// The stream's model (for the FLOPs a ZK proof must cover).
+    model: crate::inference::ModelSpec,
 }
 
 /// Everything about inference and verification in one run.
@@ -139,7 +140,7 @@ impl Inference {
                     arrivals: Arrivals::new(&cfg.arrival, streams_rng.stream(Purpose::Workload, i as u64), s.traces.get(&i).cloned().unwrap_or_default()),
                     nodes,
                     tee_nodes,
-                    model_flops: s.models[&cfg.model].clone(),
+                    model: s.models[&cfg.model].clone(),
                 }
             })
             .collect();
@@ -348,7 +349,7 @@ impl Simulation {
             let inf = &mut self.inf;
             let r = inf.requests[slot as usize].as_mut().expect("live request");
             r.proof_started = Some(now);
-            let flops = inf.streams[r.stream as usize].model_flops.request_flops(r.prompt as f64, r.output as f64);
+            let flops = inf.streams[r.stream as usize].model.request_flops(r.prompt as f64, r.output as f64);
             let d = inf.provers.proof_time(flops);
             self.queue.push(now + d, Event::ProofDone { slot, id });
         }
