@@ -29,6 +29,7 @@ pub struct CheckArgs {
     /// Write a Markdown table (for a pull-request comment).
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// Parallel runs (default: all cores).
     #[arg(long)]
     pub jobs: Option<usize>,
 }

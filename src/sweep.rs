@@ -40,6 +40,7 @@ pub struct SweepArgs {
     /// Also keep every (point, seed)'s full run directory under runs/.
     #[arg(long)]
     pub keep_runs: bool,
+    /// No progress bar and no closing line.
     #[arg(long)]
     pub quiet: bool,
 }
