@@ -114,6 +114,18 @@ fn linear_chart<'a, 'b>(root: &'a Area<'b>, title: &str, x_desc: &str, y_desc: &
     Ok(chart)
 }
 
+/// The legend box, in one style for every chart.
+fn legend<'a, 'b: 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, SVGBackend<'b>, CT>, position: SeriesLabelPosition) -> Result<(), ReportError> {
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+        .map_err(plot_err)
+}
+
 /// Tick labels without needless decimals, from the axis range.
 fn tick(v: f64, range: f64) -> String {
     let digits = if range >= 20.0 { 0 } else if range >= 2.0 { 1 } else if range >= 0.2 { 2 } else { 3 };
@@ -152,14 +164,7 @@ fn xy(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
         }
         if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 16))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()
-                .map_err(plot_err)?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         Ok(())
     })
@@ -214,14 +219,7 @@ fn trust_gap_cdf(requests: &DataFrame) -> Result<Plot, ReportError> {
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(plot_err)
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })?;
     Ok(Plot { name: "trust_gap_cdf".into(), title, svg })
 }
@@ -411,14 +409,7 @@ pub fn band(title: &str, x_desc: &str, y_desc: &str, points: &[(f64, f64, f64)])
         chart.draw_series(std::iter::once(Polygon::new(poly, PALETTE[0].mix(0.2).filled()))).map_err(plot_err)?.label("95% confidence interval").legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 22, y + 5)], PALETTE[0].mix(0.2).filled()));
         chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), PALETTE[0].stroke_width(2))).map_err(plot_err)?.label("mean over seeds").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], PALETTE[0].stroke_width(3)));
         chart.draw_series(points.iter().map(|p| Circle::new((p.0, p.1), 4, PALETTE[0].filled()))).map_err(plot_err)?;
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(plot_err)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
