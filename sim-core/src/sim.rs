@@ -223,11 +223,10 @@ impl Simulation {
         for node in 0..self.nodes.len() {
             self.drain(node as NodeId, sink);
         }
-        while let Some(t) = self.queue.peek_time() {
+        while let Some((t, event)) = self.queue.pop() {
             if t > self.end {
-                break;
+                break; // later events do not matter: the run ends here
             }
-            let (t, event) = self.queue.pop().expect("peeked");
             self.now = t;
             self.events_processed += 1;
             self.handle(event, sink);
