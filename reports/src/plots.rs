@@ -90,16 +90,21 @@ fn no_data(root: &Area) -> Result<(), ReportError> {
 
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
 
-/// A titled chart with linear axes, labelled and meshed.
-fn linear_chart<'a, 'b>(root: &'a Area<'b>, title: &str, x_desc: &str, y_desc: &str, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> Result<Chart<'a, 'b>, ReportError> {
-    let mut chart = ChartBuilder::on(root)
+/// A titled chart with linear axes, before its mesh is drawn.
+fn frame<'a, 'b>(root: &'a Area<'b>, title: &str, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> Result<Chart<'a, 'b>, ReportError> {
+    ChartBuilder::on(root)
         .caption(title, (FONT, 24))
         .margin(18)
         .margin_right(40)
         .x_label_area_size(50)
         .y_label_area_size(90)
         .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(plot_err)?;
+        .map_err(plot_err)
+}
+
+/// A titled chart with linear axes, labelled and meshed.
+fn linear_chart<'a, 'b>(root: &'a Area<'b>, title: &str, x_desc: &str, y_desc: &str, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> Result<Chart<'a, 'b>, ReportError> {
+    let mut chart = frame(root, title, (x0, x1), (y0, y1))?;
     let (xr, yr) = (x1 - x0, y1 - y0);
     chart
         .configure_mesh()
@@ -231,14 +236,7 @@ fn histogram(title: &str, x_desc: &str, y_desc: &str, bars: &[(f64, f64, f64)], 
         let x0 = bars.first().map_or(0.0, |b| b.0) - pad;
         let x1 = bars.last().map_or(1.0, |b| b.1) + pad;
         let y1 = bars.iter().map(|b| b.2).fold(1.0f64, f64::max) * 1.08;
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 24))
-            .margin(18)
-            .margin_right(40)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(x0..x1, 0f64..y1)
-            .map_err(plot_err)?;
+        let mut chart = frame(root, title, (x0, x1), (0.0, y1))?;
         let xr = x1 - x0;
         chart
             .configure_mesh()
@@ -416,14 +414,7 @@ pub fn band(title: &str, x_desc: &str, y_desc: &str, points: &[(f64, f64, f64)])
 /// A heatmap over two parameters, each cell labelled with its value.
 pub fn heatmap(title: &str, x_desc: &str, y_desc: &str, xs: &[f64], ys: &[f64], value: &dyn Fn(usize, usize) -> Option<f64>) -> Result<String, ReportError> {
     svg(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 22))
-            .margin(18)
-            .margin_right(40)
-            .x_label_area_size(50)
-            .y_label_area_size(90)
-            .build_cartesian_2d(0f64..xs.len().max(1) as f64, 0f64..ys.len().max(1) as f64)
-            .map_err(plot_err)?;
+        let mut chart = frame(root, title, (0.0, xs.len().max(1) as f64), (0.0, ys.len().max(1) as f64))?;
         let xl: Vec<String> = xs.iter().map(|v| format!("{v}")).collect();
         let yl: Vec<String> = ys.iter().map(|v| format!("{v}")).collect();
         chart
