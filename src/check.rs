@@ -97,7 +97,7 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
     let suite_file = args.suite.join("suite.toml");
     let text = std::fs::read_to_string(&suite_file).map_err(|e| Failure::input(format!("{}: cannot read suite: {e}", suite_file.display())))?;
     let suite: Suite = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map_or(1, |s| text[..s.start].lines().count().max(1));
+        let line = e.span().map_or(1, |s| sim_core::scenario::line_of(&text, s.start));
         Failure::input(format!("{}:{}: {}", suite_file.display(), line, e.message().trim()))
     })?;
     for (i, m) in suite.metric.iter().enumerate() {

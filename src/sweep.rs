@@ -194,7 +194,7 @@ fn input_err(file: &Path, text: &str, keys: &[&str], message: String) -> Failure
 pub fn plan(sweep_path: &Path) -> Result<(Plan, String), Failure> {
     let text = std::fs::read_to_string(sweep_path).map_err(|e| Failure::input(format!("{}: cannot read sweep: {e}", sweep_path.display())))?;
     let spec: SweepFile = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map_or(1, |s| text[..s.start].lines().count().max(1));
+        let line = e.span().map_or(1, |s| sim_core::scenario::line_of(&text, s.start));
         Failure::input(format!("{}:{}: {}", sweep_path.display(), line, e.message().trim()))
     })?;
     let dir = sweep_path.parent().unwrap_or(Path::new("."));

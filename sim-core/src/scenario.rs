@@ -912,7 +912,8 @@ fn path_string(path: &[Seg]) -> String {
     s
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+/// The 1-based line holding byte `offset` of `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
@@ -1046,6 +1047,14 @@ name = "v"
 count = 4
 region = "a"
 "#;
+
+    #[test]
+    fn line_of_counts_the_line_an_offset_is_on() {
+        let t = "a = 1\nb = 2\n";
+        assert_eq!(line_of(t, 0), 1);
+        assert_eq!(line_of(t, 6), 2, "the first byte after a newline is on the next line");
+        assert_eq!(line_of(t, 12), 3);
+    }
 
     #[test]
     fn minimal_resolves_with_cometbft_defaults() {
