@@ -31,6 +31,9 @@ enum Command {
     Merge(sweep::MergeArgs),
     /// Run a suite and compare its metrics with blessed baselines (CI).
     Check(check::CheckArgs),
+    /// Time the model's operators (CUDA or CPU), fit a latency profile and
+    /// check its predictions against whole layer stacks.
+    Calibrate(gpu_kernels::calibrate::CalibrateArgs),
 }
 
 /// A failure with the exit code it deserves: 2 for bad input, 1 otherwise.
@@ -51,6 +54,10 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Calibrate(args) = &cli.command {
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        return ExitCode::from(gpu_kernels::calibrate::main_with(args, &command) as u8);
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Validate(args) => run::validate(&args),
@@ -58,6 +65,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Merge(args) => sweep::merge(&args),
         Command::Check(args) => check::check(&args),
+        Command::Calibrate(_) => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

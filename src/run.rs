@@ -44,28 +44,40 @@ pub struct ValidateArgs {
     pub scenario: PathBuf,
 }
 
-/// Reads and validates a scenario and the trace files it names (relative to
+/// Reads and validates a scenario and the trace and profile files it names (relative to
 /// the scenario's folder); every problem is bad input (exit 2).
 pub fn load_scenario(path: &std::path::Path) -> Result<Scenario, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| Failure::input(format!("{}: cannot read scenario: {e}", path.display())))?;
     let file = path.display().to_string();
     let mut s = Scenario::from_toml_str(&text, &file).map_err(|e| Failure::input(e.to_string()))?;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    s.attach_traces(&text, &file, &mut |name| std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string()))
+    s.attach_files(&text, &file, &mut |name| std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string()))
         .map_err(|e| Failure::input(e.to_string()))?;
     Ok(s)
 }
 
-/// Copies every trace file into the run directory and points the resolved
-/// scenario at the copy, so that `runs/x/scenario.toml` runs on its own.
-fn copy_traces(scenario: &mut Scenario, scenario_path: &std::path::Path, dir: &std::path::Path) -> Result<(), Failure> {
+/// Copies every trace and profile file into the run directory and points
+/// the resolved scenario at the copy, so that `runs/x/scenario.toml` runs on
+/// its own.
+fn copy_inputs(scenario: &mut Scenario, scenario_path: &std::path::Path, dir: &std::path::Path) -> Result<(), Failure> {
     let base = scenario_path.parent().unwrap_or(std::path::Path::new("."));
+    let copy = |file: &mut String, prefix: String| -> Result<String, Failure> {
+        let name = std::path::Path::new(file.as_str()).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let to = format!("{prefix}-{name}");
+        std::fs::copy(base.join(file.as_str()), dir.join(&to)).map_err(|e| Failure::internal(format!("{file}: {e}")))?;
+        Ok(std::mem::replace(file, to))
+    };
     for (i, st) in scenario.workload.iter_mut().enumerate() {
         if let Some(file) = st.arrival.file.as_mut() {
-            let name = std::path::Path::new(file.as_str()).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let copy = format!("trace-{i}-{name}");
-            std::fs::copy(base.join(file.as_str()), dir.join(&copy)).map_err(|e| Failure::internal(format!("{file}: {e}")))?;
-            *file = copy;
+            copy(file, format!("trace-{i}"))?;
+        }
+    }
+    for (i, g) in scenario.gpu_nodes.iter_mut().enumerate() {
+        if let Some(file) = g.latency.profile.as_mut() {
+            let old = copy(file, format!("profile-{i}"))?;
+            if let Some(fitted) = scenario.profiles.get(&old).cloned() {
+                scenario.profiles.insert(file.clone(), fitted);
+            }
         }
     }
     Ok(())
@@ -92,7 +104,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     let target = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&scenario.name));
     let staged = StagedDir::create(&target, args.force)?;
-    copy_traces(&mut scenario, &args.scenario, staged.path())?;
+    copy_inputs(&mut scenario, &args.scenario, staged.path())?;
     let started = Instant::now();
     let summary = write_run(&scenario, scenario.seed, staged.path(), args.quiet, args.csv)?;
     let wall = started.elapsed().as_secs_f64();

@@ -81,6 +81,10 @@ pub struct Scenario {
     /// (`sim-core` reads no files) with [`Scenario::attach_traces`].
     #[serde(skip)]
     pub traces: BTreeMap<usize, Vec<SimTime>>,
+    /// Fitted calibration profiles, by the file name the scenario gives,
+    /// loaded by the caller with [`Scenario::attach_profiles`].
+    #[serde(skip)]
+    pub profiles: BTreeMap<String, std::sync::Arc<crate::inference::profile::FittedProfile>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -733,6 +737,9 @@ impl Scenario {
             if l.kind == LatencyKind::Exponential && l.mean.is_none_or(|d| d.0 == 0) {
                 return err(vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key("mean")], "kind = \"exponential\" needs a mean service time > 0".into());
             }
+            if l.kind == LatencyKind::Profile && l.profile.as_deref().is_none_or(|p| p.trim().is_empty()) {
+                return err(vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key("profile")], "kind = \"profile\" needs profile = \"<file>\" (see scenarios/profiles/)".into());
+            }
         }
         let mut stream_names: Vec<&str> = Vec::new();
         for (i, st) in self.workload.iter().enumerate() {
@@ -861,6 +868,36 @@ impl Scenario {
             let body = read(&name).map_err(|e| fail(format!("cannot read trace {name:?}: {e}")))?;
             let times = crate::workload::parse_trace(&body).map_err(|(line, m)| fail(format!("trace {name:?} line {line}: {m}")))?;
             self.traces.insert(i, times);
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    /// Loads every file the scenario names (trace arrivals, calibration
+    /// profiles) through `read`: what a caller with a file system does after
+    /// parsing.
+    pub fn attach_files(&mut self, text: &str, file: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), ScenarioError> {
+        self.attach_traces(text, file, read)?;
+        self.attach_profiles(text, file, read)
+    }
+
+    /// Loads and fits the calibration profile of every GPU group with
+    /// `latency.kind = "profile"`, through `read` (given the file name as
+    /// written in the scenario).
+    pub fn attach_profiles(&mut self, text: &str, file: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), ScenarioError> {
+        for (i, g) in self.gpu_nodes.iter().enumerate() {
+            let (LatencyKind::Profile, Some(name)) = (g.latency.kind, g.latency.profile.clone()) else { continue };
+            if self.profiles.contains_key(&name) {
+                continue;
+            }
+            let path = vec![Seg::Key("gpu_nodes"), Seg::Idx(i), Seg::Key("latency"), Seg::Key("profile")];
+            let fail = |message: String| ScenarioError { file: file.to_string(), line: locate(text, &path), key: path_string(&path), message };
+            let body = read(&name).map_err(|e| fail(format!("cannot read profile {name:?}: {e}")))?;
+            let fitted = crate::inference::profile::Profile::parse(&body)
+                .and_then(|p| p.fit())
+                .map_err(|e| fail(format!("profile {name:?}: {e}")))?;
+            self.profiles.insert(name, std::sync::Arc::new(fitted));
         }
         Ok(())
     }

@@ -206,7 +206,7 @@ fn supply_identity_holds_in_every_shipped_scenario() {
             }
             let text = std::fs::read_to_string(&p).unwrap();
             let mut s = Scenario::from_toml_str(&text, &name).unwrap();
-            s.attach_traces(&text, &name, &mut |f| std::fs::read_to_string(p.parent().unwrap().join(f)).map_err(|e| e.to_string())).unwrap();
+            s.attach_files(&text, &name, &mut |f| std::fs::read_to_string(p.parent().unwrap().join(f)).map_err(|e| e.to_string())).unwrap();
             s.duration = s.duration.min(sim_core::SimDuration::from_secs(120));
             let (summary, _) = run(&s, 1);
             let e = &summary.economics;

@@ -243,3 +243,73 @@ fn workload_runs_are_deterministic() {
     let (c, _) = run(&s, 10);
     assert_ne!(a.trust_gap_s, c.trust_gap_s);
 }
+
+/// The shipped CPU calibration profile, as a scenario names it.
+const CPU_PROFILE: &str = "profiles/cpu-amd-epyc-2t.toml";
+
+fn profile_scenario(kind: &str) -> Scenario {
+    let mut s = one_validator(
+        "20m",
+        &format!(
+            r#"
+[[gpu_nodes]]
+name = "gpu"
+count = 2
+hardware = "H100-SXM"
+model = "llama-3.2-1b"
+latency = {{ kind = "{kind}", profile = "{CPU_PROFILE}" }}
+
+[[workload]]
+name = "w"
+model = "llama-3.2-1b"
+arrival = {{ kind = "poisson", rate_per_s = 0.05 }}
+prompt_tokens = {{ kind = "lognormal", mean = 100, sigma = 0.5 }}
+output_tokens = {{ kind = "fixed", mean = 4 }}
+modes = {{ tee = 0.0, zk = 0.3, vanilla = 1.0 }}
+"#
+        ),
+    );
+    let scenarios = format!("{}/../scenarios", env!("CARGO_MANIFEST_DIR"));
+    s.attach_files("", "inline.toml", &mut |f| std::fs::read_to_string(format!("{scenarios}/{f}")).map_err(|e| e.to_string())).unwrap();
+    s
+}
+
+/// A run on the shipped CPU profile differs from the roofline run only in
+/// latencies: the same requests arrive with the same sizes and modes, and
+/// each is served in exactly the time the fitted profile predicts for a
+/// prefill then one decode step per further token (the load is low enough
+/// that no two requests share a batch).
+#[test]
+fn cpu_profile_changes_only_latencies() {
+    let (_, mut roof) = run(&profile_scenario("roofline"), 4);
+    let s = profile_scenario("profile");
+    let (a, mut prof) = run(&s, 4);
+    // Records come out as requests finish, which the latencies reorder.
+    roof.requests.sort_by_key(|r| r.id);
+    prof.requests.sort_by_key(|r| r.id);
+    assert!(prof.requests.len() > 30, "{} requests", prof.requests.len());
+    assert_eq!(roof.requests.len(), prof.requests.len());
+    for (r, p) in roof.requests.iter().zip(&prof.requests) {
+        assert_eq!((r.id, &r.stream, r.mode, r.prompt_tokens, r.output_tokens, r.submitted_s), (p.id, &p.stream, p.mode, p.prompt_tokens, p.output_tokens, p.submitted_s));
+    }
+    // Service times from the profile itself.
+    let fitted = s.profiles[CPU_PROFILE].clone();
+    let m = &s.models["llama-3.2-1b"];
+    use sim_core::inference::latency::StepWork;
+    let mut checked = 0;
+    for (r, p) in roof.requests.iter().zip(&prof.requests) {
+        let (Some(start), Some(first)) = (p.started_s, p.first_token_s) else { continue };
+        let pt = p.prompt_tokens as f64;
+        let prefill = fitted.step_secs(m, &StepWork { prefill_tokens: pt, prefill_tokens_sq: pt * pt, prefill_seqs: 1.0, ..Default::default() });
+        if (first - start - prefill).abs() < 1e-6 {
+            checked += 1;
+        }
+        // The CPU (f32) is far slower than an H100's roofline.
+        assert!(first - start > 10.0 * (r.first_token_s.unwrap() - r.started_s.unwrap()));
+    }
+    assert!(checked * 10 >= prof.requests.len() * 9, "{checked} of {} prefills took the profile's time", prof.requests.len());
+    let (b, mut again) = run(&s, 4);
+    again.requests.sort_by_key(|r| r.id);
+    assert_eq!(a, b);
+    assert_eq!(prof.requests, again.requests);
+}

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::profile::FittedProfile;
 use super::{HardwareSpec, ModelSpec};
 use crate::time::SimDuration;
 
@@ -15,6 +16,9 @@ pub enum LatencyKind {
     /// Each request takes an exponential time with mean `mean`, regardless of
     /// its tokens: a queueing-theory abstraction (M/M/c) for validation.
     Exponential,
+    /// Operators timed on real kernels by `hacasim calibrate`, fitted per
+    /// operator (see [`super::profile`]); `profile` names the file.
+    Profile,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -31,6 +35,10 @@ pub struct LatencyConfig {
     /// Mean service time for `kind = "exponential"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean: Option<SimDuration>,
+    /// Calibration profile for `kind = "profile"`, relative to the scenario
+    /// file's directory (as trace files are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 mod defaults {
@@ -53,6 +61,7 @@ impl Default for LatencyConfig {
             flops_efficiency: defaults::flops_efficiency(),
             bandwidth_efficiency: defaults::bandwidth_efficiency(),
             mean: None,
+            profile: None,
         }
     }
 }
@@ -64,6 +73,8 @@ pub struct StepWork {
     /// (for the attention term: a prefill of p tokens costs L·d·p²).
     pub prefill_tokens: f64,
     pub prefill_tokens_sq: f64,
+    /// Sequences being prefilled (each yields a token, so needs the LM head).
+    pub prefill_seqs: f64,
     /// Sequences decoding one token each.
     pub decode_seqs: f64,
     /// Sum of the decoding sequences' context lengths.
@@ -80,10 +91,14 @@ pub struct LatencyModel {
     /// Multiplier on every step (TEE overhead on a confidential-computing GPU).
     pub slowdown: f64,
     pub mean: SimDuration,
+    /// The fitted profile for `kind = "profile"`.
+    profile: Option<std::sync::Arc<FittedProfile>>,
 }
 
 impl LatencyModel {
-    pub fn new(cfg: &LatencyConfig, hw: &HardwareSpec, model: &ModelSpec, slowdown: f64) -> LatencyModel {
+    /// `profile` is the fitted profile that `cfg.profile` names (required
+    /// when `cfg.kind` is `Profile`, ignored otherwise).
+    pub fn new(cfg: &LatencyConfig, hw: &HardwareSpec, model: &ModelSpec, slowdown: f64, profile: Option<std::sync::Arc<FittedProfile>>) -> LatencyModel {
         LatencyModel {
             kind: cfg.kind,
             flops_per_s: hw.peak_tflops * 1e12 * cfg.flops_efficiency,
@@ -91,6 +106,7 @@ impl LatencyModel {
             model: model.clone(),
             slowdown,
             mean: cfg.mean.unwrap_or_default(),
+            profile: if cfg.kind == LatencyKind::Profile { profile } else { None },
         }
     }
 
@@ -98,6 +114,9 @@ impl LatencyModel {
     /// (weights once, plus the KV cache of every decoding sequence).
     pub fn step(&self, w: &StepWork) -> SimDuration {
         let m = &self.model;
+        if let Some(p) = &self.profile {
+            return SimDuration::from_secs_f64(p.step_secs(m, w) * self.slowdown);
+        }
         let (l, d) = (m.layers as f64, m.hidden as f64);
         let flops = 2.0 * m.params * (w.prefill_tokens + w.decode_seqs)
             + l * d * w.prefill_tokens_sq
@@ -110,7 +129,7 @@ impl LatencyModel {
     /// Time to serve one request alone (prefill, then each decode step).
     pub fn solo(&self, prompt: u32, output: u32) -> SimDuration {
         let p = prompt as f64;
-        let mut total = self.step(&StepWork { prefill_tokens: p, prefill_tokens_sq: p * p, ..Default::default() });
+        let mut total = self.step(&StepWork { prefill_tokens: p, prefill_tokens_sq: p * p, prefill_seqs: 1.0, ..Default::default() });
         for i in 1..output {
             total = total + self.step(&StepWork { decode_seqs: 1.0, decode_context: p + i as f64, ..Default::default() });
         }
@@ -127,7 +146,7 @@ mod tests {
     fn decode_of_one_sequence_is_memory_bound() {
         let m = &builtin_models()["llama-3.1-8b"];
         let hw = &builtin_hardware()["H100-SXM"];
-        let lat = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.0);
+        let lat = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.0, None);
         // Batch 1, short context: 16.06 GB of weights at 0.8 × 3.35 TB/s ≈ 5.99 ms.
         let t = lat.step(&StepWork { decode_seqs: 1.0, decode_context: 100.0, ..Default::default() });
         let expected = (16.06e9 + 131_072.0 * 100.0) / (3350e9 * 0.8);
@@ -138,7 +157,7 @@ mod tests {
         let flops = 2.0 * 8.03e9 * p + 32.0 * 4096.0 * p * p;
         assert!((t.as_secs_f64() - flops / (989e12 * 0.5)).abs() < 1e-8);
         // The TEE slowdown multiplies.
-        let slow = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.07);
+        let slow = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.07, None);
         let w = StepWork { decode_seqs: 4.0, decode_context: 4000.0, ..Default::default() };
         assert!((slow.step(&w).as_secs_f64() / lat.step(&w).as_secs_f64() - 1.07).abs() < 1e-6);
     }

@@ -3,6 +3,7 @@
 
 pub mod latency;
 pub mod node;
+pub mod profile;
 
 use serde::{Deserialize, Serialize};
 

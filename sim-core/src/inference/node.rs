@@ -139,6 +139,7 @@ impl GpuNode {
                 let p = s.prompt as f64;
                 w.prefill_tokens += p;
                 w.prefill_tokens_sq += p * p;
+                w.prefill_seqs += 1.0;
             }
         }
         w

@@ -106,7 +106,11 @@ impl Inference {
             let m = &s.models[&g.model];
             let hw = &s.hardware[&g.hardware];
             let slowdown = if g.tee { v.tee_slowdown } else { 1.0 };
-            let latency = LatencyModel::new(&g.latency, hw, m, slowdown);
+            let profile = g.latency.profile.as_ref().and_then(|p| s.profiles.get(p)).cloned();
+            if g.latency.kind == LatencyKind::Profile {
+                assert!(profile.is_some(), "profile {:?} was not attached (Scenario::attach_profiles)", g.latency.profile);
+            }
+            let latency = LatencyModel::new(&g.latency, hw, m, slowdown, profile);
             let limits = BatchLimits {
                 max_batch: g.max_batch,
                 max_batch_tokens: g.max_batch_tokens,
@@ -254,7 +258,7 @@ impl Simulation {
             return;
         }
         match self.inf.meta[node as usize].latency.kind {
-            LatencyKind::Roofline => self.start_gpu_step(node),
+            LatencyKind::Roofline | LatencyKind::Profile => self.start_gpu_step(node),
             LatencyKind::Exponential => self.start_gpu_service(node),
         }
     }

@@ -1,0 +1,42 @@
+//! The shipped profiles: each parses, fits, and its recorded end-to-end
+//! check is what this fit predicts from its own measurements, within the
+//! thresholds of issue 7 (median |error| < 5 %, max < 15 %). The timings
+//! themselves were measured once, by the command each file records.
+
+use gpu_kernels::calibrate::{MAX_ERROR_LIMIT, MEDIAN_ERROR_LIMIT, error_figures, repredict};
+use gpu_kernels::{OpKind, Profile};
+
+fn shipped() -> Vec<(String, Profile)> {
+    let dir = format!("{}/../scenarios/profiles", env!("CARGO_MANIFEST_DIR"));
+    let mut v: Vec<(String, Profile)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| (p.display().to_string(), Profile::parse(&std::fs::read_to_string(&p).unwrap()).unwrap()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn a_cpu_profile_is_shipped() {
+    assert!(shipped().iter().any(|(_, p)| p.backend == "cpu"));
+}
+
+#[test]
+fn shipped_profiles_predict_their_layer_stacks_within_the_thresholds() {
+    for (name, p) in shipped() {
+        let fitted = p.fit().unwrap();
+        for kind in OpKind::ALL {
+            assert!(fitted.ops.contains_key(&kind), "{name}: no {} measurements", kind.name());
+        }
+        assert!(p.checks.len() >= 4, "{name}: {} check stacks", p.checks.len());
+        let again = repredict(&p, &fitted);
+        for (recorded, now) in p.checks.iter().zip(&again) {
+            assert!((recorded.predicted_s - now.predicted_s).abs() <= 1e-9 * now.predicted_s, "{name} {}: recorded prediction differs from the fit's", now.name);
+        }
+        let (median, max) = error_figures(&again);
+        println!("{name}: median |error| {:.1}%, max {:.1}%", median * 100.0, max * 100.0);
+        assert!(median < MEDIAN_ERROR_LIMIT && max < MAX_ERROR_LIMIT, "{name}: median {median}, max {max}");
+    }
+}
