@@ -4,6 +4,7 @@
 mod check;
 mod output;
 mod run;
+mod slurm;
 mod sweep;
 
 use std::process::ExitCode;

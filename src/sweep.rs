@@ -43,6 +43,8 @@ pub struct SweepArgs {
     /// No progress bar and no closing line.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub slurm: crate::slurm::SlurmArgs,
 }
 
 #[derive(Args, Debug)]
@@ -305,27 +307,85 @@ fn row_path(out: &Path, point: usize, seed: u64) -> PathBuf {
     out.join("rows").join(format!("point={point:05}")).join(format!("seed={seed}")).join("part-0.parquet")
 }
 
-pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
-    let (plan, text) = plan(&args.sweep)?;
-    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
-    let stem = args.sweep.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sweep".into());
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs/sweeps").join(stem));
-    let plan_json = serde_json::to_string_pretty(&plan).expect("plan serialises");
+/// Entries a sweep writes into its output directory (and the temporary
+/// names it writes them through).
+fn sweep_entry(name: &str) -> bool {
+    matches!(name, "sweep.toml" | "plan.json" | "rows" | "runs" | "slurm") || name.starts_with('.') || name.ends_with(".tmp")
+}
+
+/// Creates the output directory with its `sweep.toml` and `plan.json`, or
+/// checks that an existing one holds this very sweep (`continuing`: --resume
+/// or --shard). Shards started together on a shared filesystem may race
+/// here: a directory that another shard has just created, without its
+/// `sweep.toml` yet, is accepted, and both files are written (identically)
+/// through temporary names of their own and a rename, and only when they
+/// differ from what is there, so a task never rewrites what others read.
+fn prepare_out(out: &Path, text: &str, plan_json: &str, continuing: bool, force: bool) -> Result<(), Failure> {
     if out.exists() {
-        let same = std::fs::read_to_string(out.join("sweep.toml")).is_ok_and(|t| t == text);
-        if args.resume || shard.is_some() {
-            if !same {
-                return Err(Failure::input(format!("{}: holds a different sweep; refusing to mix results (use a new --out)", out.display())));
+        let existing = std::fs::read_to_string(out.join("sweep.toml"));
+        if continuing {
+            let fresh = || -> bool {
+                std::fs::read_dir(out).is_ok_and(|entries| entries.flatten().all(|e| sweep_entry(&e.file_name().to_string_lossy())))
+            };
+            match existing {
+                Ok(t) if t == text => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && fresh() => {}
+                _ => return Err(Failure::input(format!("{}: holds a different sweep; refusing to mix results (use a new --out)", out.display()))),
             }
-        } else if args.force {
-            std::fs::remove_dir_all(&out).map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
+        } else if force {
+            std::fs::remove_dir_all(out).map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
         } else {
             return Err(Failure::input(format!("{}: output directory exists; pass --resume to continue it or --force to replace it", out.display())));
         }
     }
-    std::fs::create_dir_all(&out).map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
-    crate::output::write_atomic(&out.join("sweep.toml"), text.as_bytes())?;
-    crate::output::write_atomic(&out.join("plan.json"), plan_json.as_bytes())?;
+    std::fs::create_dir_all(out).map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
+    for (name, contents) in [("sweep.toml", text), ("plan.json", plan_json)] {
+        let path = out.join(name);
+        if std::fs::read_to_string(&path).is_ok_and(|t| t == contents) {
+            continue;
+        }
+        write_unique_atomic(&path, contents.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `path` through a temporary name no other process
+/// (on this host or another sharing the filesystem) uses, and a rename.
+pub(crate) fn write_unique_atomic(path: &Path, contents: &[u8]) -> Result<(), Failure> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{host}-{}-{nanos}-{n}.tmp", std::process::id()));
+    std::fs::write(&tmp, contents).map_err(|e| Failure::internal(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Failure::internal(format!("{}: {e}", path.display()))
+    })
+}
+
+pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
+    let (plan, text) = plan(&args.sweep)?;
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    if args.slurm.slurm {
+        crate::slurm::check_args(&args.slurm)?;
+        crate::slurm::array_size(&args.slurm, plan.points.len())?;
+    }
+    let stem = args.sweep.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sweep".into());
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs/sweeps").join(stem));
+    let plan_json = serde_json::to_string_pretty(&plan).expect("plan serialises");
+    prepare_out(&out, &text, &plan_json, args.resume || shard.is_some(), args.force)?;
+    if args.slurm.slurm {
+        // The directory, sweep.toml and plan.json exist before any task
+        // starts: the tasks only --resume into it.
+        // Absolute, symlinks kept: the base scenario is found beside the sweep file as named.
+        let abs = |p: &Path| std::path::absolute(p).map_err(|e| Failure::internal(format!("{}: {e}", p.display())));
+        let (sweep_abs, out_abs) = (abs(&args.sweep)?, abs(&out)?);
+        let job = crate::slurm::Job { sweep: &sweep_abs, out: &out_abs, points: plan.points.len(), seeds: plan.seeds.len(), keep_runs: args.keep_runs };
+        return crate::slurm::prepare(&args.slurm, &job);
+    }
 
     let jobs: Vec<(usize, u64)> = (0..plan.points.len())
         .filter(|p| shard.is_none_or(|(i, n)| p % n == i))
