@@ -157,9 +157,14 @@ pub fn grid(quick: bool, big: bool) -> Vec<Op> {
         }
         let ctxs: &[u64] = if quick { &[64, 512, 2048] } else { &[64, 256, 1024, 2048, 4096] };
         let batches: &[u64] = if quick { &[1, 8, 32] } else { &[1, 8, 32, 64] };
+        // Four and eight query heads per key/value head (Llama 3 8B, 70B):
+        // the same cache bytes then carry different FLOPs.
+        let groups: Vec<u64> = if h / 8 >= 1 && h / 8 != kvh { vec![kvh, h / 8] } else { vec![kvh] };
         for &context in ctxs {
             for &seqs in batches {
-                ops.push(Op::AttentionDecode { seqs, context, heads: h, kv_heads: kvh, head_dim: hd });
+                for &kv_heads in &groups {
+                    ops.push(Op::AttentionDecode { seqs, context, heads: h, kv_heads, head_dim: hd });
+                }
             }
         }
     }
