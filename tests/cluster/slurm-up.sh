@@ -69,9 +69,9 @@ if ((${#need[@]})); then
     echo "slurm-up: installing ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt_log=$(mktemp)
-    if ! { apt-get install -y -q --no-install-recommends "${need[@]}" >"$apt_log" 2>&1 ||
-        { apt-get update -q >>"$apt_log" 2>&1 &&
-            apt-get install -y -q --no-install-recommends "${need[@]}" >>"$apt_log" 2>&1; }; }; then
+    if ! { timeout 300 apt-get install -y -q --no-install-recommends "${need[@]}" >"$apt_log" 2>&1 ||
+        { timeout 300 apt-get update -q >>"$apt_log" 2>&1 &&
+            timeout 300 apt-get install -y -q --no-install-recommends "${need[@]}" >>"$apt_log" 2>&1; }; }; then
         tail -n 20 "$apt_log" >&2
         rm -f "$apt_log"
         fail 3 "cannot install ${need[*]}"
