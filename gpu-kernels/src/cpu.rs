@@ -35,16 +35,15 @@ pub struct CpuBackend {
 /// the crate's own rayon split for the few-row products of decoding, and as
 /// fast for large ones; products under 2²⁰ multiply-adds run on the
 /// calling thread, where handing work to the pool costs more than it saves.
-/// So do one-row products (GEMV, decoding one sequence) narrower than 4096
-/// columns: measured with the `gemv_shapes` example, one thread streams
-/// their weights at 20–25 GB/s where split panels ran at 10–20 GB/s, while
-/// wider ones (the fused gate-up projection) run at 15 GB/s on one thread
-/// and 22–27 GB/s in panels.
+/// One-row products (GEMV, decoding one sequence) go to [`gemv`].
 pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     let threads = rayon::current_num_threads();
     let panel = n.div_ceil(threads).next_multiple_of(16);
-    if threads == 1 || (m == 1 && n < 4096) || m * k * n < 1 << 20 || panel >= n {
+    if m == 1 {
+        return gemv(a, b, c, k, n, threads);
+    }
+    if threads == 1 || m * k * n < 1 << 20 || panel >= n {
         // SAFETY: dense row-major matrices of the asserted sizes.
         unsafe { gemm_strided(m, k, n, c.as_mut_ptr(), n as isize, a.as_ptr(), k as isize, 1, b.as_ptr(), n as isize, 1, 1.0) };
         return;
@@ -71,6 +70,62 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
+}
+
+/// `c[1×n] = a[1×k] · b[k×n]`: stream the rows of `b` once, four at a
+/// time, adding them scaled into the output; threads take column panels of
+/// at least 256 columns. The `gemm` crate's kernels are built for many rows:
+/// on one row they streamed weights at 10–28 GB/s depending on the shape
+/// (`gemv_shapes` example), which no per-operator model can follow.
+fn gemv(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize, threads: usize) {
+    let panels = if k * n < 1 << 20 { 1 } else { threads.min(n.div_ceil(256)).max(1) };
+    let width = n.div_ceil(panels).next_multiple_of(16).min(n);
+    c[..n].par_chunks_mut(width).enumerate().with_min_len(1).for_each(|(p, out)| {
+        let j0 = p * width;
+        gemv_panel(a, b, out, k, n, j0);
+    });
+}
+
+/// One panel of [`gemv`], compiled for AVX2 and FMA when the CPU has them
+/// (the default x86-64 target has only SSE2).
+fn gemv_panel(a: &[f32], b: &[f32], out: &mut [f32], k: usize, n: usize, j0: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the features were just detected.
+        return unsafe { gemv_panel_avx2(a, b, out, k, n, j0) };
+    }
+    gemv_panel_plain(a, b, out, k, n, j0)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemv_panel_avx2(a: &[f32], b: &[f32], out: &mut [f32], k: usize, n: usize, j0: usize) {
+    gemv_panel_plain(a, b, out, k, n, j0)
+}
+
+#[inline(always)]
+fn gemv_panel_plain(a: &[f32], b: &[f32], out: &mut [f32], k: usize, n: usize, j0: usize) {
+    let w = out.len();
+    out.fill(0.0);
+    let mut p = 0;
+    while p + 4 <= k {
+        let (x0, x1, x2, x3) = (a[p], a[p + 1], a[p + 2], a[p + 3]);
+        let r0 = &b[p * n + j0..][..w];
+        let r1 = &b[(p + 1) * n + j0..][..w];
+        let r2 = &b[(p + 2) * n + j0..][..w];
+        let r3 = &b[(p + 3) * n + j0..][..w];
+        for j in 0..w {
+            out[j] += x0 * r0[j] + x1 * r1[j] + x2 * r2[j] + x3 * r3[j];
+        }
+        p += 4;
+    }
+    while p < k {
+        let (x, r) = (a[p], &b[p * n + j0..][..w]);
+        for j in 0..w {
+            out[j] += x * r[j];
+        }
+        p += 1;
+    }
 }
 
 /// Elements below which an element-wise operator runs on the calling

@@ -1,10 +1,8 @@
 //! The shipped profiles: each parses, fits, and its recorded end-to-end
-//! check is what this fit predicts from its own measurements, with a median
-//! absolute error under issue 7's 5 %. The largest error is printed, not
-//! asserted: the shipped CPU profile misses the 15 % limit on one stack
-//! (single-sequence decode, bound by memory bandwidth that this shared VM's
-//! neighbours take a varying share of; see README "Calibration"). The
-//! timings were measured once, by the command each file records.
+//! check is what this fit predicts from its own measurements, within
+//! issue 7's thresholds (median |error| < 5 %, largest < 15 %). The timings
+//! were measured once, by the command each file records (on a busy shared
+//! machine a new calibration can miss them: README, "Calibration").
 
 use gpu_kernels::calibrate::{MAX_ERROR_LIMIT, MEDIAN_ERROR_LIMIT, error_figures, repredict};
 use gpu_kernels::{OpKind, Profile};
@@ -40,9 +38,6 @@ fn shipped_profiles_predict_their_layer_stacks_within_the_thresholds() {
         }
         let (median, max) = error_figures(&again);
         println!("{name}: median |error| {:.1}%, max {:.1}%", median * 100.0, max * 100.0);
-        assert!(median < MEDIAN_ERROR_LIMIT, "{name}: median {median}");
-        if max >= MAX_ERROR_LIMIT {
-            println!("{name}: largest error {:.1}% is above the {:.0}% limit", max * 100.0, MAX_ERROR_LIMIT * 100.0);
-        }
+        assert!(median < MEDIAN_ERROR_LIMIT && max < MAX_ERROR_LIMIT, "{name}: median {median}, max {max}");
     }
 }
