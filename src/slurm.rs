@@ -196,7 +196,7 @@ exec {exe_q} merge {out_q}
 }
 
 fn write_script(path: &Path, text: &str) -> Result<(), Failure> {
-    crate::sweep::write_unique_atomic(path, text.as_bytes())?;
+    crate::output::write_atomic(path, text.as_bytes())?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -344,26 +344,9 @@ fn prepare_out(out: &Path, text: &str, plan_json: &str, continuing: bool, force:
         if std::fs::read_to_string(&path).is_ok_and(|t| t == contents) {
             continue;
         }
-        write_unique_atomic(&path, contents.as_bytes())?;
+        crate::output::write_atomic(&path, contents.as_bytes())?;
     }
     Ok(())
-}
-
-/// Writes `contents` to `path` through a temporary name no other process
-/// (on this host or another sharing the filesystem) uses, and a rename.
-pub(crate) fn write_unique_atomic(path: &Path, contents: &[u8]) -> Result<(), Failure> {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let host: String = host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{host}-{}-{nanos}-{n}.tmp", std::process::id()));
-    std::fs::write(&tmp, contents).map_err(|e| Failure::internal(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Failure::internal(format!("{}: {e}", path.display()))
-    })
 }
 
 pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
