@@ -26,7 +26,7 @@ fn main() {
     }
     let checks = gpu_kernels::calibrate::repredict(&p, &f);
     for c in &checks {
-        println!("{} {:+.1}% (recorded {:+.1}%)", c.name, c.error * 100.0, p.checks.iter().find(|x| x.name == c.name).map_or(0.0, |x| x.error * 100.0));
+        println!("{} {:+.1}% (recorded {:+.1}%)", c.shape.name, c.error * 100.0, p.checks.iter().find(|x| x.shape.name == c.shape.name).map_or(0.0, |x| x.error * 100.0));
     }
     let (med, max) = gpu_kernels::calibrate::error_figures(&checks);
     println!("median |error| {:.1}%, max {:.1}%", med * 100.0, max * 100.0);

@@ -222,25 +222,7 @@ pub fn error_figures(checks: &[StackCheck]) -> (f64, f64) {
 
 /// Predicts every check stack from the profile's own fit.
 pub fn repredict(profile: &Profile, fitted: &FittedProfile) -> Vec<StackCheck> {
-    profile
-        .checks
-        .iter()
-        .map(|c| {
-            let s = Stack {
-                name: c.name.clone(),
-                layers: c.layers,
-                hidden: c.hidden,
-                heads: c.heads,
-                kv_heads: c.kv_heads,
-                ffn: c.ffn,
-                prefill_seqs: c.prefill_seqs,
-                prefill_len: c.prefill_len,
-                decode_seqs: c.decode_seqs,
-                decode_context: c.decode_context,
-            };
-            s.check(c.measured_s, s.predict(fitted))
-        })
-        .collect()
+    profile.checks.iter().map(|c| c.shape.check(c.measured_s, c.shape.predict(fitted))).collect()
 }
 
 fn bar(n: usize, quiet: bool, what: &str) -> ProgressBar {
@@ -336,7 +318,7 @@ pub fn calibrate(args: &CalibrateArgs, command: &str) -> Result<Outcome, String>
 pub fn print_checks(o: &Outcome, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "{:<16} {:>6} {:>6} {:>12} {:>12} {:>8}", "stack", "layers", "hidden", "measured ms", "predicted ms", "error")?;
     for c in &o.profile.checks {
-        writeln!(out, "{:<16} {:>6} {:>6} {:>12.3} {:>12.3} {:>+7.1}%", c.name, c.layers, c.hidden, c.measured_s * 1e3, c.predicted_s * 1e3, c.error * 100.0)?;
+        writeln!(out, "{:<16} {:>6} {:>6} {:>12.3} {:>12.3} {:>+7.1}%", c.shape.name, c.shape.layers, c.shape.hidden, c.measured_s * 1e3, c.predicted_s * 1e3, c.error * 100.0)?;
     }
     writeln!(
         out,

@@ -34,7 +34,7 @@ fn shipped_profiles_predict_their_layer_stacks_within_the_thresholds() {
         assert!(p.checks.len() >= 4, "{name}: {} check stacks", p.checks.len());
         let again = repredict(&p, &fitted);
         for (recorded, now) in p.checks.iter().zip(&again) {
-            assert!((recorded.predicted_s - now.predicted_s).abs() <= 1e-9 * now.predicted_s, "{name} {}: recorded prediction differs from the fit's", now.name);
+            assert!((recorded.predicted_s - now.predicted_s).abs() <= 1e-9 * now.predicted_s, "{name} {}: recorded prediction differs from the fit's", now.shape.name);
         }
         let (median, max) = error_figures(&again);
         println!("{name}: median |error| {:.1}%, max {:.1}%", median * 100.0, max * 100.0);

@@ -418,10 +418,7 @@ impl Scenario {
     /// default so that the result is the resolved scenario.
     pub fn from_toml_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         let mut scenario: Scenario = toml::from_str(text).map_err(|e| serde_error(text, file, &e))?;
-        scenario.resolve().map_err(|(path, message)| {
-            let line = locate(text, &path);
-            ScenarioError { file: file.to_string(), line, key: path_string(&path), message }
-        })?;
+        scenario.resolve().map_err(|(path, message)| error_at(text, file, &path, message))?;
         Ok(scenario)
     }
 
@@ -864,7 +861,7 @@ impl Scenario {
             }
             let name = st.arrival.file.clone().unwrap_or_default();
             let path = vec![Seg::Key("workload"), Seg::Idx(i), Seg::Key("arrival"), Seg::Key("file")];
-            let fail = |message: String| ScenarioError { file: file.to_string(), line: locate(text, &path), key: path_string(&path), message };
+            let fail = |message: String| error_at(text, file, &path, message);
             let body = read(&name).map_err(|e| fail(format!("cannot read trace {name:?}: {e}")))?;
             let times = crate::workload::parse_trace(&body).map_err(|(line, m)| fail(format!("trace {name:?} line {line}: {m}")))?;
             self.traces.insert(i, times);
@@ -892,7 +889,7 @@ impl Scenario {
                 continue;
             }
             let path = vec![Seg::Key("gpu_nodes"), Seg::Idx(i), Seg::Key("latency"), Seg::Key("profile")];
-            let fail = |message: String| ScenarioError { file: file.to_string(), line: locate(text, &path), key: path_string(&path), message };
+            let fail = |message: String| error_at(text, file, &path, message);
             let body = read(&name).map_err(|e| fail(format!("cannot read profile {name:?}: {e}")))?;
             let fitted = crate::inference::profile::Profile::parse(&body)
                 .and_then(|p| p.fit())
@@ -927,6 +924,11 @@ impl Seg {
             Seg::Idx(_) => None,
         }
     }
+}
+
+/// The error for the key at `path` in `text` (the contents of `file`).
+fn error_at(text: &str, file: &str, path: &[Seg], message: String) -> ScenarioError {
+    ScenarioError { file: file.to_string(), line: locate(text, path), key: path_string(path), message }
 }
 
 fn path_string(path: &[Seg]) -> String {

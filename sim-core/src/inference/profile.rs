@@ -171,10 +171,11 @@ pub struct Measurement {
     pub repeats: u32,
 }
 
-/// A stack of decoder layers timed as a whole, for the end-to-end check.
+/// A stack of decoder layers at one batch shape: what the end-to-end check
+/// of a calibration times as a whole and predicts from the fitted operators.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct StackCheck {
+pub struct StackShape {
     pub name: String,
     pub layers: u32,
     pub hidden: u32,
@@ -187,10 +188,71 @@ pub struct StackCheck {
     pub prefill_len: u32,
     pub decode_seqs: u32,
     pub decode_context: u32,
+}
+
+impl StackShape {
+    pub fn head_dim(&self) -> u32 {
+        self.hidden / self.heads
+    }
+
+    /// Rows of activations that go through the projections.
+    pub fn tokens(&self) -> u64 {
+        self.prefill_seqs as u64 * self.prefill_len as u64 + self.decode_seqs as u64
+    }
+
+    /// The layers as a model (parameters of the layers only, f32).
+    pub fn model(&self) -> ModelSpec {
+        let (d, f) = (self.hidden as f64, self.ffn as f64);
+        let kv = (self.kv_heads * self.head_dim()) as f64;
+        ModelSpec {
+            params: self.layers as f64 * (d * (d + 2.0 * kv) + d * d + 3.0 * d * f),
+            layers: self.layers,
+            hidden: self.hidden,
+            heads: self.heads,
+            kv_heads: self.kv_heads,
+            ffn: self.ffn,
+            vocab: 0,
+            dtype_bytes: 4,
+        }
+    }
+
+    /// The batch as a step's work.
+    pub fn work(&self) -> StepWork {
+        let (s, p) = (self.prefill_seqs as f64, self.prefill_len as f64);
+        StepWork {
+            prefill_tokens: s * p,
+            prefill_tokens_sq: s * p * p,
+            prefill_seqs: s,
+            decode_seqs: self.decode_seqs as f64,
+            decode_context: self.decode_seqs as f64 * self.decode_context as f64,
+        }
+    }
+
+    /// One layer's operators in execution order: exactly what a forward
+    /// step is priced with, so the check tests the simulator's own path.
+    pub fn layer_ops(&self) -> Vec<Op> {
+        layer_ops(&self.model(), self.tokens(), &self.work())
+    }
+
+    /// Predicted time of the whole stack from a fitted profile.
+    pub fn predict(&self, fitted: &FittedProfile) -> f64 {
+        self.layers as f64 * self.layer_ops().iter().map(|op| fitted.op_time(op)).sum::<f64>()
+    }
+
+    pub fn check(&self, measured_s: f64, predicted_s: f64) -> StackCheck {
+        StackCheck { shape: self.clone(), measured_s, predicted_s, error: (predicted_s - measured_s) / measured_s }
+    }
+}
+
+/// A stack timed as a whole, against its prediction.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StackCheck {
     pub measured_s: f64,
     pub predicted_s: f64,
     /// (predicted − measured) / measured.
     pub error: f64,
+    pub shape: StackShape,
 }
 
 /// A profile file: where it was measured, and every measurement.
@@ -582,8 +644,22 @@ mod tests {
             measurements: vec![Measurement { op: Op::SiluMul { tokens: 3, ffn: 8 }, median_s: 1e-6, min_s: 1e-6, repeats: 3 }],
             checks: vec![],
         };
+        let shape = StackShape {
+            name: "s".into(),
+            layers: 2,
+            hidden: 64,
+            heads: 4,
+            kv_heads: 1,
+            ffn: 128,
+            prefill_seqs: 1,
+            prefill_len: 5,
+            decode_seqs: 2,
+            decode_context: 7,
+        };
+        let mut p = p;
+        p.checks.push(shape.check(2e-3, 1.9e-3));
         let text = toml::to_string(&p).unwrap();
-        assert!(text.contains("op = \"silu_mul\""), "{text}");
+        assert!(text.contains("op = \"silu_mul\"") && text.contains("[check.shape]"), "{text}");
         assert_eq!(Profile::parse(&text).unwrap(), p);
     }
 }
