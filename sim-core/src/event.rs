@@ -1,7 +1,7 @@
 //! Everything that can happen in a run: one variant per kind of event, each
 //! small and `Copy` so that the queue moves no heap data.
 
-use crate::consensus::{BlockId, Message, Step};
+use crate::consensus::{BlockId, Message, Step, VoteKind};
 use crate::network::NodeId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +14,9 @@ pub enum Event {
     StartHeight { node: NodeId, height: u64 },
     /// `create_empty_blocks_interval` passed with no transaction.
     EmptyBlockTimer { node: NodeId, height: u64 },
+    /// The quorum fast path: `node` has received the votes of `kind` it needs
+    /// at `height` (round 0); the plan says how much power they carry.
+    Quorum { node: NodeId, height: u64, kind: VoteKind },
     /// A block that `node` saw committed but never received arrives from a peer.
     BlockFetched { node: NodeId, height: u64, block: BlockId },
     /// `node` syncs the blocks it missed (blocksync) and rejoins consensus;

@@ -194,6 +194,21 @@ pub struct ConsensusConfig {
     /// Header, last commit and proposal framing of a block, beyond its transactions.
     #[serde(default = "defaults::block_overhead_bytes")]
     pub block_overhead_bytes: u64,
+    /// How votes travel: `"quorum"` (default) computes, for a height where
+    /// nothing can interfere, each validator's +2/3 arrival times from the
+    /// same per-message delays instead of queueing every vote; `"per_message"`
+    /// delivers every vote as its own event (the reference semantics).
+    #[serde(default)]
+    pub vote_delivery: VoteDelivery,
+}
+
+/// See [`ConsensusConfig::vote_delivery`].
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VoteDelivery {
+    #[default]
+    Quorum,
+    PerMessage,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -394,6 +409,7 @@ impl Default for ConsensusConfig {
             max_block_bytes: defaults::max_block_bytes(),
             vote_bytes: defaults::vote_bytes(),
             block_overhead_bytes: defaults::block_overhead_bytes(),
+            vote_delivery: VoteDelivery::Quorum,
         }
     }
 }

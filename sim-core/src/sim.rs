@@ -4,6 +4,7 @@
 //! semantics), each with its own latency draw.
 
 mod economy;
+mod quorum;
 mod requests;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +21,7 @@ use crate::mempool::{Mempool, TxKey, TxKind};
 use crate::queue::EventQueue;
 use crate::records::{BlockRecord, NodeRecord, RecordSink, RoundRecord};
 use crate::rng::{self, Purpose, Streams};
-use crate::scenario::{Behaviour, Scenario, ValidatorSpec};
+use crate::scenario::{Behaviour, Scenario, ValidatorSpec, VoteDelivery};
 use crate::summary::{ConsensusSummary, Distribution, RoundsPerHeight, Summary};
 use crate::time::{SimDuration, SimTime};
 
@@ -114,6 +115,17 @@ pub struct Simulation {
     /// its size), for gossip to send again after a heal or a recovery.
     sent: Vec<Vec<([Message; 2], u64)>>,
     catchup_pending: Vec<bool>,
+    /// When each validator starts (or started) round 0 of its current height.
+    start_at: Vec<SimTime>,
+    /// Every time at which a scheduled fault takes effect or ends, sorted.
+    fault_times: Vec<SimTime>,
+    vote_delivery: VoteDelivery,
+    /// Every validator is honest (the quorum fast path's first condition).
+    all_honest: bool,
+    planner: quorum::Planner,
+    /// The quorum fast path's plan for the height being decided, if it took it.
+    plan: Option<quorum::Plan>,
+    heights_fast: u64,
     events_processed: u64,
     inf: requests::Inference,
     econ: economy::Economy,
@@ -172,6 +184,13 @@ impl Simulation {
             faults: Vec::new(),
             sent: vec![Vec::new(); n],
             catchup_pending: vec![false; n],
+            start_at: vec![SimTime::ZERO; n],
+            fault_times: Vec::new(),
+            vote_delivery: c.vote_delivery,
+            all_honest: specs.iter().all(|s| s.behaviour == Behaviour::Honest),
+            planner: quorum::Planner::default(),
+            plan: None,
+            heights_fast: 0,
             events_processed: 0,
             inf: requests::Inference::new(scenario, &streams),
             econ: economy::Economy::new(scenario),
@@ -209,6 +228,8 @@ impl Simulation {
 
     fn push_fault(&mut self, at: SimTime, action: FaultAction) {
         self.faults.push(action);
+        let i = self.fault_times.partition_point(|&t| t <= at);
+        self.fault_times.insert(i, at);
         self.queue.push(at, Event::Fault { index: (self.faults.len() - 1) as u32 });
     }
 
@@ -277,6 +298,7 @@ impl Simulation {
                     self.drain(node, sink);
                 }
             }
+            Event::Quorum { node, height, kind } => self.on_quorum(node, height, kind, sink),
             Event::CatchUp { node, rearm } => self.on_catch_up(node, rearm, sink),
             Event::Fault { index } => self.on_fault(index as usize),
             Event::TxArrival => self.on_tx_arrival(sink),
@@ -314,6 +336,70 @@ impl Simulation {
         }
         self.nodes[to as usize].on_message(msg);
         self.drain(to, sink);
+    }
+
+    /// The quorum fast path hands `node` the votes of `kind` it has received
+    /// by now, all at once.
+    fn on_quorum(&mut self, node: NodeId, height: u64, kind: VoteKind, sink: &mut dyn RecordSink) {
+        let Some(plan) = self.plan.as_ref().filter(|p| p.height == height) else {
+            self.error = Some(format!("quorum fast path: no plan for height {height} when validator {node}'s votes came in"));
+            return;
+        };
+        let i = node as usize;
+        let power = match kind {
+            VoteKind::Prevote => plan.prevote_power[i],
+            VoteKind::Precommit => plan.precommit_power[i],
+        };
+        let block = plan.block;
+        if self.nodes[i].height == height {
+            self.nodes[i].on_votes(kind, 0, block, power);
+            self.drain(node, sink);
+        }
+    }
+
+    /// Tries the quorum fast path for the round-0 proposal of `block` at
+    /// `height` by `proposer` (see `sim/quorum.rs` for the conditions).
+    fn plan_height(&mut self, proposer: NodeId, height: u64, block: BlockId, bytes: u64) {
+        self.plan = None;
+        let fresh = self.vote_delivery == VoteDelivery::Quorum
+            && self.all_honest
+            && self.create_empty_blocks
+            && !self.skip_timeout_commit
+            && self.net.faults.side.is_none()
+            && self.net.faults.crashed.iter().all(|c| !c)
+            && self.catchup_pending.iter().all(|c| !c)
+            && self.nodes.iter().all(|s| s.is_fresh_at(height));
+        if !fresh {
+            return;
+        }
+        let next_fault = self.fault_times.get(self.fault_times.partition_point(|&t| t < self.now)).copied();
+        let powers: Vec<u64> = self.specs.iter().map(|s| s.power).collect();
+        let h = quorum::Height {
+            net: &self.net,
+            powers: &powers,
+            start: &self.start_at,
+            height,
+            proposer,
+            block,
+            block_bytes: bytes,
+            vote_bytes: self.vote_bytes,
+            now: self.now,
+            timeout_propose: self.timeouts.propose(0),
+            timeout_commit: self.timeouts.commit,
+            end: self.end,
+            next_fault,
+        };
+        let Some(t) = self.planner.plan(&h) else { return };
+        for (node, (&pv, &pc)) in t.prevote_quorum.iter().zip(&t.precommit_quorum).enumerate() {
+            let node = node as NodeId;
+            self.queue.push(pv, Event::Quorum { node, height, kind: VoteKind::Prevote });
+            self.queue.push(pc, Event::Quorum { node, height, kind: VoteKind::Precommit });
+        }
+        for (st, r) in self.stats.iter_mut().zip(&t.received) {
+            st.messages_received += r;
+        }
+        self.heights_fast += 1;
+        self.plan = Some(t.plan);
     }
 
     fn request_catch_up(&mut self, node: NodeId, peer: NodeId) {
@@ -411,6 +497,7 @@ impl Simulation {
 
     /// Round 0 of the node's height, unless it must wait for transactions.
     fn begin_round0(&mut self, node: NodeId) {
+        self.start_at[node as usize] = self.now;
         if !self.create_empty_blocks && self.mempool.is_empty() {
             if !self.mempool.waiting.contains(&node) {
                 self.mempool.waiting.push(node);
@@ -508,6 +595,9 @@ impl Simulation {
             let block = reuse.unwrap_or_else(|| self.new_block(node, height));
             let msg = Message::Proposal { height, round, block, pol_round, from: node };
             let bytes = self.blocks.get(&block).map_or(self.block_base_bytes, |b| b.bytes);
+            if round == 0 && reuse.is_none() {
+                self.plan_height(node, height, block, bytes);
+            }
             self.broadcast(node, msg, bytes);
             msg
         };
@@ -534,6 +624,27 @@ impl Simulation {
                     self.broadcast_by_side(node, pair.map(|b| vote(VoteKind::Precommit, b)), self.vote_bytes);
                 }
             }
+            return;
+        }
+        if let Some(plan) = self.plan.as_ref().filter(|p| p.height == height) {
+            // The fast path already accounted for this vote's deliveries:
+            // check that it is cast when and for what the plan said.
+            let i = node as usize;
+            let at = match kind {
+                VoteKind::Prevote => plan.prevote_at[i],
+                VoteKind::Precommit => plan.precommit_at[i],
+            };
+            if round != 0 || block != plan.block || at != self.now {
+                self.error = Some(format!(
+                    "quorum fast path mispredicted: validator {node} cast its {kind:?} of height {height} round {round} for block {block} at {:.9} s; predicted block {} at {:.9} s",
+                    self.now.as_secs_f64(),
+                    plan.block,
+                    at.as_secs_f64()
+                ));
+            }
+            let msg = vote(kind, block);
+            self.sent[i].retain(|(m, _)| m[0].height() == height);
+            self.sent[i].push(([msg, msg], self.vote_bytes));
             return;
         }
         self.broadcast(node, vote(kind, block), self.vote_bytes);
@@ -581,6 +692,7 @@ impl Simulation {
         let all_in = self.skip_timeout_commit && self.nodes[i].precommit_power(round, block) == self.total_power;
         let wait = if all_in { SimDuration::ZERO } else { self.timeouts.commit };
         self.queue.push(self.now + wait, Event::StartHeight { node, height: height + 1 });
+        self.start_at[i] = self.now + wait;
         if !self.honest[i] {
             return;
         }
@@ -701,6 +813,7 @@ impl Simulation {
                 heights_with_round_gt0: c.commit_round.iter().filter(|&&r| r > 0).count() as u64,
                 safety_violations: c.violated.len() as u64,
                 longest_stall_s: c.longest_stall.as_secs_f64(),
+                heights_quorum_fast_path: self.heights_fast,
             },
             requests,
             trust_gap_s,

@@ -99,6 +99,8 @@ pub struct ConsensusSummary {
     pub safety_violations: u64,
     /// Longest time without a new commit, counting the run's start and end.
     pub longest_stall_s: f64,
+    /// Heights decided through the quorum fast path (the rest had one event per vote).
+    pub heights_quorum_fast_path: u64,
 }
 
 /// Mean and nearest-rank percentiles; `None` when there is no sample.

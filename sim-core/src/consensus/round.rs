@@ -74,6 +74,16 @@ impl Tally {
             }
         }
     }
+    /// Adds `power` of votes for `block` from senders not named one by one
+    /// (the quorum fast path's remote votes; never mixed with single votes
+    /// of the same senders).
+    fn add_power(&mut self, block: BlockId, power: u64) {
+        self.any += power;
+        match self.blocks.iter_mut().find(|(id, _)| *id == block) {
+            Some((_, p)) => *p += power,
+            None => self.blocks.push((block, power)),
+        }
+    }
     fn power_for(&self, block: BlockId) -> u64 {
         self.blocks.iter().find(|(id, _)| *id == block).map_or(0, |(_, p)| *p)
     }
@@ -259,6 +269,33 @@ impl RoundState {
                 };
             }
         }
+    }
+
+    /// Votes of `kind` for `block` in `round` with `power` in all, from other
+    /// validators, counted at once: what the quorum fast path hands over
+    /// instead of one message per sender.
+    pub fn on_votes(&mut self, kind: VoteKind, round: u32, block: BlockId, power: u64) {
+        let d = self.data(round);
+        d.senders.any += power;
+        match kind {
+            VoteKind::Prevote => d.prevotes.add_power(block, power),
+            VoteKind::Precommit => d.precommits.add_power(block, power),
+        }
+        self.check();
+    }
+
+    /// Whether this validator is at `height`, in round 0, before any vote
+    /// or proposal of the height: the state in which the quorum fast path
+    /// can predict everything it will do.
+    pub fn is_fresh_at(&self, height: u64) -> bool {
+        let untouched = |d: &RoundData| d.proposal.is_none() && d.prevotes.any == 0 && d.precommits.any == 0 && d.senders.any == 0;
+        self.height == height
+            && self.round == 0
+            && matches!(self.step, Step::NewHeight | Step::Propose)
+            && self.locked.is_none()
+            && self.valid.is_none()
+            && self.next_height.is_empty()
+            && self.rounds[..self.rounds_used].iter().all(untouched)
     }
 
     /// A block fetched from a peer after its precommits were seen.

@@ -1,0 +1,271 @@
+//! The quorum fast path (issue #8): a height whose outcome nothing can
+//! disturb is computed when its proposer proposes, from the very per-message
+//! delays that delivering every vote would draw, and each validator is handed
+//! its +2/3 prevotes and precommits in one event at the time the last vote
+//! it needed arrives: order statistics of arrival times instead of N² events.
+//!
+//! The validators' state machines still decide everything (they prevote,
+//! precommit and commit through their own rules); the plan only says when the
+//! votes they would have counted are in, and records when each validator is
+//! predicted to vote so that the simulation can check the prediction as the
+//! votes happen (a mismatch is a bug and stops the run).
+//!
+//! A height takes the fast path only when, at its round-0 proposal:
+//! * every validator is honest, up, and fresh at this height (round 0, no
+//!   vote or proposal seen), and none is catching up;
+//! * no partition is in force and every message gets through (a lossy link
+//!   is fine: its retransmissions are part of the drawn delay);
+//! * `create_empty_blocks` is on and `skip_timeout_commit` off (the start of
+//!   the next height then depends on the commit time alone);
+//! * no fault is scheduled until the height's last vote has arrived;
+//! * the proposal reaches every validator before its propose timeout;
+//! * every validator precommits before the precommits of others alone make
+//!   +2/3 (so it does commit after voting, as predicted), strictly, so that
+//!   no tie of equal times can reorder the two;
+//! * all validators commit within `timeout_commit` of the first (so no
+//!   message of the next height reaches a validator still at this one).
+//!
+//! Otherwise the height runs with one event per vote, as in
+//! `vote_delivery = "per_message"`. Tests run scenarios both ways, faults
+//! included, and compare every table.
+
+use crate::consensus::{BlockId, Message, VoteKind};
+use crate::network::{Network, NodeId};
+use crate::time::{SimDuration, SimTime};
+
+/// What the fast path predicted for round 0 of one height.
+#[derive(Clone, Debug)]
+pub(super) struct Plan {
+    pub height: u64,
+    pub block: BlockId,
+    /// When each validator will prevote and precommit (the self-check;
+    /// `u64::MAX` ns for a validator that commits before it precommits).
+    pub prevote_at: Vec<SimTime>,
+    pub precommit_at: Vec<SimTime>,
+    /// Power of the other validators' votes each validator is handed at its
+    /// quorum event: every vote that has arrived by then.
+    pub prevote_power: Vec<u64>,
+    pub precommit_power: Vec<u64>,
+}
+
+/// A height's timeline as the plan computes it, for the simulation to schedule.
+pub(super) struct Timeline {
+    pub plan: Plan,
+    /// When each validator's prevote and precommit quorum event fires.
+    pub prevote_quorum: Vec<SimTime>,
+    pub precommit_quorum: Vec<SimTime>,
+    /// Votes of others each validator receives no later than the run's end.
+    pub received: Vec<u64>,
+}
+
+/// What the plan needs to know about the height.
+pub(super) struct Height<'a> {
+    pub net: &'a Network,
+    pub powers: &'a [u64],
+    /// When each validator starts (or started) round 0 of this height.
+    pub start: &'a [SimTime],
+    pub height: u64,
+    pub proposer: NodeId,
+    pub block: BlockId,
+    pub block_bytes: u64,
+    pub vote_bytes: u64,
+    pub now: SimTime,
+    pub timeout_propose: SimDuration,
+    pub timeout_commit: SimDuration,
+    pub end: SimTime,
+    /// The first fault scheduled at or after `now`, if any.
+    pub next_fault: Option<SimTime>,
+}
+
+/// Scratch space kept between heights (the plan runs once per height).
+#[derive(Default)]
+pub(super) struct Planner {
+    delays: Vec<u64>,
+    arrivals: Vec<(u64, u64)>,
+}
+
+/// Power needed for "+2/3": the least p with 3p > 2·total.
+fn two_thirds_plus(total: u64) -> u64 {
+    2 * total / 3 + 1
+}
+
+impl Planner {
+    /// Every delay from each sender to each receiver of one vote, row by
+    /// sender; `None` if any message would be lost.
+    fn vote_delays(&mut self, h: &Height, kind: VoteKind) -> Option<()> {
+        let n = h.powers.len();
+        self.delays.clear();
+        self.delays.resize(n * n, 0);
+        for from in 0..n {
+            let key = Message::Vote { kind, height: h.height, round: 0, block: h.block, from: from as NodeId }.key();
+            for to in 0..n {
+                if to != from {
+                    self.delays[from * n + to] = h.net.send_delay(from as NodeId, to as NodeId, h.vote_bytes, key)?.0;
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// For receiver `to` of votes sent at `sent` (`NEVER` for validators
+    /// that do not send this vote): the earliest times at which the others'
+    /// votes arrived by then reach `needs[0]` and `needs[1]` of power
+    /// (`None` if never), the count arriving by `end`, and the latest arrival.
+    fn reach(&mut self, h: &Height, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
+        let n = h.powers.len();
+        self.arrivals.clear();
+        let (mut by_end, mut last) = (0, 0);
+        for from in 0..n {
+            if from != to && sent[from] != NEVER {
+                let t = sent[from] + self.delays[from * n + to];
+                by_end += (t <= h.end.0) as u64;
+                last = last.max(t);
+                self.arrivals.push((t, h.powers[from]));
+            }
+        }
+        self.arrivals.sort_unstable();
+        let mut out = [None; 2];
+        let mut sum = 0;
+        for &(t, p) in &self.arrivals {
+            sum += p;
+            for (o, &need) in out.iter_mut().zip(&needs) {
+                if o.is_none() && sum >= need {
+                    *o = Some(t);
+                }
+            }
+            if out.iter().all(Option::is_some) {
+                break;
+            }
+        }
+        (out, by_end, last)
+    }
+
+    /// Power of the arrivals (as left by the last `reach`) at or before `t`.
+    fn power_by(&self, t: u64) -> u64 {
+        self.arrivals.iter().take_while(|a| a.0 <= t).map(|a| a.1).sum()
+    }
+
+    /// Which validators precommit. One that has +2/3 of the others'
+    /// precommits before it would precommit commits instead and never sends
+    /// its own; whether it does depends only on validators that precommit
+    /// earlier, so deciding in order of precommit time settles everyone.
+    /// `None` on a tie of equal times, whose order the plan cannot know.
+    fn precommitters(&mut self, h: &Height, precommit: &[u64], need: u64) -> Option<Vec<u64>> {
+        let n = h.powers.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_unstable_by_key(|&u| (precommit[u], u));
+        let mut sent = vec![NEVER; n];
+        for &u in &order {
+            let ([full, _], _, _) = self.reach(h, &sent, u, [need, need]);
+            match full {
+                Some(f) if f < precommit[u] => {}
+                Some(f) if f == precommit[u] => return None,
+                _ => sent[u] = precommit[u],
+            }
+        }
+        Some(sent)
+    }
+
+    /// The height's timeline, or `None` when the fast path does not apply.
+    /// The caller has checked the validators' state and the fault timetable
+    /// up to now; this checks the times.
+    pub fn plan(&mut self, h: &Height) -> Option<Timeline> {
+        let n = h.powers.len();
+        let total: u64 = h.powers.iter().sum();
+        let need = two_thirds_plus(total);
+        let p = h.proposer as usize;
+        let key = Message::Proposal { height: h.height, round: 0, block: h.block, pol_round: -1, from: h.proposer }.key();
+        // Prevote times: round 0 started and proposal in hand.
+        let mut prevote = vec![0u64; n];
+        for v in 0..n {
+            let start = h.start[v].0;
+            let arrival = if v == p { h.now.0 } else { h.now.0 + h.net.send_delay(h.proposer, v as NodeId, h.block_bytes, key)?.0 };
+            if v != p && arrival >= start + h.timeout_propose.0 {
+                return None; // prevote nil on the propose timeout
+            }
+            prevote[v] = start.max(arrival);
+        }
+        let mut received = vec![0u64; n];
+        let mut last_arrival = 0u64;
+
+        // Precommit times: own prevote cast and +2/3 prevotes in. With the
+        // others' votes alone reaching +2/3 at `full` and, with its own,
+        // at `with_own` (from its prevote on), a validator precommits at
+        // max(prevote, min(full, max(prevote, with_own))).
+        self.vote_delays(h, VoteKind::Prevote)?;
+        let mut precommit = vec![0u64; n];
+        let mut prevote_quorum = vec![SimTime::ZERO; n];
+        let mut prevote_power = vec![0u64; n];
+        for u in 0..n {
+            let own = h.powers[u];
+            let ([full, partial], by_end, last) = self.reach(h, &prevote, u, [need, need.saturating_sub(own)]);
+            received[u] += by_end;
+            last_arrival = last_arrival.max(last);
+            let with_own = prevote[u].max(partial.unwrap_or(0));
+            let quorum = full.map_or(with_own, |f| f.min(with_own));
+            precommit[u] = prevote[u].max(quorum);
+            prevote_quorum[u] = SimTime(quorum);
+            prevote_power[u] = self.power_by(quorum);
+        }
+
+        // Commits: +2/3 precommits, the block already in hand (it came with
+        // the proposal, before the prevote).
+        self.vote_delays(h, VoteKind::Precommit)?;
+        let sent = self.precommitters(h, &precommit, need)?;
+        let mut precommit_quorum = vec![SimTime::ZERO; n];
+        let mut precommit_power = vec![0u64; n];
+        let (mut first, mut last_commit) = (u64::MAX, 0u64);
+        for u in 0..n {
+            let own = h.powers[u];
+            let ([full, partial], by_end, last) = self.reach(h, &sent, u, [need, need.saturating_sub(own)]);
+            received[u] += by_end;
+            last_arrival = last_arrival.max(last);
+            let commit = if sent[u] == NEVER {
+                // Committed on the others' precommits alone, after its prevote.
+                let f = full?;
+                if f <= prevote[u] {
+                    return None;
+                }
+                f
+            } else {
+                if full.is_some_and(|f| f <= sent[u]) {
+                    return None;
+                }
+                sent[u].max(partial.unwrap_or(0))
+            };
+            precommit_quorum[u] = SimTime(commit);
+            precommit_power[u] = self.power_by(commit);
+            first = first.min(commit);
+            last_commit = last_commit.max(commit);
+        }
+        if last_commit - first >= h.timeout_commit.0 {
+            return None; // the next height would overlap this one
+        }
+        if h.next_fault.is_some_and(|f| f.0 <= last_arrival.max(last_commit)) {
+            return None;
+        }
+        let at = |v: Vec<u64>| v.into_iter().map(SimTime).collect();
+        Some(Timeline {
+            plan: Plan { height: h.height, block: h.block, prevote_at: at(prevote), precommit_at: at(sent), prevote_power, precommit_power },
+            prevote_quorum,
+            precommit_quorum,
+            received,
+        })
+    }
+}
+
+/// Send time of a vote that is never sent.
+const NEVER: u64 = u64::MAX;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_thirds_plus_is_the_least_power_over_two_thirds() {
+        for total in 1..200u64 {
+            let q = two_thirds_plus(total);
+            assert!(3 * q > 2 * total && 3 * (q - 1) <= 2 * total, "total {total}");
+        }
+    }
+}
