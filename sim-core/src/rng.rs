@@ -75,11 +75,18 @@ impl CounterKey {
     /// A generator for the message or draw identified by `words`.
     #[inline]
     pub fn at(&self, words: &[u64]) -> CounterRng {
+        CounterRng { state: self.then(words).0 }
+    }
+
+    /// The key with `words` folded in: `k.then(a).at(b)` is `k.at(a ++ b)`,
+    /// so a broadcast hashes its message once and each receiver once.
+    #[inline]
+    pub fn then(&self, words: &[u64]) -> CounterKey {
         let mut h = self.0;
         for &w in words {
             h = mix64(h ^ w.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         }
-        CounterRng { state: h }
+        CounterKey(h)
     }
 }
 
@@ -152,6 +159,7 @@ mod tests {
         let _ = k.at(&[6, 0, 1, 3, 4]).next_u64();
         assert_eq!(x, k.at(&[5, 0, 1, 3, 4]).next_u64());
         assert_ne!(x, k.at(&[5, 0, 1, 4, 3]).next_u64(), "sender and receiver are ordered");
+        assert_eq!(x, k.then(&[5, 0]).at(&[1, 3, 4]).next_u64(), "a prefix folded once");
     }
 
     #[test]

@@ -96,13 +96,9 @@ impl Planner {
         let n = h.powers.len();
         self.delays.clear();
         self.delays.resize(n * n, 0);
-        for from in 0..n {
-            let key = Message::Vote { kind, height: h.height, round: 0, block: h.block, from: from as NodeId }.key();
-            for to in 0..n {
-                if to != from {
-                    self.delays[from * n + to] = h.net.send_delay(from as NodeId, to as NodeId, h.vote_bytes, key)?.0;
-                }
-            }
+        let key = Message::Vote { kind, height: h.height, round: 0, block: h.block, from: 0 }.key();
+        for (from, row) in self.delays.chunks_mut(n).enumerate() {
+            h.net.send_delays(from as NodeId, h.vote_bytes, key, row)?;
         }
         Some(())
     }
@@ -123,20 +119,7 @@ impl Planner {
                 self.arrivals.push((t, h.powers[from]));
             }
         }
-        self.arrivals.sort_unstable();
-        let mut out = [None; 2];
-        let mut sum = 0;
-        for &(t, p) in &self.arrivals {
-            sum += p;
-            for (o, &need) in out.iter_mut().zip(&needs) {
-                if o.is_none() && sum >= need {
-                    *o = Some(t);
-                }
-            }
-            if out.iter().all(Option::is_some) {
-                break;
-            }
-        }
+        let out = needs.map(|need| crossing(&mut self.arrivals, need));
         (out, by_end, last)
     }
 
@@ -156,12 +139,21 @@ impl Planner {
         order.sort_unstable_by_key(|&u| (precommit[u], u));
         let mut sent = vec![NEVER; n];
         for &u in &order {
-            let ([full, _], _, _) = self.reach(h, &sent, u, [need, need]);
-            match full {
-                Some(f) if f < precommit[u] => {}
-                Some(f) if f == precommit[u] => return None,
-                _ => sent[u] = precommit[u],
+            let (mut before, mut by) = (0, 0);
+            for v in 0..n {
+                if sent[v] != NEVER {
+                    let t = sent[v] + self.delays[v * n + u];
+                    before += if t < precommit[u] { h.powers[v] } else { 0 };
+                    by += if t <= precommit[u] { h.powers[v] } else { 0 };
+                }
             }
+            if before >= need {
+                continue; // commits first
+            }
+            if by >= need {
+                return None; // a tie at its own precommit time
+            }
+            sent[u] = precommit[u];
         }
         Some(sent)
     }
@@ -254,12 +246,91 @@ impl Planner {
     }
 }
 
+/// The earliest time at which the power of the items (time, power) at or
+/// before it reaches `need` (time 0 for no need), or `None`: a weighted
+/// quickselect, linear on average, which reorders `items`.
+fn crossing(items: &mut [(u64, u64)], need: u64) -> Option<u64> {
+    if need == 0 {
+        return Some(0);
+    }
+    if items.iter().map(|i| i.1).sum::<u64>() < need {
+        return None;
+    }
+    let (mut lo, mut hi, mut below) = (0, items.len(), 0u64);
+    loop {
+        let part = &mut items[lo..hi];
+        if part.len() <= 16 {
+            part.sort_unstable();
+            let mut sum = below;
+            for &(t, p) in part.iter() {
+                sum += p;
+                if sum >= need {
+                    return Some(t);
+                }
+            }
+            unreachable!("the total reaches `need`");
+        }
+        let (a, b, c) = (part[0].0, part[part.len() / 2].0, part[part.len() - 1].0);
+        let pivot = a.max(b).min(a.min(b).max(c)); // median of three
+        // Three-way partition: [< pivot | == pivot | > pivot].
+        let (mut lt, mut i, mut gt) = (0, 0, part.len());
+        while i < gt {
+            let t = part[i].0;
+            if t < pivot {
+                part.swap(lt, i);
+                lt += 1;
+                i += 1;
+            } else if t > pivot {
+                gt -= 1;
+                part.swap(i, gt);
+            } else {
+                i += 1;
+            }
+        }
+        let less: u64 = part[..lt].iter().map(|x| x.1).sum();
+        let equal: u64 = part[lt..gt].iter().map(|x| x.1).sum();
+        if below + less >= need {
+            hi = lo + lt;
+        } else if below + less + equal >= need {
+            return Some(pivot);
+        } else {
+            below += less + equal;
+            lo += gt;
+        }
+    }
+}
+
 /// Send time of a vote that is never sent.
 const NEVER: u64 = u64::MAX;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quickselect against sorting and summing, on random inputs with many ties.
+    #[test]
+    fn crossing_matches_a_sorted_scan() {
+        let mut state = 7u64;
+        let mut next = || {
+            state = crate::rng::mix64(state.wrapping_add(1));
+            state
+        };
+        for _ in 0..2000 {
+            let n = 1 + (next() % 200) as usize;
+            let items: Vec<(u64, u64)> = (0..n).map(|_| (next() % 50, 1 + next() % 12)).collect();
+            let total: u64 = items.iter().map(|i| i.1).sum();
+            let need = 1 + next() % (total + 5);
+            let mut sorted = items.clone();
+            sorted.sort_unstable();
+            let mut sum = 0;
+            let expected = sorted.iter().find(|i| {
+                sum += i.1;
+                sum >= need
+            });
+            let mut work = items.clone();
+            assert_eq!(crossing(&mut work, need), expected.map(|i| i.0), "{items:?} need {need}");
+        }
+    }
 
     #[test]
     fn two_thirds_plus_is_the_least_power_over_two_thirds() {
