@@ -223,7 +223,8 @@ impl Network {
         let propagation = self.jitter.apply(base as f64, &mut r);
         let transfer = bytes as f64 * self.ns_per_byte * hops as f64;
         let slow = self.faults.slow[f].max(self.faults.slow[t]);
-        Some(SimDuration(((propagation + transfer) * slow).round() as u64) + GOSSIP_RETRY.saturating_mul(retries))
+        // Non-negative: adding ½ and truncating rounds to nearest without a libm call.
+        Some(SimDuration(((propagation + transfer) * slow + 0.5) as u64) + GOSSIP_RETRY.saturating_mul(retries))
     }
 
     pub fn apply_fault(&mut self, action: &FaultAction) {

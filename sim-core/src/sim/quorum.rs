@@ -119,8 +119,13 @@ impl Planner {
                 self.arrivals.push((t, h.powers[from]));
             }
         }
-        let out = needs.map(|need| crossing(&mut self.arrivals, need));
-        (out, by_end, last)
+        // needs[1] ≤ needs[0]: the second search starts where the first ended.
+        let small = crossing_after(&mut self.arrivals, needs[1], 0, 0);
+        let large = match small {
+            Some((_, lo, below)) if needs[1] > 0 => crossing_after(&mut self.arrivals, needs[0], lo, below).map(|c| c.0),
+            _ => crossing(&mut self.arrivals, needs[0]),
+        };
+        ([large, small.map(|c| c.0)], by_end, last)
     }
 
     /// Power of the arrivals (as left by the last `reach`) at or before `t`.
@@ -250,22 +255,33 @@ impl Planner {
 /// before it reaches `need` (time 0 for no need), or `None`: a weighted
 /// quickselect, linear on average, which reorders `items`.
 fn crossing(items: &mut [(u64, u64)], need: u64) -> Option<u64> {
+    crossing_after(items, need, 0, 0).map(|c| c.0)
+}
+
+/// [`crossing`] for items whose first `lo` (of power `below`) are known to
+/// come strictly before the answer; also returns such a prefix for the
+/// answer, from which a larger `need` can continue.
+fn crossing_after(items: &mut [(u64, u64)], need: u64, mut lo: usize, mut below: u64) -> Option<(u64, usize, u64)> {
     if need == 0 {
-        return Some(0);
+        return Some((0, 0, 0));
     }
     if items.iter().map(|i| i.1).sum::<u64>() < need {
         return None;
     }
-    let (mut lo, mut hi, mut below) = (0, items.len(), 0u64);
+    let mut hi = items.len();
     loop {
         let part = &mut items[lo..hi];
         if part.len() <= 16 {
             part.sort_unstable();
-            let mut sum = below;
-            for &(t, p) in part.iter() {
+            let (mut sum, mut first_equal, mut before) = (below, 0, below);
+            for (k, &(t, p)) in part.iter().enumerate() {
+                if k > 0 && part[k - 1].0 != t {
+                    first_equal = k;
+                    before = sum;
+                }
                 sum += p;
                 if sum >= need {
-                    return Some(t);
+                    return Some((t, lo + first_equal, before));
                 }
             }
             unreachable!("the total reaches `need`");
@@ -292,7 +308,7 @@ fn crossing(items: &mut [(u64, u64)], need: u64) -> Option<u64> {
         if below + less >= need {
             hi = lo + lt;
         } else if below + less + equal >= need {
-            return Some(pivot);
+            return Some((pivot, lo + lt, below + less));
         } else {
             below += less + equal;
             lo += gt;
@@ -329,6 +345,13 @@ mod tests {
             });
             let mut work = items.clone();
             assert_eq!(crossing(&mut work, need), expected.map(|i| i.0), "{items:?} need {need}");
+            // Continuing to a larger need from where a smaller one ended.
+            if let Some(e) = expected {
+                let smaller = 1 + next() % need;
+                let mut work = items.clone();
+                let (_, lo, below) = crossing_after(&mut work, smaller, 0, 0).unwrap();
+                assert_eq!(crossing_after(&mut work, need, lo, below).map(|c| c.0), Some(e.0));
+            }
         }
     }
 
