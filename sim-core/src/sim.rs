@@ -22,7 +22,7 @@ use crate::queue::EventQueue;
 use crate::records::{BlockRecord, NodeRecord, RecordSink, RoundRecord};
 use crate::rng::{self, Purpose, Streams};
 use crate::scenario::{Behaviour, Scenario, ValidatorSpec, VoteDelivery};
-use crate::summary::{ConsensusSummary, Distribution, RoundsPerHeight, Summary};
+use crate::summary::{ConsensusSummary, RoundsPerHeight, Sketch, Summary};
 use crate::time::{SimDuration, SimTime};
 
 /// Bytes that each validator's signature adds to a block's last commit
@@ -70,7 +70,7 @@ struct Chain {
     first_commit_time: Vec<SimTime>,
     commit_round: Vec<u32>,
     violated: BTreeSet<u64>,
-    intervals_s: Vec<f64>,
+    intervals_s: Sketch,
     longest_stall: SimDuration,
 }
 
@@ -805,7 +805,7 @@ impl Simulation {
             events_processed: self.events_processed,
             consensus: ConsensusSummary {
                 heights_committed: c.tip(),
-                block_interval_s: Distribution::of(&c.intervals_s),
+                block_interval_s: c.intervals_s.distribution(),
                 rounds_per_height: RoundsPerHeight {
                     mean: (!rounds.is_empty()).then(|| rounds.iter().sum::<u32>() as f64 / rounds.len() as f64),
                     max: rounds.iter().max().copied(),

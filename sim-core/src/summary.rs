@@ -65,9 +65,9 @@ pub struct ModeGaps {
 }
 
 impl ModeGaps {
-    pub fn of(samples: &[f64]) -> ModeGaps {
-        let d = Distribution::of(samples);
-        ModeGaps { n: samples.len() as u64, mean: d.mean, p50: d.p50, p90: d.p90, p99: d.p99, max: d.max }
+    pub fn of(samples: &Sketch) -> ModeGaps {
+        let d = samples.distribution();
+        ModeGaps { n: samples.len(), mean: d.mean, p50: d.p50, p90: d.p90, p99: d.p99, max: d.max }
     }
 }
 
@@ -140,9 +140,159 @@ impl Distribution {
     }
 }
 
+/// A stream of non-negative samples in memory that does not grow with their
+/// number (issue #8: a day's run must not hold a day of samples): exact
+/// count, sum, minimum and maximum, and counts in log-linear buckets of
+/// relative width 2⁻¹⁰ (HdrHistogram's layout, read straight off the f64
+/// bits). A percentile is the midpoint of the bucket that holds the
+/// nearest-rank sample, so within 2⁻¹¹ ≈ 0.05 % of it; the maximum is exact.
+#[derive(Clone, Debug, Default)]
+pub struct Sketch {
+    n: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    /// Samples ≤ 0 (bucketed as 0).
+    zeros: u64,
+    /// Bucket index of `counts[0]`.
+    offset: u64,
+    counts: Vec<u64>,
+}
+
+/// Mantissa bits kept in a bucket index: 2¹⁰ buckets per power of two.
+const SKETCH_BITS: u32 = 10;
+
+impl Sketch {
+    fn bucket(x: f64) -> u64 {
+        x.to_bits() >> (52 - SKETCH_BITS)
+    }
+    fn bucket_mid(i: u64) -> f64 {
+        let lo = f64::from_bits(i << (52 - SKETCH_BITS));
+        let hi = f64::from_bits((i + 1) << (52 - SKETCH_BITS));
+        0.5 * (lo + hi)
+    }
+
+    pub fn push(&mut self, x: f64) {
+        if self.n == 0 {
+            (self.min, self.max) = (x, x);
+        }
+        self.n += 1;
+        self.sum += x;
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+        if x <= 0.0 || !x.is_finite() {
+            self.zeros += (x <= 0.0) as u64;
+            return;
+        }
+        let i = Self::bucket(x);
+        if self.counts.is_empty() {
+            self.offset = i;
+        }
+        if i < self.offset {
+            let grow = (self.offset - i) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = i;
+        }
+        let k = (i - self.offset) as usize;
+        if k >= self.counts.len() {
+            self.counts.resize(k + 1, 0);
+        }
+        self.counts[k] += 1;
+    }
+
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+
+    /// The nearest-rank p-th percentile, to the bucket's precision.
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        if self.n == 0 {
+            return None;
+        }
+        let rank = ((p / 100.0 * self.n as f64).ceil() as u64).clamp(1, self.n);
+        if rank == self.n {
+            return Some(self.max);
+        }
+        if rank <= self.zeros {
+            return Some(self.min.min(0.0));
+        }
+        let mut seen = self.zeros;
+        for (k, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(Self::bucket_mid(self.offset + k as u64).clamp(self.min, self.max));
+            }
+        }
+        Some(self.max)
+    }
+
+    pub fn distribution(&self) -> Distribution {
+        Distribution {
+            mean: self.mean(),
+            p50: self.percentile(50.0),
+            p90: self.percentile(90.0),
+            p99: self.percentile(99.0),
+            max: (self.n > 0).then_some(self.max),
+        }
+    }
+
+    /// Memory held, in buckets (for the flatness test).
+    pub fn buckets(&self) -> usize {
+        self.counts.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against exact nearest-rank percentiles of the same samples: within
+    /// 2⁻¹¹ relative; mean and max exact (up to summation order).
+    #[test]
+    fn sketch_percentiles_are_within_the_bucket_precision() {
+        let mut state = 3u64;
+        for case in 0..20 {
+            let mut sketch = Sketch::default();
+            let mut all = Vec::new();
+            let n = 1 + case * 997;
+            for _ in 0..n {
+                state = crate::rng::mix64(state.wrapping_add(1));
+                // Log-uniform over 1 µs .. 1000 s, a few exact zeros.
+                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                let x = if state % 50 == 0 { 0.0 } else { 1e-6 * 1e9f64.powf(u) };
+                sketch.push(x);
+                all.push(x);
+            }
+            let exact = Distribution::of(&all);
+            let approx = sketch.distribution();
+            for (a, e) in [(approx.p50, exact.p50), (approx.p90, exact.p90), (approx.p99, exact.p99)] {
+                let (a, e) = (a.unwrap(), e.unwrap());
+                assert!((a - e).abs() <= e * 2f64.powi(-11) + 1e-300, "case {case}: {a} vs {e}");
+            }
+            assert_eq!(approx.max, exact.max);
+            assert!((approx.mean.unwrap() - exact.mean.unwrap()).abs() <= 1e-9 * exact.mean.unwrap());
+        }
+    }
+
+    /// Memory is set by the range of the values, not their number: a million
+    /// samples between 1 and 2 s use at most the 2¹⁰ buckets of one binade.
+    #[test]
+    fn sketch_memory_does_not_grow_with_samples() {
+        let mut sketch = Sketch::default();
+        for i in 0..1_000_000u64 {
+            sketch.push(1.0 + (i % 1000) as f64 / 1000.0);
+        }
+        assert!(sketch.buckets() <= 1 << SKETCH_BITS, "{}", sketch.buckets());
+        assert_eq!(sketch.len(), 1_000_000);
+    }
 
     #[test]
     fn nearest_rank_percentiles_by_hand() {

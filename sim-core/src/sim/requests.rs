@@ -10,7 +10,7 @@ use crate::mempool::{Tx, TxKind};
 use crate::records::{GpuNodeRecord, RecordSink, RequestRecord};
 use crate::rng::{self, CounterKey, Purpose, Streams};
 use crate::scenario::Scenario;
-use crate::summary::{Distribution, FraudSummary, ModeGaps, PoolSummary, RequestCounts, TrustGaps};
+use crate::summary::{FraudSummary, ModeGaps, PoolSummary, RequestCounts, Sketch, TrustGaps};
 use crate::time::{SimDuration, SimTime};
 use crate::verification::VerificationConfig;
 use crate::verification::zk::ProverPool;
@@ -81,11 +81,11 @@ pub(super) struct Inference {
     submitted: u64,
     delivered: u64,
     finalised: u64,
-    gaps: [Vec<f64>; 3],
-    gpu_waits_s: Vec<f64>,
+    gaps: [Sketch; 3],
+    gpu_waits_s: Sketch,
     wrong_results: u64,
     detected: u64,
-    detection_delays_s: Vec<f64>,
+    detection_delays_s: Sketch,
     exposed_value: f64,
 }
 
@@ -163,10 +163,10 @@ impl Inference {
             delivered: 0,
             finalised: 0,
             gaps: Default::default(),
-            gpu_waits_s: Vec::new(),
+            gpu_waits_s: Sketch::default(),
             wrong_results: 0,
             detected: 0,
-            detection_delays_s: Vec::new(),
+            detection_delays_s: Sketch::default(),
             exposed_value: 0.0,
         }
     }
@@ -542,17 +542,17 @@ impl Simulation {
             wrong_results: inf.wrong_results,
             detected: inf.detected,
             undetected: inf.wrong_results - inf.detected,
-            mean_detection_delay_s: Distribution::of(&inf.detection_delays_s).mean,
+            mean_detection_delay_s: inf.detection_delays_s.mean(),
             exposed_value: inf.exposed_value,
         };
         let gpu = PoolSummary {
             utilisation_mean: (!utilisation.is_empty()).then(|| utilisation.iter().sum::<f64>() / utilisation.len() as f64),
-            queue_wait_s_p99: Distribution::of(&inf.gpu_waits_s).p99,
+            queue_wait_s_p99: inf.gpu_waits_s.percentile(99.0),
         };
         let uses_provers = inf.streams.iter().any(|s| s.cfg.modes.zk > 0.0);
         let prover = PoolSummary {
             utilisation_mean: uses_provers.then(|| inf.provers.utilisation(duration)),
-            queue_wait_s_p99: Distribution::of(&inf.provers.waits_s).p99,
+            queue_wait_s_p99: inf.provers.waits_s.percentile(99.0),
         };
         (counts, gaps, fraud, gpu, prover)
     }

@@ -12,14 +12,14 @@ pub struct ProverPool {
     /// (request slot, request id, enqueued at).
     queue: VecDeque<(u32, u64, SimTime)>,
     pub busy_ns: u128,
-    pub waits_s: Vec<f64>,
+    pub waits_s: crate::summary::Sketch,
     flops_per_s: f64,
     overhead: SimDuration,
 }
 
 impl ProverPool {
     pub fn new(provers: u32, flops_per_s: f64, overhead: SimDuration) -> ProverPool {
-        ProverPool { provers, busy: 0, queue: VecDeque::new(), busy_ns: 0, waits_s: Vec::new(), flops_per_s, overhead }
+        ProverPool { provers, busy: 0, queue: VecDeque::new(), busy_ns: 0, waits_s: Default::default(), flops_per_s, overhead }
     }
 
     /// Time to prove an inference of `flops`.
