@@ -16,8 +16,10 @@ use sim_core::Summary;
 
 pub use polars;
 
-/// Rows buffered per table before they are written as one Parquet row group.
-pub const ROW_GROUP_ROWS: usize = 65_536;
+/// Rows buffered per table before they are written as one Parquet row group:
+/// small enough that a run's buffers stay a few MB whatever its length
+/// (issue #8's flat memory), large enough for Parquet's compression.
+pub const ROW_GROUP_ROWS: usize = 8_192;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -386,22 +388,34 @@ fn csv_text(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-/// Writes `<table>.csv` beside every `<table>.parquet` of a run directory.
+/// Writes `<table>.csv` beside every `<table>.parquet` of a run directory,
+/// a chunk of rows at a time, through a temporary name.
 pub fn write_csv(dir: &Path) -> Result<(), ReportError> {
+    use std::io::Write;
     for name in RUN_TABLES {
         let path = dir.join(format!("{name}.parquet"));
-        let df = read_table(&path)?;
-        let mut out = String::new();
-        let names: Vec<String> = df.get_column_names().iter().map(|n| csv_text(n.as_str())).collect();
-        out.push_str(&names.join(","));
-        out.push('\n');
-        let cols = df.columns();
-        for i in 0..df.height() {
-            let row: Vec<String> = cols.iter().map(|c| csv_field(c.get(i).unwrap_or(AnyValue::Null))).collect();
-            out.push_str(&row.join(","));
-            out.push('\n');
+        fn io(p: &Path) -> impl Fn(std::io::Error) -> ReportError + '_ {
+            move |source| ReportError::Io { path: p.to_path_buf(), source }
         }
-        write_atomic(&dir.join(format!("{name}.csv")), out.as_bytes())?;
+        let file = File::open(&path).map_err(io(&path))?;
+        let schema = ParquetReader::new(file).schema().map_err(|source| ReportError::Polars { path: path.clone(), source })?;
+        let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+        let (tmp, target) = (dir.join(format!("{name}.csv.tmp")), dir.join(format!("{name}.csv")));
+        let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(io(&tmp))?);
+        let mut result = writeln!(out, "{}", names.iter().map(|n| csv_text(n)).collect::<Vec<_>>().join(","));
+        let cols: Vec<&str> = names.iter().map(String::as_str).collect();
+        plots::for_each_chunk(&path, &cols, |df| {
+            let cols = df.columns();
+            for i in 0..df.height() {
+                let row: Vec<String> = cols.iter().map(|c| csv_field(c.get(i).unwrap_or(AnyValue::Null))).collect();
+                if result.is_ok() {
+                    result = writeln!(out, "{}", row.join(","));
+                }
+            }
+        })?;
+        result.and_then(|()| out.flush()).map_err(io(&tmp))?;
+        drop(out);
+        std::fs::rename(&tmp, &target).map_err(io(&target))?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use polars::prelude::*;
 
-use crate::{ReportError, read_table};
+use crate::ReportError;
 
 const SIZE: (u32, u32) = (900, 540);
 const FONT: &str = "sans-serif";
@@ -175,20 +175,51 @@ fn xy(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)
     })
 }
 
-/// Trust-gap CDF per verification mode, log time axis.
-fn trust_gap_cdf(requests: &DataFrame) -> Result<Plot, ReportError> {
-    let modes = column_str(requests, "mode");
-    let gaps = column_f64(requests, "trust_gap_s");
-    let mut series = Vec::new();
-    for mode in ["tee", "zk", "vanilla"] {
-        let mut g: Vec<f64> = modes.iter().zip(&gaps).filter(|(m, _)| *m == mode).filter_map(|(_, g)| *g).filter(|g| *g > 0.0).collect();
-        if g.is_empty() {
-            continue;
-        }
-        g.sort_by(f64::total_cmp);
-        let n = g.len() as f64;
-        series.push((format!("{mode} (n = {})", g.len()), g.iter().enumerate().map(|(i, &x)| (x, (i + 1) as f64 / n)).collect::<Vec<_>>()));
+/// Bins per decade of the trust-gap CDF: points every 3.7 %, in memory that
+/// does not grow with the number of requests.
+const CDF_BINS_PER_DECADE: f64 = 64.0;
+/// The CDF's range: 1 µs to 10⁷ s.
+const CDF_LOWEST_DECADE: i32 = -6;
+const CDF_DECADES: usize = 13;
+
+/// Counts of positive values in log-spaced bins, for a CDF.
+#[derive(Clone)]
+struct LogBins {
+    counts: Vec<u64>,
+    n: u64,
+}
+
+impl LogBins {
+    fn new() -> LogBins {
+        LogBins { counts: vec![0; CDF_DECADES * CDF_BINS_PER_DECADE as usize], n: 0 }
     }
+    fn push(&mut self, x: f64) {
+        let k = ((x.log10() - CDF_LOWEST_DECADE as f64) * CDF_BINS_PER_DECADE).ceil();
+        let k = (k.max(0.0) as usize).min(self.counts.len() - 1);
+        self.counts[k] += 1;
+        self.n += 1;
+    }
+    /// (upper edge, fraction ≤ edge) over the occupied bins.
+    fn cdf(&self) -> Vec<(f64, f64)> {
+        let Some(first) = self.counts.iter().position(|&c| c > 0) else { return Vec::new() };
+        let last = self.counts.iter().rposition(|&c| c > 0).unwrap_or(first);
+        let edge = |k: usize| 10f64.powf(CDF_LOWEST_DECADE as f64 + k as f64 / CDF_BINS_PER_DECADE);
+        // From 0 at the first occupied bin's lower edge, so that a mode
+        // whose gaps all fall in one bin still shows its rise.
+        let mut points = vec![(edge(first.saturating_sub(1)), 0.0)];
+        let mut sum = 0;
+        for k in first..=last {
+            sum += self.counts[k];
+            points.push((edge(k), sum as f64 / self.n as f64));
+        }
+        points
+    }
+}
+
+/// Trust-gap CDF per verification mode, log time axis, from per-mode bins.
+fn trust_gap_cdf(bins: &[(&str, LogBins)]) -> Result<Plot, ReportError> {
+    let series: Vec<(String, Vec<(f64, f64)>)> =
+        bins.iter().filter(|(_, b)| b.n > 0).map(|(mode, b)| (format!("{mode} (n = {})", b.n), b.cdf())).collect();
     let title = "Trust gap per verification mode (CDF)".to_string();
     let svg = svg(|root| {
         let (lo, hi) = series
@@ -266,72 +297,220 @@ fn histogram(title: &str, x_desc: &str, y_desc: &str, bars: &[(f64, f64, f64)], 
     })
 }
 
-/// Equal-width bins over the values' range.
-fn bin(values: &[f64], bins: usize) -> Vec<(f64, f64, f64)> {
-    if values.is_empty() {
-        return Vec::new();
-    }
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+/// Equal-width bins over [lo, hi] (the values' range, found in a first pass).
+fn bin_counts(lo: f64, hi: f64, bins: usize) -> (f64, Vec<f64>) {
     let width = if hi > lo { (hi - lo) / bins as f64 } else { 0.001 };
-    let mut counts = vec![0.0; bins];
-    for &v in values {
-        let i = (((v - lo) / width) as usize).min(bins - 1);
-        counts[i] += 1.0;
-    }
-    counts.iter().enumerate().map(|(i, &n)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, n)).collect()
+    (width, vec![0.0; bins])
 }
 
-/// Points over `samples` times of a count that changes at (time, +1/−1) events.
-fn step_counts(mut events: Vec<(f64, f64)>, end: f64, samples: usize) -> Vec<(f64, f64)> {
-    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let mut out = Vec::with_capacity(samples + 1);
-    let (mut level, mut j) = (0.0, 0);
-    for k in 0..=samples {
-        let t = end * k as f64 / samples as f64;
-        while j < events.len() && events[j].0 <= t {
-            level += events[j].1;
-            j += 1;
+/// A count over `samples + 1` times 0, end/samples, …, end that changes at
+/// (time, ±amount) events, added one by one in any order: a difference
+/// array, so memory does not grow with the events. The level at sample k
+/// counts every event at or before its time, as a sorted sweep would.
+struct StepCounts {
+    end: f64,
+    diff: Vec<f64>,
+}
+
+impl StepCounts {
+    fn new(end: f64, samples: usize) -> StepCounts {
+        StepCounts { end, diff: vec![0.0; samples + 2] }
+    }
+    fn time(&self, k: usize) -> f64 {
+        self.end * k as f64 / (self.diff.len() - 2) as f64
+    }
+    fn add(&mut self, t: f64, amount: f64) {
+        let samples = self.diff.len() - 2;
+        if !(t <= self.end) {
+            return; // after the last sample (or never): counts nowhere
         }
-        out.push((t, level));
+        // The first sample whose time is ≥ t, by the same float expression.
+        let mut k = ((t / self.end.max(f64::MIN_POSITIVE)) * samples as f64).floor().max(0.0) as usize;
+        k = k.min(samples);
+        while k > 0 && self.time(k - 1) >= t {
+            k -= 1;
+        }
+        while k <= samples && self.time(k) < t {
+            k += 1;
+        }
+        self.diff[k] += amount;
     }
-    out
+    /// An interval [from, to): +1 at from, −1 at to (never, if `to` is `None`).
+    fn interval(&mut self, from: Option<f64>, to: Option<f64>, amount: f64) {
+        if let Some(a) = from {
+            self.add(a, amount);
+            self.add(to.unwrap_or(f64::INFINITY), -amount);
+        }
+    }
+    fn points(&self) -> Vec<(f64, f64)> {
+        let mut level = 0.0;
+        (0..self.diff.len() - 1)
+            .map(|k| {
+                level += self.diff[k];
+                (self.time(k), level)
+            })
+            .collect()
+    }
 }
 
-/// Every plot of a run directory, from its tables.
+/// Rows read per chunk when a table is streamed (whole row groups).
+const CHUNK_ROWS: usize = 8 * crate::ROW_GROUP_ROWS;
+
+/// Calls `f` on `columns` of the table at `path`, one chunk of rows at a
+/// time, so that plotting a day's run does not load a day of rows.
+pub fn for_each_chunk(path: &Path, columns: &[&str], mut f: impl FnMut(&DataFrame)) -> Result<(), ReportError> {
+    let open = || std::fs::File::open(path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source });
+    let polars = |source| ReportError::Polars { path: path.to_path_buf(), source };
+    let rows = ParquetReader::new(open()?).num_rows().map_err(polars)?;
+    let cols: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    let mut offset = 0;
+    while offset < rows {
+        let len = CHUNK_ROWS.min(rows - offset);
+        let df = ParquetReader::new(open()?).with_columns(Some(cols.clone())).with_slice(Some((offset, len))).finish().map_err(polars)?;
+        f(&df);
+        offset += len;
+    }
+    Ok(())
+}
+
+/// Every plot of a run directory, from its tables, streamed.
 pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> {
-    let blocks = read_table(&dir.join("blocks.parquet"))?;
-    let requests = read_table(&dir.join("requests.parquet"))?;
-    let ledger = read_table(&dir.join("ledger.parquet"))?;
-    let mut plots = vec![trust_gap_cdf(&requests)?];
+    let blocks = dir.join("blocks.parquet");
+    let requests = dir.join("requests.parquet");
+    let ledger = dir.join("ledger.parquet");
 
-    let intervals: Vec<f64> = column_f64(&blocks, "interval_s").into_iter().flatten().collect();
+    // Requests: trust gaps per mode, load over time, fraud exposure.
+    let mut gaps = [("tee", LogBins::new()), ("zk", LogBins::new()), ("vanilla", LogBins::new())];
+    let [mut gq, mut gs, mut pq, mut pp, mut exposure] = std::array::from_fn(|_| StepCounts::new(duration_s, 300));
+    let (mut any_request, mut any_wrong) = (false, false);
+    let cols = ["mode", "trust_gap_s", "submitted_s", "started_s", "delivered_s", "proof_started_s", "proof_done_s", "honest", "value_at_risk_usd", "detected_s"];
+    for_each_chunk(&requests, &cols, |df| {
+        let col = |n: &str| column_f64(df, n);
+        let modes = column_str(df, "mode");
+        let (gap, sub, start, deliv, ps, pd) = (col("trust_gap_s"), col("submitted_s"), col("started_s"), col("delivered_s"), col("proof_started_s"), col("proof_done_s"));
+        let (value, detected) = (col("value_at_risk_usd"), col("detected_s"));
+        let honest: Vec<bool> = df.column("honest").ok().and_then(|c| c.bool().ok().map(|b| (0..b.len()).map(|i| b.get(i).unwrap_or(true)).collect())).unwrap_or_default();
+        for i in 0..modes.len() {
+            any_request = true;
+            if let (Some((_, bins)), Some(g)) = (gaps.iter_mut().find(|(m, _)| *m == modes[i]), gap[i])
+                && g > 0.0
+            {
+                bins.push(g);
+            }
+            gq.interval(sub[i], start[i], 1.0);
+            gs.interval(start[i], deliv[i], 1.0);
+            if modes[i] == "zk" {
+                pq.interval(deliv[i], ps[i], 1.0);
+                pp.interval(ps[i], pd[i], 1.0);
+            }
+            if !honest.get(i).copied().unwrap_or(true)
+                && let (Some(d), Some(v)) = (deliv[i], value[i])
+            {
+                any_wrong = true;
+                exposure.interval(Some(d), detected[i], v);
+            }
+        }
+    })?;
+    let mut plots = vec![trust_gap_cdf(&gaps)?];
+
+    // Blocks: two passes, the first for the intervals' range.
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for_each_chunk(&blocks, &["interval_s"], |df| {
+        for x in column_f64(df, "interval_s").into_iter().flatten() {
+            (lo, hi) = (lo.min(x), hi.max(x));
+        }
+    })?;
+    let (width, mut counts) = bin_counts(lo, hi, 40);
+    const LATENCY_BINS: usize = 600;
+    let bin_s = duration_s.max(1e-9) / LATENCY_BINS as f64;
+    let mut latency = vec![(0.0f64, 0.0f64, f64::NEG_INFINITY, 0u64); LATENCY_BINS]; // (sum t, sum y, max y, n)
+    let mut latency_max_at = vec![0.0f64; LATENCY_BINS];
+    let mut per_round: Vec<f64> = Vec::new();
+    for_each_chunk(&blocks, &["interval_s", "committed_at_s", "proposed_at_s", "round"], |df| {
+        for x in column_f64(df, "interval_s").into_iter().flatten() {
+            counts[(((x - lo) / width) as usize).min(39)] += 1.0;
+        }
+        for (c, p) in column_f64(df, "committed_at_s").into_iter().zip(column_f64(df, "proposed_at_s")) {
+            if let (Some(c), Some(p)) = (c, p) {
+                let b = ((c / bin_s) as usize).min(LATENCY_BINS - 1);
+                let e = &mut latency[b];
+                (e.0, e.1, e.3) = (e.0 + c, e.1 + (c - p), e.3 + 1);
+                if c - p > e.2 {
+                    e.2 = c - p;
+                    latency_max_at[b] = c;
+                }
+            }
+        }
+        for r in column_f64(df, "round").into_iter().flatten() {
+            let r = r as usize;
+            if per_round.len() <= r {
+                per_round.resize(r + 1, 0.0);
+            }
+            per_round[r] += 1.0;
+        }
+    })?;
+    let bars: Vec<(f64, f64, f64)> = if lo.is_finite() { counts.iter().enumerate().map(|(i, &n)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, n)).collect() } else { Vec::new() };
     let title = "Block interval".to_string();
-    plots.push(Plot { name: "block_interval_hist".into(), svg: histogram(&title, "time between consecutive commits (s)", "heights", &bin(&intervals, 40), false)?, title });
+    plots.push(Plot { name: "block_interval_hist".into(), svg: histogram(&title, "time between consecutive commits (s)", "heights", &bars, false)?, title });
 
-    let committed = column_f64(&blocks, "committed_at_s");
-    let proposed = column_f64(&blocks, "proposed_at_s");
-    let latency: Vec<(f64, f64)> = committed.iter().zip(&proposed).filter_map(|(c, p)| Some((c.as_ref()?.to_owned(), c.as_ref()? - p.as_ref()?))).collect();
+    // One point per block while they fit; beyond, the mean and the slowest
+    // block of each 1/600 of the run (bounded, and outliers stay visible).
+    let blocks_n: u64 = latency.iter().map(|e| e.3).sum();
+    let series = if blocks_n as usize <= LATENCY_BINS {
+        let mut every = Vec::new();
+        for_each_chunk(&blocks, &["committed_at_s", "proposed_at_s"], |df| {
+            for (c, p) in column_f64(df, "committed_at_s").into_iter().zip(column_f64(df, "proposed_at_s")) {
+                if let (Some(c), Some(p)) = (c, p) {
+                    every.push((c, c - p));
+                }
+            }
+        })?;
+        vec![("committed block".to_string(), every)]
+    } else {
+        let filled = || latency.iter().zip(&latency_max_at).filter(|(e, _)| e.3 > 0);
+        vec![
+            (format!("mean of the blocks in each {:.0} s", bin_s), filled().map(|(e, _)| (e.0 / e.3 as f64, e.1 / e.3 as f64)).collect()),
+            (format!("slowest block in each {:.0} s", bin_s), filled().map(|(e, &t)| (t, e.2)).collect()),
+        ]
+    };
     let title = "Finality latency over time".to_string();
-    plots.push(Plot { name: "finality_latency".into(), svg: xy(&title, "simulated time (s)", "proposal → commit of each block (s)", &[("committed block".into(), latency)], Style::Points)?, title });
+    plots.push(Plot { name: "finality_latency".into(), svg: xy(&title, "simulated time (s)", "proposal → commit of each block (s)", &series, Style::Points)?, title });
 
-    let rounds: Vec<f64> = column_f64(&blocks, "round").into_iter().flatten().collect();
-    let max_round = rounds.iter().fold(0.0f64, |a, &b| a.max(b)) as usize;
     // At least rounds 1 to 3 on the axis, so that a run without any retry still reads as one.
-    let bars: Vec<(f64, f64, f64)> = if rounds.is_empty() {
+    let bars: Vec<(f64, f64, f64)> = if per_round.is_empty() {
         Vec::new()
     } else {
-        (0..=max_round.max(2)).map(|r| (r as f64 + 0.6, r as f64 + 1.4, rounds.iter().filter(|&&x| x as usize == r).count() as f64)).collect()
+        (0..per_round.len().max(3)).map(|r| (r as f64 + 0.6, r as f64 + 1.4, per_round.get(r).copied().unwrap_or(0.0))).collect()
     };
     let title = "Rounds per height".to_string();
     plots.push(Plot { name: "rounds_per_height".into(), svg: histogram(&title, "rounds used (1 = committed in round 0)", "heights", &bars, true)?, title });
 
-    let t = column_f64(&ledger, "time_s");
-    let tokens = |name: &str| -> Vec<(f64, f64)> {
-        t.iter().zip(column_f64(&ledger, name)).filter_map(|(t, v)| Some(((*t)?, v? / economics::BASE_UNITS_PER_TOKEN as f64))).collect()
-    };
-    let (minted, burned, slashed) = (tokens("minted"), tokens("burned"), tokens("slashed"));
+    // Ledger: cumulative series, sampled at the last row of each of 1000
+    // equal slices of the run plus the first and last rows.
+    const LEDGER_SAMPLES: usize = 1000;
+    let names = ["supply", "minted", "burned", "slashed", "base_fee"];
+    let mut rows: Vec<(f64, [f64; 5])> = Vec::new();
+    let mut last_slice = usize::MAX;
+    let mut cols = vec!["time_s"];
+    cols.extend(names);
+    for_each_chunk(&ledger, &cols, |df| {
+        let t = column_f64(df, "time_s");
+        let vals: Vec<Vec<Option<f64>>> = names.iter().map(|n| column_f64(df, n)).collect();
+        for i in 0..t.len() {
+            let Some(ti) = t[i] else { continue };
+            let row = (ti, std::array::from_fn(|j| vals[j][i].unwrap_or(0.0)));
+            let slice = ((ti / duration_s.max(1e-9)) * LEDGER_SAMPLES as f64) as usize;
+            if rows.is_empty() || slice != last_slice {
+                rows.push(row);
+            } else {
+                *rows.last_mut().expect("non-empty") = row; // keep the slice's last row
+            }
+            last_slice = slice;
+        }
+    })?;
+    let tokens = |j: usize| -> Vec<(f64, f64)> { rows.iter().map(|(t, v)| (*t, v[j] / economics::BASE_UNITS_PER_TOKEN as f64)).collect() };
+    let (supply, minted, burned, slashed) = (tokens(0), tokens(1), tokens(2), tokens(3));
     let net: Vec<(f64, f64)> = minted.iter().zip(&burned).map(|(m, b)| (m.0, m.1 - b.1)).collect();
-    let supply = tokens("supply");
     let title = match (supply.first(), supply.last()) {
         (Some(a), Some(b)) => format!("Token supply: {:.0} → {:.0} tokens", a.1 - (minted[0].1 - burned[0].1), b.1),
         _ => "Token supply".to_string(),
@@ -341,53 +520,21 @@ pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> 
         svg: lines(&title, "simulated time (s)", "tokens since genesis", &[("minted (cumulative)".into(), minted), ("burned: fees and burned slashes (cumulative)".into(), burned), ("slashed (cumulative)".into(), slashed), ("net issuance = minted − burned".into(), net)])?,
         title,
     });
-
-    let fee: Vec<(f64, f64)> = t.iter().zip(column_f64(&ledger, "base_fee")).filter_map(|(t, v)| Some(((*t)?, v?))).collect();
+    let fee: Vec<(f64, f64)> = rows.iter().map(|(t, v)| (*t, v[4])).collect();
     let title = "Base fee (EIP-1559)".to_string();
     plots.push(Plot { name: "base_fee".into(), svg: lines(&title, "simulated time (s)", "base fee (base units per gas)", &[("base fee".into(), fee)])?, title });
 
-    // Load over time, from each request's timeline.
-    let col = |n: &str| column_f64(&requests, n);
-    let (sub, start, deliv, ps, pd) = (col("submitted_s"), col("started_s"), col("delivered_s"), col("proof_started_s"), col("proof_done_s"));
-    let modes = column_str(&requests, "mode");
-    let (mut gq, mut gs, mut pq, mut pp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for i in 0..sub.len() {
-        let interval = |from: Option<f64>, to: Option<f64>, into: &mut Vec<(f64, f64)>| {
-            if let Some(a) = from {
-                into.push((a, 1.0));
-                into.push((to.unwrap_or(f64::INFINITY), -1.0));
-            }
-        };
-        interval(sub[i], start[i], &mut gq);
-        interval(start[i], deliv[i], &mut gs);
-        if modes.get(i).is_some_and(|m| m == "zk") {
-            interval(deliv[i], ps[i], &mut pq);
-            interval(ps[i], pd[i], &mut pp);
-        }
-    }
     let series = vec![
-        ("GPU queue (waiting)".to_string(), step_counts(gq, duration_s, 300)),
-        ("GPU batches (in service)".to_string(), step_counts(gs, duration_s, 300)),
-        ("prover queue (waiting)".to_string(), step_counts(pq, duration_s, 300)),
-        ("provers busy".to_string(), step_counts(pp, duration_s, 300)),
+        ("GPU queue (waiting)".to_string(), gq.points()),
+        ("GPU batches (in service)".to_string(), gs.points()),
+        ("prover queue (waiting)".to_string(), pq.points()),
+        ("provers busy".to_string(), pp.points()),
     ];
-    let series: Vec<_> = if sub.is_empty() { Vec::new() } else { series };
+    let series: Vec<_> = if any_request { series } else { Vec::new() };
     let title = "GPU-node and prover load".to_string();
     plots.push(Plot { name: "load".into(), svg: lines(&title, "simulated time (s)", "requests", &series)?, title });
 
-    // Value at risk exposed: wrong results from delivery until detection.
-    let honest: Vec<bool> = requests.column("honest").ok().and_then(|c| c.bool().ok().map(|b| (0..b.len()).map(|i| b.get(i).unwrap_or(true)).collect())).unwrap_or_default();
-    let (value, detected) = (col("value_at_risk_usd"), col("detected_s"));
-    let mut exposure = Vec::new();
-    for i in 0..honest.len() {
-        if !honest[i]
-            && let (Some(d), Some(v)) = (deliv[i], value[i])
-        {
-            exposure.push((d, v));
-            exposure.push((detected[i].unwrap_or(f64::INFINITY), -v));
-        }
-    }
-    let series = if exposure.is_empty() { Vec::new() } else { vec![("exposed".to_string(), step_counts(exposure, duration_s, 300))] };
+    let series = if any_wrong { vec![("exposed".to_string(), exposure.points())] } else { Vec::new() };
     let title = "Fraud exposure: value at risk of wrong results not yet caught".to_string();
     plots.push(Plot { name: "fraud_exposure".into(), svg: lines(&title, "simulated time (s)", "USD exposed", &series)?, title });
     Ok(plots)
@@ -464,4 +611,86 @@ pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, ReportError> {
     pixmap.fill(resvg::tiny_skia::Color::WHITE);
     resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
     pixmap.encode_png().map_err(plot_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sorted sweep that `StepCounts` replaces, as the oracle.
+    fn sorted_sweep(mut events: Vec<(f64, f64)>, end: f64, samples: usize) -> Vec<(f64, f64)> {
+        events.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut level, mut j, mut out) = (0.0, 0, Vec::new());
+        for k in 0..=samples {
+            let t = end * k as f64 / samples as f64;
+            while j < events.len() && events[j].0 <= t {
+                level += events[j].1;
+                j += 1;
+            }
+            out.push((t, level));
+        }
+        out
+    }
+
+    #[test]
+    fn step_counts_equal_a_sorted_sweep() {
+        let mut state = 11u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for &end in &[100.0, 3600.0, 86_400.0] {
+            let mut counts = StepCounts::new(end, 300);
+            let mut events = Vec::new();
+            for i in 0..5000 {
+                // Start times on sample instants too, to exercise the edges.
+                let a = if i % 10 == 0 { end * (i % 301) as f64 / 300.0 } else { next() * end * 1.1 };
+                let b = if i % 7 == 0 { None } else { Some(a + next() * end * 0.2) };
+                counts.interval(Some(a), b, 1.0);
+                events.push((a, 1.0));
+                events.push((b.unwrap_or(f64::INFINITY), -1.0));
+            }
+            assert_eq!(counts.points(), sorted_sweep(events, end, 300), "end {end}");
+        }
+    }
+
+    /// A table of several row groups streams back whole, in bounded chunks.
+    #[test]
+    fn tables_stream_back_in_bounded_chunks() {
+        let dir = std::env::temp_dir().join(format!("hacasim-chunks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = 2 * CHUNK_ROWS as u64 + 1234;
+        let mut w = crate::TableWriter::<sim_core::BlockRecord>::new(&dir);
+        for height in 1..=n {
+            let row = sim_core::BlockRecord { height, round: 0, proposer: 0, txs: 0, bytes: 0, proposed_at_s: 0.0, committed_at_s: height as f64, interval_s: None, mempool_pending: 0, gas_used: 0, gas_target: 0, base_fee: 0, burned: 0, tips: 0, minted: 0 };
+            w.push(row).unwrap();
+        }
+        w.finish().unwrap();
+        let (mut rows, mut sum, mut largest) = (0u64, 0u64, 0usize);
+        for_each_chunk(&dir.join("blocks.parquet"), &["height"], |df| {
+            largest = largest.max(df.height());
+            rows += df.height() as u64;
+            sum += column_f64(df, "height").into_iter().flatten().sum::<f64>() as u64;
+        })
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((rows, sum), (n, n * (n + 1) / 2));
+        assert_eq!(largest, CHUNK_ROWS);
+    }
+
+    /// A CDF from bins at each bin's upper edge: the fraction of values at or below it.
+    #[test]
+    fn log_bins_cdf_counts_values_below_each_edge() {
+        let mut bins = LogBins::new();
+        let values = [0.5, 0.5, 2.0, 30.0];
+        values.iter().for_each(|&v| bins.push(v));
+        let cdf = bins.cdf();
+        for &(edge, frac) in &cdf {
+            let below = values.iter().filter(|&&v| v <= edge * (1.0 + 1e-12)).count() as f64 / 4.0;
+            assert_eq!(frac, below, "edge {edge}");
+        }
+        assert_eq!(cdf.last().unwrap().1, 1.0);
+        assert_eq!(cdf[0].1, 0.0, "starts from zero");
+        assert!(cdf[1].0 >= 0.5 && cdf[1].0 < 0.5 * 1.04 && cdf[0].0 < 0.5);
+    }
 }
