@@ -111,6 +111,10 @@ impl Table for NodeRecord {
                 col("heights_synced", rows.iter().map(|r| r.heights_synced).collect::<Vec<u64>>()),
                 col("final_height", rows.iter().map(|r| r.final_height).collect::<Vec<u64>>()),
                 col("crashed_at_end", rows.iter().map(|r| r.crashed_at_end).collect::<Vec<bool>>()),
+                col("hardware", s(|r| &r.hardware)),
+                col("unable_to_execute", rows.iter().map(|r| r.unable_to_execute).collect::<Vec<bool>>()),
+                col("diverged", rows.iter().map(|r| r.diverged).collect::<Vec<bool>>()),
+                col("verify_cpu_s", rows.iter().map(|r| r.verify_cpu_s).collect::<Vec<f64>>()),
             ],
         )
     }

@@ -18,6 +18,9 @@ pub enum TxKind {
     Settlement(u32, u64),
     /// A request's ZK proof: (slot, request id).
     Proof(u32, u64),
+    /// An inference request that every validator executes (replicated
+    /// architecture): (slot, request id).
+    Inference(u32, u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +34,9 @@ pub struct Tx {
     pub max_fee: u64,
     /// Who pays: a workload stream's user account (`u16::MAX` for background load).
     pub payer: u16,
+    /// Tokens of inference the block must execute (prompt + output; 0 for
+    /// anything but a replicated inference request).
+    pub compute: u32,
 }
 
 /// Position in the pool: higher tip first, then arrival order.
@@ -54,6 +60,7 @@ pub struct Selection {
     pub keys: Vec<TxKey>,
     pub bytes: u64,
     pub gas: u64,
+    pub compute: u64,
 }
 
 impl Mempool {
@@ -75,15 +82,16 @@ impl Mempool {
     }
 
     /// Fills a block in pool order with the transactions that pay at least
-    /// `base_fee` and fit in `room` bytes and `gas_limit` gas; a transaction
-    /// that does not fit is skipped, smaller ones behind it may still go in.
-    pub fn select(&self, room: u64, gas_limit: u64, base_fee: u64) -> Selection {
+    /// `base_fee` and fit in `room` bytes, `gas_limit` gas and
+    /// `compute_limit` tokens of inference; a transaction that does not fit
+    /// is skipped, smaller ones behind it may still go in.
+    pub fn select(&self, room: u64, gas_limit: u64, base_fee: u64, compute_limit: u64) -> Selection {
         let mut s = Selection::default();
         for (key, tx) in &self.txs {
             if tx.max_fee < base_fee {
                 continue;
             }
-            if s.bytes + tx.bytes as u64 > room || s.gas + tx.gas > gas_limit {
+            if s.bytes + tx.bytes as u64 > room || s.gas + tx.gas > gas_limit || s.compute + tx.compute as u64 > compute_limit {
                 if room - s.bytes < 64 {
                     break; // full
                 }
@@ -91,9 +99,15 @@ impl Mempool {
             }
             s.bytes += tx.bytes as u64;
             s.gas += tx.gas;
+            s.compute += tx.compute as u64;
             s.keys.push(*key);
         }
         s
+    }
+
+    /// A waiting transaction.
+    pub fn get(&self, key: &TxKey) -> Option<&Tx> {
+        self.txs.get(key)
     }
 
     /// Removes a committed block's transactions (those still here).
@@ -107,7 +121,7 @@ mod tests {
     use super::*;
 
     fn tx(bytes: u32, tip: u64, max_fee: u64) -> Tx {
-        Tx { kind: TxKind::Background, bytes, gas: bytes as u64, tip, max_fee, payer: 0 }
+        Tx { kind: TxKind::Background, bytes, gas: bytes as u64, tip, max_fee, payer: 0, compute: 0 }
     }
 
     #[test]
@@ -117,13 +131,17 @@ mod tests {
         m.push(tx(100, 5, 10)); // seq 1: highest tip
         m.push(tx(100, 1, 2)); // seq 2: max fee below base fee 3
         m.push(tx(100, 1, 10)); // seq 3
-        let s = m.select(250, 1_000, 3);
+        let s = m.select(250, 1_000, 3, u64::MAX);
         assert_eq!(s.keys, [(Reverse(5), 1), (Reverse(1), 0)]);
         assert_eq!((s.bytes, s.gas), (200, 200));
         let taken = m.take(&s.keys);
         assert_eq!(taken.len(), 2);
         assert_eq!(m.len(), 2);
         // Gas limit binds too.
-        assert_eq!(m.select(10_000, 150, 3).keys, [(Reverse(1), 3)]);
+        assert_eq!(m.select(10_000, 150, 3, u64::MAX).keys, [(Reverse(1), 3)]);
+        // And the compute limit: 150 tokens each, room for one.
+        m.push(Tx { compute: 150, ..tx(10, 9, 10) }); // seq 4
+        m.push(Tx { compute: 150, ..tx(10, 8, 10) }); // seq 5
+        assert_eq!(m.select(10_000, 10_000, 3, 200).keys, [(Reverse(9), 4), (Reverse(1), 3)]);
     }
 }

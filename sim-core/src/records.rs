@@ -84,6 +84,14 @@ pub struct NodeRecord {
     pub heights_synced: u64,
     pub final_height: u64,
     pub crashed_at_end: bool,
+    /// Hardware class (`scenarios/hardware.toml`).
+    pub hardware: String,
+    /// Replicated: stopped because a block's model did not fit its memory.
+    pub unable_to_execute: bool,
+    /// Replicated: stopped because the chain committed an app hash not its own.
+    pub diverged: bool,
+    /// CPU seconds spent verifying attestations and proofs (decoupled).
+    pub verify_cpu_s: f64,
 }
 
 /// One inference request's timeline (seconds since start; `None` = not reached).

@@ -21,6 +21,8 @@ pub enum Purpose {
     Request = 6,
     /// Service times of exponential-latency GPU nodes (keyed by request id).
     Service = 7,
+    /// Whether a validator's output of a request differs (keyed by request and validator).
+    Divergence = 8,
 }
 
 /// SplitMix64's finaliser: a bijective mixer with full avalanche.

@@ -49,6 +49,14 @@ pub struct Scenario {
     pub seed: u64,
     /// Simulated time to run.
     pub duration: SimDuration,
+    /// Who runs inference: GPU nodes off the consensus path (`"decoupled"`,
+    /// HACA) or every validator inside block execution (`"replicated"`, the
+    /// design HACA replaces).
+    #[serde(default)]
+    pub architecture: Architecture,
+    /// Block execution when `architecture = "replicated"`.
+    #[serde(default)]
+    pub replicated: ReplicatedConfig,
     #[serde(default)]
     pub network: NetworkConfig,
     #[serde(default)]
@@ -85,6 +93,55 @@ pub struct Scenario {
     /// loaded by the caller with [`Scenario::attach_profiles`].
     #[serde(skip)]
     pub profiles: BTreeMap<String, std::sync::Arc<crate::inference::profile::FittedProfile>>,
+}
+
+/// See [`Scenario::architecture`].
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    #[default]
+    Decoupled,
+    Replicated,
+}
+
+/// How validators execute the requests of a committed block.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Batching {
+    /// One request after another, each alone: no batch-size variance.
+    #[default]
+    Sequential,
+    /// All of a block's requests as one batch: faster, but kernels whose
+    /// reductions depend on the batch make results differ between validators.
+    Batched,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicatedConfig {
+    /// Most prompt + output tokens of inference one block may carry: the
+    /// compute counterpart of the gas limit (a protocol parameter; assumption).
+    #[serde(default = "defaults::max_block_tokens")]
+    pub max_block_tokens: u64,
+    #[serde(default)]
+    pub batching: Batching,
+    /// Batch-invariant kernels: results never differ, at `deterministic_slowdown`.
+    #[serde(default)]
+    pub deterministic_kernels: bool,
+    /// Execution-time multiplier of batch-invariant kernels (SOURCES.md).
+    #[serde(default = "defaults::deterministic_slowdown")]
+    pub deterministic_slowdown: f64,
+}
+
+impl Default for ReplicatedConfig {
+    fn default() -> Self {
+        ReplicatedConfig {
+            max_block_tokens: defaults::max_block_tokens(),
+            batching: Batching::Sequential,
+            deterministic_kernels: false,
+            deterministic_slowdown: defaults::deterministic_slowdown(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -245,6 +302,11 @@ pub struct ValidatorGroup {
     pub power: u64,
     #[serde(default = "defaults::behaviour")]
     pub behaviour: Behaviour,
+    /// Hardware class of each validator (`scenarios/hardware.toml`): what it
+    /// costs, whether it can execute a model, how fast (replicated), and
+    /// whose CPU verifies attestations and proofs (decoupled).
+    #[serde(default = "defaults::validator_hardware")]
+    pub hardware: String,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -289,6 +351,21 @@ pub mod defaults {
     use super::*;
     pub fn seed() -> u64 {
         1
+    }
+    /// 64 Ki tokens of inference per block (assumption: a protocol choice;
+    /// about 77 chat requests of 600 + 250 tokens).
+    pub fn max_block_tokens() -> u64 {
+        65_536
+    }
+    /// Thinking Machines Lab, "Defeating Nondeterminism in LLM Inference"
+    /// (He et al., 2025): batch-invariant vLLM took 42 s where the default
+    /// took 26 s on their benchmark: 42 / 26 = 1.62.
+    pub fn deterministic_slowdown() -> f64 {
+        42.0 / 26.0
+    }
+    /// A validator is a regular PC unless the scenario says otherwise.
+    pub fn validator_hardware() -> String {
+        "regular-pc".into()
     }
     pub fn regions() -> Vec<String> {
         regions::AWS_REGIONS.iter().map(|s| s.to_string()).collect()
@@ -427,6 +504,7 @@ pub struct ValidatorSpec {
     pub region: usize,
     pub power: u64,
     pub behaviour: Behaviour,
+    pub hardware: String,
 }
 
 impl Scenario {
@@ -450,7 +528,7 @@ impl Scenario {
             let region = self.network.regions.iter().position(|r| *r == g.region).unwrap_or(0);
             for i in 0..g.count {
                 let name = if g.count == 1 { g.name.clone() } else { format!("{}-{}", g.name, i) };
-                out.push(ValidatorSpec { name, group: g.name.clone(), region, power: g.power, behaviour: g.behaviour });
+                out.push(ValidatorSpec { name, group: g.name.clone(), region, power: g.power, behaviour: g.behaviour, hardware: g.hardware.clone() });
             }
         }
         out
@@ -707,6 +785,19 @@ impl Scenario {
         if !(v.zk_prover_flops.is_finite() && v.zk_prover_flops > 0.0) {
             return err(vec![Key("verification"), Key("zk_prover_flops")], "must be > 0".into());
         }
+        for (i, g) in self.validators.iter().enumerate() {
+            if !self.hardware.contains_key(&g.hardware) && !builtin_hw.contains_key(&g.hardware) {
+                return err(vec![Key("validators"), Idx(i), Key("hardware")], format!("unknown hardware {:?}{}", g.hardware, did_you_mean(&g.hardware, &hw_names)));
+            }
+        }
+        let r = &self.replicated;
+        if r.max_block_tokens == 0 {
+            return err(vec![Key("replicated"), Key("max_block_tokens")], "must be at least 1".into());
+        }
+        if !(r.deterministic_slowdown.is_finite() && r.deterministic_slowdown >= 1.0) {
+            return err(vec![Key("replicated"), Key("deterministic_slowdown")], format!("must be ≥ 1, got {}", r.deterministic_slowdown));
+        }
+        let replicated = self.architecture == Architecture::Replicated;
         let mut group_names: Vec<&str> = Vec::new();
         for (i, g) in self.gpu_nodes.iter().enumerate() {
             let at = |k: &'static str| vec![Key("gpu_nodes"), Idx(i), Key(k)];
@@ -765,7 +856,7 @@ impl Scenario {
                 return err(at("model"), format!("unknown model {:?}{}", st.model, did_you_mean(&st.model, &model_names)));
             }
             let serving: Vec<&GpuGroup> = self.gpu_nodes.iter().filter(|g| g.model == st.model).collect();
-            if serving.is_empty() {
+            if serving.is_empty() && !replicated {
                 return err(at("model"), format!("no [[gpu_nodes]] group serves model {:?}", st.model));
             }
             let a = &st.arrival;
@@ -812,7 +903,7 @@ impl Scenario {
             if m.total() <= 0.0 {
                 return err(at("modes"), "needs a weight > 0 for at least one of tee, zk, vanilla".into());
             }
-            if m.tee > 0.0 && !serving.iter().any(|g| g.tee) {
+            if m.tee > 0.0 && !replicated && !serving.iter().any(|g| g.tee) {
                 return err(vec![Key("workload"), Idx(i), Key("modes"), Key("tee")], format!("no [[gpu_nodes]] group with tee = true serves {:?}", st.model));
             }
             if m.zk > 0.0 && self.verification.zk_provers == 0 {
@@ -856,6 +947,16 @@ impl Scenario {
             }
         }
         // The resolved scenario carries every model and GPU it uses.
+        for st in &self.workload {
+            if !self.models.contains_key(&st.model) {
+                self.models.insert(st.model.clone(), builtin_models[&st.model].clone());
+            }
+        }
+        for g in &self.validators {
+            if !self.hardware.contains_key(&g.hardware) {
+                self.hardware.insert(g.hardware.clone(), builtin_hw[&g.hardware].clone());
+            }
+        }
         for g in &self.gpu_nodes {
             if !self.models.contains_key(&g.model) {
                 self.models.insert(g.model.clone(), builtin_models[&g.model].clone());

@@ -4,6 +4,7 @@
 //! semantics), each with its own latency draw.
 
 mod economy;
+mod execution;
 mod quorum;
 mod requests;
 
@@ -40,6 +41,10 @@ struct Block {
     txs: Vec<TxKey>,
     bytes: u64,
     proposed_at: SimTime,
+    /// Inference requests every validator executes (replicated architecture).
+    requests: Vec<execution::BlockRequest>,
+    /// The proposer's app hash after the previous height (in the header).
+    app_hash: u64,
 }
 
 /// Blocks of heights more than this far below the committed tip are forgotten.
@@ -129,6 +134,7 @@ pub struct Simulation {
     events_processed: u64,
     inf: requests::Inference,
     econ: economy::Economy,
+    exec: execution::Execution,
     /// Set when the run must stop (a broken invariant: a bug).
     error: Option<String>,
 }
@@ -194,6 +200,7 @@ impl Simulation {
             events_processed: 0,
             inf: requests::Inference::new(scenario, &streams),
             econ: economy::Economy::new(scenario),
+            exec: execution::Execution::new(scenario, &streams),
             error: None,
             specs,
             net,
@@ -302,7 +309,7 @@ impl Simulation {
             Event::CatchUp { node, rearm } => self.on_catch_up(node, rearm, sink),
             Event::Fault { index } => self.on_fault(index as usize),
             Event::TxArrival => self.on_tx_arrival(sink),
-            Event::Arrival { stream } => self.on_arrival(stream),
+            Event::Arrival { stream } => self.on_arrival(stream, sink),
             Event::GpuStepEnd { node } => self.on_gpu_step_end(node, sink),
             Event::GpuServiceDone { node, slot, id } => self.on_gpu_service_done(node, slot, id, sink),
             Event::ProofDone { slot, id } => self.on_proof_done(slot, id, sink),
@@ -313,6 +320,12 @@ impl Simulation {
 
     fn on_deliver(&mut self, to: NodeId, msg: Message, sink: &mut dyn RecordSink) {
         if !self.alive(to) {
+            return;
+        }
+        // Executing a block blocks a validator's consensus routine.
+        let busy = self.exec.busy_until[to as usize];
+        if busy > self.now {
+            self.queue.push(busy, Event::Deliver { to, msg });
             return;
         }
         self.stats[to as usize].messages_received += 1;
@@ -329,10 +342,11 @@ impl Simulation {
                 return;
             }
         }
-        if let Message::Proposal { height, round, from, .. } = msg
-            && self.schedule.proposer(height, round) != from
-        {
-            return; // not from the round's proposer: invalid
+        if let Message::Proposal { height, round, from, block, .. } = msg {
+            if self.schedule.proposer(height, round) != from {
+                return; // not from the round's proposer: invalid
+            }
+            self.check_app_hash(to, block);
         }
         self.nodes[to as usize].on_message(msg);
         self.drain(to, sink);
@@ -362,6 +376,7 @@ impl Simulation {
     fn plan_height(&mut self, proposer: NodeId, height: u64, block: BlockId, bytes: u64) {
         self.plan = None;
         let fresh = self.vote_delivery == VoteDelivery::Quorum
+            && !self.exec.replicated
             && self.all_honest
             && self.create_empty_blocks
             && !self.skip_timeout_commit
@@ -400,6 +415,16 @@ impl Simulation {
         }
         self.heights_fast += 1;
         self.plan = Some(t.plan);
+    }
+
+    /// A proposal built on an app hash other than `node`'s is invalid to it.
+    fn check_app_hash(&mut self, node: NodeId, block: BlockId) {
+        if self.exec.replicated
+            && let Some(b) = self.blocks.get(&block)
+            && b.app_hash != self.exec.app_hash[node as usize]
+        {
+            self.nodes[node as usize].reject(block);
+        }
     }
 
     fn request_catch_up(&mut self, node: NodeId, peer: NodeId) {
@@ -571,10 +596,20 @@ impl Simulation {
     /// A block filled from the mempool up to `max_block_bytes` and the gas limit.
     fn new_block(&mut self, node: NodeId, height: u64) -> BlockId {
         let room = self.max_block_bytes.saturating_sub(self.block_base_bytes);
-        let sel = self.mempool.select(room, self.econ.block_gas_limit(), self.econ.base_fee);
+        let compute = if self.exec.replicated { self.scenario.replicated.max_block_tokens } else { u64::MAX };
+        let sel = self.mempool.select(room, self.econ.block_gas_limit(), self.econ.base_fee, compute);
+        let requests = sel
+            .keys
+            .iter()
+            .filter_map(|k| match self.mempool.get(k)?.kind {
+                TxKind::Inference(slot, id) => self.block_request(slot, id),
+                _ => None,
+            })
+            .collect();
         let id = self.next_block;
         self.next_block += 1;
-        self.blocks.insert(id, Block { height, proposer: node, txs: sel.keys, bytes: self.block_base_bytes + sel.bytes, proposed_at: self.now });
+        let app_hash = self.exec.app_hash[node as usize];
+        self.blocks.insert(id, Block { height, proposer: node, txs: sel.keys, bytes: self.block_base_bytes + sel.bytes, proposed_at: self.now, requests, app_hash });
         id
     }
 
@@ -691,11 +726,37 @@ impl Simulation {
         // skip_timeout_commit is set and every validator's precommit is in.
         let all_in = self.skip_timeout_commit && self.nodes[i].precommit_power(round, block) == self.total_power;
         let wait = if all_in { SimDuration::ZERO } else { self.timeouts.commit };
-        self.queue.push(self.now + wait, Event::StartHeight { node, height: height + 1 });
-        self.start_at[i] = self.now + wait;
-        if !self.honest[i] {
-            return;
+        if self.honest[i] {
+            self.record_commit(height, round, block, sink);
         }
+        // Block execution (replicated): it runs within timeout_commit and
+        // delays the next height when longer; a validator that cannot run
+        // the model stops.
+        let mut start = self.now + wait;
+        if self.exec.replicated
+            && let Some(b) = self.blocks.get(&block)
+            && !b.requests.is_empty()
+        {
+            let requests = b.requests.clone();
+            match self.exec.cost(block, self.exec.class_of[i], &requests).time {
+                Some(t) => {
+                    self.exec.busy_until[i] = self.now + t;
+                    start = start.max(self.now + t);
+                }
+                None => {
+                    self.exec.unable[i] = true;
+                    self.net.faults.crashed[i] = true;
+                    return;
+                }
+            }
+        }
+        self.queue.push(start, Event::StartHeight { node, height: height + 1 });
+        self.start_at[i] = start;
+    }
+
+    /// The chain's bookkeeping when an honest validator commits `height`:
+    /// records, the mempool, the economy, the requests, block execution.
+    fn record_commit(&mut self, height: u64, round: u32, block: BlockId, sink: &mut dyn RecordSink) {
         let idx = (height - 1) as usize;
         if idx < self.chain.first.len() {
             if self.chain.first[idx] != block {
@@ -727,7 +788,18 @@ impl Simulation {
                 return;
             }
         };
-        self.on_included(&included, sink);
+        let (attestations, proofs) = self.on_included(&included, sink);
+        let verify_s = attestations as f64 * self.exec.tee_verify_s + proofs as f64 * self.exec.zk_verify_s;
+        if verify_s > 0.0 {
+            for (v, cpu) in self.exec.verify_cpu_s.iter_mut().enumerate() {
+                if !self.net.faults.crashed[v] {
+                    *cpu += verify_s;
+                }
+            }
+        }
+        if self.exec.replicated {
+            self.on_block_executed(height, block, &b, sink);
+        }
         sink.block(&BlockRecord {
             height,
             round,
@@ -789,6 +861,10 @@ impl Simulation {
                 heights_synced: st.heights_synced,
                 final_height: self.nodes[i].height,
                 crashed_at_end: self.net.faults.crashed[i],
+                hardware: spec.hardware.clone(),
+                unable_to_execute: self.exec.unable[i],
+                diverged: self.exec.diverged[i],
+                verify_cpu_s: self.exec.verify_cpu_s[i],
             });
         }
         let (requests, trust_gap_s, fraud, gpu, prover) = self.finish_requests(sink);
@@ -796,6 +872,13 @@ impl Simulation {
             sink.ledger(&row);
         }
         let economics = self.econ.summary(self.end);
+        let cost = self.cost(requests.finalised);
+        let duration_s = self.scenario.duration.as_secs_f64();
+        let fractions: Vec<f64> = self.exec.verify_cpu_s.iter().map(|s| s / duration_s).collect();
+        let verify = crate::summary::MeanMax {
+            mean: (!fractions.is_empty()).then(|| fractions.iter().sum::<f64>() / fractions.len() as f64),
+            max: fractions.iter().copied().reduce(f64::max),
+        };
         let rounds: Vec<u32> = self.chain.commit_round.iter().map(|r| r + 1).collect();
         let c = &self.chain;
         Summary {
@@ -814,6 +897,8 @@ impl Simulation {
                 safety_violations: c.violated.len() as u64,
                 longest_stall_s: c.longest_stall.as_secs_f64(),
                 heights_quorum_fast_path: self.heights_fast,
+                halts: self.exec.halted_at.is_some(),
+                halt_height: self.exec.halted_at,
             },
             requests,
             trust_gap_s,
@@ -821,6 +906,10 @@ impl Simulation {
             gpu,
             prover,
             economics,
+            architecture: format!("{:?}", self.scenario.architecture).to_lowercase(),
+            cost,
+            validators_unable_to_execute: self.exec.unable.iter().filter(|&&u| u).count() as u64,
+            validator_verify_cpu_fraction: verify,
         }
     }
 }

@@ -17,6 +17,31 @@ pub struct Summary {
     pub gpu: PoolSummary,
     pub prover: PoolSummary,
     pub economics: EconomicsSummary,
+    /// `"decoupled"` or `"replicated"`.
+    pub architecture: String,
+    pub cost: CostSummary,
+    /// Validators that stopped because a block's model did not fit them.
+    pub validators_unable_to_execute: u64,
+    /// CPU seconds of attestation and proof verification per second of
+    /// simulated time, per validator: the load as a fraction of one core.
+    pub validator_verify_cpu_fraction: MeanMax,
+}
+
+/// Hardware-hours and what they cost (list prices of `scenarios/hardware.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CostSummary {
+    /// GPUs of the validators' machines × simulated hours.
+    pub gpu_hours_validators: f64,
+    /// GPUs of the inference nodes × simulated hours (0 when replicated: none run).
+    pub gpu_hours_inference_nodes: f64,
+    /// Every machine's hourly price × simulated hours, per 1,000 finalised requests.
+    pub usd_per_1k_requests: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MeanMax {
+    pub mean: Option<f64>,
+    pub max: Option<f64>,
 }
 
 /// Token totals in base units (10^token_decimals per token).
@@ -101,6 +126,10 @@ pub struct ConsensusSummary {
     pub longest_stall_s: f64,
     /// Heights decided through the quorum fast path (the rest had one event per vote).
     pub heights_quorum_fast_path: u64,
+    /// The chain halted: no app hash held +2/3 of the power (replicated).
+    pub halts: bool,
+    /// The first height that could not be decided, when it halted.
+    pub halt_height: Option<u64>,
 }
 
 /// Mean and nearest-rank percentiles; `None` when there is no sample.

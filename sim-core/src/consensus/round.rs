@@ -132,6 +132,9 @@ pub struct RoundState {
     rounds_used: usize,
     /// Blocks whose content this validator holds (from a proposal or a fetch).
     have: Vec<BlockId>,
+    /// Blocks this validator found invalid (`valid(v)` false in the paper:
+    /// a proposal built on an app hash other than its own).
+    rejected: Vec<BlockId>,
     /// Messages for the next height, replayed when it starts.
     next_height: Vec<Message>,
     powers: std::sync::Arc<[u64]>,
@@ -155,6 +158,7 @@ impl RoundState {
             rounds: Vec::new(),
             rounds_used: 0,
             have: Vec::new(),
+            rejected: Vec::new(),
             next_height: Vec::new(),
             powers,
             total,
@@ -198,6 +202,15 @@ impl RoundState {
         self.valid = None;
         self.rounds_used = 0;
         self.have.clear();
+        self.rejected.clear();
+    }
+
+    /// Marks `block` invalid for this validator: it prevotes nil on it and
+    /// never locks on or commits it.
+    pub fn reject(&mut self, block: BlockId) {
+        if !self.rejected.contains(&block) {
+            self.rejected.push(block);
+        }
     }
 
     /// Jumps to `height` after syncing the blocks below it (blocksync). The
@@ -346,7 +359,9 @@ impl RoundState {
                 return;
             }
             // Rule 49: a decision in any round we know of.
-            if let Some((round, block)) = self.decision() {
+            if let Some((round, block)) = self.decision()
+                && !self.rejected.contains(&block)
+            {
                 if self.have.contains(&block) {
                     let height = self.height;
                     self.outbox.push(Action::Commit { height, round, block });
@@ -376,11 +391,13 @@ impl RoundState {
             if step == Step::Propose
                 && let Some((b, pol)) = proposal
             {
+                let valid = !self.rejected.contains(&b);
                 if pol < 0 {
-                    let ok = match self.locked {
-                        None => true,
-                        Some((lb, _)) => lb == b,
-                    };
+                    let ok = valid
+                        && match self.locked {
+                            None => true,
+                            Some((lb, _)) => lb == b,
+                        };
                     self.vote(VoteKind::Prevote, if ok { b } else { NIL });
                     self.step = Step::Prevote;
                     continue;
@@ -389,10 +406,11 @@ impl RoundState {
                 if vr < r && vr < self.rounds_used as u32 {
                     let prevoted = self.rounds[vr as usize].prevotes.power_for(b);
                     if self.quorum(prevoted) {
-                        let ok = match self.locked {
-                            None => true,
-                            Some((lb, lr)) => lr <= vr || lb == b,
-                        };
+                        let ok = valid
+                            && match self.locked {
+                                None => true,
+                                Some((lb, lr)) => lr <= vr || lb == b,
+                            };
                         self.vote(VoteKind::Prevote, if ok { b } else { NIL });
                         self.step = Step::Prevote;
                         continue;
@@ -410,6 +428,7 @@ impl RoundState {
             if step >= Step::Prevote
                 && !d.locked_here
                 && let Some((b, _)) = proposal
+                && !self.rejected.contains(&b)
                 && self.quorum(d.prevotes.power_for(b))
             {
                 self.rounds[r as usize].locked_here = true;

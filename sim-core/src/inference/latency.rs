@@ -118,10 +118,10 @@ impl LatencyModel {
             return SimDuration::from_secs_f64(p.step_secs(m, w) * self.slowdown);
         }
         let (l, d) = (m.layers as f64, m.hidden as f64);
-        let flops = 2.0 * m.params * (w.prefill_tokens + w.decode_seqs)
+        let flops = 2.0 * m.active() * (w.prefill_tokens + w.decode_seqs)
             + l * d * w.prefill_tokens_sq
             + 2.0 * l * d * w.decode_context;
-        let bytes = m.weight_bytes() + m.kv_bytes_per_token() * (w.decode_context + w.prefill_tokens);
+        let bytes = m.streamed_weight_bytes() + m.kv_bytes_per_token() * (w.decode_context + w.prefill_tokens);
         let secs = (flops / self.flops_per_s).max(bytes / self.bytes_per_s);
         SimDuration::from_secs_f64(secs * self.slowdown)
     }

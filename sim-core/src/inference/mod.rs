@@ -11,7 +11,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
+    /// All parameters (memory); for a mixture of experts, see `active_params`.
     pub params: f64,
+    /// Parameters used per token (a mixture of experts' active experts);
+    /// FLOPs and weights streamed per step come from these. Absent: `params`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_params: Option<f64>,
     pub layers: u32,
     pub hidden: u32,
     pub heads: u32,
@@ -26,9 +31,22 @@ impl ModelSpec {
     pub fn head_dim(&self) -> f64 {
         self.hidden as f64 / self.heads as f64
     }
-    /// Bytes of weights read once per forward step.
+    /// Parameters used per token (all of them unless a mixture of experts).
+    pub fn active(&self) -> f64 {
+        self.active_params.unwrap_or(self.params)
+    }
+    /// Bytes of all weights: what must fit in memory.
     pub fn weight_bytes(&self) -> f64 {
         self.params * self.dtype_bytes as f64
+    }
+    /// Bytes of weights read per forward step: the active parameters' (for a
+    /// mixture of experts, an optimistic floor: a batch touches more experts).
+    pub fn streamed_weight_bytes(&self) -> f64 {
+        self.active() * self.dtype_bytes as f64
+    }
+    /// Memory to hold the weights and the KV cache of `tokens` tokens.
+    pub fn memory_bytes(&self, tokens: f64) -> f64 {
+        self.weight_bytes() + self.kv_bytes_per_token() * tokens
     }
     /// KV-cache bytes per token: K and V, per layer, per KV head.
     pub fn kv_bytes_per_token(&self) -> f64 {
@@ -38,15 +56,15 @@ impl ModelSpec {
     /// 2N for the weights plus 2·layers·context·hidden for attention
     /// (Kaplan et al. 2020, "Scaling laws", Table 1).
     pub fn flops_per_token(&self, context: f64) -> f64 {
-        2.0 * self.params + 2.0 * self.layers as f64 * context * self.hidden as f64
+        2.0 * self.active() + 2.0 * self.layers as f64 * context * self.hidden as f64
     }
     /// FLOPs of a prefill of `p` tokens (token i attends to i earlier ones).
     pub fn prefill_flops(&self, p: f64) -> f64 {
-        2.0 * self.params * p + self.layers as f64 * self.hidden as f64 * p * p
+        2.0 * self.active() * p + self.layers as f64 * self.hidden as f64 * p * p
     }
     /// FLOPs of a whole request: prefill of `prompt`, then `output` decode steps.
     pub fn request_flops(&self, prompt: f64, output: f64) -> f64 {
-        let decode = 2.0 * self.params * output
+        let decode = 2.0 * self.active() * output
             + 2.0 * self.layers as f64 * self.hidden as f64 * (prompt * output + output * output / 2.0);
         self.prefill_flops(prompt) + decode
     }
@@ -58,10 +76,24 @@ impl ModelSpec {
 pub struct HardwareSpec {
     pub peak_tflops: f64,
     pub mem_bw_gbps: f64,
+    /// Memory that holds weights and KV cache: GPU memory over all the
+    /// node's GPUs (tensor parallel), or RAM for a machine without a GPU.
     pub mem_gb: f64,
     /// Supports confidential computing (TEE mode).
     #[serde(default)]
     pub tee_capable: bool,
+    /// GPUs in the machine (0: CPU only), for GPU-hours.
+    #[serde(default)]
+    pub gpus: u32,
+    /// Price of the machine per hour, USD (sourced list prices; SOURCES.md).
+    #[serde(default)]
+    pub usd_per_hour: f64,
+    /// Probability that one executed request's output differs from the other
+    /// validators', per batching policy (replicated architecture).
+    #[serde(default)]
+    pub divergence_sequential: f64,
+    #[serde(default)]
+    pub divergence_batched: f64,
 }
 
 #[derive(Deserialize)]

@@ -206,6 +206,7 @@ impl StackShape {
         let kv = (self.kv_heads * self.head_dim()) as f64;
         ModelSpec {
             params: self.layers as f64 * (d * (d + 2.0 * kv) + d * d + 3.0 * d * f),
+            active_params: None,
             layers: self.layers,
             hidden: self.hidden,
             heads: self.heads,

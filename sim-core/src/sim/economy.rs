@@ -129,6 +129,7 @@ impl Economy {
             tip: self.cfg.tip_per_gas,
             max_fee: self.cfg.max_fee_per_gas,
             payer,
+            compute: 0,
         }
     }
 

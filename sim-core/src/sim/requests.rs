@@ -40,6 +40,34 @@ pub(super) struct Request {
     detected: Option<SimTime>,
 }
 
+impl Request {
+    #[allow(clippy::too_many_arguments)]
+    fn new(id: u64, stream: u16, node: u16, mode: Mode, prompt: u32, output: u32, honest: bool, submitted: SimTime) -> Request {
+        Request {
+            id,
+            stream,
+            node,
+            mode,
+            prompt,
+            output,
+            honest,
+            submitted,
+            started: None,
+            first_token: None,
+            delivered: None,
+            settled: None,
+            proof_started: None,
+            proof_done: None,
+            finalised: None,
+            detected: None,
+        }
+    }
+}
+
+/// A replicated request carries its prompt on chain: about 4 bytes a token
+/// (UTF-8 text, for byte-pair tokenisers' ~4 characters per token).
+const PROMPT_BYTES_PER_TOKEN: u64 = 4;
+
 /// A GPU node's fixed description and counters.
 #[derive(Clone, Debug)]
 struct GpuMeta {
@@ -216,7 +244,7 @@ impl Simulation {
         }
     }
 
-    pub(super) fn on_arrival(&mut self, stream: u16) {
+    pub(super) fn on_arrival(&mut self, stream: u16, sink: &mut dyn RecordSink) {
         let inf = &mut self.inf;
         let id = inf.next_id;
         inf.next_id += 1;
@@ -226,27 +254,19 @@ impl Simulation {
         let prompt = st.prompt_tokens.sample(&mut r);
         let output = st.output_tokens.sample(&mut r);
         let mode = st.modes.sample(&mut r);
+        if self.exec.replicated {
+            // Every validator executes it: a transaction, no GPU node.
+            let slot = inf.alloc(Request::new(id, stream, u16::MAX, mode, prompt, output, true, self.now));
+            let bytes = inf.verification.settlement_tx_bytes + PROMPT_BYTES_PER_TOKEN * prompt as u64;
+            let tx = crate::mempool::Tx { compute: prompt + output, ..self.econ.tx(TxKind::Inference(slot, id), bytes, stream) };
+            self.submit_tx(tx, sink);
+            self.schedule_arrival(stream);
+            return;
+        }
         let node = inf.pick_node(stream as usize, mode);
         let honest = rng::unit_f64(&mut r) >= inf.meta[node as usize].dishonest;
         let kv_bytes = (prompt + output) as f64 * inf.meta[node as usize].kv_bytes_per_token;
-        let slot = inf.alloc(Request {
-            id,
-            stream,
-            node,
-            mode,
-            prompt,
-            output,
-            honest,
-            submitted: self.now,
-            started: None,
-            first_token: None,
-            delivered: None,
-            settled: None,
-            proof_started: None,
-            proof_done: None,
-            finalised: None,
-            detected: None,
-        });
+        let slot = inf.alloc(Request::new(id, stream, node, mode, prompt, output, honest, self.now));
         inf.gpus[node as usize].enqueue(self.now, Seq { slot, prompt, output, generated: 0, prefilled: false, kv_bytes });
         self.kick_gpu(node);
         self.schedule_arrival(stream);
@@ -379,20 +399,59 @@ impl Simulation {
         self.start_proofs();
     }
 
-    /// Transactions of a block that the first honest validator committed.
-    pub(super) fn on_included(&mut self, txs: &[Tx], sink: &mut dyn RecordSink) {
+    /// Transactions of a block that the first honest validator committed;
+    /// returns the attestations and proofs every validator now verifies.
+    pub(super) fn on_included(&mut self, txs: &[Tx], sink: &mut dyn RecordSink) -> (u64, u64) {
+        let (mut attestations, mut proofs) = (0, 0);
         for tx in txs {
             match tx.kind {
                 TxKind::Background => {}
-                TxKind::Settlement(slot, id) => self.on_settlement_included(slot, id, sink),
+                TxKind::Settlement(slot, id) => {
+                    attestations += self.inf.req(slot, id).is_some_and(|r| r.mode == Mode::Tee) as u64;
+                    self.on_settlement_included(slot, id, sink);
+                }
                 TxKind::Proof(slot, id) => {
+                    proofs += 1;
                     if self.inf.req(slot, id).is_some() {
                         self.finalise(slot);
                         self.complete_if_done(slot, sink);
                     }
                 }
+                // Executed by the validators: see `Simulation::on_block_executed`.
+                TxKind::Inference(..) => {}
             }
         }
+        (attestations, proofs)
+    }
+
+    /// A replicated request's block is committed: it is settled now, its
+    /// result reaches the user when the first validator has executed it.
+    pub(super) fn on_replicated_included(&mut self, slot: u32, id: u64, delivered: SimTime) {
+        let now = self.now;
+        let inf = &mut self.inf;
+        let Some(r) = inf.req(slot, id) else { return };
+        r.settled = Some(now);
+        r.started = Some(now);
+        r.delivered = Some(delivered);
+        inf.delivered += 1;
+    }
+
+    /// The next block commits to the executed block's results (its app
+    /// hash): a replicated request is final.
+    pub(super) fn on_replicated_final(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
+        let now = self.now;
+        let Some(r) = self.inf.req(slot, id) else { return };
+        if r.delivered.is_some_and(|d| d > now) {
+            r.delivered = Some(now);
+        }
+        self.finalise(slot);
+        self.complete_if_done(slot, sink);
+    }
+
+    /// A replicated request as block execution needs it.
+    pub(super) fn block_request(&self, slot: u32, id: u64) -> Option<super::execution::BlockRequest> {
+        let r = self.inf.requests.get(slot as usize)?.as_ref().filter(|r| r.id == id)?;
+        Some(super::execution::BlockRequest { slot, id, stream: r.stream, prompt: r.prompt, output: r.output })
     }
 
     fn on_settlement_included(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {

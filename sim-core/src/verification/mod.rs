@@ -42,6 +42,37 @@ pub struct VerificationConfig {
     /// Fraction of vanilla results re-executed by a verifier.
     #[serde(default)]
     pub vanilla_reexecution_rate: f64,
+    /// CPU seconds for a validator to verify one TEE attestation (SOURCES.md).
+    #[serde(default = "defaults::tee_verify_cpu_s")]
+    pub tee_verify_cpu_s: f64,
+    /// The proof system of ZK results, which sets a proof's verification time.
+    #[serde(default)]
+    pub zk_proof_system: ProofSystem,
+}
+
+/// Proof systems by what verifying one proof costs a validator's CPU.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProofSystem {
+    /// Three pairings (Groth 2016).
+    Groth16,
+    /// KZG-based Plonkish proofs, as zkML toolkits (EZKL on Halo2) emit.
+    #[default]
+    Plonk,
+    /// Hash-based STARKs: no trusted setup, larger and slower to verify.
+    Stark,
+}
+
+impl ProofSystem {
+    /// CPU seconds to verify one proof on one core (order of magnitude; the
+    /// figures and their sources are in `scenarios/SOURCES.md`).
+    pub fn verify_cpu_s(self) -> f64 {
+        match self {
+            ProofSystem::Groth16 => 0.0015,
+            ProofSystem::Plonk => 0.004,
+            ProofSystem::Stark => 0.03,
+        }
+    }
 }
 
 pub mod defaults {
@@ -70,6 +101,12 @@ pub mod defaults {
     pub fn vanilla_challenge_window() -> SimDuration {
         SimDuration::from_secs(600)
     }
+    /// An attestation is a quote signed with ECDSA P-384 plus a certificate
+    /// chain: about four P-384 verifications at ~1,700 per second per core
+    /// (OpenSSL `speed ecdsap384` class figure): ~2.4 ms.
+    pub fn tee_verify_cpu_s() -> f64 {
+        0.0024
+    }
 }
 
 impl Default for VerificationConfig {
@@ -85,6 +122,8 @@ impl Default for VerificationConfig {
             zk_proof_bytes: defaults::zk_proof_bytes(),
             vanilla_challenge_window: defaults::vanilla_challenge_window(),
             vanilla_reexecution_rate: 0.0,
+            tee_verify_cpu_s: defaults::tee_verify_cpu_s(),
+            zk_proof_system: ProofSystem::Plonk,
         }
     }
 }
