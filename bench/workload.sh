@@ -32,4 +32,4 @@ run() { # name duration delivery
 run quorum-short "$short" quorum
 run per-message-short "$short" per_message
 run quorum-long "$long" quorum
-awk '/^per_message/ {p=$5} /^quorum/ && !q {q=$5} END {printf "per-message / quorum, wall time per height over %s: %.1fx\n", "'"$short"'", p/q}' "$work/out.txt"
+awk '/^per_message/ {p=$3} /^quorum/ && !q {q=$3} END {printf "per-message / quorum, wall time over %s simulated: %.1fx\n", "'"$short"'", p/q}' "$work/out.txt"

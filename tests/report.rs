@@ -57,9 +57,12 @@ fn row_counts_and_trust_gap_quantiles_agree_with_the_summary() {
         let rank = |p: f64| g[((p / 100.0 * g.len() as f64).ceil() as usize).clamp(1, g.len()) - 1];
         let m = &s["trust_gap_s"][mode];
         assert_eq!(m["n"].as_u64().unwrap() as usize, g.len());
+        // The summary keeps bounded histograms: within 2^-11 of the sample.
         for (p, key) in [(50.0, "p50"), (90.0, "p90"), (99.0, "p99")] {
-            assert_eq!(rank(p), m[key].as_f64().unwrap(), "{mode} {key}");
+            let (exact, kept) = (rank(p), m[key].as_f64().unwrap());
+            assert!((kept - exact).abs() <= exact * 2f64.powi(-11), "{mode} {key}: {kept} vs {exact}");
         }
+        assert_eq!(g.last().copied(), m["max"].as_f64(), "{mode} max is exact");
     }
     // CSV has the same rows as Parquet (header + one line per row).
     let csv = std::fs::read_to_string(dir.join("requests.csv")).unwrap();

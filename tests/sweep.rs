@@ -238,3 +238,36 @@ fn list_sweep_keeps_runs_that_match_their_rows() {
     // A longer timeout_commit gives fewer heights in the same 2 minutes.
     assert!(heights[1].unwrap() < heights[0].unwrap() * 0.6);
 }
+
+/// Issue #11's sweep, as shipped (its 32 points) but one seed of 60
+/// simulated seconds: every point runs, the two architectures' panel is
+/// drawn, and the outcomes that follow from memory alone hold — Llama 3 70B
+/// (141 GB) and Mixtral 8x7B (93 GB) fit no H100 (80 GB), so every
+/// replicated run of them halts with all validators unable, while no
+/// decoupled run halts.
+#[test]
+fn coupled_vs_decoupled_sweep_runs_and_draws_its_panel() {
+    let t = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(format!("{}/scenarios/coupled-vs-decoupled.toml", root())).unwrap();
+    let points = &shipped[shipped.find("[[points]]").unwrap()..];
+    let f = t.path().join("cvd.toml");
+    std::fs::write(&f, format!("base = \"{}/scenarios/coupled-vs-decoupled-base.toml\"\nseeds = 1\nkind = \"list\"\n[set]\nduration = \"60s\"\n{points}", root())).unwrap();
+    let out = t.path().join("out");
+    ok(&sweep(&f, &out, &["--jobs", "2"]));
+    assert!(out.join("sweep_architecture_panel.svg").is_file() && out.join("sweep_architecture_panel.png").is_file());
+    let df = reports::read_table(&out.join("points.parquet")).unwrap();
+    assert_eq!(df.height(), 32);
+    let arch = reports::plots::column_str(&df, "architecture");
+    let model = reports::plots::column_str(&df, "workload[0].model");
+    let halts = reports::plots::column_f64(&df, "consensus.halts.mean");
+    let unable = reports::plots::column_f64(&df, "validators_unable_to_execute.mean");
+    let total: Vec<f64> = (0..32).map(|i| (0..3).map(|g| reports::plots::column_f64(&df, &format!("validators[{g}].count"))[i].unwrap()).sum()).collect();
+    for i in 0..32 {
+        let too_big = model[i] == "llama-3-70b" || model[i] == "mixtral-8x7b";
+        if arch[i] == "replicated" && too_big {
+            assert_eq!((halts[i], unable[i]), (Some(1.0), Some(total[i])), "point {i}");
+        } else {
+            assert_eq!(halts[i], Some(0.0), "point {i}: {} {}", arch[i], model[i]);
+        }
+    }
+}

@@ -53,6 +53,12 @@ const HEADLINE: &[(&str, &str)] = &[
     ("economics.net_issuance_annualised_pct", "net issuance, annualised (%)"),
     ("economics.burned", "burned (base units)"),
     ("economics.minted", "minted (base units)"),
+    ("requests.finalised_per_s", "requests finalised per second"),
+    ("requests.time_to_finality_s.p50", "time to finality, p50 (s)"),
+    ("consensus.halt_height", "halted at height"),
+    ("cost.usd_per_1k_requests", "USD per 1,000 requests"),
+    ("validators_unable_to_execute", "validators unable to execute"),
+    ("validator_verify_cpu_fraction.max", "validator verification load (cores), max"),
 ];
 
 pub fn report(summary: &Value, scenario_toml: &str, plots: &[Plot]) -> String {

@@ -694,3 +694,90 @@ mod tests {
         assert!(cdf[1].0 >= 0.5 && cdf[1].0 < 0.5 * 1.04 && cdf[0].0 < 0.5);
     }
 }
+
+/// One named series of (x, y) points for a panel, drawn as a line with
+/// markers: `solid` lines and filled circles, or thin lines and crosses.
+pub struct PanelSeries {
+    pub name: String,
+    pub colour: usize,
+    pub solid: bool,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Small charts side by side sharing an x axis (a 2 × 3 grid): `charts`
+/// are (title, log y axis, series). A log axis plots log10 of the values
+/// (non-positive values are left out) with labels in the original units.
+pub fn panel(title: &str, x_desc: &str, charts: &[(String, bool, Vec<PanelSeries>)]) -> Result<String, ReportError> {
+    let size = (1500u32, 900u32);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let root = root.titled(title, (FONT, 26)).map_err(plot_err)?;
+        let areas = root.split_evenly((2, 3));
+        for (k, ((name, log, series), area)) in charts.iter().zip(areas.iter()).enumerate() {
+            let tf = |y: f64| if *log { (y > 0.0).then(|| y.log10()) } else { Some(y) };
+            let pts: Vec<Vec<(f64, f64)>> = series.iter().map(|s| s.points.iter().filter_map(|&(x, y)| Some((x, tf(y)?))).collect()).collect();
+            let (x0, x1) = span(pts.iter().flatten().map(|p| p.0), (0.0, 1.0));
+            let (y0, y1) = span(pts.iter().flatten().map(|p| p.1), (0.0, 1.0));
+            let mut chart = ChartBuilder::on(area)
+                .caption(name, (FONT, 18))
+                .margin(10)
+                .x_label_area_size(36)
+                .y_label_area_size(64)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(plot_err)?;
+            let yr = y1 - y0;
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .x_label_formatter(&|v| tick(*v, x1 - x0))
+                .y_label_formatter(&|v| if *log { si(10f64.powf(*v)) } else { tick(*v, yr) })
+                .label_style((FONT, 13))
+                .axis_desc_style((FONT, 14))
+                .draw()
+                .map_err(plot_err)?;
+            for (s, p) in series.iter().zip(&pts) {
+                let c = PALETTE[s.colour % PALETTE.len()];
+                let width = if s.solid { 3 } else { 1 };
+                let drawn = chart.draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(width))).map_err(plot_err)?;
+                if k == 0 {
+                    let solid = s.solid;
+                    drawn.label(s.name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(if solid { 3 } else { 1 })));
+                }
+                if s.solid {
+                    chart.draw_series(p.iter().map(|&q| Circle::new(q, 4, c.filled()))).map_err(plot_err)?;
+                } else {
+                    chart.draw_series(p.iter().map(|&q| Cross::new(q, 5, c.stroke_width(2)))).map_err(plot_err)?;
+                }
+            }
+            if k == 0 {
+                chart
+                    .configure_series_labels()
+                    .label_font((FONT, 11))
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .draw()
+                    .map_err(plot_err)?;
+            }
+        }
+        root.present().map_err(plot_err)?;
+    }
+    Ok(out)
+}
+
+/// 0.0123 → "0.012", 1500 → "1.5k": short labels for a log axis.
+fn si(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.3}M", v / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.3}k", v / 1e3)
+    } else if a >= 1.0 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2e}")
+    }
+    .replace(".000", "")
+}

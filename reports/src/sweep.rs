@@ -27,6 +27,8 @@ pub fn flatten_metrics(v: &serde_json::Value) -> Vec<(String, Option<f64>)> {
             }
             serde_json::Value::Number(n) => out.push((prefix.to_string(), n.as_f64())),
             serde_json::Value::Null => out.push((prefix.to_string(), None)),
+            // A flag (e.g. consensus.halts) as 0 or 1: its mean over seeds is a rate.
+            serde_json::Value::Bool(b) => out.push((prefix.to_string(), Some(*b as u8 as f64))),
             _ => {}
         }
     }
@@ -222,7 +224,58 @@ pub fn sweep_plots(out: &Path, params: &[String]) -> Result<Vec<crate::plots::Pl
             [] => {}
         }
     }
+    if let Some(p) = architecture_panel(&pts, params)? {
+        plots.insert(0, p);
+    }
     Ok(plots)
+}
+
+/// Issue #11's figure, for a sweep with an `architecture` axis: both
+/// architectures side by side against the number of validators, one line
+/// per architecture and model, six measures.
+fn architecture_panel(pts: &DataFrame, params: &[String]) -> Result<Option<crate::plots::Plot>, ReportError> {
+    use crate::plots::{PanelSeries, Plot, column_f64, column_str, panel};
+    let Some(arch) = params.iter().find(|p| p.as_str() == "architecture") else { return Ok(None) };
+    // The x axis: validators in all, over every group whose count is a parameter.
+    let counts: Vec<Vec<Option<f64>>> = params.iter().filter(|p| p.starts_with("validators") && p.ends_with(".count")).map(|p| column_f64(pts, p)).collect();
+    if counts.is_empty() {
+        return Ok(None);
+    }
+    let model = params.iter().find(|p| p.starts_with("workload") && p.ends_with(".model"));
+    let archs = column_str(pts, arch);
+    let models = model.map(|m| column_str(pts, m)).unwrap_or_else(|| vec![String::new(); pts.height()]);
+    let xs: Vec<Option<f64>> = (0..pts.height()).map(|i| counts.iter().map(|c| c[i]).sum()).collect();
+    let mut keys: Vec<(String, String)> = archs.iter().cloned().zip(models.iter().cloned()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut model_names: Vec<&String> = keys.iter().map(|k| &k.1).collect();
+    model_names.sort();
+    model_names.dedup();
+    let measures = [
+        ("requests.finalised_per_s", "sustained requests/s (finalised)", true),
+        ("consensus.block_interval_s.p50", "block interval p50 (s)", true),
+        ("consensus.block_interval_s.p99", "block interval p99 (s)", true),
+        ("requests.time_to_finality_s.p50", "time to finality p50 (s)", true),
+        ("cost.usd_per_1k_requests", "USD per 1,000 requests", true),
+        ("consensus.halts", "share of runs that halted", false),
+    ];
+    let mut charts = Vec::new();
+    for (metric, label, log) in measures {
+        let ys = column_f64(pts, &format!("{metric}.mean"));
+        let series = keys
+            .iter()
+            .map(|(a, m)| {
+                let mut points: Vec<(f64, f64)> = (0..pts.height()).filter(|&i| archs[i] == *a && models[i] == *m).filter_map(|i| Some((xs[i]?, ys[i]?))).collect();
+                points.sort_by(|p, q| p.0.total_cmp(&q.0));
+                let name = if m.is_empty() { a.clone() } else { format!("{a} · {m}") };
+                PanelSeries { name, colour: model_names.iter().position(|x| *x == m).unwrap_or(0), solid: a == "decoupled", points }
+            })
+            .collect();
+        charts.push((label.to_string(), log, series));
+    }
+    let title = "Decoupled (thick, dots) against replicated (thin, crosses) inference".to_string();
+    let svg = panel(&title, "validators", &charts)?;
+    Ok(Some(Plot { name: "sweep_architecture_panel".into(), title, svg }))
 }
 
 /// Plots (SVG and PNG) and a `report.html` for a merged sweep directory.

@@ -70,6 +70,10 @@ pub struct RequestCounts {
     pub delivered: u64,
     pub finalised: u64,
     pub unfinished_at_end: u64,
+    /// Finalised requests per second of simulated time: sustained throughput.
+    pub finalised_per_s: f64,
+    /// Submitted → finalised, per finalised request.
+    pub time_to_finality_s: Distribution,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

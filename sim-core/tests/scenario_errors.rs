@@ -99,6 +99,8 @@ fn table_of_malformed_scenarios() {
 }
 
 /// `models.toml` and `hardware.toml` are catalogues, not scenarios.
+/// The catalogues, and sweep files (a top-level `base = "…"`), are not scenarios.
 fn is_catalogue(p: &std::path::Path) -> bool {
     p.file_name().is_some_and(|n| n == "models.toml" || n == "hardware.toml")
+        || std::fs::read_to_string(p).is_ok_and(|t| t.lines().any(|l| l.starts_with("base =")))
 }

@@ -28,7 +28,8 @@ for table in ["blocks", "consensus_rounds", "nodes", "requests", "gpu_nodes", "l
         assert n_polars == expected[table], (table, n_polars, expected[table])
     print(f"{table}: {n_polars} rows (polars, duckdb, pandas agree)")
 
-# Trust-gap quantiles recomputed in Python (nearest rank) match the summary.
+# Trust-gap quantiles recomputed in Python (nearest rank) match the summary
+# to its documented precision (bounded histograms: within 2**-11).
 req = pl.read_parquet(run / "requests.parquet")
 for mode in ["tee", "zk", "vanilla"]:
     gaps = sorted(req.filter(pl.col("mode") == mode)["trust_gap_s"].drop_nulls().to_list())
@@ -36,5 +37,5 @@ for mode in ["tee", "zk", "vanilla"]:
         continue
     import math
     p99 = gaps[max(1, math.ceil(0.99 * len(gaps))) - 1]
-    assert abs(p99 - summary["trust_gap_s"][mode]["p99"]) < 1e-9, (mode, p99)
+    assert abs(p99 - summary["trust_gap_s"][mode]["p99"]) <= p99 * 2**-11, (mode, p99)
 print("ok")

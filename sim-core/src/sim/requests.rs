@@ -110,6 +110,7 @@ pub(super) struct Inference {
     delivered: u64,
     finalised: u64,
     gaps: [Sketch; 3],
+    finality_s: Sketch,
     gpu_waits_s: Sketch,
     wrong_results: u64,
     detected: u64,
@@ -192,6 +193,7 @@ impl Inference {
             finalised: 0,
             gaps: Default::default(),
             gpu_waits_s: Sketch::default(),
+            finality_s: Sketch::default(),
             wrong_results: 0,
             detected: 0,
             detection_delays_s: Sketch::default(),
@@ -507,6 +509,7 @@ impl Simulation {
         r.finalised = Some(now);
         let gap = now.since(r.delivered.expect("delivered before final")).as_secs_f64();
         self.inf.gaps[mode_index(r.mode)].push(gap);
+        self.inf.finality_s.push(now.since(r.submitted).as_secs_f64());
         self.inf.finalised += 1;
     }
 
@@ -595,7 +598,14 @@ impl Simulation {
             });
         }
         let inf = &self.inf;
-        let counts = RequestCounts { submitted: inf.submitted, delivered: inf.delivered, finalised: inf.finalised, unfinished_at_end: unfinished };
+        let counts = RequestCounts {
+            submitted: inf.submitted,
+            delivered: inf.delivered,
+            finalised: inf.finalised,
+            unfinished_at_end: unfinished,
+            finalised_per_s: inf.finalised as f64 / duration.as_secs_f64(),
+            time_to_finality_s: inf.finality_s.distribution(),
+        };
         let gaps = TrustGaps { tee: ModeGaps::of(&inf.gaps[0]), zk: ModeGaps::of(&inf.gaps[1]), vanilla: ModeGaps::of(&inf.gaps[2]) };
         let fraud = FraudSummary {
             wrong_results: inf.wrong_results,
