@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use sim_core::records::{BlockRecord, GpuNodeRecord, LedgerRecord, NodeRecord, RecordSink, RequestRecord, RoundRecord};
+use sim_core::records::{BlockRecord, GpuNodeRecord, LedgerRecord, MarketRecord, NodeRecord, RecordSink, RequestRecord, RoundRecord};
 use sim_core::Summary;
 
 pub use polars;
@@ -176,6 +176,28 @@ impl Table for GpuNodeRecord {
     }
 }
 
+impl Table for MarketRecord {
+    const NAME: &'static str = "market";
+    fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
+        let f = |g: fn(&MarketRecord) -> f64| rows.iter().map(g).collect::<Vec<f64>>();
+        let u = |g: fn(&MarketRecord) -> u64| rows.iter().map(g).collect::<Vec<u64>>();
+        DataFrame::new(
+            rows.len(),
+            vec![
+                col("time_s", f(|r| r.time_s)),
+                col("price_usd", f(|r| r.price_usd)),
+                col("requests", u(|r| r.requests)),
+                col("minted", u(|r| r.minted)),
+                col("burned", u(|r| r.burned)),
+                col("net_issuance_fraction", f(|r| r.net_issuance_fraction)),
+                col("active_operators", rows.iter().map(|r| r.active_operators).collect::<Vec<u32>>()),
+                col("operator_income_usd", f(|r| r.operator_income_usd)),
+                col("operator_cost_usd", f(|r| r.operator_cost_usd)),
+            ],
+        )
+    }
+}
+
 impl Table for LedgerRecord {
     const NAME: &'static str = "ledger";
     fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
@@ -269,6 +291,7 @@ pub struct ParquetSink {
     requests: TableWriter<RequestRecord>,
     gpu_nodes: TableWriter<GpuNodeRecord>,
     ledger: TableWriter<LedgerRecord>,
+    market: TableWriter<MarketRecord>,
     /// The first write error; later rows are dropped and the error is
     /// returned by `finish` (the sink trait cannot fail mid-run).
     error: Option<ReportError>,
@@ -283,6 +306,7 @@ impl ParquetSink {
             requests: TableWriter::new(dir),
             gpu_nodes: TableWriter::new(dir),
             ledger: TableWriter::new(dir),
+            market: TableWriter::new(dir),
             error: None,
         }
     }
@@ -302,7 +326,8 @@ impl ParquetSink {
         self.nodes.finish()?;
         self.requests.finish()?;
         self.gpu_nodes.finish()?;
-        self.ledger.finish()
+        self.ledger.finish()?;
+        self.market.finish()
     }
 }
 
@@ -329,6 +354,10 @@ impl RecordSink for ParquetSink {
     }
     fn ledger(&mut self, r: &LedgerRecord) {
         let res = self.ledger.push(r.clone());
+        self.keep(res);
+    }
+    fn market(&mut self, r: &MarketRecord) {
+        let res = self.market.push(r.clone());
         self.keep(res);
     }
 }
@@ -375,7 +404,7 @@ pub fn report_run(dir: &Path) -> Result<Vec<String>, ReportError> {
 }
 
 /// Names of the tables a run directory holds.
-pub const RUN_TABLES: [&str; 6] = ["blocks", "consensus_rounds", "nodes", "requests", "gpu_nodes", "ledger"];
+pub const RUN_TABLES: [&str; 7] = ["blocks", "consensus_rounds", "nodes", "requests", "gpu_nodes", "ledger", "market"];
 
 fn csv_field(v: AnyValue) -> String {
     match v {

@@ -24,6 +24,8 @@ pub enum Event {
     CatchUp { node: NodeId, rearm: bool },
     /// The fault at this index of the run's fault table takes effect.
     Fault { index: u32 },
+    /// The market interval ends: the price moves, a `market` row is written.
+    MarketTick,
     /// A background settlement transaction enters the mempool.
     TxArrival,
     /// A request of workload stream `stream` arrives.

@@ -6,6 +6,7 @@ pub mod consensus;
 pub mod economy;
 pub mod event;
 pub mod inference;
+pub mod market;
 pub mod mempool;
 pub mod network;
 pub mod queue;
@@ -19,7 +20,7 @@ pub mod time;
 pub mod verification;
 pub mod workload;
 
-pub use records::{BlockRecord, LedgerRecord, NodeRecord, NullSink, RecordSink, RoundRecord, VecSink};
+pub use records::{BlockRecord, LedgerRecord, MarketRecord, NodeRecord, NullSink, RecordSink, RoundRecord, VecSink};
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{SimError, Simulation};
 pub use summary::Summary;

@@ -30,6 +30,28 @@ pub struct BlockRecord {
     pub minted: u64,
 }
 
+/// One market interval (issue #12): the price and what moved it, and the
+/// GPU operators' side in USD. Amounts over the interval, base units.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MarketRecord {
+    /// End of the interval, seconds since start.
+    pub time_s: f64,
+    /// Token price at the end of the interval, USD.
+    pub price_usd: f64,
+    /// Requests submitted in the interval (demand).
+    pub requests: u64,
+    pub minted: u64,
+    pub burned: u64,
+    /// (minted − burned) / supply over the interval.
+    pub net_issuance_fraction: f64,
+    /// GPU nodes serving (all of them until operators enter and leave).
+    pub active_operators: u32,
+    /// Inference fees the GPU nodes received, at this interval's price.
+    pub operator_income_usd: f64,
+    /// The GPU nodes' hardware at list price over the interval.
+    pub operator_cost_usd: f64,
+}
+
 /// The token's state after a block (cumulative amounts in base units).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LedgerRecord {
@@ -153,6 +175,7 @@ pub trait RecordSink {
     fn request(&mut self, r: &RequestRecord);
     fn gpu_node(&mut self, r: &GpuNodeRecord);
     fn ledger(&mut self, r: &LedgerRecord);
+    fn market(&mut self, r: &MarketRecord);
 }
 
 /// Keeps every record in memory.
@@ -164,6 +187,7 @@ pub struct VecSink {
     pub requests: Vec<RequestRecord>,
     pub gpu_nodes: Vec<GpuNodeRecord>,
     pub ledger: Vec<LedgerRecord>,
+    pub market: Vec<MarketRecord>,
 }
 
 impl RecordSink for VecSink {
@@ -185,6 +209,9 @@ impl RecordSink for VecSink {
     fn ledger(&mut self, r: &LedgerRecord) {
         self.ledger.push(r.clone());
     }
+    fn market(&mut self, r: &MarketRecord) {
+        self.market.push(r.clone());
+    }
 }
 
 /// Discards every record (for benchmarks and quick checks).
@@ -198,4 +225,5 @@ impl RecordSink for NullSink {
     fn request(&mut self, _: &RequestRecord) {}
     fn gpu_node(&mut self, _: &GpuNodeRecord) {}
     fn ledger(&mut self, _: &LedgerRecord) {}
+    fn market(&mut self, _: &MarketRecord) {}
 }

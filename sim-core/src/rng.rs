@@ -23,6 +23,8 @@ pub enum Purpose {
     Service = 7,
     /// Whether a validator's output of a request differs (keyed by request and validator).
     Divergence = 8,
+    /// The token price path (GBM).
+    Market = 9,
 }
 
 /// SplitMix64's finaliser: a bijective mixer with full avalanche.

@@ -57,6 +57,9 @@ pub struct Scenario {
     /// Block execution when `architecture = "replicated"`.
     #[serde(default)]
     pub replicated: ReplicatedConfig,
+    /// The token's market (`[market]`); absent: no price, no `market` rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<crate::market::MarketConfig>,
     #[serde(default)]
     pub network: NetworkConfig,
     #[serde(default)]
@@ -796,6 +799,23 @@ impl Scenario {
         }
         if !(r.deterministic_slowdown.is_finite() && r.deterministic_slowdown >= 1.0) {
             return err(vec![Key("replicated"), Key("deterministic_slowdown")], format!("must be ≥ 1, got {}", r.deterministic_slowdown));
+        }
+        if let Some(m) = &self.market {
+            let at = |k: &'static str| vec![Key("market"), Key(k)];
+            if m.interval.0 == 0 {
+                return err(at("interval"), "must be longer than zero".into());
+            }
+            if !(m.initial_price_usd.is_finite() && m.initial_price_usd > 0.0) {
+                return err(at("initial_price_usd"), format!("must be > 0, got {}", m.initial_price_usd));
+            }
+            if !(m.volatility.is_finite() && m.volatility >= 0.0) {
+                return err(at("volatility"), format!("must be ≥ 0, got {}", m.volatility));
+            }
+            for (key, x) in [("drift", m.drift), ("issuance_elasticity", m.issuance_elasticity), ("demand_elasticity", m.demand_elasticity)] {
+                if !x.is_finite() || x.abs() > 1e6 {
+                    return err(at(key), format!("must be a finite number of reasonable size, got {x}"));
+                }
+            }
         }
         let replicated = self.architecture == Architecture::Replicated;
         let mut group_names: Vec<&str> = Vec::new();

@@ -5,6 +5,7 @@
 
 mod economy;
 mod execution;
+mod market;
 mod quorum;
 mod requests;
 
@@ -135,6 +136,7 @@ pub struct Simulation {
     inf: requests::Inference,
     econ: economy::Economy,
     exec: execution::Execution,
+    market: Option<market::Market>,
     /// Set when the run must stop (a broken invariant: a bug).
     error: Option<String>,
 }
@@ -201,6 +203,7 @@ impl Simulation {
             inf: requests::Inference::new(scenario, &streams),
             econ: economy::Economy::new(scenario),
             exec: execution::Execution::new(scenario, &streams),
+            market: market::Market::new(scenario, &streams),
             error: None,
             specs,
             net,
@@ -224,6 +227,9 @@ impl Simulation {
             sim.queue.push(SimTime::ZERO + first, Event::TxArrival);
         }
         sim.start_workload();
+        if let Some(m) = &sim.market {
+            sim.queue.push(SimTime::ZERO + m.interval(), Event::MarketTick);
+        }
         // Genesis: every validator starts height 1 at time 0.
         for i in 0..n {
             if !sim.net.faults.crashed[i] {
@@ -309,6 +315,7 @@ impl Simulation {
             Event::CatchUp { node, rearm } => self.on_catch_up(node, rearm, sink),
             Event::Fault { index } => self.on_fault(index as usize),
             Event::TxArrival => self.on_tx_arrival(sink),
+            Event::MarketTick => self.on_market_tick(sink),
             Event::Arrival { stream } => self.on_arrival(stream, sink),
             Event::GpuStepEnd { node } => self.on_gpu_step_end(node, sink),
             Event::GpuServiceDone { node, slot, id } => self.on_gpu_service_done(node, slot, id, sink),
@@ -910,6 +917,7 @@ impl Simulation {
             cost,
             validators_unable_to_execute: self.exec.unable.iter().filter(|&&u| u).count() as u64,
             validator_verify_cpu_fraction: verify,
+            market: self.market.as_ref().map(market::Market::summary),
         }
     }
 }

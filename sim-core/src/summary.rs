@@ -25,6 +25,17 @@ pub struct Summary {
     /// CPU seconds of attestation and proof verification per second of
     /// simulated time, per validator: the load as a fraction of one core.
     pub validator_verify_cpu_fraction: MeanMax,
+    /// The token's market (`[market]` only; issue #12's other fields follow
+    /// when operators, demand response and shocks are built).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub market: Option<MarketSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MarketSummary {
+    pub price_final: f64,
+    pub price_min: f64,
+    pub price_max: f64,
 }
 
 /// Hardware-hours and what they cost (list prices of `scenarios/hardware.toml`).

@@ -54,6 +54,9 @@ pub(super) struct Economy {
     emission_to_gpu_nodes: u128,
     to_treasury: u128,
     pub payments_refused: u64,
+    /// Multiplier on inference fees: genesis price / current price when fees
+    /// are denominated in USD (issue #12), else 1.
+    pub fee_scale: f64,
 }
 
 impl Economy {
@@ -113,6 +116,7 @@ impl Economy {
             emission_to_gpu_nodes: 0,
             to_treasury: 0,
             payments_refused: 0,
+            fee_scale: 1.0,
         }
     }
 
@@ -140,7 +144,7 @@ impl Economy {
     /// Flow 1: the user pays the GPU node for a request.
     fn pay_inference(&mut self, stream: u16, gpu: u16, prompt: u32, output: u32) {
         let (pi, po) = self.prices[stream as usize];
-        let fee = (pi * prompt as f64 + po * output as f64).round() as u64;
+        let fee = ((pi * prompt as f64 + po * output as f64) * self.fee_scale).round() as u64;
         match self.ledger.transfer(self.users[stream as usize], self.gpus[gpu as usize], fee) {
             Ok(()) => self.fees_to_gpu_nodes += fee as u128,
             Err(_) => self.payments_refused += 1,
@@ -287,6 +291,12 @@ impl Economy {
             emission_to_gpu_nodes: self.emission_to_gpu_nodes as u64,
             to_treasury: self.to_treasury as u64,
         })
+    }
+
+    /// Cumulative minted, burned, supply and fees to GPU nodes (base units).
+    pub(super) fn totals(&self) -> (u128, u128, u128, u128) {
+        let l = &self.ledger;
+        (l.minted, l.burned, l.supply(), self.fees_to_gpu_nodes)
     }
 
     pub(super) fn summary(&self, now: SimTime) -> EconomicsSummary {

@@ -209,6 +209,11 @@ impl Inference {
         self.requests.get_mut(slot as usize)?.as_mut().filter(|r| r.id == id)
     }
 
+    /// Requests submitted so far.
+    pub(super) fn submitted(&self) -> u64 {
+        self.submitted
+    }
+
     fn alloc(&mut self, r: Request) -> u32 {
         match self.free.pop() {
             Some(slot) => {

@@ -1,0 +1,196 @@
+//! The token's market price (issue #12, first part): an exogenous path
+//! (constant, or geometric Brownian motion from a seeded stream) or an
+//! endogenous rule in which the price responds to net issuance and to
+//! demand with configured elasticities. A modelling assumption to explore
+//! designs with, not a forecast.
+//!
+//! The endogenous rule, per market interval of length Δt: with i the net
+//! issuance over the interval as a fraction of supply (minted − burned) and
+//! d the relative change of demand (requests in this interval over the
+//! previous one, minus 1),
+//!     P ← P · exp(−ε_issuance · i + ε_demand · d),
+//! so more tokens chasing the same demand lower the price and more demand
+//! raises it; zero elasticities keep it exactly constant.
+//!
+//! Not built yet (issue #12 continues): price traces from CSV, GPU operators
+//! who enter and leave, demand that responds to price and latency, the
+//! single-token and fees-to-validators designs, shocks, and the market
+//! fields of `summary.json` beyond the price.
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::rng;
+use crate::time::SimDuration;
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PriceKind {
+    #[default]
+    Constant,
+    /// Geometric Brownian motion with `drift` and `volatility` per year.
+    Gbm,
+    /// Responds to net issuance and demand (see the module doc).
+    Endogenous,
+}
+
+/// Who carries the price risk of inference fees.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FeeDenomination {
+    /// Fees are fixed in tokens: GPU operators carry the price risk.
+    #[default]
+    Token,
+    /// Fees are set in USD (at the genesis price) and paid in tokens at the
+    /// current price: users' USD cost is stable, the token amount moves.
+    Usd,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MarketConfig {
+    /// How often the price moves and a `market` row is written.
+    #[serde(default = "defaults::interval")]
+    pub interval: SimDuration,
+    #[serde(default)]
+    pub price: PriceKind,
+    /// Token price at genesis, USD (a modelling input).
+    #[serde(default = "defaults::initial_price_usd")]
+    pub initial_price_usd: f64,
+    /// GBM: drift and volatility per year (log-returns over Δt years have
+    /// mean (drift − volatility²/2)·Δt and variance volatility²·Δt).
+    #[serde(default)]
+    pub drift: f64,
+    #[serde(default)]
+    pub volatility: f64,
+    /// Endogenous: elasticities of the price to net issuance and to demand.
+    #[serde(default)]
+    pub issuance_elasticity: f64,
+    #[serde(default)]
+    pub demand_elasticity: f64,
+    #[serde(default)]
+    pub fee_denomination: FeeDenomination,
+}
+
+pub mod defaults {
+    use crate::time::SimDuration;
+    pub fn interval() -> SimDuration {
+        SimDuration::from_secs(60)
+    }
+    pub fn initial_price_usd() -> f64 {
+        1.0
+    }
+}
+
+/// Seconds in a year of 365.25 days, for per-year rates.
+pub const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
+
+/// The price as it moves, one interval at a time.
+#[derive(Clone, Debug)]
+pub struct PricePath {
+    cfg: MarketConfig,
+    pub price: f64,
+    rng: ChaCha8Rng,
+}
+
+impl PricePath {
+    pub fn new(cfg: &MarketConfig, rng: ChaCha8Rng) -> PricePath {
+        PricePath { cfg: cfg.clone(), price: cfg.initial_price_usd, rng }
+    }
+
+    /// Moves the price over `dt`, given the interval's net issuance as a
+    /// fraction of supply and the relative change of demand.
+    pub fn step(&mut self, dt: SimDuration, net_issuance: f64, demand_change: f64) -> f64 {
+        let c = &self.cfg;
+        match c.price {
+            PriceKind::Constant => {}
+            PriceKind::Gbm => {
+                let t = dt.as_secs_f64() / SECONDS_PER_YEAR;
+                let z = rng::standard_normal(&mut self.rng);
+                self.price *= ((c.drift - 0.5 * c.volatility * c.volatility) * t + c.volatility * t.sqrt() * z).exp();
+            }
+            PriceKind::Endogenous => {
+                let x = -c.issuance_elasticity * net_issuance + c.demand_elasticity * demand_change;
+                if x != 0.0 {
+                    self.price *= x.exp();
+                }
+            }
+        }
+        self.price
+    }
+
+    /// Draws nothing: the next uniform of the stream (for tests of independence).
+    #[cfg(test)]
+    fn peek(&mut self) -> f64 {
+        rng::unit_f64(&mut self.rng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Purpose, Streams};
+
+    fn cfg(kind: PriceKind) -> MarketConfig {
+        MarketConfig {
+            interval: defaults::interval(),
+            price: kind,
+            initial_price_usd: 2.5,
+            drift: 0.0,
+            volatility: 0.0,
+            issuance_elasticity: 0.0,
+            demand_elasticity: 0.0,
+            fee_denomination: FeeDenomination::Token,
+        }
+    }
+
+    /// GBM over 100,000 steps of one hour, drift 0.3 and volatility 0.8 a
+    /// year: the sample mean and variance of the log-returns against
+    /// (μ − σ²/2)Δt and σ²Δt. Standard errors: σ√Δt/√n for the mean and
+    /// σ²Δt·√(2/n) for the variance; the bounds are 5 of them.
+    #[test]
+    fn gbm_log_returns_have_the_drift_and_volatility() {
+        let mut c = cfg(PriceKind::Gbm);
+        (c.drift, c.volatility) = (0.3, 0.8);
+        let mut p = PricePath::new(&c, Streams::new(7).stream(Purpose::Market, 0));
+        let (n, dt) = (100_000, SimDuration::from_secs(3600));
+        let t = 3600.0 / SECONDS_PER_YEAR;
+        let mut rets = Vec::with_capacity(n);
+        let mut prev = p.price;
+        for _ in 0..n {
+            let now = p.step(dt, 0.0, 0.0);
+            rets.push((now / prev).ln());
+            prev = now;
+        }
+        let mean = rets.iter().sum::<f64>() / n as f64;
+        let var = rets.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let (mu, s2) = ((0.3 - 0.5 * 0.64) * t, 0.64 * t);
+        assert!((mean - mu).abs() < 5.0 * (s2 / n as f64).sqrt(), "mean {mean} vs {mu}");
+        assert!((var - s2).abs() < 5.0 * s2 * (2.0 / n as f64).sqrt(), "var {var} vs {s2}");
+    }
+
+    /// Zero elasticities: exactly the constant price, whatever happens, and
+    /// no random draw consumed.
+    #[test]
+    fn endogenous_with_zero_elasticities_is_constant() {
+        let mut e = PricePath::new(&cfg(PriceKind::Endogenous), Streams::new(1).stream(Purpose::Market, 0));
+        let mut k = PricePath::new(&cfg(PriceKind::Constant), Streams::new(1).stream(Purpose::Market, 0));
+        for i in 0..1000 {
+            let (issuance, demand) = ((i as f64).sin() * 0.01, (i as f64).cos());
+            assert_eq!(e.step(SimDuration::from_secs(60), issuance, demand), k.step(SimDuration::from_secs(60), issuance, demand));
+        }
+        assert_eq!(e.price, 2.5);
+        assert_eq!(e.peek(), k.peek());
+    }
+
+    /// The rule by hand: issuance 1 % with elasticity 10 and demand +20 %
+    /// with elasticity 0.5 give exp(−0.1 + 0.1) = 1; demand alone exp(0.1).
+    #[test]
+    fn endogenous_rule_by_hand() {
+        let mut c = cfg(PriceKind::Endogenous);
+        (c.issuance_elasticity, c.demand_elasticity) = (10.0, 0.5);
+        let mut p = PricePath::new(&c, Streams::new(1).stream(Purpose::Market, 0));
+        assert!((p.step(SimDuration::from_secs(60), 0.01, 0.2) - 2.5).abs() < 1e-12);
+        assert!((p.step(SimDuration::from_secs(60), 0.0, 0.2) - 2.5 * 0.1f64.exp()).abs() < 1e-12);
+    }
+}
