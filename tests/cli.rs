@@ -49,14 +49,14 @@ fn run_writes_the_run_directory() {
     let t = tmp();
     let dir = run_to(t.path(), "r", &[]);
     let names: Vec<String> = files(&dir).into_iter().map(|(n, _)| n).collect();
-    for f in ["blocks.parquet", "consensus_rounds.parquet", "gpu_nodes.parquet", "ledger.parquet", "nodes.parquet", "requests.parquet", "scenario.toml", "summary.json", "report.html"] {
+    for f in ["blocks.parquet", "consensus_rounds.parquet", "gpu_nodes.parquet", "ledger.parquet", "market.parquet", "nodes.parquet", "requests.parquet", "scenario.toml", "summary.json", "report.html"] {
         assert!(names.iter().any(|n| n == f), "{f} missing from {names:?}");
     }
     assert_eq!(names.iter().filter(|n| n.ends_with(".png")).count(), 8);
     assert_eq!(names.iter().filter(|n| n.ends_with(".svg")).count(), 8);
-    assert_eq!(names.len(), 9 + 16, "{names:?}");
+    assert_eq!(names.len(), 10 + 16, "{names:?}");
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    for key in ["scenario", "seed", "sim_duration_s", "events_processed", "consensus", "requests", "trust_gap_s", "fraud", "gpu", "prover", "economics"] {
+    for key in ["scenario", "seed", "sim_duration_s", "events_processed", "consensus", "requests", "trust_gap_s", "fraud", "gpu", "prover", "economics", "architecture", "cost", "validators_unable_to_execute", "validator_verify_cpu_fraction"] {
         assert!(summary.get(key).is_some(), "summary lacks {key}");
     }
     let c = &summary["consensus"];
