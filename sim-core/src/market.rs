@@ -12,10 +12,9 @@
 //! so more tokens chasing the same demand lower the price and more demand
 //! raises it; zero elasticities keep it exactly constant.
 //!
-//! Not built yet (issue #12 continues): price traces from CSV, GPU operators
-//! who enter and leave, demand that responds to price and latency, the
-//! single-token and fees-to-validators designs, shocks, and the market
-//! fields of `summary.json` beyond the price.
+//! Not built yet (issue #12 continues): price traces from CSV, the
+//! single-token and fees-to-validators designs, and the shock sweep with
+//! its figure.
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -70,6 +69,86 @@ pub struct MarketConfig {
     pub demand_elasticity: f64,
     #[serde(default)]
     pub fee_denomination: FeeDenomination,
+    #[serde(default)]
+    pub operators: OperatorConfig,
+    #[serde(default)]
+    pub demand: DemandConfig,
+    /// Shocks on a timetable (`[[market.shocks]]`), applied at the first
+    /// market interval boundary at or after `at`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shocks: Vec<Shock>,
+}
+
+/// GPU operators as agents: each GPU node is one operator whose USD profit
+/// (income: the tokens its account received in the interval — fees and any
+/// emission — at the interval's price; cost: its hardware's list price per
+/// hour) decides whether it stays.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// Off: the fleet never changes (the market only prices).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Profit is judged over this trailing window (whole intervals, at least one).
+    #[serde(default = "defaults::window")]
+    pub window: SimDuration,
+    /// An operator leaves after being unprofitable over the window for this long.
+    #[serde(default = "defaults::patience")]
+    pub patience: SimDuration,
+    /// A new operator decides to enter a group when the group's operators
+    /// earn more than (1 + margin) × their cost over the window …
+    #[serde(default = "defaults::entry_margin")]
+    pub entry_margin: f64,
+    /// … and serves this long after deciding (hardware to buy and rack).
+    #[serde(default = "defaults::provisioning")]
+    pub provisioning: SimDuration,
+    /// Potential operators per GPU group beyond its `count` (idle until they enter).
+    #[serde(default)]
+    pub max_entrants: u32,
+}
+
+impl Default for OperatorConfig {
+    fn default() -> Self {
+        OperatorConfig { enabled: false, window: defaults::window(), patience: defaults::patience(), entry_margin: defaults::entry_margin(), provisioning: defaults::provisioning(), max_entrants: 0 }
+    }
+}
+
+/// Demand that responds: each stream's arrival rate is multiplied by
+/// (p / p₀)^(−price_elasticity) · (ℓ / ℓ₀)^(−latency_elasticity), with p the
+/// USD paid per delivered request and ℓ the mean submit-to-delivery latency
+/// over the last interval, p₀ and ℓ₀ those of the first interval that
+/// delivered anything. Zero elasticities leave the arrivals untouched.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DemandConfig {
+    #[serde(default)]
+    pub price_elasticity: f64,
+    #[serde(default)]
+    pub latency_elasticity: f64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ShockKind {
+    /// Demand × factor (a drop below 1, a surge above) while in force.
+    Demand,
+    /// The price × factor, once (a crash below 1).
+    Price,
+    /// GPU operators' costs × factor while in force.
+    GpuCost,
+    /// A fraction `factor` of the active operators leaves at once.
+    OperatorExit,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Shock {
+    pub at: SimDuration,
+    pub kind: ShockKind,
+    pub factor: f64,
+    /// End of a demand or GPU-cost shock (absent: to the end of the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<SimDuration>,
 }
 
 pub mod defaults {
@@ -79,6 +158,18 @@ pub mod defaults {
     }
     pub fn initial_price_usd() -> f64 {
         1.0
+    }
+    pub fn window() -> SimDuration {
+        SimDuration::from_secs(3600)
+    }
+    pub fn patience() -> SimDuration {
+        SimDuration::from_secs(6 * 3600)
+    }
+    pub fn entry_margin() -> f64 {
+        0.2
+    }
+    pub fn provisioning() -> SimDuration {
+        SimDuration::from_secs(24 * 3600)
     }
 }
 
@@ -119,6 +210,12 @@ impl PricePath {
         self.price
     }
 
+    /// A one-off move of the price (a shock).
+    pub fn shock(&mut self, factor: f64) -> f64 {
+        self.price *= factor;
+        self.price
+    }
+
     /// Draws nothing: the next uniform of the stream (for tests of independence).
     #[cfg(test)]
     fn peek(&mut self) -> f64 {
@@ -141,6 +238,9 @@ mod tests {
             issuance_elasticity: 0.0,
             demand_elasticity: 0.0,
             fee_denomination: FeeDenomination::Token,
+            operators: OperatorConfig::default(),
+            demand: DemandConfig::default(),
+            shocks: Vec::new(),
         }
     }
 

@@ -524,6 +524,11 @@ impl Scenario {
         toml::to_string(self).expect("a scenario always serialises")
     }
 
+    /// Potential GPU operators per group beyond `count` (issue #12's entrants).
+    pub fn gpu_entrants(&self) -> usize {
+        self.market.as_ref().map_or(0, |m| if m.operators.enabled { m.operators.max_entrants as usize } else { 0 })
+    }
+
     /// The validators, expanded from their groups in declaration order.
     pub fn validator_specs(&self) -> Vec<ValidatorSpec> {
         let mut out = Vec::new();
@@ -810,6 +815,31 @@ impl Scenario {
             }
             if !(m.volatility.is_finite() && m.volatility >= 0.0) {
                 return err(at("volatility"), format!("must be ≥ 0, got {}", m.volatility));
+            }
+            let o = &m.operators;
+            if o.window.0 == 0 || o.patience.0 == 0 {
+                return err(vec![Key("market"), Key("operators"), Key(if o.window.0 == 0 { "window" } else { "patience" })], "must be longer than zero".into());
+            }
+            if !(o.entry_margin.is_finite() && o.entry_margin >= 0.0) {
+                return err(vec![Key("market"), Key("operators"), Key("entry_margin")], format!("must be ≥ 0, got {}", o.entry_margin));
+            }
+            for (i, sh) in m.shocks.iter().enumerate() {
+                let at = |k: &'static str| vec![Key("market"), Key("shocks"), Idx(i), Key(k)];
+                let ok = match sh.kind {
+                    crate::market::ShockKind::OperatorExit => (0.0..=1.0).contains(&sh.factor),
+                    _ => sh.factor.is_finite() && sh.factor > 0.0,
+                };
+                if !ok {
+                    return err(at("factor"), format!("must be > 0 (a fraction in [0, 1] for operator_exit), got {}", sh.factor));
+                }
+                if sh.until.is_some_and(|u| u <= sh.at) {
+                    return err(at("until"), "must be later than `at`".into());
+                }
+            }
+            for (key, x) in [("price_elasticity", m.demand.price_elasticity), ("latency_elasticity", m.demand.latency_elasticity)] {
+                if !x.is_finite() || x.abs() > 100.0 {
+                    return err(vec![Key("market"), Key("demand"), Key(key)], format!("must be a finite elasticity, got {x}"));
+                }
             }
             for (key, x) in [("drift", m.drift), ("issuance_elasticity", m.issuance_elasticity), ("demand_elasticity", m.demand_elasticity)] {
                 if !x.is_finite() || x.abs() > 1e6 {

@@ -137,6 +137,10 @@ pub struct Simulation {
     econ: economy::Economy,
     exec: execution::Execution,
     market: Option<market::Market>,
+    /// Multiplier on every stream's arrival rate (issue #12's demand response and shocks).
+    demand_factor: f64,
+    /// Requests lost to capacity as of the last market tick.
+    market_lost_seen: u64,
     /// Set when the run must stop (a broken invariant: a bug).
     error: Option<String>,
 }
@@ -203,7 +207,9 @@ impl Simulation {
             inf: requests::Inference::new(scenario, &streams),
             econ: economy::Economy::new(scenario),
             exec: execution::Execution::new(scenario, &streams),
-            market: market::Market::new(scenario, &streams),
+            market: None,
+            demand_factor: 1.0,
+            market_lost_seen: 0,
             error: None,
             specs,
             net,
@@ -226,6 +232,8 @@ impl Simulation {
             let first = sim.next_arrival_gap();
             sim.queue.push(SimTime::ZERO + first, Event::TxArrival);
         }
+        let hw = sim.inf.node_hardware().iter().map(|h| scenario.hardware[h].usd_per_hour).collect();
+        sim.market = market::Market::new(scenario, &streams, hw, scenario.gpu_nodes.len());
         sim.start_workload();
         if let Some(m) = &sim.market {
             sim.queue.push(SimTime::ZERO + m.interval(), Event::MarketTick);
@@ -917,7 +925,7 @@ impl Simulation {
             cost,
             validators_unable_to_execute: self.exec.unable.iter().filter(|&&u| u).count() as u64,
             validator_verify_cpu_fraction: verify,
-            market: self.market.as_ref().map(market::Market::summary),
+            market: self.market.as_ref().map(|m| m.summary(self.inf.lost_to_capacity, self.inf.active.iter().filter(|&&a| a).count() as u32)),
         }
     }
 }

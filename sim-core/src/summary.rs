@@ -36,6 +36,14 @@ pub struct MarketSummary {
     pub price_final: f64,
     pub price_min: f64,
     pub price_max: f64,
+    /// Fewest GPU operators serving at any interval's end.
+    pub min_active_operators: u32,
+    /// Intervals with requests waiting for a batch or lost for want of an operator, in seconds.
+    pub time_capacity_short_s: f64,
+    pub operator_exits: u64,
+    pub operator_entries: u64,
+    /// Requests that found no operator serving their model.
+    pub requests_lost_to_capacity: u64,
 }
 
 /// Hardware-hours and what they cost (list prices of `scenarios/hardware.toml`).

@@ -72,7 +72,7 @@ impl Economy {
             validators.push(ledger.open(format!("validator:{}", v.name), 0, stake - delegated));
             delegators.push(ledger.open(format!("delegators:{}", v.name), 0, delegated));
         }
-        let n_gpus: usize = s.gpu_nodes.iter().map(|g| g.count).sum();
+        let n_gpus: usize = s.gpu_nodes.iter().map(|g| g.count + s.gpu_entrants()).sum();
         let gpus = (0..n_gpus).map(|i| ledger.open(format!("gpu:{i}"), 0, to_base_units(cfg.gpu_node_stake))).collect();
         let provers = ledger.open("provers", 0, 0);
         let treasury = ledger.open("treasury", to_base_units(cfg.treasury), 0);
@@ -291,6 +291,11 @@ impl Economy {
             emission_to_gpu_nodes: self.emission_to_gpu_nodes as u64,
             to_treasury: self.to_treasury as u64,
         })
+    }
+
+    /// A GPU node's account balance (base units).
+    pub(super) fn gpu_balance(&self, gpu: usize) -> u128 {
+        self.ledger.balance(self.gpus[gpu]) as u128
     }
 
     /// Cumulative minted, burned, supply and fees to GPU nodes (base units).

@@ -1,90 +1,237 @@
-//! The market interval (issue #12, first part): at the end of each, the
-//! token price moves (`crate::market`), USD-denominated fees are re-priced,
-//! and a `market` row records the price, the demand, the net issuance and
-//! the GPU operators' income and cost in USD.
+//! The market interval (issue #12): at the end of each, shocks due take
+//! effect, the token price moves (`crate::market`), USD-denominated fees
+//! are re-priced, GPU operators judge their USD profit and leave or enter,
+//! demand responds to price and latency, and a `market` row records it all.
+//! Everything happens at interval boundaries, so a shock's time and an
+//! operator's patience are quantised to the interval.
 
-use crate::market::{FeeDenomination, PricePath};
+use std::collections::VecDeque;
+
+use crate::market::{FeeDenomination, MarketConfig, PricePath, ShockKind};
 use crate::records::{MarketRecord, RecordSink};
 use crate::rng::{Purpose, Streams};
 use crate::scenario::Scenario;
 use crate::summary::MarketSummary;
-use crate::time::SimDuration;
+use crate::time::{SimDuration, SimTime};
 
 pub(super) struct Market {
+    cfg: MarketConfig,
     path: PricePath,
-    interval: SimDuration,
-    usd_fees: bool,
-    initial: f64,
-    /// Cumulative (minted, burned, fees to GPU nodes, requests) at the last tick.
-    last: (u128, u128, u128, u64),
-    /// Requests in the previous interval (demand's reference).
+    /// Cumulative (minted, burned, requests, delivered, latency sum) at the last tick.
+    last: (u128, u128, u64, u64, f64),
+    /// Each GPU node's account balance at the last tick (its income's reference).
+    balances: Vec<u128>,
+    /// Requests in the previous interval (the endogenous price's demand reference).
     prev_requests: Option<u64>,
-    operators: u32,
-    cost_usd_per_s: f64,
+    /// USD per delivered request and latency of the first interval that delivered.
+    reference: Option<(f64, f64)>,
+    /// Hourly list price of each GPU node's hardware.
+    usd_per_hour: Vec<f64>,
+    /// Profit (USD) of each node over the last intervals of the window.
+    profits: Vec<VecDeque<(f64, f64)>>,
+    /// When each active node's trailing profit turned negative.
+    unprofitable_since: Vec<Option<SimTime>>,
+    /// Per GPU group: an entrant being provisioned, serving from the time.
+    pending: Vec<Option<(usize, SimTime)>>,
+    shocks_applied: Vec<bool>,
+    // Summary.
     min: f64,
     max: f64,
+    min_active: u32,
+    exits: u64,
+    entries: u64,
+    short_s: f64,
 }
 
 impl Market {
-    pub fn new(s: &Scenario, streams: &Streams) -> Option<Market> {
+    pub fn new(s: &Scenario, streams: &Streams, usd_per_hour: Vec<f64>, groups: usize) -> Option<Market> {
         let m = s.market.as_ref()?;
-        let operators = s.gpu_nodes.iter().map(|g| g.count as u32).sum();
-        let cost_usd_per_s = s.gpu_nodes.iter().map(|g| g.count as f64 * s.hardware[&g.hardware].usd_per_hour).sum::<f64>() / 3600.0;
+        let n = usd_per_hour.len();
         Some(Market {
+            cfg: m.clone(),
             path: PricePath::new(m, streams.stream(Purpose::Market, 0)),
-            interval: m.interval,
-            usd_fees: m.fee_denomination == FeeDenomination::Usd,
-            initial: m.initial_price_usd,
-            last: (0, 0, 0, 0),
+            last: (0, 0, 0, 0, 0.0),
+            balances: vec![0; n],
             prev_requests: None,
-            operators,
-            cost_usd_per_s,
+            reference: None,
+            usd_per_hour,
+            profits: vec![VecDeque::new(); n],
+            unprofitable_since: vec![None; n],
+            pending: vec![None; groups],
+            shocks_applied: vec![false; m.shocks.len()],
             min: m.initial_price_usd,
             max: m.initial_price_usd,
+            min_active: u32::MAX,
+            exits: 0,
+            entries: 0,
+            short_s: 0.0,
         })
     }
 
     pub fn interval(&self) -> SimDuration {
-        self.interval
+        self.cfg.interval
     }
 
-    pub fn summary(&self) -> MarketSummary {
-        MarketSummary { price_final: self.path.price, price_min: self.min, price_max: self.max }
+    pub fn summary(&self, lost: u64, active_now: u32) -> MarketSummary {
+        MarketSummary {
+            price_final: self.path.price,
+            price_min: self.min,
+            price_max: self.max,
+            min_active_operators: self.min_active.min(active_now),
+            time_capacity_short_s: self.short_s,
+            operator_exits: self.exits,
+            operator_entries: self.entries,
+            requests_lost_to_capacity: lost,
+        }
+    }
+
+    /// Product of the factors of `kind` shocks in force at `now`.
+    fn in_force(&self, kind: ShockKind, now: SimTime) -> f64 {
+        self.cfg.shocks.iter().filter(|s| s.kind == kind && SimTime::ZERO + s.at <= now && s.until.is_none_or(|u| now < SimTime::ZERO + u)).map(|s| s.factor).product()
     }
 }
 
 impl super::Simulation {
     pub(super) fn on_market_tick(&mut self, sink: &mut dyn RecordSink) {
-        let (minted, burned, supply, fees) = self.econ.totals();
+        let now = self.now;
+        let (minted, burned, supply, _) = self.econ.totals();
         let requests = self.inf.submitted();
+        let (delivered, latency_sum) = self.inf.delivered();
+        let balances: Vec<u128> = (0..self.inf.active.len()).map(|g| self.econ.gpu_balance(g)).collect();
+        let queued = self.inf.queued();
+        let lost_before = self.market_lost_seen;
+        let lost = self.inf.lost_to_capacity;
         let Some(m) = self.market.as_mut() else { return };
-        let (m0, b0, f0, r0) = m.last;
+        let dt = m.cfg.interval;
+        // Shocks due: one-off moves now, standing ones through `in_force`.
+        for (i, sh) in m.cfg.shocks.clone().iter().enumerate() {
+            if m.shocks_applied[i] || SimTime::ZERO + sh.at > now {
+                continue;
+            }
+            m.shocks_applied[i] = true;
+            match sh.kind {
+                ShockKind::Price => {
+                    m.path.shock(sh.factor);
+                }
+                ShockKind::OperatorExit => {
+                    let active: Vec<usize> = (0..self.inf.active.len()).filter(|&g| self.inf.active[g]).collect();
+                    let leave = (active.len() as f64 * sh.factor).round() as usize;
+                    for &g in active.iter().take(leave) {
+                        self.inf.active[g] = false;
+                        m.exits += 1;
+                    }
+                }
+                ShockKind::Demand | ShockKind::GpuCost => {}
+            }
+        }
+        // The price.
+        let (m0, b0, r0, d0, l0) = m.last;
         let in_interval = requests - r0;
         let net_issuance = (minted as f64 - m0 as f64 - (burned as f64 - b0 as f64)) / supply.max(1) as f64;
         let demand_change = match m.prev_requests {
             Some(p) if p > 0 => in_interval as f64 / p as f64 - 1.0,
             _ => 0.0,
         };
-        let price = m.path.step(m.interval, net_issuance, demand_change);
+        let price = m.path.step(dt, net_issuance, demand_change);
         (m.min, m.max) = (m.min.min(price), m.max.max(price));
-        let fee_tokens = (fees - f0) as f64 / economics::BASE_UNITS_PER_TOKEN as f64;
+        // Operators: USD income (tokens received × price) against cost.
+        let hours = dt.as_secs_f64() / 3600.0;
+        let cost_factor = m.in_force(ShockKind::GpuCost, now);
+        let window = (m.cfg.operators.window.0 / dt.0.max(1)).max(1) as usize;
+        let (mut income_usd, mut cost_usd) = (0.0, 0.0);
+        for g in 0..balances.len() {
+            let received = balances[g].saturating_sub(m.balances[g]) as f64 / economics::BASE_UNITS_PER_TOKEN as f64;
+            if !self.inf.active[g] {
+                m.profits[g].clear();
+                m.unprofitable_since[g] = None;
+                continue;
+            }
+            let (inc, cost) = (received * price, m.usd_per_hour[g] * cost_factor * hours);
+            income_usd += inc;
+            cost_usd += cost;
+            m.profits[g].push_back((inc, cost));
+            while m.profits[g].len() > window {
+                m.profits[g].pop_front();
+            }
+        }
+        m.balances = balances;
+        let ops = m.cfg.operators.clone();
+        if ops.enabled {
+            for g in 0..self.inf.active.len() {
+                if !self.inf.active[g] {
+                    continue;
+                }
+                let (inc, cost): (f64, f64) = m.profits[g].iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
+                if inc < cost {
+                    let since = *m.unprofitable_since[g].get_or_insert(now);
+                    if now.since(since) >= ops.patience {
+                        self.inf.active[g] = false;
+                        m.exits += 1;
+                        m.unprofitable_since[g] = None;
+                    }
+                } else {
+                    m.unprofitable_since[g] = None;
+                }
+            }
+            // Entry: one at a time per group, after the provisioning delay.
+            for gi in 0..m.pending.len() {
+                if let Some((node, at)) = m.pending[gi]
+                    && now >= at
+                {
+                    self.inf.active[node] = true;
+                    m.entries += 1;
+                    m.pending[gi] = None;
+                }
+                if m.pending[gi].is_some() {
+                    continue;
+                }
+                let members: Vec<usize> = (0..self.inf.active.len()).filter(|&g| self.inf.group_of[g] == gi).collect();
+                let (inc, cost) = members.iter().filter(|&&g| self.inf.active[g]).flat_map(|&g| m.profits[g].iter()).fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
+                if cost > 0.0
+                    && inc > (1.0 + ops.entry_margin) * cost
+                    && let Some(&idle) = members.iter().find(|&&g| !self.inf.active[g])
+                {
+                    m.pending[gi] = Some((idle, now + ops.provisioning));
+                }
+            }
+        }
+        let active = self.inf.active.iter().filter(|&&a| a).count() as u32;
+        m.min_active = m.min_active.min(active);
+        if queued > 0 || lost > lost_before {
+            m.short_s += dt.as_secs_f64();
+        }
+        // Demand: price per delivered request and latency against the first interval's.
+        let served = delivered - d0;
+        let mut factor = m.in_force(ShockKind::Demand, now);
+        if served > 0 {
+            let (p, l) = (income_usd / served as f64, (latency_sum - l0) / served as f64);
+            let (p0, l0) = *m.reference.get_or_insert((p, l));
+            let d = &m.cfg.demand;
+            if d.price_elasticity != 0.0 && p > 0.0 && p0 > 0.0 {
+                factor *= (p / p0).powf(-d.price_elasticity);
+            }
+            if d.latency_elasticity != 0.0 && l > 0.0 && l0 > 0.0 {
+                factor *= (l / l0).powf(-d.latency_elasticity);
+            }
+        }
+        self.demand_factor = factor;
         sink.market(&MarketRecord {
-            time_s: self.now.as_secs_f64(),
+            time_s: now.as_secs_f64(),
             price_usd: price,
             requests: in_interval,
             minted: (minted - m0) as u64,
             burned: (burned - b0) as u64,
             net_issuance_fraction: net_issuance,
-            active_operators: m.operators,
-            operator_income_usd: fee_tokens * price,
-            operator_cost_usd: m.cost_usd_per_s * m.interval.as_secs_f64(),
+            active_operators: active,
+            operator_income_usd: income_usd,
+            operator_cost_usd: cost_usd,
         });
-        m.last = (minted, burned, fees, requests);
+        m.last = (minted, burned, requests, delivered, latency_sum);
         m.prev_requests = Some(in_interval);
-        if m.usd_fees {
-            self.econ.fee_scale = m.initial / price;
+        if m.cfg.fee_denomination == FeeDenomination::Usd {
+            self.econ.fee_scale = m.cfg.initial_price_usd / price;
         }
-        let next = self.now + m.interval;
-        self.queue.push(next, crate::event::Event::MarketTick);
+        self.market_lost_seen = lost;
+        self.queue.push(now + dt, crate::event::Event::MarketTick);
     }
 }

@@ -98,6 +98,13 @@ pub(super) struct Inference {
     streams: Vec<Stream>,
     gpus: Vec<GpuNode>,
     meta: Vec<GpuMeta>,
+    /// Whether each GPU node's operator is serving (issue #12), and its group.
+    pub(super) active: Vec<bool>,
+    pub(super) group_of: Vec<usize>,
+    /// Requests that found no active node for their model.
+    pub(super) lost_to_capacity: u64,
+    /// Sum of submit → delivery times of delivered requests (s).
+    pub(super) latency_sum_s: f64,
     requests: Vec<Option<Request>>,
     free: Vec<u32>,
     next_id: u64,
@@ -131,7 +138,17 @@ impl Inference {
         let v = &s.verification;
         let mut gpus = Vec::new();
         let mut meta = Vec::new();
-        for g in &s.gpu_nodes {
+        let mut active = Vec::new();
+        let mut group_of = Vec::new();
+        // Each group's nodes, then (issue #12) each group's potential
+        // entrants, idle until they enter: existing indices never move.
+        let entrants = s.gpu_entrants();
+        let plan: Vec<(usize, usize, bool)> = (0..s.gpu_nodes.len())
+            .flat_map(|gi| (0..s.gpu_nodes[gi].count).map(move |i| (gi, i, true)))
+            .chain((0..s.gpu_nodes.len()).flat_map(|gi| (0..entrants).map(move |e| (gi, e, false))))
+            .collect();
+        for (gi, i, serving) in plan {
+            let g = &s.gpu_nodes[gi];
             let m = &s.models[&g.model];
             let hw = &s.hardware[&g.hardware];
             let slowdown = if g.tee { v.tee_slowdown } else { 1.0 };
@@ -145,10 +162,16 @@ impl Inference {
                 max_batch_tokens: g.max_batch_tokens,
                 kv_capacity_bytes: hw.mem_gb * 1e9 * g.memory_fraction - m.weight_bytes(),
             };
-            for i in 0..g.count {
+            {
+                active.push(serving);
+                group_of.push(gi);
                 gpus.push(GpuNode::new(limits));
                 meta.push(GpuMeta {
-                    name: if g.count == 1 { g.name.clone() } else { format!("{}-{}", g.name, i) },
+                    name: match (serving, g.count) {
+                        (false, _) => format!("{}-entrant-{}", g.name, i),
+                        (true, 1) => g.name.clone(),
+                        (true, _) => format!("{}-{}", g.name, i),
+                    },
                     group: g.name.clone(),
                     hardware: g.hardware.clone(),
                     model: g.model.clone(),
@@ -181,6 +204,10 @@ impl Inference {
             streams,
             gpus,
             meta,
+            active,
+            group_of,
+            lost_to_capacity: 0,
+            latency_sum_s: 0.0,
             requests: Vec::new(),
             free: Vec::new(),
             next_id: 0,
@@ -227,11 +254,27 @@ impl Inference {
         }
     }
 
-    /// The least loaded node that can serve the request (lowest index on ties).
-    fn pick_node(&self, stream: usize, mode: Mode) -> u16 {
+    /// The least loaded active node that can serve the request (lowest
+    /// index on ties); `None` when every operator serving it has left.
+    fn pick_node(&self, stream: usize, mode: Mode) -> Option<u16> {
         let st = &self.streams[stream];
         let pool = if mode == Mode::Tee { &st.tee_nodes } else { &st.nodes };
-        *pool.iter().min_by_key(|&&n| (self.gpus[n as usize].in_system(), n)).expect("validated: a node serves the model")
+        pool.iter().copied().filter(|&n| self.active[n as usize]).min_by_key(|&n| (self.gpus[n as usize].in_system(), n))
+    }
+
+    /// Delivered requests so far and the sum of their latencies.
+    pub(super) fn delivered(&self) -> (u64, f64) {
+        (self.delivered, self.latency_sum_s)
+    }
+
+    /// Requests waiting for admission on active nodes.
+    pub(super) fn queued(&self) -> usize {
+        self.gpus.iter().zip(&self.active).filter(|(_, a)| **a).map(|(g, _)| g.queue.len()).sum()
+    }
+
+    /// GPU nodes (all, active or not) and each one's hardware.
+    pub(super) fn node_hardware(&self) -> Vec<String> {
+        self.meta.iter().map(|m| m.hardware.clone()).collect()
     }
 }
 
@@ -244,9 +287,15 @@ impl Simulation {
     }
 
     fn schedule_arrival(&mut self, stream: u16) {
-        if let Some(t) = self.inf.streams[stream as usize].arrivals.next(self.now)
-            && t <= self.end
-        {
+        if let Some(mut t) = self.inf.streams[stream as usize].arrivals.next(self.now) {
+            // Demand that responds (issue #12): the gap to the next arrival
+            // shrinks or stretches by the demand factor (exactly unchanged at 1).
+            if self.demand_factor != 1.0 {
+                t = self.now + SimDuration::from_secs_f64(t.since(self.now).as_secs_f64() / self.demand_factor.max(1e-9));
+            }
+            if t > self.end {
+                return;
+            }
             self.queue.push(t, Event::Arrival { stream });
         }
     }
@@ -270,7 +319,11 @@ impl Simulation {
             self.schedule_arrival(stream);
             return;
         }
-        let node = inf.pick_node(stream as usize, mode);
+        let Some(node) = inf.pick_node(stream as usize, mode) else {
+            inf.lost_to_capacity += 1;
+            self.schedule_arrival(stream);
+            return;
+        };
         let honest = rng::unit_f64(&mut r) >= inf.meta[node as usize].dishonest;
         let kv_bytes = (prompt + output) as f64 * inf.meta[node as usize].kv_bytes_per_token;
         let slot = inf.alloc(Request::new(id, stream, node, mode, prompt, output, honest, self.now));
@@ -357,6 +410,7 @@ impl Simulation {
         inf.delivered += 1;
         let r = inf.requests[slot as usize].as_mut().expect("live request");
         r.delivered = Some(now);
+        inf.latency_sum_s += now.since(r.submitted).as_secs_f64();
         let (id, mode, honest, node, stream) = (r.id, r.mode, r.honest, r.node, r.stream);
         self.econ.on_delivered(stream, node, r.prompt, r.output);
         if !honest {
