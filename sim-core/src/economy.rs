@@ -9,6 +9,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::SimDuration;
 
+/// Where users' inference fees go (issue #12's economic designs).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Design {
+    /// Two flows (the economics issue): inference fees user → GPU node;
+    /// settlement gas burned (base fee) and tipped.
+    #[default]
+    Dual,
+    /// One token sink: users' inference fees are burned with the gas; GPU
+    /// nodes are paid only from emission (`gpu_emission_share`).
+    Single,
+    /// Inference fees go to the validators (pro rata to bonded stake), who
+    /// pass `validator_gpu_share` of each on to the GPU node that served it.
+    FeesToValidators,
+}
+
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum FeeTiming {
@@ -91,9 +107,16 @@ pub struct EconomicsConfig {
     // Emission and slashing.
     #[serde(default = "defaults::annual_inflation")]
     pub annual_inflation: f64,
-    /// Share of each block's emission paid to GPU nodes (equally).
+    /// Share of each block's emission paid to GPU nodes (equally, among
+    /// those serving).
     #[serde(default)]
     pub gpu_emission_share: f64,
+    /// Where inference fees go: `"dual"`, `"single"` or `"fees-to-validators"`.
+    #[serde(default)]
+    pub design: Design,
+    /// `fees-to-validators`: the share of each fee validators pass to the GPU node.
+    #[serde(default = "defaults::validator_gpu_share")]
+    pub validator_gpu_share: f64,
     #[serde(default = "defaults::slash_fraction_fraud")]
     pub slash_fraction_fraud: f64,
     #[serde(default = "defaults::slash_fraction_double_sign")]
@@ -106,6 +129,10 @@ pub struct EconomicsConfig {
 }
 
 pub mod defaults {
+    /// Assumption: validators keep a fifth of the inference fees they collect.
+    pub fn validator_gpu_share() -> f64 {
+        0.8
+    }
     use super::*;
     pub fn user_balance() -> f64 {
         10_000_000.0

@@ -967,7 +967,7 @@ impl Scenario {
         }
         // Economics.
         let e = &self.economics;
-        for (key, x) in [("burn_fraction", e.burn_fraction), ("delegated_fraction", e.delegated_fraction), ("commission", e.commission), ("gpu_emission_share", e.gpu_emission_share), ("slash_fraction_fraud", e.slash_fraction_fraud), ("slash_fraction_double_sign", e.slash_fraction_double_sign)] {
+        for (key, x) in [("burn_fraction", e.burn_fraction), ("delegated_fraction", e.delegated_fraction), ("commission", e.commission), ("gpu_emission_share", e.gpu_emission_share), ("validator_gpu_share", e.validator_gpu_share), ("slash_fraction_fraud", e.slash_fraction_fraud), ("slash_fraction_double_sign", e.slash_fraction_double_sign)] {
             if !(0.0..=1.0).contains(&x) {
                 return err(vec![Key("economics"), Key(key)], format!("must be a fraction in [0, 1], got {x}"));
             }

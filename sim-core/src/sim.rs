@@ -234,6 +234,7 @@ impl Simulation {
         }
         let hw = sim.inf.node_hardware().iter().map(|h| scenario.hardware[h].usd_per_hour).collect();
         sim.market = market::Market::new(scenario, &streams, hw, scenario.gpu_nodes.len());
+        sim.econ.gpu_active = sim.inf.active.clone();
         sim.start_workload();
         if let Some(m) = &sim.market {
             sim.queue.push(SimTime::ZERO + m.interval(), Event::MarketTick);

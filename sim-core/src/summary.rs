@@ -75,6 +75,10 @@ pub struct EconomicsSummary {
     pub fees_to_gpu_nodes: u128,
     pub fees_to_provers: u128,
     pub tips_to_proposers: u128,
+    /// `fees-to-validators`: inference fees kept by validators.
+    pub fees_to_validators: u128,
+    /// `single`: inference fees burned.
+    pub inference_fees_burned: u128,
     pub net_issuance_annualised_pct: f64,
     pub final_base_fee: u64,
     /// Payments refused for want of balance.

@@ -162,16 +162,37 @@ fn a_demand_surge_multiplies_arrivals_while_it_lasts() {
     assert!((mean(&during) - 540.0).abs() < 4.0 * (540.0f64 / during.len() as f64).sqrt(), "during {}", mean(&during));
 }
 
-/// Every kind of shock at once, operators entering and leaving: the supply
-/// identity holds and the invariant was checked at every block.
+/// Every kind of shock at once, operators entering and leaving, under every
+/// design and both denominations: the supply identity holds and the
+/// invariant was checked at every block.
 #[test]
 fn supply_invariant_holds_through_shocks() {
     let shocks = "max_entrants = 1\n[[market.shocks]]\nat = \"3m\"\nkind = \"demand\"\nfactor = 0.3\nuntil = \"8m\"\n[[market.shocks]]\nat = \"9m\"\nkind = \"gpu_cost\"\nfactor = 5.0\n[[market.shocks]]\nat = \"12m\"\nkind = \"operator_exit\"\nfactor = 0.5\n[[market.shocks]]\nat = \"20m\"\nkind = \"price\"\nfactor = 0.01";
-    for denom in ["token", "usd"] {
-        let text = operators(shocks).replace("[market]\n", &format!("[market]\nfee_denomination = \"{denom}\"\n"));
-        let (summary, _) = run(&parse(&text), 1);
-        let e = &summary.economics;
-        assert_eq!(e.final_supply as i128 - e.genesis_supply as i128, e.minted as i128 - e.burned as i128, "{denom}");
-        assert_eq!(e.invariant_checks, summary.consensus.heights_committed, "{denom}");
+    for design in ["dual", "single", "fees-to-validators"] {
+        for denom in ["token", "usd"] {
+            let text = operators(shocks).replace("[market]\n", &format!("[economics]\ndesign = \"{design}\"\ngpu_emission_share = 0.3\n[market]\nfee_denomination = \"{denom}\"\n"));
+            let (summary, _) = run(&parse(&text), 1);
+            let e = &summary.economics;
+            assert_eq!(e.final_supply as i128 - e.genesis_supply as i128, e.minted as i128 - e.burned as i128, "{design} {denom}");
+            assert_eq!(e.invariant_checks, summary.consensus.heights_committed, "{design} {denom}");
+        }
     }
+}
+
+/// Where the fees go, by design: dual pays GPU nodes; single burns them;
+/// fees-to-validators passes 80 % (the default share) to the GPU node and
+/// keeps the rest with the validators (up to a base unit per fee).
+#[test]
+fn designs_route_inference_fees() {
+    let run_design = |design: &str| run(&parse(&scenario(&format!("[economics]\ndesign = \"{design}\"\n[market]"))), 5).0.economics;
+    let dual = run_design("dual");
+    assert!(dual.fees_to_gpu_nodes > 0 && dual.fees_to_validators == 0 && dual.inference_fees_burned == 0);
+    let single = run_design("single");
+    assert_eq!((single.fees_to_gpu_nodes, single.fees_to_validators), (0, 0));
+    assert_eq!(single.inference_fees_burned, dual.fees_to_gpu_nodes, "the same requests, the same fees, burned instead");
+    assert!(single.burned >= single.inference_fees_burned);
+    let fv = run_design("fees-to-validators");
+    let total = (fv.fees_to_gpu_nodes + fv.fees_to_validators) as f64;
+    assert!((fv.fees_to_gpu_nodes as f64 / total - 0.8).abs() < 1e-3, "{} of {total}", fv.fees_to_gpu_nodes);
+    assert!((total - dual.fees_to_gpu_nodes as f64).abs() <= 5e-3 * total, "the same fees in all");
 }

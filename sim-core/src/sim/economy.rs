@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use economics::ledger::SlashTo as LedgerSlashTo;
 use economics::{AccountId, Emission, Ledger, next_base_fee, ppm_of, split_pro_rata};
 
-use crate::economy::{EconomicsConfig, FeeTiming, SlashTo, to_base_units, to_ppm};
+use crate::economy::{Design, EconomicsConfig, FeeTiming, SlashTo, to_base_units, to_ppm};
 use crate::mempool::{Tx, TxKind};
 use crate::records::LedgerRecord;
 use crate::scenario::Scenario;
@@ -57,6 +57,10 @@ pub(super) struct Economy {
     /// Multiplier on inference fees: genesis price / current price when fees
     /// are denominated in USD (issue #12), else 1.
     pub fee_scale: f64,
+    /// Whether each GPU node's operator serves (emission goes to those only).
+    pub gpu_active: Vec<bool>,
+    fees_to_validators: u128,
+    inference_fees_burned: u128,
 }
 
 impl Economy {
@@ -117,6 +121,9 @@ impl Economy {
             to_treasury: 0,
             payments_refused: 0,
             fee_scale: 1.0,
+            gpu_active: Vec::new(),
+            fees_to_validators: 0,
+            inference_fees_burned: 0,
         }
     }
 
@@ -145,9 +152,33 @@ impl Economy {
     fn pay_inference(&mut self, stream: u16, gpu: u16, prompt: u32, output: u32) {
         let (pi, po) = self.prices[stream as usize];
         let fee = ((pi * prompt as f64 + po * output as f64) * self.fee_scale).round() as u64;
-        match self.ledger.transfer(self.users[stream as usize], self.gpus[gpu as usize], fee) {
-            Ok(()) => self.fees_to_gpu_nodes += fee as u128,
-            Err(_) => self.payments_refused += 1,
+        let user = self.users[stream as usize];
+        if self.ledger.balance(user) < fee {
+            self.payments_refused += 1;
+            return;
+        }
+        match self.cfg.design {
+            Design::Dual => {
+                self.ledger.transfer(user, self.gpus[gpu as usize], fee).expect("balance checked");
+                self.fees_to_gpu_nodes += fee as u128;
+            }
+            Design::Single => {
+                self.ledger.burn(user, fee).expect("balance checked");
+                self.inference_fees_burned += fee as u128;
+            }
+            Design::FeesToValidators => {
+                let to_gpu = ppm_of(fee, to_ppm(self.cfg.validator_gpu_share));
+                self.ledger.transfer(user, self.gpus[gpu as usize], to_gpu).expect("balance checked");
+                self.fees_to_gpu_nodes += to_gpu as u128;
+                let stake: Vec<u64> = self.validators.iter().map(|&v| self.ledger.bonded(v)).collect();
+                let (shares, rest) = split_pro_rata(fee - to_gpu, &stake);
+                for (i, &x) in shares.iter().enumerate() {
+                    self.ledger.transfer(user, self.validators[i], x).expect("balance checked");
+                }
+                self.ledger.transfer(user, self.treasury, rest).expect("balance checked");
+                self.to_treasury += rest as u128;
+                self.fees_to_validators += (fee - to_gpu - rest) as u128;
+            }
         }
     }
 
@@ -237,7 +268,8 @@ impl Economy {
             return 0;
         }
         let to_gpus = if self.gpus.is_empty() { 0 } else { ppm_of(due, to_ppm(self.cfg.gpu_emission_share)) };
-        let (gpu_shares, gpu_rest) = split_pro_rata(to_gpus, &vec![1; self.gpus.len()]);
+        let serving: Vec<u64> = (0..self.gpus.len()).map(|i| self.gpu_active.get(i).is_none_or(|&a| a) as u64).collect();
+        let (gpu_shares, gpu_rest) = split_pro_rata(to_gpus, &serving);
         for (i, &x) in gpu_shares.iter().enumerate() {
             self.ledger.mint(self.gpus[i], x).expect("no overflow");
         }
@@ -316,6 +348,8 @@ impl Economy {
             fees_to_gpu_nodes: self.fees_to_gpu_nodes,
             fees_to_provers: self.fees_to_provers,
             tips_to_proposers: self.tips_to_proposers,
+            fees_to_validators: self.fees_to_validators,
+            inference_fees_burned: self.inference_fees_burned,
             net_issuance_annualised_pct: self.net_issuance_annualised_pct(now),
             final_base_fee: self.base_fee,
             payments_refused: self.payments_refused,

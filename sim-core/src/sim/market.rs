@@ -232,6 +232,7 @@ impl super::Simulation {
             self.econ.fee_scale = m.cfg.initial_price_usd / price;
         }
         self.market_lost_seen = lost;
+        self.econ.gpu_active = self.inf.active.clone();
         self.queue.push(now + dt, crate::event::Event::MarketTick);
     }
 }
