@@ -271,3 +271,35 @@ fn coupled_vs_decoupled_sweep_runs_and_draws_its_panel() {
         }
     }
 }
+
+/// Issue #12's sweep, as shipped (15 points: 3 designs × 5 shocks) but one
+/// seed of 3 simulated hours with the shock at 1 hour: every point runs,
+/// the designs' panel is drawn, and what follows from the shocks' own
+/// definitions holds — half of the 4 operators leave in the mass exit under
+/// every design (and entrants need 6 hours to arrive), and nobody leaves
+/// without a shock within 3 hours (a patience of 4 hours).
+#[test]
+fn shock_sweep_runs_and_draws_its_panel() {
+    let t = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(format!("{}/scenarios/shock-dual-vs-single.toml", root())).unwrap();
+    let points = &shipped[shipped.find("[[points]]").unwrap()..];
+    let f = t.path().join("shock.toml");
+    std::fs::write(&f, format!("base = \"{}/scenarios/shock-base.toml\"\nseeds = 1\nkind = \"list\"\n[set]\nduration = \"3h\"\n\"market.shocks[0].at\" = \"1h\"\n{points}", root())).unwrap();
+    let out = t.path().join("out");
+    ok(&sweep(&f, &out, &["--jobs", "2"]));
+    assert!(out.join("sweep_design_panel.svg").is_file() && out.join("sweep_design_panel.png").is_file());
+    let df = reports::read_table(&out.join("points.parquet")).unwrap();
+    assert_eq!(df.height(), 15);
+    let kind = reports::plots::column_str(&df, "market.shocks[0].kind");
+    let factor = reports::plots::column_f64(&df, "market.shocks[0].factor");
+    let min_active = reports::plots::column_f64(&df, "market.min_active_operators.mean");
+    let exits = reports::plots::column_f64(&df, "market.operator_exits.mean");
+    for i in 0..15 {
+        if kind[i] == "operator_exit" {
+            assert_eq!(min_active[i], Some(2.0), "point {i}");
+        }
+        if kind[i] == "demand" && factor[i] == Some(1.0) {
+            assert_eq!(exits[i], Some(0.0), "point {i}: no shock, nobody leaves");
+        }
+    }
+}

@@ -59,6 +59,9 @@ const HEADLINE: &[(&str, &str)] = &[
     ("cost.usd_per_1k_requests", "USD per 1,000 requests"),
     ("validators_unable_to_execute", "validators unable to execute"),
     ("validator_verify_cpu_fraction.max", "validator verification load (cores), max"),
+    ("market.price_final", "token price at the end (USD)"),
+    ("market.min_active_operators", "fewest GPU operators serving"),
+    ("market.requests_lost_to_capacity", "requests lost for want of an operator"),
 ];
 
 pub fn report(summary: &Value, scenario_toml: &str, plots: &[Plot]) -> String {

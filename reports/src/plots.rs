@@ -708,6 +708,11 @@ pub struct PanelSeries {
 /// are (title, log y axis, series). A log axis plots log10 of the values
 /// (non-positive values are left out) with labels in the original units.
 pub fn panel(title: &str, x_desc: &str, charts: &[(String, bool, Vec<PanelSeries>)]) -> Result<String, ReportError> {
+    panel_with_labels(title, x_desc, &[], charts)
+}
+
+/// [`panel`] with names for the x positions 0, 1, 2, … (categories).
+pub fn panel_with_labels(title: &str, x_desc: &str, x_labels: &[String], charts: &[(String, bool, Vec<PanelSeries>)]) -> Result<String, ReportError> {
     let size = (1500u32, 900u32);
     let mut out = String::new();
     {
@@ -718,7 +723,7 @@ pub fn panel(title: &str, x_desc: &str, charts: &[(String, bool, Vec<PanelSeries
         for (k, ((name, log, series), area)) in charts.iter().zip(areas.iter()).enumerate() {
             let tf = |y: f64| if *log { (y > 0.0).then(|| y.log10()) } else { Some(y) };
             let pts: Vec<Vec<(f64, f64)>> = series.iter().map(|s| s.points.iter().filter_map(|&(x, y)| Some((x, tf(y)?))).collect()).collect();
-            let (x0, x1) = span(pts.iter().flatten().map(|p| p.0), (0.0, 1.0));
+            let (x0, x1) = if x_labels.is_empty() { span(pts.iter().flatten().map(|p| p.0), (0.0, 1.0)) } else { (-0.5, x_labels.len() as f64 - 0.5) };
             let (y0, y1) = span(pts.iter().flatten().map(|p| p.1), (0.0, 1.0));
             let mut chart = ChartBuilder::on(area)
                 .caption(name, (FONT, 18))
@@ -731,7 +736,16 @@ pub fn panel(title: &str, x_desc: &str, charts: &[(String, bool, Vec<PanelSeries
             chart
                 .configure_mesh()
                 .x_desc(x_desc)
-                .x_label_formatter(&|v| tick(*v, x1 - x0))
+                .x_labels(if x_labels.is_empty() { 10 } else { x_labels.len() + 1 })
+                .x_label_formatter(&|v| {
+                    if x_labels.is_empty() {
+                        tick(*v, x1 - x0)
+                    } else if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
+                        x_labels.get(v.round() as usize).cloned().unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                })
                 .y_label_formatter(&|v| if *log { si(10f64.powf(*v)) } else { tick(*v, yr) })
                 .label_style((FONT, 13))
                 .axis_desc_style((FONT, 14))

@@ -227,6 +227,9 @@ pub fn sweep_plots(out: &Path, params: &[String]) -> Result<Vec<crate::plots::Pl
     if let Some(p) = architecture_panel(&pts, params)? {
         plots.insert(0, p);
     }
+    if let Some(p) = design_panel(&pts, params)? {
+        plots.insert(0, p);
+    }
     Ok(plots)
 }
 
@@ -276,6 +279,65 @@ fn architecture_panel(pts: &DataFrame, params: &[String]) -> Result<Option<crate
     let title = "Decoupled (thick, dots) against replicated (thin, crosses) inference".to_string();
     let svg = panel(&title, "validators", &charts)?;
     Ok(Some(Plot { name: "sweep_architecture_panel".into(), title, svg }))
+}
+
+/// Issue #12's figure, for a sweep with `economics.design` and a shock
+/// axis: each design through each shock, six measures.
+fn design_panel(pts: &DataFrame, params: &[String]) -> Result<Option<crate::plots::Plot>, ReportError> {
+    use crate::plots::{PanelSeries, Plot, column_f64, column_str, panel_with_labels};
+    if !params.iter().any(|p| p == "economics.design") {
+        return Ok(None);
+    }
+    let Some(kind) = params.iter().find(|p| p.starts_with("market.shocks") && p.ends_with(".kind")) else { return Ok(None) };
+    let factor = params.iter().find(|p| p.starts_with("market.shocks") && p.ends_with(".factor"));
+    let designs = column_str(pts, "economics.design");
+    let kinds = column_str(pts, kind);
+    let factors = factor.map(|f| column_f64(pts, f)).unwrap_or_else(|| vec![None; pts.height()]);
+    // The shocks in the order they first appear, named by kind and factor.
+    let shock = |i: usize| match (kinds[i].as_str(), factors[i]) {
+        (_, Some(f)) if f == 1.0 => "none".to_string(),
+        (k, Some(f)) => format!("{} ×{f}", match k {
+            "gpu_cost" => "GPU cost",
+            "operator_exit" => "exit",
+            other => other,
+        }),
+        (k, None) => k.to_string(),
+    };
+    let mut labels: Vec<String> = Vec::new();
+    for i in 0..pts.height() {
+        let s = shock(i);
+        if !labels.contains(&s) {
+            labels.push(s);
+        }
+    }
+    let mut names: Vec<&String> = designs.iter().collect();
+    names.sort();
+    names.dedup();
+    let measures = [
+        ("market.price_final", "token price at the end (USD)", false),
+        ("market.min_active_operators", "fewest GPU operators serving", false),
+        ("market.time_capacity_short_s", "time short of capacity (s)", false),
+        ("requests.finalised_per_s", "requests finalised per second", false),
+        ("market.operator_exits", "operators that left", false),
+        ("economics.net_issuance_annualised_pct", "net issuance (% a year)", false),
+    ];
+    let mut charts = Vec::new();
+    for (metric, label, log) in measures {
+        let ys = column_f64(pts, &format!("{metric}.mean"));
+        let series = names
+            .iter()
+            .enumerate()
+            .map(|(c, d)| {
+                let mut points: Vec<(f64, f64)> = (0..pts.height()).filter(|&i| designs[i] == **d).filter_map(|i| Some((labels.iter().position(|l| *l == shock(i))? as f64, ys[i]?))).collect();
+                points.sort_by(|p, q| p.0.total_cmp(&q.0));
+                PanelSeries { name: (*d).clone(), colour: c, solid: true, points }
+            })
+            .collect();
+        charts.push((label.to_string(), log, series));
+    }
+    let title = "Economic designs through the same shock (mean over seeds)".to_string();
+    let svg = panel_with_labels(&title, "shock", &labels, &charts)?;
+    Ok(Some(Plot { name: "sweep_design_panel".into(), title, svg }))
 }
 
 /// Plots (SVG and PNG) and a `report.html` for a merged sweep directory.

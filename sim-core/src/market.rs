@@ -12,9 +12,9 @@
 //! so more tokens chasing the same demand lower the price and more demand
 //! raises it; zero elasticities keep it exactly constant.
 //!
-//! Not built yet (issue #12 continues): price traces from CSV, the
-//! single-token and fees-to-validators designs, and the shock sweep with
-//! its figure.
+//! Not built: price paths from a CSV trace. GPU operators, demand response
+//! and shocks are in `crate::sim::market`; the economic designs in
+//! `crate::sim::economy`.
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

@@ -61,6 +61,8 @@ pub(super) struct Economy {
     pub gpu_active: Vec<bool>,
     fees_to_validators: u128,
     inference_fees_burned: u128,
+    /// Inference fees users paid, whatever the design (base units).
+    pub user_fees_paid: u128,
 }
 
 impl Economy {
@@ -124,6 +126,7 @@ impl Economy {
             gpu_active: Vec::new(),
             fees_to_validators: 0,
             inference_fees_burned: 0,
+            user_fees_paid: 0,
         }
     }
 
@@ -157,6 +160,7 @@ impl Economy {
             self.payments_refused += 1;
             return;
         }
+        self.user_fees_paid += fee as u128;
         match self.cfg.design {
             Design::Dual => {
                 self.ledger.transfer(user, self.gpus[gpu as usize], fee).expect("balance checked");

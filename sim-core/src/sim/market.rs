@@ -17,8 +17,8 @@ use crate::time::{SimDuration, SimTime};
 pub(super) struct Market {
     cfg: MarketConfig,
     path: PricePath,
-    /// Cumulative (minted, burned, requests, delivered, latency sum) at the last tick.
-    last: (u128, u128, u64, u64, f64),
+    /// Cumulative (minted, burned, requests, delivered, latency sum, user fees) at the last tick.
+    last: (u128, u128, u64, u64, f64, u128),
     /// Each GPU node's account balance at the last tick (its income's reference).
     balances: Vec<u128>,
     /// Requests in the previous interval (the endogenous price's demand reference).
@@ -50,7 +50,7 @@ impl Market {
         Some(Market {
             cfg: m.clone(),
             path: PricePath::new(m, streams.stream(Purpose::Market, 0)),
-            last: (0, 0, 0, 0, 0.0),
+            last: (0, 0, 0, 0, 0.0, 0),
             balances: vec![0; n],
             prev_requests: None,
             reference: None,
@@ -99,6 +99,7 @@ impl super::Simulation {
         let (delivered, latency_sum) = self.inf.delivered();
         let balances: Vec<u128> = (0..self.inf.active.len()).map(|g| self.econ.gpu_balance(g)).collect();
         let queued = self.inf.queued();
+        let user_fees = self.econ.user_fees_paid;
         let lost_before = self.market_lost_seen;
         let lost = self.inf.lost_to_capacity;
         let Some(m) = self.market.as_mut() else { return };
@@ -125,7 +126,7 @@ impl super::Simulation {
             }
         }
         // The price.
-        let (m0, b0, r0, d0, l0) = m.last;
+        let (m0, b0, r0, d0, l0, u0) = m.last;
         let in_interval = requests - r0;
         let net_issuance = (minted as f64 - m0 as f64 - (burned as f64 - b0 as f64)) / supply.max(1) as f64;
         let demand_change = match m.prev_requests {
@@ -197,14 +198,16 @@ impl super::Simulation {
         }
         let active = self.inf.active.iter().filter(|&&a| a).count() as u32;
         m.min_active = m.min_active.min(active);
-        if queued > 0 || lost > lost_before {
+        // Short of capacity: requests lost, or more waiting than one per operator.
+        if queued > active as usize || lost > lost_before {
             m.short_s += dt.as_secs_f64();
         }
         // Demand: price per delivered request and latency against the first interval's.
         let served = delivered - d0;
         let mut factor = m.in_force(ShockKind::Demand, now);
         if served > 0 {
-            let (p, l) = (income_usd / served as f64, (latency_sum - l0) / served as f64);
+            let paid = (user_fees - u0) as f64 / economics::BASE_UNITS_PER_TOKEN as f64 * price;
+            let (p, l) = (paid / served as f64, (latency_sum - l0) / served as f64);
             let (p0, l0) = *m.reference.get_or_insert((p, l));
             let d = &m.cfg.demand;
             if d.price_elasticity != 0.0 && p > 0.0 && p0 > 0.0 {
@@ -226,7 +229,7 @@ impl super::Simulation {
             operator_income_usd: income_usd,
             operator_cost_usd: cost_usd,
         });
-        m.last = (minted, burned, requests, delivered, latency_sum);
+        m.last = (minted, burned, requests, delivered, latency_sum, user_fees);
         m.prev_requests = Some(in_interval);
         if m.cfg.fee_denomination == FeeDenomination::Usd {
             self.econ.fee_scale = m.cfg.initial_price_usd / price;
