@@ -72,6 +72,9 @@ fn copy_inputs(scenario: &mut Scenario, scenario_path: &std::path::Path, dir: &s
             copy(file, format!("trace-{i}"))?;
         }
     }
+    if let Some(file) = scenario.market.as_mut().and_then(|m| m.file.as_mut()) {
+        copy(file, "price".into())?;
+    }
     for (i, g) in scenario.gpu_nodes.iter_mut().enumerate() {
         if let Some(file) = g.latency.profile.as_mut() {
             let old = copy(file, format!("profile-{i}"))?;

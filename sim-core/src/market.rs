@@ -12,15 +12,38 @@
 //! so more tokens chasing the same demand lower the price and more demand
 //! raises it; zero elasticities keep it exactly constant.
 //!
-//! Not built: price paths from a CSV trace. GPU operators, demand response
-//! and shocks are in `crate::sim::market`; the economic designs in
-//! `crate::sim::economy`.
+//! GPU operators, demand response and shocks are in `crate::sim::market`;
+//! the economic designs in `crate::sim::economy`.
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::rng;
-use crate::time::SimDuration;
+use crate::time::{SimDuration, SimTime};
+
+/// Parses a price trace: `time_s,price_usd` rows (a header line is
+/// skipped), times ≥ 0, prices > 0; sorted by time. Errors name the line.
+pub fn parse_price_trace(text: &str) -> Result<Vec<(SimTime, f64)>, (usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut fields = line.split(',').map(str::trim);
+        let (t, p) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        if t.is_empty() || (i == 0 && t.parse::<f64>().is_err()) {
+            continue;
+        }
+        let secs: f64 = t.parse().map_err(|_| (i + 1, format!("{t:?} is not a time in seconds")))?;
+        let price: f64 = p.parse().map_err(|_| (i + 1, format!("{p:?} is not a price in USD (expected time_s,price_usd)")))?;
+        if !secs.is_finite() || secs < 0.0 {
+            return Err((i + 1, format!("time {secs} must be ≥ 0")));
+        }
+        if !price.is_finite() || price <= 0.0 {
+            return Err((i + 1, format!("price {price} must be > 0")));
+        }
+        out.push((SimTime::ZERO + SimDuration::from_secs_f64(secs), price));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -31,6 +54,8 @@ pub enum PriceKind {
     Gbm,
     /// Responds to net issuance and demand (see the module doc).
     Endogenous,
+    /// Read from `file`: a CSV of `time_s,price_usd`, held until the next row.
+    Trace,
 }
 
 /// Who carries the price risk of inference fees.
@@ -69,6 +94,12 @@ pub struct MarketConfig {
     pub demand_elasticity: f64,
     #[serde(default)]
     pub fee_denomination: FeeDenomination,
+    /// `price = "trace"`: the CSV file, relative to the scenario's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The trace's rows, loaded by the caller (`Scenario::attach_files`).
+    #[serde(skip)]
+    pub trace: Vec<(SimTime, f64)>,
     #[serde(default)]
     pub operators: OperatorConfig,
     #[serde(default)]
@@ -189,12 +220,17 @@ impl PricePath {
         PricePath { cfg: cfg.clone(), price: cfg.initial_price_usd, rng }
     }
 
-    /// Moves the price over `dt`, given the interval's net issuance as a
-    /// fraction of supply and the relative change of demand.
-    pub fn step(&mut self, dt: SimDuration, net_issuance: f64, demand_change: f64) -> f64 {
+    /// Moves the price over `dt` to `now`, given the interval's net
+    /// issuance as a fraction of supply and the relative change of demand.
+    pub fn step(&mut self, now: SimTime, dt: SimDuration, net_issuance: f64, demand_change: f64) -> f64 {
         let c = &self.cfg;
         match c.price {
             PriceKind::Constant => {}
+            PriceKind::Trace => {
+                if let Some(&(_, p)) = c.trace.iter().take_while(|r| r.0 <= now).last() {
+                    self.price = p;
+                }
+            }
             PriceKind::Gbm => {
                 let t = dt.as_secs_f64() / SECONDS_PER_YEAR;
                 let z = rng::standard_normal(&mut self.rng);
@@ -238,6 +274,8 @@ mod tests {
             issuance_elasticity: 0.0,
             demand_elasticity: 0.0,
             fee_denomination: FeeDenomination::Token,
+            file: None,
+            trace: Vec::new(),
             operators: OperatorConfig::default(),
             demand: DemandConfig::default(),
             shocks: Vec::new(),
@@ -258,7 +296,7 @@ mod tests {
         let mut rets = Vec::with_capacity(n);
         let mut prev = p.price;
         for _ in 0..n {
-            let now = p.step(dt, 0.0, 0.0);
+            let now = p.step(SimTime::ZERO, dt, 0.0, 0.0);
             rets.push((now / prev).ln());
             prev = now;
         }
@@ -277,10 +315,24 @@ mod tests {
         let mut k = PricePath::new(&cfg(PriceKind::Constant), Streams::new(1).stream(Purpose::Market, 0));
         for i in 0..1000 {
             let (issuance, demand) = ((i as f64).sin() * 0.01, (i as f64).cos());
-            assert_eq!(e.step(SimDuration::from_secs(60), issuance, demand), k.step(SimDuration::from_secs(60), issuance, demand));
+            assert_eq!(e.step(SimTime::ZERO, SimDuration::from_secs(60), issuance, demand), k.step(SimTime::ZERO, SimDuration::from_secs(60), issuance, demand));
         }
         assert_eq!(e.price, 2.5);
         assert_eq!(e.peek(), k.peek());
+    }
+
+    #[test]
+    fn price_traces_parse_and_hold_between_rows() {
+        let t = parse_price_trace("time_s,price_usd\n300,2.0\n0,1.5\n900, 0.5\n").unwrap();
+        assert_eq!(t.iter().map(|r| r.1).collect::<Vec<_>>(), [1.5, 2.0, 0.5]);
+        assert_eq!(parse_price_trace("0,1\n10,-2").unwrap_err().0, 2);
+        assert_eq!(parse_price_trace("0,abc").unwrap_err().0, 1);
+        let mut c = cfg(PriceKind::Trace);
+        c.trace = t;
+        let mut p = PricePath::new(&c, Streams::new(1).stream(Purpose::Market, 0));
+        let at = |s: u64| SimTime::ZERO + SimDuration::from_secs(s);
+        let dt = SimDuration::from_secs(60);
+        assert_eq!([p.step(at(60), dt, 0.0, 0.0), p.step(at(300), dt, 0.0, 0.0), p.step(at(899), dt, 0.0, 0.0), p.step(at(5000), dt, 0.0, 0.0)], [1.5, 2.0, 2.0, 0.5]);
     }
 
     /// The rule by hand: issuance 1 % with elasticity 10 and demand +20 %
@@ -290,7 +342,7 @@ mod tests {
         let mut c = cfg(PriceKind::Endogenous);
         (c.issuance_elasticity, c.demand_elasticity) = (10.0, 0.5);
         let mut p = PricePath::new(&c, Streams::new(1).stream(Purpose::Market, 0));
-        assert!((p.step(SimDuration::from_secs(60), 0.01, 0.2) - 2.5).abs() < 1e-12);
-        assert!((p.step(SimDuration::from_secs(60), 0.0, 0.2) - 2.5 * 0.1f64.exp()).abs() < 1e-12);
+        assert!((p.step(SimTime::ZERO, SimDuration::from_secs(60), 0.01, 0.2) - 2.5).abs() < 1e-12);
+        assert!((p.step(SimTime::ZERO, SimDuration::from_secs(60), 0.0, 0.2) - 2.5 * 0.1f64.exp()).abs() < 1e-12);
     }
 }

@@ -810,6 +810,9 @@ impl Scenario {
             if m.interval.0 == 0 {
                 return err(at("interval"), "must be longer than zero".into());
             }
+            if m.price == crate::market::PriceKind::Trace && m.file.as_deref().is_none_or(|f| f.trim().is_empty()) {
+                return err(at("file"), "price = \"trace\" needs file = \"<time_s,price_usd CSV>\"".into());
+            }
             if !(m.initial_price_usd.is_finite() && m.initial_price_usd > 0.0) {
                 return err(at("initial_price_usd"), format!("must be > 0, got {}", m.initial_price_usd));
             }
@@ -1043,7 +1046,21 @@ impl Scenario {
     /// parsing.
     pub fn attach_files(&mut self, text: &str, file: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), ScenarioError> {
         self.attach_traces(text, file, read)?;
-        self.attach_profiles(text, file, read)
+        self.attach_profiles(text, file, read)?;
+        self.attach_price_trace(text, file, read)
+    }
+
+    /// Loads `[market] file` when `price = "trace"`.
+    pub fn attach_price_trace(&mut self, text: &str, file: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), ScenarioError> {
+        let Some(m) = self.market.as_mut() else { return Ok(()) };
+        if m.price != crate::market::PriceKind::Trace {
+            return Ok(());
+        }
+        let name = m.file.clone().unwrap_or_default();
+        let fail = |message: String| error_at(text, file, &[Seg::Key("market"), Seg::Key("file")], message);
+        let body = read(&name).map_err(|e| fail(format!("cannot read price trace {name:?}: {e}")))?;
+        m.trace = crate::market::parse_price_trace(&body).map_err(|(line, msg)| fail(format!("price trace {name:?} line {line}: {msg}")))?;
+        Ok(())
     }
 
     /// Loads and fits the calibration profile of every GPU group with

@@ -196,3 +196,28 @@ fn designs_route_inference_fees() {
     assert!((fv.fees_to_gpu_nodes as f64 / total - 0.8).abs() < 1e-3, "{} of {total}", fv.fees_to_gpu_nodes);
     assert!((total - dual.fees_to_gpu_nodes as f64).abs() <= 5e-3 * total, "the same fees in all");
 }
+
+/// A price trace: the price at each interval's end is the trace's last row
+/// at or before it (1.5 until 5 minutes, 2.0 until 15, then 0.5).
+#[test]
+fn price_trace_is_followed_row_by_row() {
+    let text = scenario("[market]\nprice = \"trace\"\nfile = \"prices.csv\"");
+    let mut s = sim_core::Scenario::from_toml_str(&text, "inline.toml").unwrap();
+    s.attach_files(&text, "inline.toml", &mut |name| {
+        assert_eq!(name, "prices.csv");
+        Ok("time_s,price_usd\n0,1.5\n300,2.0\n900,0.5\n".to_string())
+    })
+    .unwrap();
+    let (summary, sink) = run(&s, 1);
+    for r in &sink.market {
+        let expected = if r.time_s < 300.0 { 1.5 } else if r.time_s < 900.0 { 2.0 } else { 0.5 };
+        assert_eq!(r.price_usd, expected, "at {} s", r.time_s);
+    }
+    let m = summary.market.unwrap();
+    assert_eq!((m.price_min, m.price_max, m.price_final), (0.5, 2.0, 0.5));
+    // A bad row is an error naming the file's line and the key.
+    let mut s = sim_core::Scenario::from_toml_str(&text, "inline.toml").unwrap();
+    let e = s.attach_files(&text, "inline.toml", &mut |_| Ok("0,1\n60,-3\n".to_string())).unwrap_err();
+    assert_eq!(e.key, "market.file");
+    assert!(e.message.contains("line 2"), "{}", e.message);
+}

@@ -133,7 +133,7 @@ impl super::Simulation {
             Some(p) if p > 0 => in_interval as f64 / p as f64 - 1.0,
             _ => 0.0,
         };
-        let price = m.path.step(dt, net_issuance, demand_change);
+        let price = m.path.step(now, dt, net_issuance, demand_change);
         (m.min, m.max) = (m.min.min(price), m.max.max(price));
         // Operators: USD income (tokens received × price) against cost.
         let hours = dt.as_secs_f64() / 3600.0;
