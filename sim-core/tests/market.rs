@@ -221,3 +221,15 @@ fn price_trace_is_followed_row_by_row() {
     assert_eq!(e.key, "market.file");
     assert!(e.message.contains("line 2"), "{}", e.message);
 }
+
+/// The same scenario and seed give the same run, market included (GBM
+/// draws, operators, demand response, shocks).
+#[test]
+fn market_runs_are_deterministic() {
+    let text = operators("max_entrants = 2\n[[market.shocks]]\nat = \"12m\"\nkind = \"operator_exit\"\nfactor = 0.5").replace("initial_price_usd = 50.0", "initial_price_usd = 50.0\nprice = \"gbm\"\nvolatility = 2.0\n[market.demand]\nprice_elasticity = 0.4\nlatency_elasticity = 0.2");
+    let s = parse(&text);
+    let (a, sa) = run(&s, 8);
+    let (b, sb) = run(&s, 8);
+    assert_eq!(a, b);
+    assert_eq!((sa.market, sa.requests, sa.blocks, sa.ledger), (sb.market, sb.requests, sb.blocks, sb.ledger));
+}
