@@ -139,8 +139,6 @@ pub struct Simulation {
     market: Option<market::Market>,
     /// Multiplier on every stream's arrival rate (issue #12's demand response and shocks).
     demand_factor: f64,
-    /// Requests lost to capacity as of the last market tick.
-    market_lost_seen: u64,
     /// Set when the run must stop (a broken invariant: a bug).
     error: Option<String>,
 }
@@ -209,7 +207,6 @@ impl Simulation {
             exec: execution::Execution::new(scenario, &streams),
             market: None,
             demand_factor: 1.0,
-            market_lost_seen: 0,
             error: None,
             specs,
             net,
@@ -234,7 +231,6 @@ impl Simulation {
         }
         let hw = sim.inf.node_hardware().iter().map(|h| scenario.hardware[h].usd_per_hour).collect();
         sim.market = market::Market::new(scenario, &streams, hw, scenario.gpu_nodes.len());
-        sim.econ.gpu_active = sim.inf.active.clone();
         sim.start_workload();
         if let Some(m) = &sim.market {
             sim.queue.push(SimTime::ZERO + m.interval(), Event::MarketTick);
@@ -797,7 +793,7 @@ impl Simulation {
         let b = self.blocks[&block].clone();
         debug_assert_eq!(b.height, height);
         let included = self.mempool.take(&b.txs);
-        let flows = match self.econ.on_block(self.now, b.proposer, &included) {
+        let flows = match self.econ.on_block(self.now, b.proposer, &included, &self.inf.active) {
             Ok(f) => f,
             Err(e) => {
                 self.error = Some(e);

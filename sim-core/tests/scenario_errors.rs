@@ -22,6 +22,8 @@ fn valid_files() -> Vec<(String, String)> {
     out
 }
 
+mod common;
+
 #[path = "common/mutate.rs"]
 mod mutate;
 use mutate::mutate;
@@ -102,5 +104,5 @@ fn table_of_malformed_scenarios() {
 /// The catalogues, and sweep files (a top-level `base = "…"`), are not scenarios.
 fn is_catalogue(p: &std::path::Path) -> bool {
     p.file_name().is_some_and(|n| n == "models.toml" || n == "hardware.toml")
-        || std::fs::read_to_string(p).is_ok_and(|t| t.lines().any(|l| l.starts_with("base =")))
+        || std::fs::read_to_string(p).is_ok_and(|t| common::is_sweep_file(&t))
 }

@@ -63,25 +63,26 @@ impl Tally {
             self.nil += power;
             return Some(self.nil);
         }
-        match self.blocks.iter_mut().find(|(id, _)| *id == block) {
-            Some((_, p)) => {
-                *p += power;
-                Some(*p)
-            }
-            None => {
-                self.blocks.push((block, power));
-                Some(power)
-            }
-        }
+        Some(self.credit(block, power))
     }
     /// Adds `power` of votes for `block` from senders not named one by one
     /// (the quorum fast path's remote votes; never mixed with single votes
     /// of the same senders).
     fn add_power(&mut self, block: BlockId, power: u64) {
         self.any += power;
+        self.credit(block, power);
+    }
+    /// Adds `power` to `block`'s tally; returns its new power.
+    fn credit(&mut self, block: BlockId, power: u64) -> u64 {
         match self.blocks.iter_mut().find(|(id, _)| *id == block) {
-            Some((_, p)) => *p += power,
-            None => self.blocks.push((block, power)),
+            Some((_, p)) => {
+                *p += power;
+                *p
+            }
+            None => {
+                self.blocks.push((block, power));
+                power
+            }
         }
     }
     fn power_for(&self, block: BlockId) -> u64 {

@@ -57,8 +57,6 @@ pub(super) struct Economy {
     /// Multiplier on inference fees: genesis price / current price when fees
     /// are denominated in USD (issue #12), else 1.
     pub fee_scale: f64,
-    /// Whether each GPU node's operator serves (emission goes to those only).
-    pub gpu_active: Vec<bool>,
     fees_to_validators: u128,
     inference_fees_burned: u128,
     /// Inference fees users paid, whatever the design (base units).
@@ -123,7 +121,6 @@ impl Economy {
             to_treasury: 0,
             payments_refused: 0,
             fee_scale: 1.0,
-            gpu_active: Vec::new(),
             fees_to_validators: 0,
             inference_fees_burned: 0,
             user_fees_paid: 0,
@@ -230,7 +227,8 @@ impl Economy {
     }
 
     /// Flow 2, emission, evidence and the invariant, for a committed block.
-    pub(super) fn on_block(&mut self, now: SimTime, proposer: u16, txs: &[Tx]) -> Result<BlockFlows, String> {
+    /// `serving`: whether each GPU node's operator serves (emission goes to those only).
+    pub(super) fn on_block(&mut self, now: SimTime, proposer: u16, txs: &[Tx], serving: &[bool]) -> Result<BlockFlows, String> {
         let base_fee = self.base_fee;
         let mut flows = BlockFlows { gas_target: self.gas_target, base_fee, ..Default::default() };
         let burn_ppm = to_ppm(self.cfg.burn_fraction);
@@ -259,21 +257,21 @@ impl Economy {
             self.slash(self.delegators[v as usize], frac);
             self.slashed_validators.insert(v);
         }
-        flows.minted = self.emit(now);
+        flows.minted = self.emit(now, serving);
         self.ledger.check().map_err(|e| e.to_string())?;
         Ok(flows)
     }
 
     /// Mints what emission owes up to `now`: a share to GPU nodes, the rest
     /// pro rata to bonded validator and delegator stake, with commission.
-    fn emit(&mut self, now: SimTime) -> u64 {
+    fn emit(&mut self, now: SimTime, serving: &[bool]) -> u64 {
         let due = self.emission.mint_due(now.0, self.ledger.supply()) as u64;
         if due == 0 {
             return 0;
         }
         let to_gpus = if self.gpus.is_empty() { 0 } else { ppm_of(due, to_ppm(self.cfg.gpu_emission_share)) };
-        let serving: Vec<u64> = (0..self.gpus.len()).map(|i| self.gpu_active.get(i).is_none_or(|&a| a) as u64).collect();
-        let (gpu_shares, gpu_rest) = split_pro_rata(to_gpus, &serving);
+        let weights: Vec<u64> = serving.iter().map(|&a| a as u64).collect();
+        let (gpu_shares, gpu_rest) = split_pro_rata(to_gpus, &weights);
         for (i, &x) in gpu_shares.iter().enumerate() {
             self.ledger.mint(self.gpus[i], x).expect("no overflow");
         }

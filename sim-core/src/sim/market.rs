@@ -21,6 +21,8 @@ pub(super) struct Market {
     last: (u128, u128, u64, u64, f64, u128),
     /// Each GPU node's account balance at the last tick (its income's reference).
     balances: Vec<u128>,
+    /// Requests lost to capacity as of the last tick.
+    lost: u64,
     /// Requests in the previous interval (the endogenous price's demand reference).
     prev_requests: Option<u64>,
     /// USD per delivered request and latency of the first interval that delivered.
@@ -52,6 +54,7 @@ impl Market {
             path: PricePath::new(m, streams.stream(Purpose::Market, 0)),
             last: (0, 0, 0, 0, 0.0, 0),
             balances: vec![0; n],
+            lost: 0,
             prev_requests: None,
             reference: None,
             usd_per_hour,
@@ -100,7 +103,6 @@ impl super::Simulation {
         let balances: Vec<u128> = (0..self.inf.active.len()).map(|g| self.econ.gpu_balance(g)).collect();
         let queued = self.inf.queued();
         let user_fees = self.econ.user_fees_paid;
-        let lost_before = self.market_lost_seen;
         let lost = self.inf.lost_to_capacity;
         let Some(m) = self.market.as_mut() else { return };
         let dt = m.cfg.interval;
@@ -199,7 +201,7 @@ impl super::Simulation {
         let active = self.inf.active.iter().filter(|&&a| a).count() as u32;
         m.min_active = m.min_active.min(active);
         // Short of capacity: requests lost, or more waiting than one per operator.
-        if queued > active as usize || lost > lost_before {
+        if queued > active as usize || lost > m.lost {
             m.short_s += dt.as_secs_f64();
         }
         // Demand: price per delivered request and latency against the first interval's.
@@ -234,8 +236,7 @@ impl super::Simulation {
         if m.cfg.fee_denomination == FeeDenomination::Usd {
             self.econ.fee_scale = m.cfg.initial_price_usd / price;
         }
-        self.market_lost_seen = lost;
-        self.econ.gpu_active = self.inf.active.clone();
+        m.lost = lost;
         self.queue.push(now + dt, crate::event::Event::MarketTick);
     }
 }

@@ -14,6 +14,11 @@ pub fn load(name: &str) -> Scenario {
     scenario_file(&format!("tests/{name}.toml"))
 }
 
+/// A sweep file (a top-level `base = "…"`) among the scenarios: not a scenario.
+pub fn is_sweep_file(text: &str) -> bool {
+    text.lines().any(|l| l.starts_with("base ="))
+}
+
 /// A scenario written inline in a test.
 pub fn parse(text: &str) -> Scenario {
     Scenario::from_toml_str(text, "inline.toml").unwrap()
