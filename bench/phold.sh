@@ -34,6 +34,7 @@ for k, v in rates.items():
     print(f"{k:16s} median {med[k]/1e6:7.3f} M events/s   (min {min(v)/1e6:.3f}, max {max(v)/1e6:.3f})")
 h = med["hacasim"]
 print(f"\nhacasim / simpy           = {h / med['simpy']:.1f}x")
+print(f"hacasim-invcdf / simpy    = {med['hacasim-invcdf'] / med['simpy']:.1f}x   (the engine with the inverse-CDF draw SimPy uses)")
 print(f"hacasim / nexosim         = {h / med['nexosim']:.1f}x")
 print(f"hacasim / bare BinaryHeap = {h / med['bare-binaryheap']:.2f}x")
 PY

@@ -2,28 +2,35 @@
 //! deterministic, with payloads kept out of the ordering structures in a slab.
 //!
 //! Why this shape: `PHOLD.md` measured a std `BinaryHeap` at ~8 M events/s
-//! and a timing wheel tuned to the delays at about twice that. hacasim's
-//! delays are mostly message latencies (microseconds to a fraction of a
-//! second) with timeouts of seconds, so the queue is a timing wheel of
-//! `BUCKETS` buckets of 2^`SHIFT` ns (about 2.1 s in all) over a 4-ary heap
-//! for events beyond the wheel. The bucket under the cursor is itself a small
-//! 4-ary heap, which keeps the exact (time, sequence) order; later buckets
-//! are unsorted until the cursor reaches them. Profiling the default scenario
-//! with a single large heap showed `pop` at ~40% of the run. Bucket widths of
-//! 2^17 to 2^20 ns were measured (see BENCHMARKS.md): 2^19 keeps PHOLD at
-//! least as fast as the single heap and the default scenario ~13% faster.
+//! and a timing wheel tuned to the delays at about twice that. The queue is
+//! a timing wheel that turns with the clock: bucket `tick % BUCKETS` holds
+//! the events of one tick (2^`SHIFT` ns) less than `BUCKETS` ticks after the
+//! cursor's, and a 4-ary heap holds the events beyond. The bucket under the
+//! cursor is sorted when the cursor reaches it; later buckets are unsorted.
+//!
+//! Wheel entries carry no sequence number: a bucket receives the far heap's
+//! entries for its tick (in (time, sequence) order, all at once, when the
+//! horizon reaches it) before any direct push, and direct pushes arrive in
+//! sequence order, so a *stable* sort by time alone gives (time, sequence)
+//! order. With the tick implied by the bucket, a wheel entry packs into 8
+//! bytes (offset in the tick, slot), and that matters: the queue is bound by
+//! memory, not by comparisons.
+//! Bucket widths and counts were measured on PHOLD and on the simulation
+//! (BENCHMARKS.md).
 
 use crate::time::SimTime;
 
-/// Bits of nanoseconds per bucket: 2^19 ns ≈ 524 µs.
-const SHIFT: u32 = 19;
-/// Buckets in the wheel (a multiple of 64): 4096 × 524 µs ≈ 2.1 s.
+/// Bits of nanoseconds per tick: 2^20 ns ≈ 1.05 ms.
+const SHIFT: u32 = 20;
+/// Buckets in the wheel (a power of two, a multiple of 64): 4096 ticks ≈ 4.3 s.
 const BUCKETS: usize = 4096;
+const MASK: u64 = BUCKETS as u64 - 1;
 
+/// An event in the far heap: its time, its insertion sequence (ties in time
+/// pop in insertion order) and its payload's slot.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     time: u64,
-    /// Insertion sequence: breaks ties in time so that order is deterministic.
     seq: u64,
     slot: u32,
 }
@@ -34,6 +41,23 @@ impl Entry {
         (self.time, self.seq)
     }
 }
+
+/// An event in the wheel, packed in 8 bytes: a bucket holds one tick, so
+/// the time is the tick and the offset in it (`SHIFT` bits, above the
+/// slot's 32); its order among equal times is its position.
+type Timed = u64;
+
+#[inline]
+fn timed(time: u64, slot: u32) -> Timed {
+    ((time & OFFSET) << 32) | slot as u64
+}
+
+#[inline]
+fn offset(e: Timed) -> u64 {
+    e >> 32
+}
+
+const OFFSET: u64 = (1 << SHIFT) - 1;
 
 /// A 4-ary min-heap of entries.
 #[derive(Default)]
@@ -99,19 +123,22 @@ impl Heap {
 }
 
 /// A deterministic priority queue of events of type `E`.
+///
+/// The wheel turns with the clock, so an event's delay, not its position in
+/// a fixed window, decides whether it goes to the far heap (a fixed window
+/// sent most of PHOLD's events there once the cursor was past its middle).
 pub struct EventQueue<E> {
-    /// Events of the bucket under the cursor, in exact order.
-    current: Heap,
-    /// Later buckets of the wheel, unsorted.
-    wheel: Vec<Vec<Entry>>,
+    /// Events of the tick under the cursor in order; those before `head` have popped.
+    current: Vec<Timed>,
+    head: usize,
+    /// Buckets of the ticks after the cursor's, in arrival order.
+    wheel: Vec<Vec<Timed>>,
     /// One bit per non-empty wheel bucket.
     occupied: Vec<u64>,
-    /// Events at or beyond the end of the wheel.
+    /// Events `BUCKETS` or more ticks after the cursor's.
     far: Heap,
-    /// Index of the bucket under the cursor; the wheel covers
-    /// [`base`, `base` + BUCKETS << SHIFT) with bucket i starting at base + i << SHIFT.
-    cursor: usize,
-    base: u64,
+    /// The tick under the cursor; every queued event is at this tick or later.
+    tick: u64,
     slab: Vec<Option<E>>,
     free: Vec<u32>,
     next_seq: u64,
@@ -127,12 +154,12 @@ impl<E> Default for EventQueue<E> {
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
-            current: Heap::default(),
+            current: Vec::new(),
+            head: 0,
             wheel: (0..BUCKETS).map(|_| Vec::new()).collect(),
             occupied: vec![0; BUCKETS / 64],
             far: Heap::default(),
-            cursor: 0,
-            base: 0,
+            tick: 0,
             slab: Vec::new(),
             free: Vec::new(),
             next_seq: 0,
@@ -159,87 +186,95 @@ impl<E> EventQueue<E> {
                 (self.slab.len() - 1) as u32
             }
         };
-        let entry = Entry { time: time.0, seq: self.next_seq, slot };
+        let (time, seq) = (time.0, self.next_seq);
         self.next_seq += 1;
         self.len += 1;
-        self.place(entry);
-    }
-
-    /// Puts an entry in the current bucket, a later bucket, or the far heap.
-    #[inline]
-    fn place(&mut self, e: Entry) {
-        let offset = e.time.saturating_sub(self.base) >> SHIFT;
-        if offset as usize <= self.cursor {
-            // At or before the bucket under the cursor (never earlier than
-            // the last event popped, so it belongs to the current bucket).
-            self.current.push(e);
-        } else if (offset as usize) < BUCKETS {
-            let i = offset as usize;
-            self.wheel[i].push(e);
-            self.occupied[i / 64] |= 1 << (i % 64);
+        let t = time >> SHIFT;
+        if t <= self.tick {
+            // At the cursor's tick (never earlier than the last event popped):
+            // the newest entry pops after every entry at its time.
+            let o = time & OFFSET;
+            let at = self.head + self.current[self.head..].partition_point(|&c| offset(c) <= o);
+            self.current.insert(at, timed(time, slot));
+        } else if t - self.tick < BUCKETS as u64 {
+            self.to_wheel(time, slot);
         } else {
-            self.far.push(e);
+            self.far.push(Entry { time, seq, slot });
         }
     }
 
-    /// Moves the cursor to the next bucket holding events (turning the wheel
-    /// and pulling far events in as needed). False when the queue is empty.
-    fn advance(&mut self) -> bool {
-        loop {
-            // The next occupied bucket after the cursor, if any.
-            let mut i = self.cursor + 1;
-            while i < BUCKETS {
-                let word = self.occupied[i / 64] >> (i % 64);
-                if word != 0 {
-                    i += word.trailing_zeros() as usize;
-                    break;
-                }
-                i = (i / 64 + 1) * 64;
-            }
-            if i < BUCKETS {
-                self.cursor = i;
-                self.occupied[i / 64] &= !(1 << (i % 64));
-                let bucket = std::mem::take(&mut self.wheel[i]);
-                for e in &bucket {
-                    self.current.push(*e);
-                }
-                self.wheel[i] = bucket;
-                self.wheel[i].clear();
-                return true;
-            }
-            // The wheel is empty: start it again at the earliest far event.
-            let Some(first) = self.far.peek() else { return false };
-            self.base = first.time & !((1u64 << SHIFT) - 1);
-            self.cursor = 0;
-            let end = self.base.saturating_add((BUCKETS as u64) << SHIFT);
-            while let Some(e) = self.far.peek() {
-                if e.time >= end {
-                    break;
-                }
-                let e = self.far.pop().expect("peeked");
-                let offset = ((e.time - self.base) >> SHIFT) as usize;
-                if offset == 0 {
-                    self.current.push(e);
-                } else {
-                    self.wheel[offset].push(e);
-                    self.occupied[offset / 64] |= 1 << (offset % 64);
-                }
-            }
-            if self.current.peek().is_some() {
-                return true;
-            }
+    #[inline]
+    fn to_wheel(&mut self, time: u64, slot: u32) {
+        let i = ((time >> SHIFT) & MASK) as usize;
+        self.wheel[i].push(timed(time, slot));
+        self.occupied[i / 64] |= 1 << (i % 64);
+    }
+
+    /// Ticks from the cursor's to the next occupied bucket (1..BUCKETS), if any.
+    #[inline]
+    fn next_occupied(&self) -> Option<u64> {
+        let start = ((self.tick + 1) & MASK) as usize;
+        let words = BUCKETS / 64;
+        let (w0, b0) = (start / 64, start % 64);
+        let first = self.occupied[w0] >> b0;
+        if first != 0 {
+            return Some(1 + first.trailing_zeros() as u64);
         }
+        let mut dist = 64 - b0;
+        for k in 1..=words {
+            let w = (w0 + k) % words;
+            let mut word = self.occupied[w];
+            if k == words {
+                word &= (1u64 << b0).wrapping_sub(1);
+            }
+            if word != 0 {
+                return Some(1 + (dist + word.trailing_zeros() as usize) as u64);
+            }
+            dist += 64;
+        }
+        None
+    }
+
+    /// Moves the cursor to the next tick holding events, pulling far events
+    /// into the wheel as its horizon moves. False when the queue is empty.
+    fn advance(&mut self) -> bool {
+        let next = match self.next_occupied() {
+            Some(d) => self.tick + d,
+            None => match self.far.peek() {
+                Some(first) => first.time >> SHIFT,
+                None => return false,
+            },
+        };
+        self.tick = next;
+        let horizon = next + BUCKETS as u64;
+        while let Some(e) = self.far.peek() {
+            if e.time >> SHIFT >= horizon {
+                break;
+            }
+            let e = self.far.pop().expect("peeked");
+            self.to_wheel(e.time, e.slot);
+        }
+        let i = (next & MASK) as usize;
+        self.occupied[i / 64] &= !(1 << (i % 64));
+        self.current.clear();
+        self.head = 0;
+        std::mem::swap(&mut self.current, &mut self.wheel[i]);
+        // Stable: equal times keep their arrival (= sequence) order.
+        self.current.sort_by_key(|&e| offset(e));
+        true
     }
 
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        if self.current.peek().is_none() && !self.advance() {
+        if self.head == self.current.len() && !self.advance() {
             return None;
         }
-        let top = self.current.pop().expect("advance filled the current bucket");
+        let top = self.current[self.head];
+        self.head += 1;
         self.len -= 1;
-        let event = self.slab[top.slot as usize].take().expect("queued slot holds an event");
-        self.free.push(top.slot);
-        Some((SimTime(top.time), event))
+        let slot = top as u32;
+        let event = self.slab[slot as usize].take().expect("queued slot holds an event");
+        self.free.push(slot);
+        Some((SimTime((self.tick << SHIFT) | offset(top)), event))
     }
 }
 
