@@ -354,7 +354,7 @@ impl StepCounts {
 }
 
 /// Rows read per chunk when a table is streamed (whole row groups).
-const CHUNK_ROWS: usize = 8 * crate::ROW_GROUP_ROWS;
+const CHUNK_ROWS: usize = 65_536;
 
 /// Calls `f` on `columns` of the table at `path`, one chunk of rows at a
 /// time, so that plotting a day's run does not load a day of rows.
