@@ -14,7 +14,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::queue::EventQueue;
@@ -150,7 +150,8 @@ fn delay<R: Rng>(r: &mut R, p: &Params, draw: Draw) -> SimDuration {
 #[inline(always)]
 fn step<R: Rng>(r: &mut R, p: &Params, draw: Draw, lp: u32) -> (SimDuration, u32) {
     let d = delay(r, p, draw);
-    let target = if rng::unit_f64(r) < p.remote { (r.next_u64() % p.n as u64) as u32 } else { lp };
+    // Lemire's multiply-and-reject (rand's `random_range`): no 64-bit division.
+    let target = if rng::unit_f64(r) < p.remote { r.random_range(0..p.n) } else { lp };
     (d, target)
 }
 

@@ -197,14 +197,14 @@ impl<E> EventQueue<E> {
             let at = self.head + self.current[self.head..].partition_point(|&c| offset(c) <= o);
             self.current.insert(at, timed(time, slot));
         } else if t - self.tick < BUCKETS as u64 {
-            self.to_wheel(time, slot);
+            self.place_in_wheel(time, slot);
         } else {
             self.far.push(Entry { time, seq, slot });
         }
     }
 
     #[inline]
-    fn to_wheel(&mut self, time: u64, slot: u32) {
+    fn place_in_wheel(&mut self, time: u64, slot: u32) {
         let i = ((time >> SHIFT) & MASK) as usize;
         self.wheel[i].push(timed(time, slot));
         self.occupied[i / 64] |= 1 << (i % 64);
@@ -252,7 +252,7 @@ impl<E> EventQueue<E> {
                 break;
             }
             let e = self.far.pop().expect("peeked");
-            self.to_wheel(e.time, e.slot);
+            self.place_in_wheel(e.time, e.slot);
         }
         let i = (next & MASK) as usize;
         self.occupied[i / 64] &= !(1 << (i % 64));

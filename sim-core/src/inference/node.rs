@@ -2,6 +2,12 @@
 //! prefills the sequences admitted at its start (their first token comes at
 //! its end) and decodes one token for every sequence already running;
 //! sequences join and leave between steps, as in vLLM or TGI.
+//!
+//! A step's work and its end are O(1) in the batch size, which matters as a
+//! busy node steps every few milliseconds all day: the node keeps running
+//! sums of the batch's context (integers, so exactly what summing the
+//! sequences gives), a sequence's tokens follow from the node's step count,
+//! and the batch is scanned only at a step where a sequence finishes.
 
 use std::collections::VecDeque;
 
@@ -14,8 +20,10 @@ pub struct Seq {
     pub slot: u32,
     pub prompt: u32,
     pub output: u32,
-    pub generated: u32,
     pub prefilled: bool,
+    /// The node's step count at the end of this sequence's prefill (its
+    /// first token); it then gains one token per step.
+    pub first_step: u64,
     /// KV-cache bytes reserved for the whole sequence (prompt + output).
     pub kv_bytes: f64,
 }
@@ -40,11 +48,41 @@ pub struct StepEnd {
     pub finished: Vec<u32>,
 }
 
+impl Seq {
+    /// A queued sequence, nothing generated yet.
+    pub fn new(slot: u32, prompt: u32, output: u32, kv_bytes: f64) -> Seq {
+        Seq { slot, prompt, output, prefilled: false, first_step: 0, kv_bytes }
+    }
+
+    /// Tokens generated once the node has completed `steps` steps.
+    pub fn generated(&self, steps: u64) -> u32 {
+        if self.prefilled { (1 + steps - self.first_step) as u32 } else { 0 }
+    }
+
+    /// The step count at which its last token comes out.
+    fn finish_step(&self) -> u64 {
+        self.first_step + self.output.max(1) as u64 - 1
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct GpuNode {
     pub limits: BatchLimits,
     pub queue: VecDeque<Seq>,
+    /// The batch: prefilled sequences first, then those admitted for the
+    /// step in progress (`active[prefilled..]`).
     pub active: Vec<Seq>,
+    prefilled: usize,
+    /// Steps completed.
+    steps: u64,
+    /// Running sums over the batch: decoding sequences and their contexts
+    /// (prompt + generated), and the prompts being prefilled (and squares).
+    decode_seqs: u64,
+    decode_context: u64,
+    prefill_tokens: u64,
+    prefill_tokens_sq: u64,
+    /// The earliest step count at which a prefilled sequence finishes.
+    next_finish: u64,
     /// A step (or, for exponential service, a request) is in progress.
     pub busy: bool,
     kv_used: f64,
@@ -63,6 +101,13 @@ impl GpuNode {
             limits,
             queue: VecDeque::new(),
             active: Vec::new(),
+            prefilled: 0,
+            steps: 0,
+            decode_seqs: 0,
+            decode_context: 0,
+            prefill_tokens: 0,
+            prefill_tokens_sq: 0,
+            next_finish: u64::MAX,
             busy: false,
             kv_used: 0.0,
             busy_ns: 0,
@@ -122,6 +167,8 @@ impl GpuNode {
             let seq = self.queue.pop_front().expect("head exists");
             tokens += seq.prompt;
             self.kv_used += seq.kv_bytes;
+            self.prefill_tokens += seq.prompt as u64;
+            self.prefill_tokens_sq += seq.prompt as u64 * seq.prompt as u64;
             admitted.push(seq.slot);
             self.active.push(seq);
         }
@@ -130,46 +177,50 @@ impl GpuNode {
 
     /// The work of the next step over the current batch.
     pub fn step_work(&self) -> StepWork {
-        let mut w = StepWork::default();
-        for s in &self.active {
-            if s.prefilled {
-                w.decode_seqs += 1.0;
-                w.decode_context += (s.prompt + s.generated) as f64;
-            } else {
-                let p = s.prompt as f64;
-                w.prefill_tokens += p;
-                w.prefill_tokens_sq += p * p;
-                w.prefill_seqs += 1.0;
-            }
+        StepWork {
+            prefill_tokens: self.prefill_tokens as f64,
+            prefill_tokens_sq: self.prefill_tokens_sq as f64,
+            prefill_seqs: (self.active.len() - self.prefilled) as f64,
+            decode_seqs: self.decode_seqs as f64,
+            decode_context: self.decode_context as f64,
         }
-        w
     }
 
     /// Ends the step in progress: prefills yield their first token, decodes
     /// one more; finished sequences leave the batch and free their KV cache.
     pub fn end_step(&mut self, now: SimTime) -> StepEnd {
         let mut end = StepEnd::default();
-        for s in &mut self.active {
-            if s.prefilled {
-                s.generated += 1;
-            } else {
-                s.prefilled = true;
-                s.generated = 1;
-                end.first_token.push(s.slot);
-            }
+        self.steps += 1;
+        self.decode_context += self.decode_seqs; // one more token each
+        for s in &mut self.active[self.prefilled..] {
+            s.prefilled = true;
+            s.first_step = self.steps;
+            end.first_token.push(s.slot);
+            self.decode_seqs += 1;
+            self.decode_context += s.prompt as u64 + 1;
+            self.next_finish = self.next_finish.min(s.finish_step());
         }
-        if self.active.iter().any(|s| s.generated >= s.output) {
+        self.prefilled = self.active.len();
+        (self.prefill_tokens, self.prefill_tokens_sq) = (0, 0);
+        if self.steps >= self.next_finish {
             self.account(now);
-            let mut kv_freed = 0.0;
+            let (steps, mut kv_freed, mut context_freed, mut next) = (self.steps, 0.0, 0, u64::MAX);
             self.active.retain(|s| {
-                let done = s.generated >= s.output;
+                let done = s.finish_step() <= steps;
                 if done {
                     end.finished.push(s.slot);
                     kv_freed += s.kv_bytes;
+                    context_freed += s.prompt as u64 + s.generated(steps) as u64;
+                } else {
+                    next = next.min(s.finish_step());
                 }
                 !done
             });
             self.kv_used -= kv_freed;
+            self.decode_seqs -= end.finished.len() as u64;
+            self.decode_context -= context_freed;
+            self.next_finish = next;
+            self.prefilled = self.active.len();
             self.served += end.finished.len() as u64;
         }
         end
@@ -199,7 +250,7 @@ mod tests {
     use super::*;
 
     fn seq(slot: u32, prompt: u32, output: u32) -> Seq {
-        Seq { slot, prompt, output, generated: 0, prefilled: false, kv_bytes: (prompt + output) as f64 }
+        Seq::new(slot, prompt, output, (prompt + output) as f64)
     }
 
     #[test]
@@ -243,5 +294,62 @@ mod tests {
         n.finish(SimTime(30), s.slot); // 2 in system for 20 ns
         n.settle_stats(SimTime(40)); // 1 for 10 ns
         assert_eq!(n.in_system_area, 10 + 40 + 10);
+    }
+
+    /// The running sums against the definition, summed over the batch every
+    /// step (the way the node worked before they were kept): random
+    /// arrivals, prompts and outputs, batch, token and KV limits.
+    #[test]
+    fn running_sums_match_summing_the_batch_every_step() {
+        let mut state = 3u64;
+        let mut next = |m: u64| {
+            state = crate::rng::mix64(state.wrapping_add(1));
+            state % m
+        };
+        let limits = BatchLimits { max_batch: 6, max_batch_tokens: 900, kv_capacity_bytes: 3000.0 };
+        let mut n = GpuNode::new(limits);
+        // Reference: (slot, prompt, output, generated, prefilled) per active sequence.
+        let mut reference: Vec<(u32, u32, u32, u32, bool)> = Vec::new();
+        let mut slot = 0;
+        let t = SimTime(0);
+        for _ in 0..20_000 {
+            for _ in 0..next(3) {
+                let (prompt, output) = (1 + next(400) as u32, next(40) as u32);
+                n.enqueue(t, seq(slot, prompt, output));
+                slot += 1;
+            }
+            for a in n.admit() {
+                let s = n.active.iter().find(|s| s.slot == a).unwrap();
+                reference.push((s.slot, s.prompt, s.output, 0, false));
+            }
+            let mut w = StepWork::default();
+            for &(_, p, _, g, prefilled) in &reference {
+                if prefilled {
+                    w.decode_seqs += 1.0;
+                    w.decode_context += (p + g) as f64;
+                } else {
+                    w.prefill_tokens += p as f64;
+                    w.prefill_tokens_sq += (p as f64) * (p as f64);
+                    w.prefill_seqs += 1.0;
+                }
+            }
+            assert_eq!(n.step_work(), w);
+            if n.active.is_empty() {
+                continue;
+            }
+            let mut want = StepEnd::default();
+            for r in &mut reference {
+                if r.4 {
+                    r.3 += 1;
+                } else {
+                    (r.3, r.4) = (1, true);
+                    want.first_token.push(r.0);
+                }
+            }
+            want.finished = reference.iter().filter(|r| r.3 >= r.2).map(|r| r.0).collect();
+            reference.retain(|r| r.3 < r.2);
+            assert_eq!(n.end_step(t), want);
+        }
+        assert!(slot > 10_000 && n.served > 1_000);
     }
 }

@@ -327,7 +327,7 @@ impl Simulation {
         let honest = rng::unit_f64(&mut r) >= inf.meta[node as usize].dishonest;
         let kv_bytes = (prompt + output) as f64 * inf.meta[node as usize].kv_bytes_per_token;
         let slot = inf.alloc(Request::new(id, stream, node, mode, prompt, output, honest, self.now));
-        inf.gpus[node as usize].enqueue(self.now, Seq { slot, prompt, output, generated: 0, prefilled: false, kv_bytes });
+        inf.gpus[node as usize].enqueue(self.now, Seq::new(slot, prompt, output, kv_bytes));
         self.kick_gpu(node);
         self.schedule_arrival(stream);
     }
