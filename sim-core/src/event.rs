@@ -31,7 +31,8 @@ pub enum Event {
     /// A request of workload stream `stream` arrives.
     Arrival { stream: u16 },
     /// A GPU node's batched step ends.
-    GpuStepEnd { node: u16 },
+    /// The end of a node's run of steps `run` (a later run makes it stale).
+    GpuStepEnd { node: u16, run: u32 },
     /// An exponential-service GPU node finishes request `slot` (`id` guards reuse of the slot).
     GpuServiceDone { node: u16, slot: u32, id: u64 },
     /// A prover finishes the proof of request `slot`.

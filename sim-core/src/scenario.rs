@@ -54,6 +54,15 @@ pub struct Scenario {
     /// design HACA replaces).
     #[serde(default)]
     pub architecture: Architecture,
+    /// How a GPU node's batched steps become events: `"coalesced"` (default)
+    /// makes one event of the decode steps between two changes of the batch
+    /// (an admission, a first token, a finish), cut short when a request
+    /// arrives that the next step would admit; `"each"` makes every step an
+    /// event (the reference). The steps and their times are the same; only
+    /// the order of events that fall on the same nanosecond as a step's end
+    /// can differ (each convention is deterministic).
+    #[serde(default)]
+    pub gpu_steps: GpuSteps,
     /// Block execution when `architecture = "replicated"`.
     #[serde(default)]
     pub replicated: ReplicatedConfig,
@@ -260,6 +269,15 @@ pub struct ConsensusConfig {
     /// delivers every vote as its own event (the reference semantics).
     #[serde(default)]
     pub vote_delivery: VoteDelivery,
+}
+
+/// See [`Scenario::gpu_steps`].
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuSteps {
+    #[default]
+    Coalesced,
+    Each,
 }
 
 /// See [`ConsensusConfig::vote_delivery`].

@@ -322,7 +322,7 @@ impl Simulation {
             Event::TxArrival => self.on_tx_arrival(sink),
             Event::MarketTick => self.on_market_tick(sink),
             Event::Arrival { stream } => self.on_arrival(stream, sink),
-            Event::GpuStepEnd { node } => self.on_gpu_step_end(node, sink),
+            Event::GpuStepEnd { node, run } => self.on_gpu_step_end(node, run, sink),
             Event::GpuServiceDone { node, slot, id } => self.on_gpu_service_done(node, slot, id, sink),
             Event::ProofDone { slot, id } => self.on_proof_done(slot, id, sink),
             Event::ReexecDone { slot, id } => self.on_reexec_done(slot, id, sink),

@@ -65,6 +65,15 @@ impl Seq {
     }
 }
 
+/// Steps that one event stands for: from `start`, `steps` steps; `id`
+/// tells the current run's event from one it replaced.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Run {
+    pub start: SimTime,
+    pub steps: u64,
+    pub id: u32,
+}
+
 #[derive(Clone, Debug)]
 pub struct GpuNode {
     pub limits: BatchLimits,
@@ -83,6 +92,8 @@ pub struct GpuNode {
     prefill_tokens_sq: u64,
     /// The earliest step count at which a prefilled sequence finishes.
     next_finish: u64,
+    /// The run of steps in progress (see [`GpuNode::run_length`]).
+    pub run: Run,
     /// A step (or, for exponential service, a request) is in progress.
     pub busy: bool,
     kv_used: f64,
@@ -108,6 +119,7 @@ impl GpuNode {
             prefill_tokens: 0,
             prefill_tokens_sq: 0,
             next_finish: u64::MAX,
+            run: Run::default(),
             busy: false,
             kv_used: 0.0,
             busy_ns: 0,
@@ -157,13 +169,7 @@ impl GpuNode {
     pub fn admit(&mut self) -> Vec<u32> {
         let mut admitted = Vec::new();
         let mut tokens: u32 = self.active.len() as u32;
-        while let Some(head) = self.queue.front() {
-            let fits_batch = (self.active.len() as u32) < self.limits.max_batch;
-            let fits_tokens = tokens + head.prompt <= self.limits.max_batch_tokens || self.active.is_empty();
-            let fits_kv = self.kv_used + head.kv_bytes <= self.limits.kv_capacity_bytes || self.active.is_empty();
-            if !(fits_batch && fits_tokens && fits_kv) {
-                break;
-            }
+        while self.head_fits(tokens) {
             let seq = self.queue.pop_front().expect("head exists");
             tokens += seq.prompt;
             self.kv_used += seq.kv_bytes;
@@ -173,6 +179,50 @@ impl GpuNode {
             self.active.push(seq);
         }
         admitted
+    }
+
+    /// Whether the head of the queue fits the batch, with `tokens` already in the step.
+    fn head_fits(&self, tokens: u32) -> bool {
+        let Some(head) = self.queue.front() else { return false };
+        let fits_batch = (self.active.len() as u32) < self.limits.max_batch;
+        let fits_tokens = tokens + head.prompt <= self.limits.max_batch_tokens || self.active.is_empty();
+        let fits_kv = self.kv_used + head.kv_bytes <= self.limits.kv_capacity_bytes || self.active.is_empty();
+        fits_batch && fits_tokens && fits_kv
+    }
+
+    /// Whether the next step would admit the head of the queue (as `admit`
+    /// would at its start, with no prefill yet in it).
+    pub fn would_admit(&self) -> bool {
+        self.head_fits(self.active.len() as u32)
+    }
+
+    /// Steps that can run as one event from now, at most `max`: one if a
+    /// prefill is pending (its first tokens are a change), else the decode
+    /// steps up to and including the next finish. Between them nothing in
+    /// the batch changes, and nothing queued can join (the head did not
+    /// fit at this step's admission and only a finish frees room), unless a
+    /// request arrives to an empty queue: see `would_admit`.
+    pub fn run_length(&self, max: u64) -> u64 {
+        if self.prefilled < self.active.len() || self.next_finish == u64::MAX {
+            1
+        } else {
+            (self.next_finish - self.steps).clamp(1, max)
+        }
+    }
+
+    /// The work of the `k`-th step from now in a run of decode steps (each
+    /// adds one token to every sequence's context).
+    pub fn work_ahead(&self, k: u64) -> StepWork {
+        debug_assert!(k == 0 || self.prefilled == self.active.len());
+        StepWork { decode_context: (self.decode_context + k * self.decode_seqs) as f64, ..self.step_work() }
+    }
+
+    /// Completes `k` decode steps in which nothing finishes (all but the
+    /// last step of a run).
+    pub fn skip_steps(&mut self, k: u64) {
+        debug_assert!(k == 0 || (self.prefilled == self.active.len() && self.steps + k < self.next_finish));
+        self.steps += k;
+        self.decode_context += k * self.decode_seqs;
     }
 
     /// The work of the next step over the current batch.

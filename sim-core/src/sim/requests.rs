@@ -5,11 +5,11 @@
 
 use crate::event::Event;
 use crate::inference::latency::{LatencyKind, LatencyModel};
-use crate::inference::node::{BatchLimits, GpuNode, Seq};
+use crate::inference::node::{BatchLimits, GpuNode, Run, Seq};
 use crate::mempool::{Tx, TxKind};
 use crate::records::{GpuNodeRecord, RecordSink, RequestRecord};
 use crate::rng::{self, CounterKey, Purpose, Streams};
-use crate::scenario::Scenario;
+use crate::scenario::{GpuSteps, Scenario};
 use crate::summary::{FraudSummary, ModeGaps, PoolSummary, RequestCounts, Sketch, TrustGaps};
 use crate::time::{SimDuration, SimTime};
 use crate::verification::VerificationConfig;
@@ -68,6 +68,11 @@ impl Request {
 /// (UTF-8 text, for byte-pair tokenisers' ~4 characters per token).
 const PROMPT_BYTES_PER_TOKEN: u64 = 4;
 
+/// Most steps one event stands for with coalesced steps: bounds the replay
+/// when an arrival cuts a run short (a few hundred decode steps are a few
+/// seconds of a busy node).
+const MAX_RUN_STEPS: u64 = 256;
+
 /// A GPU node's fixed description and counters.
 #[derive(Clone, Debug)]
 struct GpuMeta {
@@ -98,6 +103,8 @@ pub(super) struct Inference {
     streams: Vec<Stream>,
     gpus: Vec<GpuNode>,
     meta: Vec<GpuMeta>,
+    /// `gpu_steps = "coalesced"`: one event per run of steps.
+    coalesce: bool,
     /// Whether each GPU node's operator is serving (issue #12), and its group.
     pub(super) active: Vec<bool>,
     pub(super) group_of: Vec<usize>,
@@ -204,6 +211,7 @@ impl Inference {
             streams,
             gpus,
             meta,
+            coalesce: s.gpu_steps == GpuSteps::Coalesced,
             active,
             group_of,
             lost_to_capacity: 0,
@@ -332,9 +340,14 @@ impl Simulation {
         self.schedule_arrival(stream);
     }
 
-    /// Starts work on an idle node.
+    /// Starts work on an idle node; on a busy one, cuts its run of steps
+    /// short if the next step would admit the request just queued.
     fn kick_gpu(&mut self, node: u16) {
         if self.inf.gpus[node as usize].busy {
+            let gpu = &self.inf.gpus[node as usize];
+            if gpu.run.steps > 1 && gpu.queue.len() == 1 && gpu.would_admit() {
+                self.cut_run(node);
+            }
             return;
         }
         match self.inf.meta[node as usize].latency.kind {
@@ -362,13 +375,44 @@ impl Simulation {
             gpu.set_busy(self.now, false);
             return;
         }
-        let d = self.inf.meta[node as usize].latency.step(&gpu.step_work());
+        let steps = if self.inf.coalesce { gpu.run_length(MAX_RUN_STEPS) } else { 1 };
+        gpu.run = Run { start: self.now, steps, id: gpu.run.id.wrapping_add(1) };
         gpu.set_busy(self.now, true);
-        self.queue.push(self.now + d, Event::GpuStepEnd { node });
+        let id = gpu.run.id;
+        let end = self.run_step_ends(node).last().expect("a run has a step");
+        self.queue.push(end, Event::GpuStepEnd { node, run: id });
     }
 
-    pub(super) fn on_gpu_step_end(&mut self, node: u16, sink: &mut dyn RecordSink) {
-        let end = self.inf.gpus[node as usize].end_step(self.now);
+    /// When each step of `node`'s run ends, one by one from its start (each
+    /// step's time rounded to the nanosecond, as one event per step would).
+    fn run_step_ends(&self, node: u16) -> impl Iterator<Item = SimTime> + '_ {
+        let (gpu, latency) = (&self.inf.gpus[node as usize], &self.inf.meta[node as usize].latency);
+        (0..gpu.run.steps).scan(gpu.run.start, move |end, k| {
+            *end += latency.step(&gpu.work_ahead(k));
+            Some(*end)
+        })
+    }
+
+    /// Ends the node's run at the first step end after now, so that the
+    /// request that just arrived is admitted where a step-by-step run
+    /// would admit it (the old run's event becomes stale).
+    fn cut_run(&mut self, node: u16) {
+        let steps = self.inf.gpus[node as usize].run.steps;
+        let Some((k, end)) = self.run_step_ends(node).enumerate().find(|&(_, t)| t > self.now) else { return };
+        if (k as u64) + 1 < steps {
+            let gpu = &mut self.inf.gpus[node as usize];
+            gpu.run = Run { steps: k as u64 + 1, id: gpu.run.id.wrapping_add(1), ..gpu.run };
+            self.queue.push(end, Event::GpuStepEnd { node, run: gpu.run.id });
+        }
+    }
+
+    pub(super) fn on_gpu_step_end(&mut self, node: u16, run: u32, sink: &mut dyn RecordSink) {
+        let gpu = &mut self.inf.gpus[node as usize];
+        if run != gpu.run.id {
+            return; // replaced by a shorter run
+        }
+        gpu.skip_steps(gpu.run.steps - 1);
+        let end = gpu.end_step(self.now);
         for slot in end.first_token {
             self.inf.requests[slot as usize].as_mut().expect("live request").first_token = Some(self.now);
         }
