@@ -110,19 +110,20 @@ impl Planner {
     fn reach(&mut self, h: &Height, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
         let n = h.powers.len();
         self.arrivals.clear();
-        let (mut by_end, mut last) = (0, 0);
+        let (mut by_end, mut last, mut total) = (0, 0, 0);
         for from in 0..n {
             if from != to && sent[from] != NEVER {
                 let t = sent[from] + self.delays[from * n + to];
                 by_end += (t <= h.end.0) as u64;
                 last = last.max(t);
+                total += h.powers[from];
                 self.arrivals.push((t, h.powers[from]));
             }
         }
         // needs[1] ≤ needs[0]: the second search starts where the first ended.
-        let small = crossing_after(&mut self.arrivals, needs[1], 0, 0);
+        let small = crossing_after(&mut self.arrivals, total, needs[1], 0, 0);
         let large = match small {
-            Some((_, lo, below)) if needs[1] > 0 => crossing_after(&mut self.arrivals, needs[0], lo, below).map(|c| c.0),
+            Some((_, lo, below)) if needs[1] > 0 => crossing_after(&mut self.arrivals, total, needs[0], lo, below).map(|c| c.0),
             _ => crossing(&mut self.arrivals, needs[0]),
         };
         ([large, small.map(|c| c.0)], by_end, last)
@@ -255,17 +256,18 @@ impl Planner {
 /// before it reaches `need` (time 0 for no need), or `None`: a weighted
 /// quickselect, linear on average, which reorders `items`.
 fn crossing(items: &mut [(u64, u64)], need: u64) -> Option<u64> {
-    crossing_after(items, need, 0, 0).map(|c| c.0)
+    let total = items.iter().map(|i| i.1).sum();
+    crossing_after(items, total, need, 0, 0).map(|c| c.0)
 }
 
 /// [`crossing`] for items whose first `lo` (of power `below`) are known to
 /// come strictly before the answer; also returns such a prefix for the
-/// answer, from which a larger `need` can continue.
-fn crossing_after(items: &mut [(u64, u64)], need: u64, mut lo: usize, mut below: u64) -> Option<(u64, usize, u64)> {
+/// answer, from which a larger `need` can continue. `total` is the items' power.
+fn crossing_after(items: &mut [(u64, u64)], total: u64, need: u64, mut lo: usize, mut below: u64) -> Option<(u64, usize, u64)> {
     if need == 0 {
         return Some((0, 0, 0));
     }
-    if items.iter().map(|i| i.1).sum::<u64>() < need {
+    if total < need {
         return None;
     }
     let mut hi = items.len();
@@ -349,8 +351,8 @@ mod tests {
             if let Some(e) = expected {
                 let smaller = 1 + next() % need;
                 let mut work = items.clone();
-                let (_, lo, below) = crossing_after(&mut work, smaller, 0, 0).unwrap();
-                assert_eq!(crossing_after(&mut work, need, lo, below).map(|c| c.0), Some(e.0));
+                let (_, lo, below) = crossing_after(&mut work, total, smaller, 0, 0).unwrap();
+                assert_eq!(crossing_after(&mut work, total, need, lo, below).map(|c| c.0), Some(e.0));
             }
         }
     }
