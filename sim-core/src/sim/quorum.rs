@@ -82,6 +82,7 @@ pub(super) struct Height<'a> {
 pub(super) struct Planner {
     delays: Vec<u64>,
     arrivals: Vec<(u64, u64)>,
+    bucket: Vec<(u64, u64)>,
 }
 
 /// Power needed for "+2/3": the least p with 3p > 2·total.
@@ -110,28 +111,24 @@ impl Planner {
     fn reach(&mut self, h: &Height, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
         let n = h.powers.len();
         self.arrivals.clear();
-        let (mut by_end, mut last, mut total) = (0, 0, 0);
+        let (mut by_end, mut first, mut last, mut total) = (0, u64::MAX, 0, 0);
         for from in 0..n {
             if from != to && sent[from] != NEVER {
                 let t = sent[from] + self.delays[from * n + to];
                 by_end += (t <= h.end.0) as u64;
+                first = first.min(t);
                 last = last.max(t);
                 total += h.powers[from];
                 self.arrivals.push((t, h.powers[from]));
             }
         }
-        // needs[1] ≤ needs[0]: the second search starts where the first ended.
-        let small = crossing_after(&mut self.arrivals, total, needs[1], 0, 0);
-        let large = match small {
-            Some((_, lo, below)) if needs[1] > 0 => crossing_after(&mut self.arrivals, total, needs[0], lo, below).map(|c| c.0),
-            _ => crossing(&mut self.arrivals, needs[0]),
-        };
-        ([large, small.map(|c| c.0)], by_end, last)
+        let found = crossings(&self.arrivals, (first, last, total), needs, &mut self.bucket);
+        (found, by_end, last)
     }
 
-    /// Power of the arrivals (as left by the last `reach`) at or before `t`.
+    /// Power of the arrivals of the last `reach` at or before `t`.
     fn power_by(&self, t: u64) -> u64 {
-        self.arrivals.iter().take_while(|a| a.0 <= t).map(|a| a.1).sum()
+        self.arrivals.iter().map(|a| if a.0 <= t { a.1 } else { 0 }).sum()
     }
 
     /// Which validators precommit. One that has +2/3 of the others'
@@ -252,70 +249,46 @@ impl Planner {
     }
 }
 
-/// The earliest time at which the power of the items (time, power) at or
-/// before it reaches `need` (time 0 for no need), or `None`: a weighted
-/// quickselect, linear on average, which reorders `items`.
-fn crossing(items: &mut [(u64, u64)], need: u64) -> Option<u64> {
-    let total = items.iter().map(|i| i.1).sum();
-    crossing_after(items, total, need, 0, 0).map(|c| c.0)
-}
+/// Buckets of arrival time for [`crossings`].
+const BUCKETS: usize = 64;
 
-/// [`crossing`] for items whose first `lo` (of power `below`) are known to
-/// come strictly before the answer; also returns such a prefix for the
-/// answer, from which a larger `need` can continue. `total` is the items' power.
-fn crossing_after(items: &mut [(u64, u64)], total: u64, need: u64, mut lo: usize, mut below: u64) -> Option<(u64, usize, u64)> {
-    if need == 0 {
-        return Some((0, 0, 0));
+/// For each of `needs`, the earliest time at which the power of the items
+/// (time, power) at or before it reaches it (time 0 for no need), or `None`;
+/// `span` is the items' (earliest time, latest time, total power). One pass
+/// spreads the power over 64 buckets of time, a scan of the buckets finds
+/// the one each need crosses in, and only that bucket's items are sorted:
+/// cheaper than selecting among all the items twice, and the same answer.
+fn crossings(items: &[(u64, u64)], span: (u64, u64, u64), needs: [u64; 2], bucket: &mut Vec<(u64, u64)>) -> [Option<u64>; 2] {
+    let (first, last, total) = span;
+    let mut found = needs.map(|need| if need == 0 { Some(0) } else { None });
+    if items.is_empty() || needs.iter().all(|&need| need == 0 || need > total) {
+        return found;
     }
-    if total < need {
-        return None;
+    // 2^shift > (last - first) / BUCKETS, so every offset >> shift < BUCKETS.
+    let shift = 64 - ((last - first) / BUCKETS as u64).leading_zeros();
+    let mut power = [0u64; BUCKETS];
+    for &(t, p) in items {
+        power[((t - first) >> shift) as usize] += p;
     }
-    let mut hi = items.len();
-    loop {
-        let part = &mut items[lo..hi];
-        if part.len() <= 16 {
-            part.sort_unstable();
-            let (mut sum, mut first_equal, mut before) = (below, 0, below);
-            for (k, &(t, p)) in part.iter().enumerate() {
-                if k > 0 && part[k - 1].0 != t {
-                    first_equal = k;
-                    before = sum;
-                }
-                sum += p;
-                if sum >= need {
-                    return Some((t, lo + first_equal, before));
-                }
-            }
-            unreachable!("the total reaches `need`");
+    for (slot, &need) in found.iter_mut().zip(&needs) {
+        if slot.is_some() || need > total {
+            continue;
         }
-        let (a, b, c) = (part[0].0, part[part.len() / 2].0, part[part.len() - 1].0);
-        let pivot = a.max(b).min(a.min(b).max(c)); // median of three
-        // Three-way partition: [< pivot | == pivot | > pivot].
-        let (mut lt, mut i, mut gt) = (0, 0, part.len());
-        while i < gt {
-            let t = part[i].0;
-            if t < pivot {
-                part.swap(lt, i);
-                lt += 1;
-                i += 1;
-            } else if t > pivot {
-                gt -= 1;
-                part.swap(i, gt);
-            } else {
-                i += 1;
-            }
+        let (mut b, mut below) = (0, 0);
+        while below + power[b] < need {
+            below += power[b];
+            b += 1;
         }
-        let less: u64 = part[..lt].iter().map(|x| x.1).sum();
-        let equal: u64 = part[lt..gt].iter().map(|x| x.1).sum();
-        if below + less >= need {
-            hi = lo + lt;
-        } else if below + less + equal >= need {
-            return Some((pivot, lo + lt, below + less));
-        } else {
-            below += less + equal;
-            lo += gt;
-        }
+        bucket.clear();
+        bucket.extend(items.iter().filter(|&&(t, _)| ((t - first) >> shift) as usize == b));
+        bucket.sort_unstable();
+        let mut sum = below;
+        *slot = bucket.iter().find(|&&(_, p)| {
+            sum += p;
+            sum >= need
+        }).map(|&(t, _)| t);
     }
+    found
 }
 
 /// Send time of a vote that is never sent.
@@ -325,35 +298,40 @@ const NEVER: u64 = u64::MAX;
 mod tests {
     use super::*;
 
-    /// The quickselect against sorting and summing, on random inputs with many ties.
+    /// The bucketed search against sorting and summing, on random inputs
+    /// with many ties, spans from nothing to 2^60 ns, needs from 0 to more
+    /// than the total.
     #[test]
-    fn crossing_matches_a_sorted_scan() {
+    fn crossings_match_a_sorted_scan() {
         let mut state = 7u64;
         let mut next = || {
             state = crate::rng::mix64(state.wrapping_add(1));
             state
         };
-        for _ in 0..2000 {
+        let mut bucket = Vec::new();
+        for case in 0..4000 {
             let n = 1 + (next() % 200) as usize;
-            let items: Vec<(u64, u64)> = (0..n).map(|_| (next() % 50, 1 + next() % 12)).collect();
+            let (base, range) = (next() % (1 << 40), [1u64, 50, 1_000_000, 1 << 60][case % 4]);
+            let items: Vec<(u64, u64)> = (0..n).map(|_| (base + next() % range, 1 + next() % 12)).collect();
             let total: u64 = items.iter().map(|i| i.1).sum();
-            let need = 1 + next() % (total + 5);
             let mut sorted = items.clone();
             sorted.sort_unstable();
-            let mut sum = 0;
-            let expected = sorted.iter().find(|i| {
-                sum += i.1;
-                sum >= need
-            });
-            let mut work = items.clone();
-            assert_eq!(crossing(&mut work, need), expected.map(|i| i.0), "{items:?} need {need}");
-            // Continuing to a larger need from where a smaller one ended.
-            if let Some(e) = expected {
-                let smaller = 1 + next() % need;
-                let mut work = items.clone();
-                let (_, lo, below) = crossing_after(&mut work, total, smaller, 0, 0).unwrap();
-                assert_eq!(crossing_after(&mut work, total, need, lo, below).map(|c| c.0), Some(e.0));
-            }
+            let expected = |need: u64| {
+                let mut sum = 0;
+                if need == 0 {
+                    return Some(0);
+                }
+                sorted.iter().find(|i| {
+                    sum += i.1;
+                    sum >= need
+                }).map(|i| i.0)
+            };
+            let large = next() % (total + 5);
+            let small = if large == 0 { 0 } else { next() % (large + 1) };
+            let first = items.iter().map(|i| i.0).min().unwrap();
+            let last = items.iter().map(|i| i.0).max().unwrap();
+            let got = crossings(&items, (first, last, total), [large, small], &mut bucket);
+            assert_eq!(got, [expected(large), expected(small)], "case {case}: {items:?} needs {large}, {small}");
         }
     }
 
