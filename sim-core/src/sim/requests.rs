@@ -105,6 +105,8 @@ pub(super) struct Inference {
     meta: Vec<GpuMeta>,
     /// `gpu_steps = "coalesced"`: one event per run of steps.
     coalesce: bool,
+    /// When each step of a node's current run ends.
+    run_ends: Vec<Vec<SimTime>>,
     /// Whether each GPU node's operator is serving (issue #12), and its group.
     pub(super) active: Vec<bool>,
     pub(super) group_of: Vec<usize>,
@@ -207,11 +209,13 @@ impl Inference {
                 }
             })
             .collect();
+        let nodes = gpus.len();
         Inference {
             streams,
             gpus,
             meta,
             coalesce: s.gpu_steps == GpuSteps::Coalesced,
+            run_ends: vec![Vec::new(); nodes],
             active,
             group_of,
             lost_to_capacity: 0,
@@ -379,18 +383,16 @@ impl Simulation {
         gpu.run = Run { start: self.now, steps, id: gpu.run.id.wrapping_add(1) };
         gpu.set_busy(self.now, true);
         let id = gpu.run.id;
-        let end = self.run_step_ends(node).last().expect("a run has a step");
+        // When each step ends, one by one (each step's time rounded to the
+        // nanosecond, as one event per step would), kept for `cut_run`.
+        let (latency, ends) = (&self.inf.meta[node as usize].latency, &mut self.inf.run_ends[node as usize]);
+        ends.clear();
+        let mut end = self.now;
+        for k in 0..steps {
+            end += latency.step(&gpu.work_ahead(k));
+            ends.push(end);
+        }
         self.queue.push(end, Event::GpuStepEnd { node, run: id });
-    }
-
-    /// When each step of `node`'s run ends, one by one from its start (each
-    /// step's time rounded to the nanosecond, as one event per step would).
-    fn run_step_ends(&self, node: u16) -> impl Iterator<Item = SimTime> + '_ {
-        let (gpu, latency) = (&self.inf.gpus[node as usize], &self.inf.meta[node as usize].latency);
-        (0..gpu.run.steps).scan(gpu.run.start, move |end, k| {
-            *end += latency.step(&gpu.work_ahead(k));
-            Some(*end)
-        })
     }
 
     /// Ends the node's run at the first step end after now, so that the
@@ -398,7 +400,9 @@ impl Simulation {
     /// would admit it (the old run's event becomes stale).
     fn cut_run(&mut self, node: u16) {
         let steps = self.inf.gpus[node as usize].run.steps;
-        let Some((k, end)) = self.run_step_ends(node).enumerate().find(|&(_, t)| t > self.now) else { return };
+        let ends = &self.inf.run_ends[node as usize];
+        let k = ends.partition_point(|&t| t <= self.now);
+        let Some(&end) = ends.get(k) else { return };
         if (k as u64) + 1 < steps {
             let gpu = &mut self.inf.gpus[node as usize];
             gpu.run = Run { steps: k as u64 + 1, id: gpu.run.id.wrapping_add(1), ..gpu.run };
