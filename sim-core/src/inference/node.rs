@@ -20,9 +20,9 @@ pub struct Seq {
     pub slot: u32,
     pub prompt: u32,
     pub output: u32,
-    pub prefilled: bool,
     /// The node's step count at the end of this sequence's prefill (its
-    /// first token); it then gains one token per step.
+    /// first token); it then gains one token per step. (Whether it is
+    /// prefilled is its place in the batch: see `GpuNode::active`.)
     pub first_step: u64,
     /// KV-cache bytes reserved for the whole sequence (prompt + output).
     pub kv_bytes: f64,
@@ -51,12 +51,13 @@ pub struct StepEnd {
 impl Seq {
     /// A queued sequence, nothing generated yet.
     pub fn new(slot: u32, prompt: u32, output: u32, kv_bytes: f64) -> Seq {
-        Seq { slot, prompt, output, prefilled: false, first_step: 0, kv_bytes }
+        Seq { slot, prompt, output, first_step: 0, kv_bytes }
     }
 
-    /// Tokens generated once the node has completed `steps` steps.
-    pub fn generated(&self, steps: u64) -> u32 {
-        if self.prefilled { (1 + steps - self.first_step) as u32 } else { 0 }
+    /// Tokens generated once the node has completed `steps` steps, for a
+    /// sequence whose prefill is done.
+    fn generated(&self, steps: u64) -> u32 {
+        (1 + steps - self.first_step) as u32
     }
 
     /// The step count at which its last token comes out.
@@ -65,12 +66,11 @@ impl Seq {
     }
 }
 
-/// Steps that one event stands for: from `start`, `steps` steps; `id`
-/// tells the current run's event from one it replaced.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// Steps that one event stands for: when each of them ends (the event is
+/// at the last); `id` tells the current run's event from one it replaced.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Run {
-    pub start: SimTime,
-    pub steps: u64,
+    pub ends: Vec<SimTime>,
     pub id: u32,
 }
 
@@ -243,7 +243,6 @@ impl GpuNode {
         self.steps += 1;
         self.decode_context += self.decode_seqs; // one more token each
         for s in &mut self.active[self.prefilled..] {
-            s.prefilled = true;
             s.first_step = self.steps;
             end.first_token.push(s.slot);
             self.decode_seqs += 1;

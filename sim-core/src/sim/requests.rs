@@ -5,7 +5,7 @@
 
 use crate::event::Event;
 use crate::inference::latency::{LatencyKind, LatencyModel};
-use crate::inference::node::{BatchLimits, GpuNode, Run, Seq};
+use crate::inference::node::{BatchLimits, GpuNode, Seq};
 use crate::mempool::{Tx, TxKind};
 use crate::records::{GpuNodeRecord, RecordSink, RequestRecord};
 use crate::rng::{self, CounterKey, Purpose, Streams};
@@ -68,9 +68,9 @@ impl Request {
 /// (UTF-8 text, for byte-pair tokenisers' ~4 characters per token).
 const PROMPT_BYTES_PER_TOKEN: u64 = 4;
 
-/// Most steps one event stands for with coalesced steps: bounds the replay
-/// when an arrival cuts a run short (a few hundred decode steps are a few
-/// seconds of a busy node).
+/// Most steps one event stands for with coalesced steps: bounds the step
+/// end times a run keeps (a few hundred decode steps are a few seconds of
+/// a busy node).
 const MAX_RUN_STEPS: u64 = 256;
 
 /// A GPU node's fixed description and counters.
@@ -105,8 +105,6 @@ pub(super) struct Inference {
     meta: Vec<GpuMeta>,
     /// `gpu_steps = "coalesced"`: one event per run of steps.
     coalesce: bool,
-    /// When each step of a node's current run ends.
-    run_ends: Vec<Vec<SimTime>>,
     /// Whether each GPU node's operator is serving (issue #12), and its group.
     pub(super) active: Vec<bool>,
     pub(super) group_of: Vec<usize>,
@@ -209,13 +207,11 @@ impl Inference {
                 }
             })
             .collect();
-        let nodes = gpus.len();
         Inference {
             streams,
             gpus,
             meta,
             coalesce: s.gpu_steps == GpuSteps::Coalesced,
-            run_ends: vec![Vec::new(); nodes],
             active,
             group_of,
             lost_to_capacity: 0,
@@ -349,7 +345,7 @@ impl Simulation {
     fn kick_gpu(&mut self, node: u16) {
         if self.inf.gpus[node as usize].busy {
             let gpu = &self.inf.gpus[node as usize];
-            if gpu.run.steps > 1 && gpu.queue.len() == 1 && gpu.would_admit() {
+            if gpu.run.ends.len() > 1 && gpu.queue.len() == 1 && gpu.would_admit() {
                 self.cut_run(node);
             }
             return;
@@ -380,33 +376,32 @@ impl Simulation {
             return;
         }
         let steps = if self.inf.coalesce { gpu.run_length(MAX_RUN_STEPS) } else { 1 };
-        gpu.run = Run { start: self.now, steps, id: gpu.run.id.wrapping_add(1) };
         gpu.set_busy(self.now, true);
-        let id = gpu.run.id;
         // When each step ends, one by one (each step's time rounded to the
         // nanosecond, as one event per step would), kept for `cut_run`.
-        let (latency, ends) = (&self.inf.meta[node as usize].latency, &mut self.inf.run_ends[node as usize]);
+        let latency = &self.inf.meta[node as usize].latency;
+        let mut ends = std::mem::take(&mut gpu.run.ends);
         ends.clear();
         let mut end = self.now;
         for k in 0..steps {
             end += latency.step(&gpu.work_ahead(k));
             ends.push(end);
         }
-        self.queue.push(end, Event::GpuStepEnd { node, run: id });
+        gpu.run.ends = ends;
+        gpu.run.id = gpu.run.id.wrapping_add(1);
+        self.queue.push(end, Event::GpuStepEnd { node, run: gpu.run.id });
     }
 
     /// Ends the node's run at the first step end after now, so that the
     /// request that just arrived is admitted where a step-by-step run
     /// would admit it (the old run's event becomes stale).
     fn cut_run(&mut self, node: u16) {
-        let steps = self.inf.gpus[node as usize].run.steps;
-        let ends = &self.inf.run_ends[node as usize];
-        let k = ends.partition_point(|&t| t <= self.now);
-        let Some(&end) = ends.get(k) else { return };
-        if (k as u64) + 1 < steps {
-            let gpu = &mut self.inf.gpus[node as usize];
-            gpu.run = Run { steps: k as u64 + 1, id: gpu.run.id.wrapping_add(1), ..gpu.run };
-            self.queue.push(end, Event::GpuStepEnd { node, run: gpu.run.id });
+        let run = &mut self.inf.gpus[node as usize].run;
+        let k = run.ends.partition_point(|&t| t <= self.now);
+        if k + 1 < run.ends.len() {
+            run.ends.truncate(k + 1);
+            run.id = run.id.wrapping_add(1);
+            self.queue.push(run.ends[k], Event::GpuStepEnd { node, run: run.id });
         }
     }
 
@@ -415,7 +410,7 @@ impl Simulation {
         if run != gpu.run.id {
             return; // replaced by a shorter run
         }
-        gpu.skip_steps(gpu.run.steps - 1);
+        gpu.skip_steps(gpu.run.ends.len() as u64 - 1);
         let end = gpu.end_step(self.now);
         for slot in end.first_token {
             self.inf.requests[slot as usize].as_mut().expect("live request").first_token = Some(self.now);
