@@ -23,6 +23,13 @@ pub const GOSSIP_RETRY: SimDuration = SimDuration(100_000_000);
 /// (only reached with loss rates near 1).
 const MAX_TRANSMISSIONS: u64 = 64;
 
+/// The word a (sender, receiver) pair adds to a message's key: one place,
+/// so that `send_delays`' fast loop draws exactly what `delay` draws.
+#[inline]
+fn pair_word(from: NodeId, to: NodeId) -> u64 {
+    ((from as u64) << 16) | to as u64
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Jitter {
     pub kind: JitterKind,
@@ -196,7 +203,7 @@ impl Network {
             let transfer = bytes as f64 * self.ns_per_byte;
             for (t, o) in out.iter_mut().enumerate() {
                 let base = row[self.region_of[t]];
-                let mut g = jitter.at(&[((from as u64) << 16) | t as u64]);
+                let mut g = jitter.at(&[pair_word(from, t as NodeId)]);
                 let propagation = self.jitter.apply(base as f64, &mut g);
                 *o = if t == f { 0 } else { (propagation + transfer + 0.5) as u64 };
             }
@@ -212,7 +219,7 @@ impl Network {
     #[inline]
     fn delay(&self, from: NodeId, to: NodeId, bytes: u64, jitter: CounterKey, loss: CounterKey) -> Option<SimDuration> {
         let (f, t) = (from as usize, to as usize);
-        let pair = [((from as u64) << 16) | to as u64];
+        let pair = [pair_word(from, to)];
         let mut retries = 0;
         if self.faults.loss_rate > 0.0 {
             let mut r = loss.at(&pair);
