@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{parse, run, scenario_file};
+use common::{assert_same_records, parse, run, scenario_file};
 use sim_core::scenario::GpuSteps;
 use sim_core::{Scenario, SimDuration};
 
@@ -20,13 +20,7 @@ fn same_both_ways(what: &str, s: &Scenario, seed: u64) -> (u64, u64) {
     let (each, each_sink) = run(&with(s, GpuSteps::Each), seed);
     let (coalesced, sink) = run(&with(s, GpuSteps::Coalesced), seed);
     assert!(!each_sink.requests.is_empty(), "{what}: no requests to compare");
-    assert_eq!(sink.requests, each_sink.requests, "{what}: requests differ");
-    assert_eq!(sink.gpu_nodes, each_sink.gpu_nodes, "{what}: GPU nodes differ");
-    assert_eq!(sink.blocks, each_sink.blocks, "{what}: blocks differ");
-    assert_eq!(sink.rounds, each_sink.rounds, "{what}: rounds differ");
-    assert_eq!(sink.nodes, each_sink.nodes, "{what}: validators differ");
-    assert_eq!(sink.ledger, each_sink.ledger, "{what}: ledger differs");
-    assert_eq!(sink.market, each_sink.market, "{what}: market differs");
+    assert_same_records(what, &sink, &each_sink);
     let mut a = coalesced.clone();
     a.events_processed = each.events_processed;
     assert_eq!(a, each, "{what}: summaries differ");

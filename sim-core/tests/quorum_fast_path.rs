@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{load, parse, run, scenario_file};
+use common::{assert_same_records, load, parse, run, scenario_file};
 use sim_core::Scenario;
 use sim_core::scenario::VoteDelivery;
 
@@ -20,12 +20,7 @@ fn same_both_ways(what: &str, s: &Scenario, seed: u64) -> (u64, u64) {
     let (slow, slow_sink) = run(&with(s, VoteDelivery::PerMessage), seed);
     let (fast, fast_sink) = run(&with(s, VoteDelivery::Quorum), seed);
     assert_eq!(slow.consensus.heights_quorum_fast_path, 0, "{what}: per-message delivery took the fast path");
-    assert_eq!(fast_sink.blocks, slow_sink.blocks, "{what}: blocks differ");
-    assert_eq!(fast_sink.rounds, slow_sink.rounds, "{what}: rounds differ");
-    assert_eq!(fast_sink.nodes, slow_sink.nodes, "{what}: per-validator totals differ");
-    assert_eq!(fast_sink.requests, slow_sink.requests, "{what}: requests differ");
-    assert_eq!(fast_sink.gpu_nodes, slow_sink.gpu_nodes, "{what}: GPU nodes differ");
-    assert_eq!(fast_sink.ledger, slow_sink.ledger, "{what}: ledger differs");
+    assert_same_records(what, &fast_sink, &slow_sink);
     let mut a = fast.clone();
     a.events_processed = slow.events_processed;
     a.consensus.heights_quorum_fast_path = 0;

@@ -30,3 +30,15 @@ pub fn run(s: &Scenario, seed: u64) -> (Summary, VecSink) {
     let summary = sim::run(s, seed, &mut sink, &mut |_| {}).expect("the run completes");
     (summary, sink)
 }
+
+/// Every table of two runs of one scenario, compared table by table (so a
+/// failure names the table): for the tests that run a scenario two ways.
+pub fn assert_same_records(what: &str, a: &VecSink, b: &VecSink) {
+    assert_eq!(a.blocks, b.blocks, "{what}: blocks differ");
+    assert_eq!(a.rounds, b.rounds, "{what}: rounds differ");
+    assert_eq!(a.nodes, b.nodes, "{what}: per-validator totals differ");
+    assert_eq!(a.requests, b.requests, "{what}: requests differ");
+    assert_eq!(a.gpu_nodes, b.gpu_nodes, "{what}: GPU nodes differ");
+    assert_eq!(a.ledger, b.ledger, "{what}: ledger differs");
+    assert_eq!(a.market, b.market, "{what}: market differs");
+}
