@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::profile::FittedProfile;
 use super::{HardwareSpec, ModelSpec};
-use crate::time::SimDuration;
+use crate::time::{SimDuration, SimTime};
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -126,6 +126,45 @@ impl LatencyModel {
         SimDuration::from_secs_f64(secs * self.slowdown)
     }
 
+    /// The end times of `steps` decode steps from `start` over `seqs`
+    /// sequences whose contexts sum to `context` at the first step (one
+    /// token more each per step), pushed to `ends`: each step's time exactly
+    /// as [`LatencyModel::step`] computes and rounds it (the same operations
+    /// in the same order, the terms that do not change along the run
+    /// computed once), for runs of decode steps that add up to a billion
+    /// steps a simulated day.
+    pub fn decode_run(&self, seqs: u64, context: u64, steps: u64, start: SimTime, ends: &mut Vec<SimTime>) {
+        let work = |k: u64| StepWork { decode_seqs: seqs as f64, decode_context: (context + k * seqs) as f64, ..Default::default() };
+        let mut end = start;
+        ends.reserve(steps as usize);
+        if self.profile.is_some() {
+            for k in 0..steps {
+                end += self.step(&work(k));
+                ends.push(end);
+            }
+            return;
+        }
+        let m = &self.model;
+        let (l, d) = (m.layers as f64, m.hidden as f64);
+        // `step`'s flops with no prefill: 2N·(0 + seqs) + L·d·0 is 2N·seqs
+        // exactly, and its bytes' `context + 0` is `context`.
+        let weights_flops = 2.0 * m.active() * (0.0 + seqs as f64);
+        let attention = 2.0 * l * d;
+        let (streamed, kv) = (m.streamed_weight_bytes(), m.kv_bytes_per_token());
+        // The context as a float grows by whole tokens, exactly (integers
+        // below 2^53), which spares a u64-to-f64 conversion per step.
+        let mut ctx = work(0).decode_context;
+        let step = seqs as f64;
+        for _ in 0..steps {
+            let flops = weights_flops + attention * ctx;
+            let bytes = streamed + kv * ctx;
+            let secs = (flops / self.flops_per_s).max(bytes / self.bytes_per_s) * self.slowdown;
+            end += SimDuration::from_secs_f64(secs);
+            ends.push(end);
+            ctx += step;
+        }
+    }
+
     /// Time to serve one request alone (prefill, then each decode step).
     pub fn solo(&self, prompt: u32, output: u32) -> SimDuration {
         let p = prompt as f64;
@@ -160,5 +199,36 @@ mod tests {
         let slow = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.07, None);
         let w = StepWork { decode_seqs: 4.0, decode_context: 4000.0, ..Default::default() };
         assert!((slow.step(&w).as_secs_f64() / lat.step(&w).as_secs_f64() - 1.07).abs() < 1e-6);
+    }
+
+    /// A run of decode steps ends where stepping one `step` at a time
+    /// ends, to the nanosecond at every step: every model on every GPU,
+    /// with and without the TEE slowdown, from one sequence to a full batch.
+    #[test]
+    fn decode_run_is_step_by_step() {
+        let (models, hardware) = (builtin_models(), builtin_hardware());
+        let mut state = 11u64;
+        for (model, m) in &models {
+            for (gpu, hw) in &hardware {
+                for slowdown in [1.0, 1.07] {
+                    let lat = LatencyModel::new(&LatencyConfig::default(), hw, m, slowdown, None);
+                    for _ in 0..20 {
+                        state = crate::rng::mix64(state + 1);
+                        let seqs = 1 + state % 256;
+                        let context = seqs * (1 + (state >> 16) % 20_000);
+                        let start = SimTime(state >> 40);
+                        let mut ends = Vec::new();
+                        lat.decode_run(seqs, context, 300, start, &mut ends);
+                        let mut end = start;
+                        for (k, &got) in ends.iter().enumerate() {
+                            let w = StepWork { decode_seqs: seqs as f64, decode_context: (context + k as u64 * seqs) as f64, ..Default::default() };
+                            end += lat.step(&w);
+                            assert_eq!(got, end, "{model} on {gpu} step {k}");
+                        }
+                        assert_eq!(ends.len(), 300);
+                    }
+                }
+            }
+        }
     }
 }

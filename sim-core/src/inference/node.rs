@@ -210,11 +210,12 @@ impl GpuNode {
         }
     }
 
-    /// The work of the `k`-th step from now in a run of decode steps (each
-    /// adds one token to every sequence's context).
-    pub fn work_ahead(&self, k: u64) -> StepWork {
-        debug_assert!(k == 0 || self.prefilled == self.active.len());
-        StepWork { decode_context: (self.decode_context + k * self.decode_seqs) as f64, ..self.step_work() }
+    /// The decoding sequences and the sum of their contexts at the next
+    /// step: in a run of decode steps, the `k`-th step from now has
+    /// `k × seqs` more context.
+    pub fn decode_sums(&self) -> (u64, u64) {
+        debug_assert!(self.prefilled == self.active.len());
+        (self.decode_seqs, self.decode_context)
     }
 
     /// Completes `k` decode steps in which nothing finishes (all but the

@@ -382,11 +382,13 @@ impl Simulation {
         let latency = &self.inf.meta[node as usize].latency;
         let mut ends = std::mem::take(&mut gpu.run.ends);
         ends.clear();
-        let mut end = self.now;
-        for k in 0..steps {
-            end += latency.step(&gpu.work_ahead(k));
-            ends.push(end);
+        if steps == 1 {
+            ends.push(self.now + latency.step(&gpu.step_work()));
+        } else {
+            let (seqs, context) = gpu.decode_sums();
+            latency.decode_run(seqs, context, steps, self.now, &mut ends);
         }
+        let end = *ends.last().expect("a run has a step");
         gpu.run.ends = ends;
         gpu.run.id = gpu.run.id.wrapping_add(1);
         self.queue.push(end, Event::GpuStepEnd { node, run: gpu.run.id });
