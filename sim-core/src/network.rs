@@ -8,7 +8,8 @@
 use petgraph::graph::{NodeIndex, UnGraph};
 use rand::Rng;
 
-use crate::rng::{self, CounterKey, Purpose, Streams};
+use crate::normal::standard_normal;
+use crate::rng::{self, CounterKey, CounterRng, Purpose, Streams};
 use crate::scenario::{FaultKind, JitterKind, Scenario, TopologyKind};
 use crate::time::SimDuration;
 
@@ -38,23 +39,17 @@ pub struct Jitter {
 }
 
 impl Jitter {
-    /// Applies jitter to a base delay in nanoseconds.
+    /// Applies jitter to a base delay in nanoseconds. The normal is
+    /// rand_distr's ziggurat with its fast path inlined ([`crate::normal`]):
+    /// this runs for every (vote, receiver) pair, N² times a height.
     #[inline]
-    fn apply<R: Rng>(&self, base_ns: f64, rng: &mut R) -> f64 {
+    fn apply(&self, base_ns: f64, rng: &mut CounterRng) -> f64 {
         match self.kind {
             JitterKind::None => base_ns,
-            JitterKind::Normal => (base_ns + self.fraction * base_ns * normal(rng)).max(0.0),
-            JitterKind::Lognormal => base_ns * (self.sigma * normal(rng) - 0.5 * self.sigma * self.sigma).exp(),
+            JitterKind::Normal => (base_ns + self.fraction * base_ns * standard_normal(rng)).max(0.0),
+            JitterKind::Lognormal => base_ns * (self.sigma * standard_normal(rng) - 0.5 * self.sigma * self.sigma).exp(),
         }
     }
-}
-
-/// A standard normal draw for jitter: rand_distr's ziggurat, one 64-bit draw
-/// almost always, several times cheaper than Box–Muller's log and cosine —
-/// this runs for every (vote, receiver) pair, N² times a height.
-#[inline]
-fn normal<R: Rng>(rng: &mut R) -> f64 {
-    rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng)
 }
 
 /// Faults in force now. Changed only by [`Network::apply_fault`].
