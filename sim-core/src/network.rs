@@ -42,7 +42,7 @@ impl Jitter {
     /// Applies jitter to a base delay in nanoseconds. The normal is
     /// rand_distr's ziggurat with its fast path inlined ([`crate::normal`]):
     /// this runs for every (vote, receiver) pair, N² times a height.
-    #[inline]
+    #[inline(always)]
     fn apply(&self, base_ns: f64, rng: &mut CounterRng) -> f64 {
         match self.kind {
             JitterKind::None => base_ns,
@@ -190,17 +190,12 @@ impl Network {
             return None;
         }
         let (jitter, loss) = (self.jitter_key.then(&key), self.loss_key.then(&key));
-        if self.routes.is_none() && self.faults.loss_rate == 0.0 && self.faults.slow.iter().all(|&k| k == 1.0) {
-            // The common case, N² times a height: what `delay` computes with
-            // one hop, no loss and no slow node, the sender's row hoisted.
+        if self.direct() {
             let r = self.num_regions;
             let row = &self.region_latency_ns[self.region_of[f] * r..(self.region_of[f] + 1) * r];
             let transfer = bytes as f64 * self.ns_per_byte;
             for (t, o) in out.iter_mut().enumerate() {
-                let base = row[self.region_of[t]];
-                let mut g = jitter.at(&[pair_word(from, t as NodeId)]);
-                let propagation = self.jitter.apply(base as f64, &mut g);
-                *o = if t == f { 0 } else { (propagation + transfer + 0.5) as u64 };
+                *o = if t == f { 0 } else { self.direct_delay(jitter, from, t as NodeId, row[self.region_of[t]], transfer) };
             }
             return Some(());
         }
@@ -208,6 +203,87 @@ impl Network {
             *o = if t == f { 0 } else { self.delay(from, t as NodeId, bytes, jitter, loss)?.0 };
         }
         Some(())
+    }
+
+    /// The column of [`Network::send_delays`]: one message from every node
+    /// to `to` (`out[from]`, 0 for `to` itself), with the same draws; `None`
+    /// if any is lost or any sender is down.
+    pub fn receive_delays(&self, to: NodeId, bytes: u64, key: [u64; 4], out: &mut [u64]) -> Option<()> {
+        let t = to as usize;
+        if self.faults.side.is_some() || self.faults.crashed.iter().any(|&c| c) {
+            return None;
+        }
+        let (jitter, loss) = (self.jitter_key.then(&key), self.loss_key.then(&key));
+        if self.direct() {
+            let transfer = bytes as f64 * self.ns_per_byte;
+            if self.jitter.kind == JitterKind::Normal {
+                self.normal_column(jitter, to, transfer, out);
+            } else {
+                let r = self.num_regions;
+                let column = self.region_of[t];
+                for (f, o) in out.iter_mut().enumerate() {
+                    let base = self.region_latency_ns[self.region_of[f] * r + column];
+                    *o = self.direct_delay(jitter, f as NodeId, to, base, transfer);
+                }
+            }
+            out[t] = 0;
+            return Some(());
+        }
+        for (f, o) in out.iter_mut().enumerate() {
+            *o = if f == t { 0 } else { self.delay(f as NodeId, to, bytes, jitter, loss)?.0 };
+        }
+        Some(())
+    }
+
+    /// `receive_delays`' direct loop with normal jitter, the one a
+    /// consensus height runs 2·N² times: what `direct_delay` computes, with
+    /// the base latency and its spread read per sender region as floats
+    /// (the same values `apply` computes) and the pair's word advanced by
+    /// addition.
+    #[inline(never)]
+    fn normal_column(&self, jitter: CounterKey, to: NodeId, transfer: f64, out: &mut [u64]) {
+        let (r, column) = (self.num_regions, self.region_of[to as usize]);
+        let mut base = [(0.0f64, 0.0f64); 64];
+        if r > base.len() {
+            return self.slow_column(jitter, to, transfer, out);
+        }
+        for (from, b) in base[..r].iter_mut().enumerate() {
+            let ns = self.region_latency_ns[from * r + column] as f64;
+            *b = (ns, self.jitter.fraction * ns);
+        }
+        // pair_word(f, to) × GOLDEN, stepped with f.
+        let mut scaled = pair_word(0, to).wrapping_mul(rng::GOLDEN);
+        let step = pair_word(1, 0).wrapping_mul(rng::GOLDEN);
+        for (f, o) in out.iter_mut().enumerate() {
+            let (ns, spread) = base[self.region_of[f] & 63];
+            let mut g = jitter.at_scaled(scaled);
+            scaled = scaled.wrapping_add(step);
+            let propagation = (ns + spread * standard_normal(&mut g)).max(0.0);
+            // Below 2^63: the signed conversion is the unsigned one, cheaper.
+            *o = (propagation + transfer + 0.5) as i64 as u64;
+        }
+    }
+
+    fn slow_column(&self, jitter: CounterKey, to: NodeId, transfer: f64, out: &mut [u64]) {
+        let (r, column) = (self.num_regions, self.region_of[to as usize]);
+        for (f, o) in out.iter_mut().enumerate() {
+            let base = self.region_latency_ns[self.region_of[f] * r + column];
+            *o = self.direct_delay(jitter, f as NodeId, to, base, transfer);
+        }
+    }
+
+    /// The common case, N² times a height: no routes, no loss, no slow node.
+    fn direct(&self) -> bool {
+        self.routes.is_none() && self.faults.loss_rate == 0.0 && self.faults.slow.iter().all(|&k| k == 1.0)
+    }
+
+    /// What `delay` computes when `direct` holds (one hop, no loss, no
+    /// slow node), given the pair's base latency and the transfer time.
+    #[inline(always)]
+    fn direct_delay(&self, jitter: CounterKey, from: NodeId, to: NodeId, base: u64, transfer: f64) -> u64 {
+        let mut g = jitter.at(&[pair_word(from, to)]);
+        let propagation = self.jitter.apply(base as f64, &mut g);
+        (propagation + transfer + 0.5) as u64
     }
 
     /// The delay once the message's words are folded into the keys.
@@ -459,6 +535,37 @@ region = "r3"
         assert_eq!(first, again);
         net.apply_fault(&FaultAction::Loss(1.0));
         assert_eq!(net.send_delay(0, 1, 0, [0; 4]), None, "all transmissions lost");
+    }
+
+    /// A column of `receive_delays` is a column of the `send_delays`
+    /// matrix and each entry is `send_delay`'s, with jitter, with and
+    /// without slow nodes and loss (the direct loop and the general one).
+    #[test]
+    fn receive_delays_are_the_columns_of_send_delays() {
+        let (_, mut net) = four("");
+        net.jitter = Jitter { kind: JitterKind::Normal, fraction: 0.05, sigma: 0.0 };
+        for action in [None, Some(FaultAction::Slow(vec![2], 2.5)), Some(FaultAction::Loss(0.2))] {
+            if let Some(a) = &action {
+                net.apply_fault(a);
+            }
+            for key in [[7, 0, 1, 3], [8, 1, 2, 3]] {
+                let mut rows = [[0u64; 4]; 4];
+                for (from, row) in rows.iter_mut().enumerate() {
+                    net.send_delays(from as NodeId, 500, key, row).unwrap();
+                }
+                for to in 0..4 {
+                    let mut column = [0u64; 4];
+                    net.receive_delays(to as NodeId, 500, key, &mut column).unwrap();
+                    for from in 0..4 {
+                        assert_eq!(column[from], rows[from][to], "{action:?} {from}->{to}");
+                        let single = if from == to { 0 } else { net.send_delay(from as NodeId, to as NodeId, 500, key).unwrap().0 };
+                        assert_eq!(column[from], single, "{action:?} {from}->{to}");
+                    }
+                }
+            }
+        }
+        net.apply_fault(&FaultAction::Crash(vec![3]));
+        assert_eq!(net.receive_delays(0, 500, [0; 4], &mut [0; 4]), None, "a sender is down");
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// 2^64 / φ, odd: SplitMix64's increment and the multiplier that spreads a
+/// counter word before it is mixed into a key.
+pub const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// Derives independent generators from one master seed.
 #[derive(Clone, Debug)]
 pub struct Streams {
@@ -82,13 +86,20 @@ impl CounterKey {
         CounterRng { state: self.then(words).0 }
     }
 
+    /// `self.at(&[w])` given `scaled` = w × [`GOLDEN`] (wrapping): a loop
+    /// that steps `w` by a constant steps `scaled` by an addition.
+    #[inline(always)]
+    pub fn at_scaled(&self, scaled: u64) -> CounterRng {
+        CounterRng { state: mix64(self.0 ^ scaled) }
+    }
+
     /// The key with `words` folded in: `k.then(a).at(b)` is `k.at(a ++ b)`,
     /// so a broadcast hashes its message once and each receiver once.
     #[inline]
     pub fn then(&self, words: &[u64]) -> CounterKey {
         let mut h = self.0;
         for &w in words {
-            h = mix64(h ^ w.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            h = mix64(h ^ w.wrapping_mul(GOLDEN));
         }
         CounterKey(h)
     }
@@ -103,11 +114,13 @@ pub struct CounterRng {
 
 impl rand::TryRng for CounterRng {
     type Error = core::convert::Infallible;
+    #[inline]
     fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
         Ok((self.try_next_u64()? >> 32) as u32)
     }
+    #[inline]
     fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.state = self.state.wrapping_add(GOLDEN);
         Ok(mix64(self.state))
     }
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {

@@ -80,9 +80,33 @@ pub(super) struct Height<'a> {
 /// Scratch space kept between heights (the plan runs once per height).
 #[derive(Default)]
 pub(super) struct Planner {
+    /// Every delay of one vote, row by sender (only when who precommits
+    /// must be settled one by one: see `precommitters`).
     delays: Vec<u64>,
+    /// The delays of one vote to one receiver, by sender.
+    column: Vec<u64>,
     arrivals: Vec<(u64, u64)>,
     bucket: Vec<(u64, u64)>,
+}
+
+/// Where a receiver's column of delays comes from.
+#[derive(Clone, Copy)]
+enum Column {
+    /// Drawn for this receiver alone (the message's key).
+    Drawn([u64; 4]),
+    /// Read from the matrix `vote_delays` filled.
+    Matrix,
+}
+
+/// The commits of one height as `commits` finds them.
+#[derive(Default)]
+struct Commits {
+    quorum: Vec<SimTime>,
+    power: Vec<u64>,
+    received: Vec<u64>,
+    first: u64,
+    last: u64,
+    last_arrival: u64,
 }
 
 /// Power needed for "+2/3": the least p with 3p > 2·total.
@@ -97,24 +121,40 @@ impl Planner {
         let n = h.powers.len();
         self.delays.clear();
         self.delays.resize(n * n, 0);
-        let key = Message::Vote { kind, height: h.height, round: 0, block: h.block, from: 0 }.key();
+        let key = vote_key(h, kind);
         for (from, row) in self.delays.chunks_mut(n).enumerate() {
             h.net.send_delays(from as NodeId, h.vote_bytes, key, row)?;
         }
         Some(())
     }
 
+    /// Fills `column` with the delays of one vote from every sender to `to`.
+    fn column(&mut self, h: &Height, source: Column, to: usize) -> Option<()> {
+        let n = h.powers.len();
+        self.column.resize(n, 0);
+        match source {
+            Column::Drawn(key) => h.net.receive_delays(to as NodeId, h.vote_bytes, key, &mut self.column),
+            Column::Matrix => {
+                for (from, d) in self.column.iter_mut().enumerate() {
+                    *d = self.delays[from * n + to];
+                }
+                Some(())
+            }
+        }
+    }
+
     /// For receiver `to` of votes sent at `sent` (`NEVER` for validators
-    /// that do not send this vote): the earliest times at which the others'
-    /// votes arrived by then reach `needs[0]` and `needs[1]` of power
-    /// (`None` if never), the count arriving by `end`, and the latest arrival.
+    /// that do not send this vote), the delays in `column`: the earliest
+    /// times at which the others' votes arrived by then reach `needs[0]`
+    /// and `needs[1]` of power (`None` if never), the count arriving by
+    /// `end`, and the latest arrival.
     fn reach(&mut self, h: &Height, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
         let n = h.powers.len();
         self.arrivals.clear();
         let (mut by_end, mut first, mut last, mut total) = (0, u64::MAX, 0, 0);
         for from in 0..n {
             if from != to && sent[from] != NEVER {
-                let t = sent[from] + self.delays[from * n + to];
+                let t = sent[from] + self.column[from];
                 by_end += (t <= h.end.0) as u64;
                 first = first.min(t);
                 last = last.max(t);
@@ -161,6 +201,41 @@ impl Planner {
         Some(sent)
     }
 
+    /// Each validator's commit time (its precommit quorum event) and the
+    /// power it is handed, given when each precommits (`sent`). `Some(false)`
+    /// when a validator that precommits has +2/3 of the others' precommits
+    /// by then (so it commits instead: `sent` was wrong), `None` when the
+    /// fast path does not apply.
+    fn commits(&mut self, h: &Height, sent: &[u64], prevote: &[u64], need: u64, source: Column, c: &mut Commits) -> Option<bool> {
+        let n = h.powers.len();
+        *c = Commits { quorum: vec![SimTime::ZERO; n], power: vec![0; n], received: vec![0; n], first: u64::MAX, last: 0, last_arrival: 0 };
+        for u in 0..n {
+            let own = h.powers[u];
+            self.column(h, source, u)?;
+            let ([full, partial], by_end, last) = self.reach(h, sent, u, [need, need.saturating_sub(own)]);
+            c.received[u] = by_end;
+            c.last_arrival = c.last_arrival.max(last);
+            let commit = if sent[u] == NEVER {
+                // Committed on the others' precommits alone, after its prevote.
+                let f = full?;
+                if f <= prevote[u] {
+                    return None;
+                }
+                f
+            } else {
+                if full.is_some_and(|f| f <= sent[u]) {
+                    return Some(false);
+                }
+                sent[u].max(partial.unwrap_or(0))
+            };
+            c.quorum[u] = SimTime(commit);
+            c.power[u] = self.power_by(commit);
+            c.first = c.first.min(commit);
+            c.last = c.last.max(commit);
+        }
+        Some(true)
+    }
+
     /// The height's timeline, or `None` when the fast path does not apply.
     /// The caller has checked the validators' state and the fault timetable
     /// up to now; this checks the times.
@@ -186,13 +261,16 @@ impl Planner {
         // Precommit times: own prevote cast and +2/3 prevotes in. With the
         // others' votes alone reaching +2/3 at `full` and, with its own,
         // at `with_own` (from its prevote on), a validator precommits at
-        // max(prevote, min(full, max(prevote, with_own))).
-        self.vote_delays(h, VoteKind::Prevote)?;
+        // max(prevote, min(full, max(prevote, with_own))). Each receiver's
+        // column of delays is drawn for it alone: the votes' matrix is
+        // never needed whole here.
         let mut precommit = vec![0u64; n];
         let mut prevote_quorum = vec![SimTime::ZERO; n];
         let mut prevote_power = vec![0u64; n];
+        let prevotes = Column::Drawn(vote_key(h, VoteKind::Prevote));
         for u in 0..n {
             let own = h.powers[u];
+            self.column(h, prevotes, u)?;
             let ([full, partial], by_end, last) = self.reach(h, &prevote, u, [need, need.saturating_sub(own)]);
             received[u] += by_end;
             last_arrival = last_arrival.max(last);
@@ -204,35 +282,25 @@ impl Planner {
         }
 
         // Commits: +2/3 precommits, the block already in hand (it came with
-        // the proposal, before the prevote).
-        self.vote_delays(h, VoteKind::Precommit)?;
-        let sent = self.precommitters(h, &precommit, need)?;
-        let mut precommit_quorum = vec![SimTime::ZERO; n];
-        let mut precommit_power = vec![0u64; n];
-        let (mut first, mut last_commit) = (u64::MAX, 0u64);
-        for u in 0..n {
-            let own = h.powers[u];
-            let ([full, partial], by_end, last) = self.reach(h, &sent, u, [need, need.saturating_sub(own)]);
-            received[u] += by_end;
-            last_arrival = last_arrival.max(last);
-            let commit = if sent[u] == NEVER {
-                // Committed on the others' precommits alone, after its prevote.
-                let f = full?;
-                if f <= prevote[u] {
-                    return None;
-                }
-                f
-            } else {
-                if full.is_some_and(|f| f <= sent[u]) {
-                    return None;
-                }
-                sent[u].max(partial.unwrap_or(0))
-            };
-            precommit_quorum[u] = SimTime(commit);
-            precommit_power[u] = self.power_by(commit);
-            first = first.min(commit);
-            last_commit = last_commit.max(commit);
+        // the proposal, before the prevote). Usually every validator
+        // precommits: then no one has +2/3 of the others' precommits by its
+        // own precommit time, which `commits` checks receiver by receiver.
+        // Otherwise who precommits is settled in order of precommit time,
+        // over the whole matrix.
+        let mut c = Commits::default();
+        let mut sent = precommit.clone();
+        if !self.commits(h, &sent, &prevote, need, Column::Drawn(vote_key(h, VoteKind::Precommit)), &mut c)? {
+            self.vote_delays(h, VoteKind::Precommit)?;
+            sent = self.precommitters(h, &precommit, need)?;
+            if !self.commits(h, &sent, &prevote, need, Column::Matrix, &mut c)? {
+                return None;
+            }
         }
+        for (r, by_end) in received.iter_mut().zip(&c.received) {
+            *r += by_end;
+        }
+        let (first, last_commit) = (c.first, c.last);
+        last_arrival = last_arrival.max(c.last_arrival);
         if last_commit - first >= h.timeout_commit.0 {
             return None; // the next height would overlap this one
         }
@@ -241,9 +309,9 @@ impl Planner {
         }
         let at = |v: Vec<u64>| v.into_iter().map(SimTime).collect();
         Some(Timeline {
-            plan: Plan { height: h.height, block: h.block, prevote_at: at(prevote), precommit_at: at(sent), prevote_power, precommit_power },
+            plan: Plan { height: h.height, block: h.block, prevote_at: at(prevote), precommit_at: at(sent), prevote_power, precommit_power: c.power },
             prevote_quorum,
-            precommit_quorum,
+            precommit_quorum: c.quorum,
             received,
         })
     }
@@ -289,6 +357,12 @@ fn crossings(items: &[(u64, u64)], span: (u64, u64, u64), needs: [u64; 2], bucke
         }).map(|&(t, _)| t);
     }
     found
+}
+
+/// The key of the height's round-0 vote of `kind` (the sender is the
+/// pair's word, not the message's).
+fn vote_key(h: &Height, kind: VoteKind) -> [u64; 4] {
+    Message::Vote { kind, height: h.height, round: 0, block: h.block, from: 0 }.key()
 }
 
 /// Send time of a vote that is never sent.
