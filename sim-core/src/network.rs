@@ -209,33 +209,26 @@ impl Network {
     /// to `to` (`out[from]`, 0 for `to` itself), with the same draws; `None`
     /// if any is lost or any sender is down.
     pub fn receive_delays(&self, to: NodeId, bytes: u64, key: [u64; 4], out: &mut [u64]) -> Option<()> {
-        let t = to as usize;
+        self.columns(bytes, key)?.fill(to, out)
+    }
+
+    /// One message from every node, for [`Columns::fill`] to give its
+    /// delays to each receiver in turn: the faults checked and the message
+    /// hashed once. `None` if a partition is in force or a node is down.
+    pub fn columns(&self, bytes: u64, key: [u64; 4]) -> Option<Columns<'_>> {
         if self.faults.side.is_some() || self.faults.crashed.iter().any(|&c| c) {
             return None;
         }
-        let (jitter, loss) = (self.jitter_key.then(&key), self.loss_key.then(&key));
-        if self.direct() {
-            let transfer = bytes as f64 * self.ns_per_byte;
-            if self.jitter.kind == JitterKind::Normal {
-                self.normal_column(jitter, to, transfer, out);
-            } else {
-                let r = self.num_regions;
-                let column = self.region_of[t];
-                for (f, o) in out.iter_mut().enumerate() {
-                    let base = self.region_latency_ns[self.region_of[f] * r + column];
-                    *o = self.direct_delay(jitter, f as NodeId, to, base, transfer);
-                }
-            }
-            out[t] = 0;
-            return Some(());
-        }
-        for (f, o) in out.iter_mut().enumerate() {
-            *o = if f == t { 0 } else { self.delay(f as NodeId, to, bytes, jitter, loss)?.0 };
-        }
-        Some(())
+        Some(Columns {
+            net: self,
+            bytes,
+            jitter: self.jitter_key.then(&key),
+            loss: self.loss_key.then(&key),
+            direct: self.direct(),
+        })
     }
 
-    /// `receive_delays`' direct loop with normal jitter, the one a
+    /// [`Columns::fill`]'s direct loop with normal jitter, the one a
     /// consensus height runs 2·N² times: what `direct_delay` computes, with
     /// the base latency and its spread read per sender region as floats
     /// (the same values `apply` computes) and the pair's word advanced by
@@ -264,6 +257,7 @@ impl Network {
         }
     }
 
+    /// The direct loop for any jitter (and more than 64 regions).
     fn slow_column(&self, jitter: CounterKey, to: NodeId, transfer: f64, out: &mut [u64]) {
         let (r, column) = (self.num_regions, self.region_of[to as usize]);
         for (f, o) in out.iter_mut().enumerate() {
@@ -415,6 +409,38 @@ impl Network {
                 FaultAction::Partition(side)
             }
         }
+    }
+}
+
+/// One message from every node to each receiver in turn: see [`Network::columns`].
+pub struct Columns<'a> {
+    net: &'a Network,
+    bytes: u64,
+    jitter: CounterKey,
+    loss: CounterKey,
+    /// No routes, no loss, no slow node, as when the message was hashed.
+    direct: bool,
+}
+
+impl Columns<'_> {
+    /// The delays from every node to `to` (`out[from]`, 0 for `to`
+    /// itself); `None` if any transmission is given up.
+    pub fn fill(&self, to: NodeId, out: &mut [u64]) -> Option<()> {
+        let (net, t) = (self.net, to as usize);
+        if self.direct {
+            let transfer = self.bytes as f64 * net.ns_per_byte;
+            if net.jitter.kind == JitterKind::Normal {
+                net.normal_column(self.jitter, to, transfer, out);
+            } else {
+                net.slow_column(self.jitter, to, transfer, out);
+            }
+            out[t] = 0;
+            return Some(());
+        }
+        for (f, o) in out.iter_mut().enumerate() {
+            *o = if f == t { 0 } else { net.delay(f as NodeId, to, self.bytes, self.jitter, self.loss)?.0 };
+        }
+        Some(())
     }
 }
 

@@ -30,7 +30,7 @@
 //! included, and compare every table.
 
 use crate::consensus::{BlockId, Message, VoteKind};
-use crate::network::{Network, NodeId};
+use crate::network::{Columns, Network, NodeId};
 use crate::time::{SimDuration, SimTime};
 
 /// What the fast path predicted for round 0 of one height.
@@ -90,10 +90,9 @@ pub(super) struct Planner {
 }
 
 /// Where a receiver's column of delays comes from.
-#[derive(Clone, Copy)]
-enum Column {
-    /// Drawn for this receiver alone (the message's key).
-    Drawn([u64; 4]),
+enum Column<'a> {
+    /// Drawn for this receiver alone.
+    Drawn(Columns<'a>),
     /// Read from the matrix `vote_delays` filled.
     Matrix,
 }
@@ -129,11 +128,11 @@ impl Planner {
     }
 
     /// Fills `column` with the delays of one vote from every sender to `to`.
-    fn column(&mut self, h: &Height, source: Column, to: usize) -> Option<()> {
+    fn column(&mut self, h: &Height, source: &Column, to: usize) -> Option<()> {
         let n = h.powers.len();
         self.column.resize(n, 0);
         match source {
-            Column::Drawn(key) => h.net.receive_delays(to as NodeId, h.vote_bytes, key, &mut self.column),
+            Column::Drawn(votes) => votes.fill(to as NodeId, &mut self.column),
             Column::Matrix => {
                 for (from, d) in self.column.iter_mut().enumerate() {
                     *d = self.delays[from * n + to];
@@ -150,18 +149,20 @@ impl Planner {
     /// `end`, and the latest arrival.
     fn reach(&mut self, h: &Height, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
         let n = h.powers.len();
-        self.arrivals.clear();
-        let (mut by_end, mut first, mut last, mut total) = (0, u64::MAX, 0, 0);
-        for from in 0..n {
-            if from != to && sent[from] != NEVER {
-                let t = sent[from] + self.column[from];
+        self.arrivals.resize(n, (0, 0));
+        let (mut m, mut by_end, mut first, mut last, mut total) = (0, 0, u64::MAX, 0, 0);
+        for ((from, (&sent, &delay)), &power) in sent.iter().zip(&self.column).enumerate().zip(h.powers) {
+            if from != to && sent != NEVER {
+                let t = sent + delay;
                 by_end += (t <= h.end.0) as u64;
                 first = first.min(t);
                 last = last.max(t);
-                total += h.powers[from];
-                self.arrivals.push((t, h.powers[from]));
+                total += power;
+                self.arrivals[m] = (t, power);
+                m += 1;
             }
         }
+        self.arrivals.truncate(m);
         let found = crossings(&self.arrivals, (first, last, total), needs, &mut self.bucket);
         (found, by_end, last)
     }
@@ -206,7 +207,7 @@ impl Planner {
     /// when a validator that precommits has +2/3 of the others' precommits
     /// by then (so it commits instead: `sent` was wrong), `None` when the
     /// fast path does not apply.
-    fn commits(&mut self, h: &Height, sent: &[u64], prevote: &[u64], need: u64, source: Column, c: &mut Commits) -> Option<bool> {
+    fn commits(&mut self, h: &Height, sent: &[u64], prevote: &[u64], need: u64, source: &Column, c: &mut Commits) -> Option<bool> {
         let n = h.powers.len();
         *c = Commits { quorum: vec![SimTime::ZERO; n], power: vec![0; n], received: vec![0; n], first: u64::MAX, last: 0, last_arrival: 0 };
         for u in 0..n {
@@ -267,10 +268,10 @@ impl Planner {
         let mut precommit = vec![0u64; n];
         let mut prevote_quorum = vec![SimTime::ZERO; n];
         let mut prevote_power = vec![0u64; n];
-        let prevotes = Column::Drawn(vote_key(h, VoteKind::Prevote));
+        let prevotes = Column::Drawn(h.net.columns(h.vote_bytes, vote_key(h, VoteKind::Prevote))?);
         for u in 0..n {
             let own = h.powers[u];
-            self.column(h, prevotes, u)?;
+            self.column(h, &prevotes, u)?;
             let ([full, partial], by_end, last) = self.reach(h, &prevote, u, [need, need.saturating_sub(own)]);
             received[u] += by_end;
             last_arrival = last_arrival.max(last);
@@ -289,10 +290,11 @@ impl Planner {
         // over the whole matrix.
         let mut c = Commits::default();
         let mut sent = precommit.clone();
-        if !self.commits(h, &sent, &prevote, need, Column::Drawn(vote_key(h, VoteKind::Precommit)), &mut c)? {
+        let precommits = Column::Drawn(h.net.columns(h.vote_bytes, vote_key(h, VoteKind::Precommit))?);
+        if !self.commits(h, &sent, &prevote, need, &precommits, &mut c)? {
             self.vote_delays(h, VoteKind::Precommit)?;
             sent = self.precommitters(h, &precommit, need)?;
-            if !self.commits(h, &sent, &prevote, need, Column::Matrix, &mut c)? {
+            if !self.commits(h, &sent, &prevote, need, &Column::Matrix, &mut c)? {
                 return None;
             }
         }
@@ -324,12 +326,14 @@ const BUCKETS: usize = 64;
 /// (time, power) at or before it reaches it (time 0 for no need), or `None`;
 /// `span` is the items' (earliest time, latest time, total power). One pass
 /// spreads the power over 64 buckets of time, a scan of the buckets finds
-/// the one each need crosses in, and only that bucket's items are sorted:
-/// cheaper than selecting among all the items twice, and the same answer.
+/// the ones the needs cross in, and only those buckets' items (both needs
+/// usually cross in one) are sorted: cheaper than selecting among all the
+/// items twice, and the same answer.
 fn crossings(items: &[(u64, u64)], span: (u64, u64, u64), needs: [u64; 2], bucket: &mut Vec<(u64, u64)>) -> [Option<u64>; 2] {
     let (first, last, total) = span;
     let mut found = needs.map(|need| if need == 0 { Some(0) } else { None });
-    if items.is_empty() || needs.iter().all(|&need| need == 0 || need > total) {
+    let wanted = needs.map(|need| need != 0 && need <= total);
+    if items.is_empty() || wanted == [false, false] {
         return found;
     }
     // 2^shift > (last - first) / BUCKETS, so every offset >> shift < BUCKETS.
@@ -338,19 +342,31 @@ fn crossings(items: &[(u64, u64)], span: (u64, u64, u64), needs: [u64; 2], bucke
     for &(t, p) in items {
         power[((t - first) >> shift) as usize] += p;
     }
-    for (slot, &need) in found.iter_mut().zip(&needs) {
-        if slot.is_some() || need > total {
+    // The bucket each wanted need crosses in, and the power below it.
+    let mut crossing = [(BUCKETS, 0u64); 2];
+    let (mut b, mut below) = (0, 0);
+    let order = if needs[0] <= needs[1] { [0, 1] } else { [1, 0] };
+    for k in order {
+        if !wanted[k] {
             continue;
         }
-        let (mut b, mut below) = (0, 0);
-        while below + power[b] < need {
+        while below + power[b] < needs[k] {
             below += power[b];
             b += 1;
         }
-        bucket.clear();
-        bucket.extend(items.iter().filter(|&&(t, _)| ((t - first) >> shift) as usize == b));
-        bucket.sort_unstable();
-        let mut sum = below;
+        crossing[k] = (b, below);
+    }
+    let lo = crossing.iter().filter(|c| c.0 < BUCKETS).map(|c| c.0).min().expect("a wanted need");
+    let hi = crossing.iter().filter(|c| c.0 < BUCKETS).map(|c| c.0).max().expect("a wanted need");
+    bucket.clear();
+    bucket.extend(items.iter().filter(|&&(t, _)| (((t - first) >> shift) as usize).wrapping_sub(lo) <= hi - lo));
+    bucket.sort_unstable();
+    for ((slot, &need), &(b, below)) in found.iter_mut().zip(&needs).zip(&crossing) {
+        if b == BUCKETS {
+            continue;
+        }
+        // Power of the collected buckets before bucket b.
+        let mut sum = below - power[lo..b].iter().sum::<u64>();
         *slot = bucket.iter().find(|&&(_, p)| {
             sum += p;
             sum >= need
