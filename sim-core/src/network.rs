@@ -155,6 +155,14 @@ impl Network {
         self.region_of.len()
     }
 
+    /// A message's delay on the slowest direct link with jitter well above
+    /// its mean (half the cell again), plus its transfer: what sizes the
+    /// quorum search's buckets of arrival time (later messages still count).
+    pub fn typical_max_delay(&self, bytes: u64) -> u64 {
+        let cell = self.region_latency_ns.iter().copied().max().unwrap_or(0);
+        cell + cell / 2 + (bytes as f64 * self.ns_per_byte) as u64
+    }
+
     /// Base one-way latency between two nodes' regions, in ns.
     pub fn region_latency(&self, from: NodeId, to: NodeId) -> u64 {
         self.region_latency_ns[self.region_of[from as usize] * self.num_regions + self.region_of[to as usize]]

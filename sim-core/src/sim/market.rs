@@ -120,7 +120,7 @@ impl super::Simulation {
                     let active: Vec<usize> = (0..self.inf.active.len()).filter(|&g| self.inf.active[g]).collect();
                     let leave = (active.len() as f64 * sh.factor).round() as usize;
                     for &g in active.iter().take(leave) {
-                        self.inf.active[g] = false;
+                        self.inf.set_active(g, false);
                         m.exits += 1;
                     }
                 }
@@ -168,7 +168,7 @@ impl super::Simulation {
                 if inc < cost {
                     let since = *m.unprofitable_since[g].get_or_insert(now);
                     if now.since(since) >= ops.patience {
-                        self.inf.active[g] = false;
+                        self.inf.set_active(g, false);
                         m.exits += 1;
                         m.unprofitable_since[g] = None;
                     }
@@ -181,7 +181,7 @@ impl super::Simulation {
                 if let Some((node, at)) = m.pending[gi]
                     && now >= at
                 {
-                    self.inf.active[node] = true;
+                    self.inf.set_active(node, true);
                     m.entries += 1;
                     m.pending[gi] = None;
                 }

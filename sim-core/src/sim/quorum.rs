@@ -85,8 +85,8 @@ pub(super) struct Planner {
     delays: Vec<u64>,
     /// The delays of one vote to one receiver, by sender.
     column: Vec<u64>,
-    arrivals: Vec<(u64, u64)>,
-    bucket: Vec<(u64, u64)>,
+    /// What the last `reach` found at its receiver.
+    arrivals: Arrivals,
 }
 
 /// Where a receiver's column of delays comes from.
@@ -147,29 +147,23 @@ impl Planner {
     /// times at which the others' votes arrived by then reach `needs[0]`
     /// and `needs[1]` of power (`None` if never), the count arriving by
     /// `end`, and the latest arrival.
-    fn reach(&mut self, h: &Height, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
-        let n = h.powers.len();
-        self.arrivals.resize(n, (0, 0));
-        let (mut m, mut by_end, mut first, mut last, mut total) = (0, 0, u64::MAX, 0, 0);
+    fn reach(&mut self, h: &Height, grid: Grid, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
+        let a = &mut self.arrivals;
+        a.clear(grid);
+        let mut by_end = 0;
         for ((from, (&sent, &delay)), &power) in sent.iter().zip(&self.column).enumerate().zip(h.powers) {
             if from != to && sent != NEVER {
                 let t = sent + delay;
                 by_end += (t <= h.end.0) as u64;
-                first = first.min(t);
-                last = last.max(t);
-                total += power;
-                self.arrivals[m] = (t, power);
-                m += 1;
+                a.push(t, power);
             }
         }
-        self.arrivals.truncate(m);
-        let found = crossings(&self.arrivals, (first, last, total), needs, &mut self.bucket);
-        (found, by_end, last)
+        (a.crossings(needs), by_end, a.last)
     }
 
     /// Power of the arrivals of the last `reach` at or before `t`.
     fn power_by(&self, t: u64) -> u64 {
-        self.arrivals.iter().map(|a| if a.0 <= t { a.1 } else { 0 }).sum()
+        self.arrivals.power_by(t)
     }
 
     /// Which validators precommit. One that has +2/3 of the others'
@@ -209,11 +203,12 @@ impl Planner {
     /// fast path does not apply.
     fn commits(&mut self, h: &Height, sent: &[u64], prevote: &[u64], need: u64, source: &Column, c: &mut Commits) -> Option<bool> {
         let n = h.powers.len();
+        let grid = Grid::new(sent, h.net.typical_max_delay(h.vote_bytes));
         *c = Commits { quorum: vec![SimTime::ZERO; n], power: vec![0; n], received: vec![0; n], first: u64::MAX, last: 0, last_arrival: 0 };
         for u in 0..n {
             let own = h.powers[u];
             self.column(h, source, u)?;
-            let ([full, partial], by_end, last) = self.reach(h, sent, u, [need, need.saturating_sub(own)]);
+            let ([full, partial], by_end, last) = self.reach(h, grid, sent, u, [need, need.saturating_sub(own)]);
             c.received[u] = by_end;
             c.last_arrival = c.last_arrival.max(last);
             let commit = if sent[u] == NEVER {
@@ -269,10 +264,11 @@ impl Planner {
         let mut prevote_quorum = vec![SimTime::ZERO; n];
         let mut prevote_power = vec![0u64; n];
         let prevotes = Column::Drawn(h.net.columns(h.vote_bytes, vote_key(h, VoteKind::Prevote))?);
+        let grid = Grid::new(&prevote, h.net.typical_max_delay(h.vote_bytes));
         for u in 0..n {
             let own = h.powers[u];
             self.column(h, &prevotes, u)?;
-            let ([full, partial], by_end, last) = self.reach(h, &prevote, u, [need, need.saturating_sub(own)]);
+            let ([full, partial], by_end, last) = self.reach(h, grid, &prevote, u, [need, need.saturating_sub(own)]);
             received[u] += by_end;
             last_arrival = last_arrival.max(last);
             let with_own = prevote[u].max(partial.unwrap_or(0));
@@ -319,60 +315,157 @@ impl Planner {
     }
 }
 
-/// Buckets of arrival time for [`crossings`].
-const BUCKETS: usize = 64;
+/// Buckets of arrival time.
+const BUCKETS: usize = 2048;
 
-/// For each of `needs`, the earliest time at which the power of the items
-/// (time, power) at or before it reaches it (time 0 for no need), or `None`;
-/// `span` is the items' (earliest time, latest time, total power). One pass
-/// spreads the power over 64 buckets of time, a scan of the buckets finds
-/// the ones the needs cross in, and only those buckets' items (both needs
-/// usually cross in one) are sorted: cheaper than selecting among all the
-/// items twice, and the same answer.
-fn crossings(items: &[(u64, u64)], span: (u64, u64, u64), needs: [u64; 2], bucket: &mut Vec<(u64, u64)>) -> [Option<u64>; 2] {
-    let (first, last, total) = span;
-    let mut found = needs.map(|need| if need == 0 { Some(0) } else { None });
-    let wanted = needs.map(|need| need != 0 && need <= total);
-    if items.is_empty() || wanted == [false, false] {
-        return found;
-    }
-    // 2^shift > (last - first) / BUCKETS, so every offset >> shift < BUCKETS.
-    let shift = 64 - ((last - first) / BUCKETS as u64).leading_zeros();
-    let mut power = [0u64; BUCKETS];
-    for &(t, p) in items {
-        power[((t - first) >> shift) as usize] += p;
-    }
-    // The bucket each wanted need crosses in, and the power below it.
-    let mut crossing = [(BUCKETS, 0u64); 2];
-    let (mut b, mut below) = (0, 0);
-    let order = if needs[0] <= needs[1] { [0, 1] } else { [1, 0] };
-    for k in order {
-        if !wanted[k] {
-            continue;
+/// Buckets summed in one coarse bucket, for the scan.
+const COARSE: usize = 16;
+
+/// Buckets of arrival time for one vote, the same at every receiver: 2^shift
+/// ns wide from the earliest send. Arrivals past the last bucket count in
+/// it, so the width, sized from a typical delay, only matters for speed.
+#[derive(Clone, Copy, Debug, Default)]
+struct Grid {
+    origin: u64,
+    shift: u32,
+}
+
+impl Grid {
+    /// For votes sent at `sent` (`NEVER` for none) with delays up to about `delay`.
+    fn new(sent: &[u64], delay: u64) -> Grid {
+        let sending = sent.iter().filter(|&&t| t != NEVER);
+        let (first, last) = sending.fold((u64::MAX, 0), |(a, b), &t| (a.min(t), b.max(t)));
+        if first == u64::MAX {
+            return Grid::default();
         }
-        while below + power[b] < needs[k] {
-            below += power[b];
-            b += 1;
-        }
-        crossing[k] = (b, below);
+        // 2^shift > span / BUCKETS: the span fits in the buckets.
+        let span = last - first + delay;
+        Grid { origin: first, shift: 64 - (span / BUCKETS as u64).leading_zeros() }
     }
-    let lo = crossing.iter().filter(|c| c.0 < BUCKETS).map(|c| c.0).min().expect("a wanted need");
-    let hi = crossing.iter().filter(|c| c.0 < BUCKETS).map(|c| c.0).max().expect("a wanted need");
-    bucket.clear();
-    bucket.extend(items.iter().filter(|&&(t, _)| (((t - first) >> shift) as usize).wrapping_sub(lo) <= hi - lo));
-    bucket.sort_unstable();
-    for ((slot, &need), &(b, below)) in found.iter_mut().zip(&needs).zip(&crossing) {
-        if b == BUCKETS {
-            continue;
-        }
-        // Power of the collected buckets before bucket b.
-        let mut sum = below - power[lo..b].iter().sum::<u64>();
-        *slot = bucket.iter().find(|&&(_, p)| {
-            sum += p;
-            sum >= need
-        }).map(|&(t, _)| t);
+
+    /// The bucket of a time at or after the origin; monotone in the time.
+    #[inline]
+    fn bucket(self, t: u64) -> usize {
+        (((t - self.origin) >> self.shift) as usize).min(BUCKETS - 1)
     }
-    found
+}
+
+/// One receiver's arrivals of one vote, (time, power), ordered just enough
+/// to answer when their power reaches a need and how much is in by a time:
+/// one pass spreads the power over buckets of time, a scan of the buckets
+/// finds the ones the needs cross in, and only those buckets' items (both
+/// needs usually cross in one) are sorted. Cheaper than selecting among
+/// all the items twice, and the same answers (tested against sorting).
+struct Arrivals {
+    grid: Grid,
+    items: Vec<(u64, u64)>,
+    power: [u64; BUCKETS],
+    /// Sums of `COARSE` buckets each.
+    coarse: [u64; BUCKETS / COARSE],
+    total: u64,
+    last: u64,
+    /// The items of buckets `lo..=hi`, sorted, and the power before `lo`
+    /// (`lo > hi` when no need was searched for).
+    window: Vec<(u64, u64)>,
+    lo: usize,
+    hi: usize,
+    below: u64,
+}
+
+impl Default for Arrivals {
+    fn default() -> Arrivals {
+        let (items, window) = (Vec::new(), Vec::new());
+        let (power, coarse) = ([0; BUCKETS], [0; BUCKETS / COARSE]);
+        Arrivals { grid: Grid::default(), items, power, coarse, total: 0, last: 0, window, lo: 1, hi: 0, below: 0 }
+    }
+}
+
+impl Arrivals {
+    fn clear(&mut self, grid: Grid) {
+        // Only the buckets the items filled, cheaper than all of them.
+        for &(t, _) in &self.items {
+            let b = self.grid.bucket(t);
+            (self.power[b], self.coarse[b / COARSE]) = (0, 0);
+        }
+        self.grid = grid;
+        self.items.clear();
+        (self.total, self.last) = (0, 0);
+        self.window.clear();
+        (self.lo, self.hi, self.below) = (1, 0, 0);
+    }
+
+    #[inline]
+    fn push(&mut self, t: u64, power: u64) {
+        self.items.push((t, power));
+        let b = self.grid.bucket(t);
+        self.power[b] += power;
+        self.coarse[b / COARSE] += power;
+        self.total += power;
+        self.last = self.last.max(t);
+    }
+
+    /// For each of `needs`, the earliest time at which the power of the
+    /// items at or before it reaches it (time 0 for no need), or `None`.
+    fn crossings(&mut self, needs: [u64; 2]) -> [Option<u64>; 2] {
+        let mut found = needs.map(|need| if need == 0 { Some(0) } else { None });
+        let wanted = needs.map(|need| need != 0 && need <= self.total);
+        if wanted == [false, false] {
+            return found;
+        }
+        // The bucket each wanted need crosses in, and the power below it,
+        // in one scan (the smaller need first).
+        let mut crossing = [(BUCKETS, 0u64); 2];
+        let (mut b, mut below) = (0, 0);
+        let order = if needs[0] <= needs[1] { [0, 1] } else { [1, 0] };
+        for k in order {
+            if !wanted[k] {
+                continue;
+            }
+            loop {
+                if b % COARSE == 0 && below + self.coarse[b / COARSE] < needs[k] {
+                    below += self.coarse[b / COARSE];
+                    b += COARSE;
+                } else if below + self.power[b] < needs[k] {
+                    below += self.power[b];
+                    b += 1;
+                } else {
+                    break;
+                }
+            }
+            crossing[k] = (b, below);
+        }
+        let searched = || crossing.iter().filter(|c| c.0 < BUCKETS);
+        let (lo, hi) = (searched().map(|c| c.0).min().expect("a need"), searched().map(|c| c.0).max().expect("a need"));
+        self.below = searched().map(|c| c.1).min().expect("a need");
+        (self.lo, self.hi) = (lo, hi);
+        let grid = self.grid;
+        self.window.extend(self.items.iter().filter(|&&(t, _)| grid.bucket(t).wrapping_sub(lo) <= hi - lo));
+        self.window.sort_unstable();
+        for ((slot, &need), &(b, _)) in found.iter_mut().zip(&needs).zip(&crossing) {
+            if b == BUCKETS {
+                continue;
+            }
+            let mut sum = self.below;
+            *slot = self.window.iter().find(|&&(_, p)| {
+                sum += p;
+                sum >= need
+            }).map(|&(t, _)| t);
+        }
+        found
+    }
+
+    /// Power of the items at or before `t`: from the sorted window when `t`
+    /// falls in it (items in earlier buckets are earlier, in later ones
+    /// later), else by a scan.
+    fn power_by(&self, t: u64) -> u64 {
+        if t >= self.last {
+            return self.total;
+        }
+        if t >= self.grid.origin && (self.lo..=self.hi).contains(&self.grid.bucket(t)) {
+            return self.below + self.window.iter().take_while(|a| a.0 <= t).map(|a| a.1).sum::<u64>();
+        }
+        self.items.iter().map(|a| if a.0 <= t { a.1 } else { 0 }).sum()
+    }
 }
 
 /// The key of the height's round-0 vote of `kind` (the sender is the
@@ -390,16 +483,18 @@ mod tests {
 
     /// The bucketed search against sorting and summing, on random inputs
     /// with many ties, spans from nothing to 2^60 ns, needs from 0 to more
-    /// than the total.
+    /// than the total, grids sized right, far too small (most items in the
+    /// last bucket) and far too large; and the power by the found times,
+    /// by times around them and by random times.
     #[test]
-    fn crossings_match_a_sorted_scan() {
+    fn arrivals_match_a_sorted_scan() {
         let mut state = 7u64;
         let mut next = || {
             state = crate::rng::mix64(state.wrapping_add(1));
             state
         };
-        let mut bucket = Vec::new();
-        for case in 0..4000 {
+        let mut a = Arrivals::default();
+        for case in 0..6000 {
             let n = 1 + (next() % 200) as usize;
             let (base, range) = (next() % (1 << 40), [1u64, 50, 1_000_000, 1 << 60][case % 4]);
             let items: Vec<(u64, u64)> = (0..n).map(|_| (base + next() % range, 1 + next() % 12)).collect();
@@ -416,12 +511,20 @@ mod tests {
                     sum >= need
                 }).map(|i| i.0)
             };
+            let power_by = |t: u64| sorted.iter().filter(|i| i.0 <= t).map(|i| i.1).sum::<u64>();
             let large = next() % (total + 5);
             let small = if large == 0 { 0 } else { next() % (large + 1) };
-            let first = items.iter().map(|i| i.0).min().unwrap();
-            let last = items.iter().map(|i| i.0).max().unwrap();
-            let got = crossings(&items, (first, last, total), [large, small], &mut bucket);
-            assert_eq!(got, [expected(large), expected(small)], "case {case}: {items:?} needs {large}, {small}");
+            let origin = items.iter().map(|i| i.0).min().unwrap().saturating_sub(next() % 1000);
+            let delay = [range, 1, range << 3][(case / 4) % 3];
+            a.clear(Grid::new(&[origin, NEVER], delay));
+            items.iter().for_each(|&(t, p)| a.push(t, p));
+            let needs = if case % 2 == 0 { [large, small] } else { [small, large] };
+            let got = a.crossings(needs);
+            assert_eq!(got, needs.map(expected), "case {case}: {items:?} needs {needs:?}");
+            let probes = got.iter().flatten().flat_map(|&t| [t.saturating_sub(1), t, t + 1]).chain([next() % (1 << 41), base + next() % range]);
+            for t in probes {
+                assert_eq!(a.power_by(t), power_by(t), "case {case}: power by {t}");
+            }
         }
     }
 

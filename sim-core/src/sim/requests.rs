@@ -105,8 +105,13 @@ pub(super) struct Inference {
     meta: Vec<GpuMeta>,
     /// `gpu_steps = "coalesced"`: one event per run of steps.
     coalesce: bool,
-    /// Whether each GPU node's operator is serving (issue #12), and its group.
+    /// Whether each GPU node's operator is serving (issue #12), and its
+    /// group. Changed only through `set_active`, which keeps `loads`.
     pub(super) active: Vec<bool>,
+    /// Each node's requests in system (queued or batched), `u32::MAX` while
+    /// its operator is away: what `pick_node` compares for every request,
+    /// kept in one small array rather than read from each node.
+    loads: Vec<u32>,
     pub(super) group_of: Vec<usize>,
     /// Requests that found no active node for their model.
     pub(super) lost_to_capacity: u64,
@@ -212,6 +217,7 @@ impl Inference {
             gpus,
             meta,
             coalesce: s.gpu_steps == GpuSteps::Coalesced,
+            loads: active.iter().map(|&a| if a { 0 } else { u32::MAX }).collect(),
             active,
             group_of,
             lost_to_capacity: 0,
@@ -267,7 +273,21 @@ impl Inference {
     fn pick_node(&self, stream: usize, mode: Mode) -> Option<u16> {
         let st = &self.streams[stream];
         let pool = if mode == Mode::Tee { &st.tee_nodes } else { &st.nodes };
-        pool.iter().copied().filter(|&n| self.active[n as usize]).min_by_key(|&n| (self.gpus[n as usize].in_system(), n))
+        let (load, node) = pool.iter().map(|&n| (self.loads[n as usize], n)).min()?;
+        (load != u32::MAX).then_some(node)
+    }
+
+    /// Brings node `n`'s entry in `loads` up to date after its queue or
+    /// batch changed.
+    fn note_load(&mut self, n: u16) {
+        let n = n as usize;
+        self.loads[n] = if self.active[n] { self.gpus[n].in_system() as u32 } else { u32::MAX };
+    }
+
+    /// An operator starts or stops serving node `n`.
+    pub(super) fn set_active(&mut self, n: usize, active: bool) {
+        self.active[n] = active;
+        self.note_load(n as u16);
     }
 
     /// Delivered requests so far and the sum of their latencies.
@@ -336,6 +356,7 @@ impl Simulation {
         let kv_bytes = (prompt + output) as f64 * inf.meta[node as usize].kv_bytes_per_token;
         let slot = inf.alloc(Request::new(id, stream, node, mode, prompt, output, honest, self.now));
         inf.gpus[node as usize].enqueue(self.now, Seq::new(slot, prompt, output, kv_bytes));
+        inf.note_load(node);
         self.kick_gpu(node);
         self.schedule_arrival(stream);
     }
@@ -414,6 +435,9 @@ impl Simulation {
         }
         gpu.skip_steps(gpu.run.ends.len() as u64 - 1);
         let end = gpu.end_step(self.now);
+        if !end.finished.is_empty() {
+            self.inf.note_load(node);
+        }
         for slot in end.first_token {
             self.inf.requests[slot as usize].as_mut().expect("live request").first_token = Some(self.now);
         }
@@ -442,6 +466,7 @@ impl Simulation {
             return;
         }
         self.inf.gpus[node as usize].finish(self.now, slot);
+        self.inf.note_load(node);
         self.inf.requests[slot as usize].as_mut().expect("live").first_token = Some(self.now);
         self.deliver(slot, sink);
         self.start_gpu_service(node);
