@@ -316,10 +316,7 @@ impl Planner {
 }
 
 /// Buckets of arrival time.
-const BUCKETS: usize = 2048;
-
-/// Buckets summed in one coarse bucket, for the scan.
-const COARSE: usize = 16;
+const BUCKETS: usize = 512;
 
 /// Buckets of arrival time for one vote, the same at every receiver: 2^shift
 /// ns wide from the earliest send. Arrivals past the last bucket count in
@@ -360,9 +357,8 @@ struct Arrivals {
     grid: Grid,
     items: Vec<(u64, u64)>,
     power: [u64; BUCKETS],
-    /// Sums of `COARSE` buckets each.
-    coarse: [u64; BUCKETS / COARSE],
     total: u64,
+    first: u64,
     last: u64,
     /// The items of buckets `lo..=hi`, sorted, and the power before `lo`
     /// (`lo > hi` when no need was searched for).
@@ -375,21 +371,20 @@ struct Arrivals {
 impl Default for Arrivals {
     fn default() -> Arrivals {
         let (items, window) = (Vec::new(), Vec::new());
-        let (power, coarse) = ([0; BUCKETS], [0; BUCKETS / COARSE]);
-        Arrivals { grid: Grid::default(), items, power, coarse, total: 0, last: 0, window, lo: 1, hi: 0, below: 0 }
+        Arrivals { grid: Grid::default(), items, power: [0; BUCKETS], total: 0, first: u64::MAX, last: 0, window, lo: 1, hi: 0, below: 0 }
     }
 }
 
 impl Arrivals {
     fn clear(&mut self, grid: Grid) {
-        // Only the buckets the items filled, cheaper than all of them.
-        for &(t, _) in &self.items {
-            let b = self.grid.bucket(t);
-            (self.power[b], self.coarse[b / COARSE]) = (0, 0);
+        // Only the buckets between the first and the last item were filled.
+        if !self.items.is_empty() {
+            let (b0, b1) = (self.grid.bucket(self.first), self.grid.bucket(self.last));
+            self.power[b0..=b1].fill(0);
         }
         self.grid = grid;
         self.items.clear();
-        (self.total, self.last) = (0, 0);
+        (self.total, self.first, self.last) = (0, u64::MAX, 0);
         self.window.clear();
         (self.lo, self.hi, self.below) = (1, 0, 0);
     }
@@ -399,8 +394,8 @@ impl Arrivals {
         self.items.push((t, power));
         let b = self.grid.bucket(t);
         self.power[b] += power;
-        self.coarse[b / COARSE] += power;
         self.total += power;
+        self.first = self.first.min(t);
         self.last = self.last.max(t);
     }
 
@@ -415,22 +410,16 @@ impl Arrivals {
         // The bucket each wanted need crosses in, and the power below it,
         // in one scan (the smaller need first).
         let mut crossing = [(BUCKETS, 0u64); 2];
-        let (mut b, mut below) = (0, 0);
+        // From the first item's bucket: all before it are empty.
+        let (mut b, mut below) = (self.grid.bucket(self.first), 0);
         let order = if needs[0] <= needs[1] { [0, 1] } else { [1, 0] };
         for k in order {
             if !wanted[k] {
                 continue;
             }
-            loop {
-                if b % COARSE == 0 && below + self.coarse[b / COARSE] < needs[k] {
-                    below += self.coarse[b / COARSE];
-                    b += COARSE;
-                } else if below + self.power[b] < needs[k] {
-                    below += self.power[b];
-                    b += 1;
-                } else {
-                    break;
-                }
+            while below + self.power[b] < needs[k] {
+                below += self.power[b];
+                b += 1;
             }
             crossing[k] = (b, below);
         }
