@@ -5,6 +5,9 @@
 //! take, or is it lost?"; every random draw it makes is keyed by the message's
 //! identity, so the answer does not depend on the order of unrelated events.
 
+mod column;
+
+use column::Bases;
 use petgraph::graph::{NodeIndex, UnGraph};
 use rand::Rng;
 
@@ -227,45 +230,25 @@ impl Network {
         if self.faults.side.is_some() || self.faults.crashed.iter().any(|&c| c) {
             return None;
         }
-        Some(Columns {
-            net: self,
-            bytes,
-            jitter: self.jitter_key.then(&key),
-            loss: self.loss_key.then(&key),
-            direct: self.direct(),
-        })
+        let direct = self.direct();
+        // Per receiver region, each sender's base latency and jitter spread
+        // as `Jitter::apply` computes them, for the normal-jitter loop.
+        let bases = if direct && self.jitter.kind == JitterKind::Normal {
+            let r = self.num_regions;
+            (0..r)
+                .map(|to| {
+                    let ns: Vec<f64> = self.region_of.iter().map(|&from| self.region_latency_ns[from * r + to] as f64).collect();
+                    let spread = ns.iter().map(|&ns| self.jitter.fraction * ns).collect();
+                    Bases { ns, spread }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Some(Columns { net: self, bytes, jitter: self.jitter_key.then(&key), loss: self.loss_key.then(&key), direct, bases })
     }
 
-    /// [`Columns::fill`]'s direct loop with normal jitter, the one a
-    /// consensus height runs 2·N² times: what `direct_delay` computes, with
-    /// the base latency and its spread read per sender region as floats
-    /// (the same values `apply` computes) and the pair's word advanced by
-    /// addition.
-    #[inline(never)]
-    fn normal_column(&self, jitter: CounterKey, to: NodeId, transfer: f64, out: &mut [u64]) {
-        let (r, column) = (self.num_regions, self.region_of[to as usize]);
-        let mut base = [(0.0f64, 0.0f64); 64];
-        if r > base.len() {
-            return self.slow_column(jitter, to, transfer, out);
-        }
-        for (from, b) in base[..r].iter_mut().enumerate() {
-            let ns = self.region_latency_ns[from * r + column] as f64;
-            *b = (ns, self.jitter.fraction * ns);
-        }
-        // pair_word(f, to) × GOLDEN, stepped with f.
-        let mut scaled = pair_word(0, to).wrapping_mul(rng::GOLDEN);
-        let step = pair_word(1, 0).wrapping_mul(rng::GOLDEN);
-        for (f, o) in out.iter_mut().enumerate() {
-            let (ns, spread) = base[self.region_of[f] & 63];
-            let mut g = jitter.at_scaled(scaled);
-            scaled = scaled.wrapping_add(step);
-            let propagation = (ns + spread * standard_normal(&mut g)).max(0.0);
-            // Below 2^63: the signed conversion is the unsigned one, cheaper.
-            *o = (propagation + transfer + 0.5) as i64 as u64;
-        }
-    }
-
-    /// The direct loop for any jitter (and more than 64 regions).
+    /// [`Columns::fill`]'s direct loop for jitter other than normal.
     fn slow_column(&self, jitter: CounterKey, to: NodeId, transfer: f64, out: &mut [u64]) {
         let (r, column) = (self.num_regions, self.region_of[to as usize]);
         for (f, o) in out.iter_mut().enumerate() {
@@ -428,6 +411,8 @@ pub struct Columns<'a> {
     loss: CounterKey,
     /// No routes, no loss, no slow node, as when the message was hashed.
     direct: bool,
+    /// By receiver region, with normal jitter on direct links.
+    bases: Vec<Bases>,
 }
 
 impl Columns<'_> {
@@ -437,8 +422,10 @@ impl Columns<'_> {
         let (net, t) = (self.net, to as usize);
         if self.direct {
             let transfer = self.bytes as f64 * net.ns_per_byte;
-            if net.jitter.kind == JitterKind::Normal {
-                net.normal_column(self.jitter, to, transfer, out);
+            if let Some(bases) = self.bases.get(net.region_of[t]) {
+                // pair_word(f, to) × GOLDEN is scaled + f × step.
+                let (scaled, step) = (pair_word(0, to).wrapping_mul(rng::GOLDEN), pair_word(1, 0).wrapping_mul(rng::GOLDEN));
+                column::normal_delays(self.jitter, scaled, step, bases, transfer, out);
             } else {
                 net.slow_column(self.jitter, to, transfer, out);
             }

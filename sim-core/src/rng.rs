@@ -27,11 +27,15 @@ pub enum Purpose {
     Market = 9,
 }
 
+/// SplitMix64's finaliser's multipliers (for code that mixes several words at once).
+pub const MIX1: u64 = 0xbf58_476d_1ce4_e5b9;
+pub const MIX2: u64 = 0x94d0_49bb_1331_11eb;
+
 /// SplitMix64's finaliser: a bijective mixer with full avalanche.
 #[inline]
 pub fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z = (z ^ (z >> 30)).wrapping_mul(MIX1);
+    z = (z ^ (z >> 27)).wrapping_mul(MIX2);
     z ^ (z >> 31)
 }
 
@@ -84,6 +88,12 @@ impl CounterKey {
     #[inline]
     pub fn at(&self, words: &[u64]) -> CounterRng {
         CounterRng { state: self.then(words).0 }
+    }
+
+    /// The key itself, for code that draws several generators at once
+    /// (`at_scaled(s)` starts from `mix64(word ^ s)`).
+    pub fn word(&self) -> u64 {
+        self.0
     }
 
     /// `self.at(&[w])` given `scaled` = w × [`GOLDEN`] (wrapping): a loop
