@@ -791,7 +791,7 @@ impl Simulation {
         self.chain.first_commit_time.push(self.now);
         self.chain.commit_round.push(round);
         let b = self.blocks[&block].clone();
-        debug_assert_eq!(b.height, height);
+        assert_eq!(b.height, height);
         let included = self.mempool.take(&b.txs);
         let flows = match self.econ.on_block(self.now, b.proposer, &included, &self.inf.active) {
             Ok(f) => f,

@@ -214,14 +214,14 @@ impl GpuNode {
     /// step: in a run of decode steps, the `k`-th step from now has
     /// `k × seqs` more context.
     pub fn decode_sums(&self) -> (u64, u64) {
-        debug_assert!(self.prefilled == self.active.len());
+        assert!(self.prefilled == self.active.len());
         (self.decode_seqs, self.decode_context)
     }
 
     /// Completes `k` decode steps in which nothing finishes (all but the
     /// last step of a run).
     pub fn skip_steps(&mut self, k: u64) {
-        debug_assert!(k == 0 || (self.prefilled == self.active.len() && self.steps + k < self.next_finish));
+        assert!(k == 0 || (self.prefilled == self.active.len() && self.steps + k < self.next_finish));
         self.steps += k;
         self.decode_context += k * self.decode_seqs;
     }
