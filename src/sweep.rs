@@ -395,7 +395,8 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
     bar.finish_and_clear();
     results.into_iter().collect::<Result<Vec<()>, Failure>>()?;
     if shard.is_none() {
-        merge_dir(&out, false)?;
+        // On the sweep's pool too: --jobs bounds the whole sweep.
+        pool.install(|| merge_dir(&out, false))?;
     }
     if !args.quiet {
         eprintln!("{}: {} points × {} seeds", out.display(), plan.points.len(), plan.seeds.len());

@@ -409,14 +409,23 @@ pub fn report_run(dir: &Path) -> Result<Vec<String>, ReportError> {
     let scenario = read("scenario.toml")?;
     let duration = summary.get("sim_duration_s").and_then(|v| v.as_f64()).unwrap_or(0.0);
     let plots = plots::run_plots(dir, duration)?;
-    let mut written = Vec::new();
-    for p in &plots {
-        write_atomic(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
-        write_atomic(&dir.join(format!("{}.png", p.name)), &plots::svg_to_png(&p.svg)?)?;
-        written.push(p.name.clone());
-    }
+    let written = write_plots(dir, &plots)?;
     write_atomic(&dir.join("report.html"), html::report(&summary, &scenario, &plots).as_bytes())?;
     Ok(written)
+}
+
+/// Writes each plot as `<name>.svg` and `<name>.png` in `dir` and returns
+/// their names. The PNGs are rasterised in parallel on the current rayon
+/// pool (the sweep's `--jobs`), the most expensive part of a report; the
+/// bytes do not depend on the thread count.
+pub fn write_plots(dir: &Path, plots: &[plots::Plot]) -> Result<Vec<String>, ReportError> {
+    use rayon::prelude::*;
+    let pngs = plots.par_iter().map(|p| plots::svg_to_png(&p.svg)).collect::<Result<Vec<_>, _>>()?;
+    for (p, png) in plots.iter().zip(&pngs) {
+        write_atomic(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
+        write_atomic(&dir.join(format!("{}.png", p.name)), png)?;
+    }
+    Ok(plots.iter().map(|p| p.name.clone()).collect())
 }
 
 /// Names of the tables a run directory holds.

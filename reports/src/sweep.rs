@@ -345,12 +345,7 @@ pub fn report_sweep(out: &Path, params: &[String]) -> Result<Vec<String>, Report
     let plots = sweep_plots(out, params)?;
     let pts = read_table(&out.join("points.parquet"))?;
     let sweep_toml = std::fs::read_to_string(out.join("sweep.toml")).unwrap_or_default();
-    let mut names = Vec::new();
-    for p in &plots {
-        crate::write_atomic(&out.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
-        crate::write_atomic(&out.join(format!("{}.png", p.name)), &crate::plots::svg_to_png(&p.svg)?)?;
-        names.push(p.name.to_string());
-    }
+    let names = crate::write_plots(out, &plots)?;
     // The points table: parameters, then mean ± half-width of the plotted metrics.
     let esc = crate::html::escape;
     let mut h = String::from("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>hacasim sweep</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{padding:.2em .6em;border-bottom:1px solid #ddd}td{text-align:right}svg{max-width:100%;height:auto}pre{background:#f6f6f6;padding:1em}</style>\n</head>\n<body>\n<h1>hacasim sweep</h1>\n<h2 id=\"points\">Points (mean ± 95% half-width over seeds)</h2>\n<table>\n<tr><th>point</th>");
