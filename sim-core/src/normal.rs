@@ -43,6 +43,7 @@ fn fast_path(bits: u64) -> Option<f64> {
 /// Developers; Apache-2.0 or MIT. `tests::same_as_rand_distr` checks that
 /// it is the table rand_distr samples with.
 #[rustfmt::skip]
+#[allow(clippy::excessive_precision)] // rand_distr's literals as they are: the same f64s
 pub(crate) static ZIG_NORM_X: [f64; 257] = [
     3.910757959537090045, 3.654152885361008796, 3.449278298560964462, 3.320244733839166074,
     3.224575052047029100, 3.147889289517149969, 3.083526132001233044, 3.027837791768635434,
