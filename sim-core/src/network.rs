@@ -216,16 +216,11 @@ impl Network {
         Some(())
     }
 
-    /// The column of [`Network::send_delays`]: one message from every node
-    /// to `to` (`out[from]`, 0 for `to` itself), with the same draws; `None`
-    /// if any is lost or any sender is down.
-    pub fn receive_delays(&self, to: NodeId, bytes: u64, key: [u64; 4], out: &mut [u64]) -> Option<()> {
-        self.columns(bytes, key)?.fill(to, out)
-    }
-
     /// One message from every node, for [`Columns::fill`] to give its
-    /// delays to each receiver in turn: the faults checked and the message
-    /// hashed once. `None` if a partition is in force or a node is down.
+    /// delays to each receiver in turn (the columns of
+    /// [`Network::send_delays`], with the same draws): the faults checked
+    /// and the message hashed once. `None` if a partition is in force or a
+    /// node is down.
     pub fn columns(&self, bytes: u64, key: [u64; 4]) -> Option<Columns<'_>> {
         if self.faults.side.is_some() || self.faults.crashed.iter().any(|&c| c) {
             return None;
@@ -558,11 +553,11 @@ region = "r3"
         assert_eq!(net.send_delay(0, 1, 0, [0; 4]), None, "all transmissions lost");
     }
 
-    /// A column of `receive_delays` is a column of the `send_delays`
+    /// A column that `columns` fills is a column of the `send_delays`
     /// matrix and each entry is `send_delay`'s, with jitter, with and
     /// without slow nodes and loss (the direct loop and the general one).
     #[test]
-    fn receive_delays_are_the_columns_of_send_delays() {
+    fn columns_are_the_columns_of_send_delays() {
         let (_, mut net) = four("");
         net.jitter = Jitter { kind: JitterKind::Normal, fraction: 0.05, sigma: 0.0 };
         for action in [None, Some(FaultAction::Slow(vec![2], 2.5)), Some(FaultAction::Loss(0.2))] {
@@ -576,7 +571,7 @@ region = "r3"
                 }
                 for to in 0..4 {
                     let mut column = [0u64; 4];
-                    net.receive_delays(to as NodeId, 500, key, &mut column).unwrap();
+                    net.columns(500, key).unwrap().fill(to as NodeId, &mut column).unwrap();
                     for from in 0..4 {
                         assert_eq!(column[from], rows[from][to], "{action:?} {from}->{to}");
                         let single = if from == to { 0 } else { net.send_delay(from as NodeId, to as NodeId, 500, key).unwrap().0 };
@@ -586,7 +581,7 @@ region = "r3"
             }
         }
         net.apply_fault(&FaultAction::Crash(vec![3]));
-        assert_eq!(net.receive_delays(0, 500, [0; 4], &mut [0; 4]), None, "a sender is down");
+        assert!(net.columns(500, [0; 4]).is_none(), "a sender is down");
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Streams {
         let mut key = [0u8; 32];
         let mut state = self.seed ^ mix64(purpose as u64);
         for chunk in key.chunks_mut(8) {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            state = state.wrapping_add(GOLDEN);
             chunk.copy_from_slice(&mix64(state).to_le_bytes());
         }
         let mut rng = ChaCha8Rng::from_seed(key);

@@ -97,10 +97,13 @@ struct DecodeRun {
 }
 
 impl DecodeRun {
-    /// A step's seconds at context `ctx`, as `LatencyModel::step` computes
-    /// them (the same operations in the same order).
+    /// The seconds of the `j`-th step of a block whose first step has
+    /// context `ctx`, as `LatencyModel::step` computes them (the same
+    /// operations in the same order). `j` < 256: exact as i32, and
+    /// ctx + seqs·j is exact (integers below 2^53).
     #[inline(always)]
-    fn secs(&self, ctx: f64) -> f64 {
+    fn secs(&self, ctx: f64, j: usize) -> f64 {
+        let ctx = ctx + self.seqs * j as i32 as f64;
         let flops = self.weights_flops + self.attention * ctx;
         let bytes = self.streamed + self.kv * ctx;
         (flops / self.flops_per_s).max(bytes / self.bytes_per_s) * self.slowdown
@@ -131,8 +134,7 @@ impl DecodeRun {
         let two52 = (1u64 << 52) as f64;
         let mut ok = true;
         for (j, t) in out.iter_mut().enumerate() {
-            // j < 256: exact as i32, and ctx + seqs·j is exact.
-            let ns = self.secs(ctx + self.seqs * j as i32 as f64) * 1e9 + 0.5;
+            let ns = self.secs(ctx, j) * 1e9 + 0.5;
             ok &= ns > 0.5 && ns < two52;
             // Truncated, then read from 2^52 + it: an integer below 2^52.
             *t = (ns.trunc() + two52).to_bits() - two52.to_bits();
@@ -205,17 +207,13 @@ impl LatencyModel {
             return;
         }
         let m = &self.model;
-        let (l, d) = (m.layers as f64, m.hidden as f64);
         // `step`'s flops with no prefill: 2N·(0 + seqs) + L·d·0 is 2N·seqs
         // exactly, and its bytes' `context + 0` is `context`.
-        let weights_flops = 2.0 * m.active() * (0.0 + seqs as f64);
-        let attention = 2.0 * l * d;
-        let (streamed, kv) = (m.streamed_weight_bytes(), m.kv_bytes_per_token());
         let run = DecodeRun {
-            weights_flops,
-            attention,
-            streamed,
-            kv,
+            weights_flops: 2.0 * m.active() * (0.0 + seqs as f64),
+            attention: 2.0 * m.layers as f64 * m.hidden as f64,
+            streamed: m.streamed_weight_bytes(),
+            kv: m.kv_bytes_per_token(),
             flops_per_s: self.flops_per_s,
             bytes_per_s: self.bytes_per_s,
             slowdown: self.slowdown,
@@ -232,7 +230,7 @@ impl LatencyModel {
             if !run.times(ctx, &mut ns[..n]) {
                 // A step time outside the fast conversion's range: one by one.
                 for (j, t) in ns[..n].iter_mut().enumerate() {
-                    *t = SimDuration::from_secs_f64(run.secs(ctx + run.seqs * j as i32 as f64)).0;
+                    *t = SimDuration::from_secs_f64(run.secs(ctx, j)).0;
                 }
             }
             for &t in &ns[..n] {

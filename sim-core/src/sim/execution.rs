@@ -194,7 +194,7 @@ impl Execution {
             }
             for r in requests {
                 if rng::unit_f64(&mut self.divergence.at(&[r.id, v as u64])) < p {
-                    self.app_hash[v] = rng::mix64(self.app_hash[v] ^ rng::mix64(r.id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (v as u64 + 1)));
+                    self.app_hash[v] = rng::mix64(self.app_hash[v] ^ rng::mix64(r.id.wrapping_mul(rng::GOLDEN) ^ (v as u64 + 1)));
                 }
             }
         }

@@ -161,11 +161,6 @@ impl Planner {
         (a.crossings(needs), by_end, a.last)
     }
 
-    /// Power of the arrivals of the last `reach` at or before `t`.
-    fn power_by(&self, t: u64) -> u64 {
-        self.arrivals.power_by(t)
-    }
-
     /// Which validators precommit. One that has +2/3 of the others'
     /// precommits before it would precommit commits instead and never sends
     /// its own; whether it does depends only on validators that precommit
@@ -225,7 +220,7 @@ impl Planner {
                 sent[u].max(partial.unwrap_or(0))
             };
             c.quorum[u] = SimTime(commit);
-            c.power[u] = self.power_by(commit);
+            c.power[u] = self.arrivals.power_by(commit);
             c.first = c.first.min(commit);
             c.last = c.last.max(commit);
         }
@@ -275,7 +270,7 @@ impl Planner {
             let quorum = full.map_or(with_own, |f| f.min(with_own));
             precommit[u] = prevote[u].max(quorum);
             prevote_quorum[u] = SimTime(quorum);
-            prevote_power[u] = self.power_by(quorum);
+            prevote_power[u] = self.arrivals.power_by(quorum);
         }
 
         // Commits: +2/3 precommits, the block already in hand (it came with
