@@ -6,13 +6,14 @@
 //! identity, so the answer does not depend on the order of unrelated events.
 
 mod column;
+mod netem;
 
 use column::Bases;
 use petgraph::graph::{NodeIndex, UnGraph};
 use rand::Rng;
 
 use crate::normal::standard_normal;
-use crate::rng::{self, CounterKey, CounterRng, Purpose, Streams};
+use crate::rng::{self, CounterKey, Purpose, Streams};
 use crate::scenario::{FaultKind, JitterKind, Scenario, TopologyKind};
 use crate::time::SimDuration;
 
@@ -42,15 +43,19 @@ pub struct Jitter {
 }
 
 impl Jitter {
-    /// Applies jitter to a base delay in nanoseconds. The normal is
-    /// rand_distr's ziggurat with its fast path inlined ([`crate::normal`]):
-    /// this runs for every (vote, receiver) pair, N² times a height.
+    /// Applies jitter to the base delay (ns) of the pair (`from`, `to`) of
+    /// a message whose jitter key is `key`. Normal jitter is netem's table
+    /// ([`netem`]): this runs for every (vote, receiver) pair, N² times a
+    /// height.
     #[inline(always)]
-    fn apply(&self, base_ns: f64, rng: &mut CounterRng) -> f64 {
+    fn apply(&self, base_ns: f64, key: CounterKey, from: NodeId, to: NodeId) -> f64 {
         match self.kind {
             JitterKind::None => base_ns,
-            JitterKind::Normal => (base_ns + self.fraction * base_ns * standard_normal(rng)).max(0.0),
-            JitterKind::Lognormal => base_ns * (self.sigma * standard_normal(rng) - 0.5 * self.sigma * self.sigma).exp(),
+            JitterKind::Normal => (base_ns + self.fraction * base_ns * netem::deviate(netem::column(key, to), from)).max(0.0),
+            JitterKind::Lognormal => {
+                let mut rng = key.at(&[pair_word(from, to)]);
+                base_ns * (self.sigma * standard_normal(&mut rng) - 0.5 * self.sigma * self.sigma).exp()
+            }
         }
     }
 }
@@ -158,14 +163,6 @@ impl Network {
         self.region_of.len()
     }
 
-    /// A message's delay on the slowest direct link with jitter well above
-    /// its mean (half the cell again), plus its transfer: what sizes the
-    /// quorum search's buckets of arrival time (later messages still count).
-    pub fn typical_max_delay(&self, bytes: u64) -> u64 {
-        let cell = self.region_latency_ns.iter().copied().max().unwrap_or(0);
-        cell + cell / 2 + (bytes as f64 * self.ns_per_byte) as u64
-    }
-
     /// Base one-way latency between two nodes' regions, in ns.
     pub fn region_latency(&self, from: NodeId, to: NodeId) -> u64 {
         self.region_latency_ns[self.region_of[from as usize] * self.num_regions + self.region_of[to as usize]]
@@ -234,7 +231,7 @@ impl Network {
                 .map(|to| {
                     let ns: Vec<f64> = self.region_of.iter().map(|&from| self.region_latency_ns[from * r + to] as f64).collect();
                     let spread = ns.iter().map(|&ns| self.jitter.fraction * ns).collect();
-                    Bases { ns, spread }
+                    Bases::new(ns, spread)
                 })
                 .collect()
         } else {
@@ -261,8 +258,7 @@ impl Network {
     /// slow node), given the pair's base latency and the transfer time.
     #[inline(always)]
     fn direct_delay(&self, jitter: CounterKey, from: NodeId, to: NodeId, base: u64, transfer: f64) -> u64 {
-        let mut g = jitter.at(&[pair_word(from, to)]);
-        let propagation = self.jitter.apply(base as f64, &mut g);
+        let propagation = self.jitter.apply(base as f64, jitter, from, to);
         (propagation + transfer + 0.5) as u64
     }
 
@@ -292,8 +288,7 @@ impl Network {
                 (d, routes.hops[f * n + t].max(1) as u64)
             }
         };
-        let mut r = jitter.at(&pair);
-        let propagation = self.jitter.apply(base as f64, &mut r);
+        let propagation = self.jitter.apply(base as f64, jitter, from, to);
         let transfer = bytes as f64 * self.ns_per_byte * hops as f64;
         let slow = self.faults.slow[f].max(self.faults.slow[t]);
         // Non-negative: adding ½ and truncating rounds to nearest without a libm call.
@@ -418,9 +413,7 @@ impl Columns<'_> {
         if self.direct {
             let transfer = self.bytes as f64 * net.ns_per_byte;
             if let Some(bases) = self.bases.get(net.region_of[t]) {
-                // pair_word(f, to) × GOLDEN is scaled + f × step.
-                let (scaled, step) = (pair_word(0, to).wrapping_mul(rng::GOLDEN), pair_word(1, 0).wrapping_mul(rng::GOLDEN));
-                column::normal_delays(self.jitter, scaled, step, bases, transfer, out);
+                column::normal_delays(netem::column(self.jitter, to), bases, transfer, out);
             } else {
                 net.slow_column(self.jitter, to, transfer, out);
             }

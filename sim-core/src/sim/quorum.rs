@@ -147,18 +147,10 @@ impl Planner {
     /// times at which the others' votes arrived by then reach `needs[0]`
     /// and `needs[1]` of power (`None` if never), the count arriving by
     /// `end`, and the latest arrival.
-    fn reach(&mut self, h: &Height, grid: Grid, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
+    fn reach(&mut self, h: &Height, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
         let a = &mut self.arrivals;
-        a.clear(grid);
-        let mut by_end = 0;
-        for ((from, (&sent, &delay)), &power) in sent.iter().zip(&self.column).enumerate().zip(h.powers) {
-            if from != to && sent != NEVER {
-                let t = sent + delay;
-                by_end += (t <= h.end.0) as u64;
-                a.push(t, power);
-            }
-        }
-        (a.crossings(needs), by_end, a.last)
+        a.fill(sent, &self.column, to);
+        (a.crossings(needs), a.count_by(h.end.0), a.last())
     }
 
     /// Which validators precommit. One that has +2/3 of the others'
@@ -198,12 +190,11 @@ impl Planner {
     /// fast path does not apply.
     fn commits(&mut self, h: &Height, sent: &[u64], prevote: &[u64], need: u64, source: &Column, c: &mut Commits) -> Option<bool> {
         let n = h.powers.len();
-        let grid = Grid::new(sent, h.net.typical_max_delay(h.vote_bytes));
         *c = Commits { quorum: vec![SimTime::ZERO; n], power: vec![0; n], received: vec![0; n], first: u64::MAX, last: 0, last_arrival: 0 };
         for u in 0..n {
             let own = h.powers[u];
             self.column(h, source, u)?;
-            let ([full, partial], by_end, last) = self.reach(h, grid, sent, u, [need, need.saturating_sub(own)]);
+            let ([full, partial], by_end, last) = self.reach(h, sent, u, [need, need.saturating_sub(own)]);
             c.received[u] = by_end;
             c.last_arrival = c.last_arrival.max(last);
             let commit = if sent[u] == NEVER {
@@ -235,6 +226,7 @@ impl Planner {
         let total: u64 = h.powers.iter().sum();
         let need = two_thirds_plus(total);
         let p = h.proposer as usize;
+        self.arrivals.set_powers(h.powers);
         let key = Message::Proposal { height: h.height, round: 0, block: h.block, pol_round: -1, from: h.proposer }.key();
         // Prevote times: round 0 started and proposal in hand.
         let mut prevote = vec![0u64; n];
@@ -259,11 +251,10 @@ impl Planner {
         let mut prevote_quorum = vec![SimTime::ZERO; n];
         let mut prevote_power = vec![0u64; n];
         let prevotes = Column::Drawn(h.net.columns(h.vote_bytes, vote_key(h, VoteKind::Prevote))?);
-        let grid = Grid::new(&prevote, h.net.typical_max_delay(h.vote_bytes));
         for u in 0..n {
             let own = h.powers[u];
             self.column(h, &prevotes, u)?;
-            let ([full, partial], by_end, last) = self.reach(h, grid, &prevote, u, [need, need.saturating_sub(own)]);
+            let ([full, partial], by_end, last) = self.reach(h, &prevote, u, [need, need.saturating_sub(own)]);
             received[u] += by_end;
             last_arrival = last_arrival.max(last);
             let with_own = prevote[u].max(partial.unwrap_or(0));
@@ -310,146 +301,235 @@ impl Planner {
     }
 }
 
-/// Buckets of arrival time.
-const BUCKETS: usize = 512;
-
-/// Buckets of arrival time for one vote, the same at every receiver: 2^shift
-/// ns wide from the earliest send. Arrivals past the last bucket count in
-/// it, so the width, sized from a typical delay, only matters for speed.
-#[derive(Clone, Copy, Debug, Default)]
-struct Grid {
-    origin: u64,
-    shift: u32,
-}
-
-impl Grid {
-    /// For votes sent at `sent` (`NEVER` for none) with delays up to about `delay`.
-    fn new(sent: &[u64], delay: u64) -> Grid {
-        let sending = sent.iter().filter(|&&t| t != NEVER);
-        let (first, last) = sending.fold((u64::MAX, 0), |(a, b), &t| (a.min(t), b.max(t)));
-        if first == u64::MAX {
-            return Grid::default();
-        }
-        // 2^shift > span / BUCKETS: the span fits in the buckets.
-        let span = last - first + delay;
-        Grid { origin: first, shift: 64 - (span / BUCKETS as u64).leading_zeros() }
-    }
-
-    /// The bucket of a time at or after the origin; monotone in the time.
-    #[inline]
-    fn bucket(self, t: u64) -> usize {
-        (((t - self.origin) >> self.shift) as usize).min(BUCKETS - 1)
-    }
-}
-
-/// One receiver's arrivals of one vote, (time, power), ordered just enough
-/// to answer when their power reaches a need and how much is in by a time:
-/// one pass spreads the power over buckets of time, a scan of the buckets
-/// finds the ones the needs cross in, and only those buckets' items (both
-/// needs usually cross in one) are sorted. Cheaper than selecting among
-/// all the items twice, and the same answers (tested against sorting).
+/// One receiver's arrivals of one vote, by sender: when each vote arrives
+/// (`ABSENT` for the receiver's own and for votes not sent) and its power.
+/// When the power in reaches a need is found by bisecting on time, each
+/// step one pass that sums the power and counts the votes in by a time (a
+/// loop of compares the compiler turns into vector code, AVX2 where the CPU
+/// has it), down to eight candidates, which are sorted. Cheaper than
+/// sorting or bucketing all of them, and the same answers (tested against
+/// sorting).
+#[derive(Default)]
 struct Arrivals {
-    grid: Grid,
-    items: Vec<(u64, u64)>,
-    power: [u64; BUCKETS],
+    times: Vec<i64>,
+    powers: Vec<u64>,
+    count: u64,
     total: u64,
-    first: u64,
-    last: u64,
-    /// The items of buckets `lo..=hi`, sorted, and the power before `lo`
-    /// (`lo > hi` when no need was searched for).
-    window: Vec<(u64, u64)>,
-    lo: usize,
-    hi: usize,
-    below: u64,
+    first: i64,
+    last: i64,
+    /// The passes made since `fill`: (time, power in by it, count in by it).
+    probes: Vec<(i64, u64, u64)>,
+    /// The votes in at a time in (lo, hi] of the last bisection, sorted,
+    /// with lo, hi and the power in by lo (`None` when no bisection ran
+    /// since `fill`).
+    window: Vec<(i64, u64)>,
+    span: Option<(i64, i64, u64)>,
 }
 
-impl Default for Arrivals {
-    fn default() -> Arrivals {
-        let (items, window) = (Vec::new(), Vec::new());
-        Arrivals { grid: Grid::default(), items, power: [0; BUCKETS], total: 0, first: u64::MAX, last: 0, window, lo: 1, hi: 0, below: 0 }
-    }
-}
+/// Time of a vote that never arrives (later than every probe).
+const ABSENT: i64 = i64::MAX;
+
+/// A bisection stops when this many votes or fewer are left between its ends.
+const CANDIDATES: u64 = 8;
 
 impl Arrivals {
-    fn clear(&mut self, grid: Grid) {
-        // Only the buckets between the first and the last item were filled.
-        if !self.items.is_empty() {
-            let (b0, b1) = (self.grid.bucket(self.first), self.grid.bucket(self.last));
-            self.power[b0..=b1].fill(0);
-        }
-        self.grid = grid;
-        self.items.clear();
-        (self.total, self.first, self.last) = (0, u64::MAX, 0);
-        self.window.clear();
-        (self.lo, self.hi, self.below) = (1, 0, 0);
+    /// The votes' powers, by sender (the same for every receiver).
+    fn set_powers(&mut self, powers: &[u64]) {
+        self.powers.clear();
+        self.powers.extend_from_slice(powers);
     }
 
-    #[inline]
-    fn push(&mut self, t: u64, power: u64) {
-        self.items.push((t, power));
-        let b = self.grid.bucket(t);
-        self.power[b] += power;
-        self.total += power;
-        self.first = self.first.min(t);
-        self.last = self.last.max(t);
+    /// The arrivals at `to` of votes sent at `sent` with `delays` (by
+    /// sender), the powers set.
+    fn fill(&mut self, sent: &[u64], delays: &[u64], to: usize) {
+        assert!(sent.len() == self.powers.len() && delays.len() == self.powers.len() && to < sent.len());
+        self.times.resize(sent.len(), 0);
+        (self.count, self.total, self.first, self.last) = arrive_fast(&mut self.times, sent, delays, &self.powers, to);
+        self.probes.clear();
+        self.span = None;
+    }
+
+    /// The latest arrival (0 if none).
+    fn last(&self) -> u64 {
+        if self.count == 0 { 0 } else { self.last as u64 }
+    }
+
+    /// Power and count of the votes in at or before `t`.
+    fn by(&self, t: i64) -> (u64, u64) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { by_avx2(&self.times, &self.powers, t) };
+        }
+        by(&self.times, &self.powers, t)
+    }
+
+    /// Count of the votes in at or before `t`.
+    fn count_by(&self, t: u64) -> u64 {
+        if self.count == 0 || self.last as u64 <= t { self.count } else { self.by(t as i64).1 }
+    }
+
+    /// Power of the votes in at or before `t`: from the sorted window when
+    /// `t` falls in it, else by a pass.
+    fn power_by(&self, t: u64) -> u64 {
+        if self.count == 0 || self.last as u64 <= t {
+            return self.total;
+        }
+        let t = t as i64;
+        match self.span {
+            Some((lo, hi, power_lo)) if lo <= t && t <= hi => power_lo + self.window.iter().take_while(|w| w.0 <= t).map(|w| w.1).sum::<u64>(),
+            _ => self.by(t).0,
+        }
+    }
+
+    /// The crossing of `need` if the window holds it.
+    fn in_window(&self, need: u64) -> Option<i64> {
+        let (_, _, power_lo) = self.span?;
+        if need <= power_lo {
+            return None;
+        }
+        let mut sum = power_lo;
+        self.window.iter().find(|&&(_, p)| {
+            sum += p;
+            sum >= need
+        }).map(|w| w.0)
     }
 
     /// For each of `needs`, the earliest time at which the power of the
-    /// items at or before it reaches it (time 0 for no need), or `None`.
+    /// votes in at or before it reaches it (time 0 for no need), or `None`.
     fn crossings(&mut self, needs: [u64; 2]) -> [Option<u64>; 2] {
-        let mut found = needs.map(|need| if need == 0 { Some(0) } else { None });
-        let wanted = needs.map(|need| need != 0 && need <= self.total);
-        if wanted == [false, false] {
-            return found;
-        }
-        // The bucket each wanted need crosses in, and the power below it,
-        // in one scan (the smaller need first).
-        let mut crossing = [(BUCKETS, 0u64); 2];
-        // From the first item's bucket: all before it are empty.
-        let (mut b, mut below) = (self.grid.bucket(self.first), 0);
-        let order = if needs[0] <= needs[1] { [0, 1] } else { [1, 0] };
-        for k in order {
-            if !wanted[k] {
-                continue;
-            }
-            while below + self.power[b] < needs[k] {
-                below += self.power[b];
-                b += 1;
-            }
-            crossing[k] = (b, below);
-        }
-        let searched = || crossing.iter().filter(|c| c.0 < BUCKETS);
-        let (lo, hi) = (searched().map(|c| c.0).min().expect("a need"), searched().map(|c| c.0).max().expect("a need"));
-        self.below = searched().map(|c| c.1).min().expect("a need");
-        (self.lo, self.hi) = (lo, hi);
-        let grid = self.grid;
-        self.window.extend(self.items.iter().filter(|&&(t, _)| grid.bucket(t).wrapping_sub(lo) <= hi - lo));
-        self.window.sort_unstable();
-        for ((slot, &need), &(b, _)) in found.iter_mut().zip(&needs).zip(&crossing) {
-            if b == BUCKETS {
-                continue;
-            }
-            let mut sum = self.below;
-            *slot = self.window.iter().find(|&&(_, p)| {
-                sum += p;
-                sum >= need
-            }).map(|&(t, _)| t);
-        }
-        found
+        needs.map(|need| self.crossing(need))
     }
 
-    /// Power of the items at or before `t`: from the sorted window when `t`
-    /// falls in it (items in earlier buckets are earlier, in later ones
-    /// later), else by a scan.
-    fn power_by(&self, t: u64) -> u64 {
-        if t >= self.last {
-            return self.total;
+    fn crossing(&mut self, need: u64) -> Option<u64> {
+        if need == 0 {
+            return Some(0);
         }
-        if t >= self.grid.origin && (self.lo..=self.hi).contains(&self.grid.bucket(t)) {
-            return self.below + self.window.iter().take_while(|a| a.0 <= t).map(|a| a.1).sum::<u64>();
+        if need > self.total {
+            return None;
         }
-        self.items.iter().map(|a| if a.0 <= t { a.1 } else { 0 }).sum()
+        if let Some(t) = self.in_window(need) {
+            return Some(t as u64);
+        }
+        // Power in by `lo` is below the need, by `hi` reaches it; the
+        // counts in by each. Earlier passes narrow the start.
+        let (mut lo, mut power_lo, mut count_lo) = (self.first - 1, 0, 0);
+        let (mut hi, mut count_hi) = (self.last, self.count);
+        for &(t, p, c) in &self.probes {
+            if p < need && t > lo {
+                (lo, power_lo, count_lo) = (t, p, c);
+            } else if p >= need && t < hi {
+                (hi, count_hi) = (t, c);
+            }
+        }
+        while count_hi - count_lo > CANDIDATES && hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            let (p, c) = self.by(mid);
+            self.probes.push((mid, p, c));
+            if p >= need {
+                (hi, count_hi) = (mid, c);
+            } else {
+                (lo, power_lo, count_lo) = (mid, p, c);
+            }
+        }
+        self.window.clear();
+        between(&self.times, &self.powers, lo, hi, &mut self.window);
+        self.window.sort_unstable();
+        self.span = Some((lo, hi, power_lo));
+        Some(self.in_window(need).expect("the power by hi reaches the need") as u64)
     }
+}
+
+/// `times[f]` = when sender f's vote reaches `to` (`ABSENT` if never), and
+/// the count, power, earliest and latest of those that do: straight-line,
+/// so that it vectorises.
+#[inline(always)]
+fn arrive(times: &mut [i64], sent: &[u64], delays: &[u64], powers: &[u64], to: usize) -> (u64, u64, i64, i64) {
+    for ((t, &s), &d) in times.iter_mut().zip(sent).zip(delays) {
+        *t = if s == NEVER { ABSENT } else { s.wrapping_add(d) as i64 };
+    }
+    times[to] = ABSENT;
+    let (mut count, mut total, mut first, mut last) = (0, 0, ABSENT, i64::MIN);
+    for (&t, &p) in times.iter().zip(powers) {
+        let here = t != ABSENT;
+        count += here as u64;
+        total += if here { p } else { 0 };
+        first = first.min(t);
+        last = last.max(if here { t } else { i64::MIN });
+    }
+    (count, total, first, last)
+}
+
+/// [`arrive`], compiled for AVX2 where the CPU has it.
+fn arrive_fast(times: &mut [i64], sent: &[u64], delays: &[u64], powers: &[u64], to: usize) -> (u64, u64, i64, i64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { arrive_avx2(times, sent, delays, powers, to) };
+    }
+    arrive(times, sent, delays, powers, to)
+}
+
+/// [`arrive`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn arrive_avx2(times: &mut [i64], sent: &[u64], delays: &[u64], powers: &[u64], to: usize) -> (u64, u64, i64, i64) {
+    arrive(times, sent, delays, powers, to)
+}
+
+/// Power and count of the times at or before `t`: straight-line, so that it
+/// vectorises.
+#[inline(always)]
+fn by(times: &[i64], powers: &[u64], t: i64) -> (u64, u64) {
+    let (mut power, mut count) = (0u64, 0u64);
+    for (&x, &p) in times.iter().zip(powers) {
+        let m = (x <= t) as u64;
+        power += p & m.wrapping_neg();
+        count += m;
+    }
+    (power, count)
+}
+
+/// Appends to `out` the (time, power) of the votes in at a time in (lo, hi].
+fn between(times: &[i64], powers: &[u64], lo: i64, hi: i64, out: &mut Vec<(i64, u64)>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        unsafe { between_avx2(times, powers, lo, hi, out) };
+        return;
+    }
+    out.extend(times.iter().zip(powers).filter(|&(&t, _)| t > lo && t <= hi).map(|(&t, &p)| (t, p)));
+}
+
+/// [`between`], four times compared at once and the few in taken by their
+/// bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn between_avx2(times: &[i64], powers: &[u64], lo: i64, hi: i64, out: &mut Vec<(i64, u64)>) {
+    use std::arch::x86_64::*;
+    let n = times.len().min(powers.len());
+    let (lo_v, hi_v) = (_mm256_set1_epi64x(lo), _mm256_set1_epi64x(hi));
+    let mut f = 0;
+    while f + 4 <= n {
+        // SAFETY: f + 3 < n.
+        let t = unsafe { _mm256_loadu_si256(times.as_ptr().add(f).cast()) };
+        let inside = _mm256_andnot_si256(_mm256_cmpgt_epi64(t, hi_v), _mm256_cmpgt_epi64(t, lo_v));
+        let mut bits = _mm256_movemask_pd(_mm256_castsi256_pd(inside));
+        while bits != 0 {
+            let k = f + bits.trailing_zeros() as usize;
+            out.push((times[k], powers[k]));
+            bits &= bits - 1;
+        }
+        f += 4;
+    }
+    out.extend(times[f..n].iter().zip(&powers[f..n]).filter(|&(&t, _)| t > lo && t <= hi).map(|(&t, &p)| (t, p)));
+}
+
+/// [`by`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn by_avx2(times: &[i64], powers: &[u64], t: i64) -> (u64, u64) {
+    by(times, powers, t)
 }
 
 /// The key of the height's round-0 vote of `kind` (the sender is the
@@ -465,11 +545,12 @@ const NEVER: u64 = u64::MAX;
 mod tests {
     use super::*;
 
-    /// The bucketed search against sorting and summing, on random inputs
-    /// with many ties, spans from nothing to 2^60 ns, needs from 0 to more
-    /// than the total, grids sized right, far too small (most items in the
-    /// last bucket) and far too large; and the power by the found times,
-    /// by times around them and by random times.
+    /// The bisection against sorting and summing, on random inputs with
+    /// many ties, spans from nothing to 2^60 ns, votes not sent and the
+    /// receiver's own left out, needs from 0 to more than the total (both
+    /// orders, so that the second starts from the first's passes); the
+    /// power and count by the found times, by times around them and by
+    /// random times; and the latest arrival.
     #[test]
     fn arrivals_match_a_sorted_scan() {
         let mut state = 7u64;
@@ -481,7 +562,11 @@ mod tests {
         for case in 0..6000 {
             let n = 1 + (next() % 200) as usize;
             let (base, range) = (next() % (1 << 40), [1u64, 50, 1_000_000, 1 << 60][case % 4]);
-            let items: Vec<(u64, u64)> = (0..n).map(|_| (base + next() % range, 1 + next() % 12)).collect();
+            let sent: Vec<u64> = (0..n).map(|_| if next() % 10 == 0 { NEVER } else { base + next() % range }).collect();
+            let delays: Vec<u64> = (0..n).map(|_| next() % (range / 2 + 1)).collect();
+            let powers: Vec<u64> = (0..n).map(|_| 1 + next() % 12).collect();
+            let to = (next() % n as u64) as usize;
+            let items: Vec<(u64, u64)> = (0..n).filter(|&f| f != to && sent[f] != NEVER).map(|f| (sent[f] + delays[f], powers[f])).collect();
             let total: u64 = items.iter().map(|i| i.1).sum();
             let mut sorted = items.clone();
             sorted.sort_unstable();
@@ -496,18 +581,19 @@ mod tests {
                 }).map(|i| i.0)
             };
             let power_by = |t: u64| sorted.iter().filter(|i| i.0 <= t).map(|i| i.1).sum::<u64>();
+            let count_by = |t: u64| sorted.iter().filter(|i| i.0 <= t).count() as u64;
             let large = next() % (total + 5);
             let small = if large == 0 { 0 } else { next() % (large + 1) };
-            let origin = items.iter().map(|i| i.0).min().unwrap().saturating_sub(next() % 1000);
-            let delay = [range, 1, range << 3][(case / 4) % 3];
-            a.clear(Grid::new(&[origin, NEVER], delay));
-            items.iter().for_each(|&(t, p)| a.push(t, p));
+            a.set_powers(&powers);
+            a.fill(&sent, &delays, to);
             let needs = if case % 2 == 0 { [large, small] } else { [small, large] };
             let got = a.crossings(needs);
             assert_eq!(got, needs.map(expected), "case {case}: {items:?} needs {needs:?}");
+            assert_eq!(a.last(), sorted.last().map_or(0, |i| i.0), "case {case}: last");
             let probes = got.iter().flatten().flat_map(|&t| [t.saturating_sub(1), t, t + 1]).chain([next() % (1 << 41), base + next() % range]);
             for t in probes {
                 assert_eq!(a.power_by(t), power_by(t), "case {case}: power by {t}");
+                assert_eq!(a.count_by(t), count_by(t), "case {case}: count by {t}");
             }
         }
     }
