@@ -87,6 +87,10 @@ pub(super) struct Planner {
     column: Vec<u64>,
     /// What the last `reach` found at its receiver.
     arrivals: Arrivals,
+    /// By region, where the last receiver there found the full need met:
+    /// where the next one's search starts (receivers in one region see
+    /// the same base latencies, so their quorum times are close).
+    hints: Vec<Option<i64>>,
 }
 
 /// Where a receiver's column of delays comes from.
@@ -150,7 +154,17 @@ impl Planner {
     fn reach(&mut self, h: &Height, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
         let a = &mut self.arrivals;
         a.fill(sent, &self.column, to);
-        (a.crossings(needs), a.count_by(h.end.0), a.last())
+        let region = h.net.region_of[to];
+        let full = a.crossing(needs[0], self.hints[region]);
+        self.hints[region] = full.map(|t| t as i64);
+        let partial = a.crossing(needs[1], None);
+        ([full, partial], a.count_by(h.end.0), a.last())
+    }
+
+    /// Forgets the hints (a new vote's arrivals).
+    fn new_vote(&mut self, h: &Height) {
+        self.hints.clear();
+        self.hints.resize(h.net.region_of.iter().max().map_or(0, |&r| r + 1), None);
     }
 
     /// Which validators precommit. One that has +2/3 of the others'
@@ -190,6 +204,7 @@ impl Planner {
     /// fast path does not apply.
     fn commits(&mut self, h: &Height, sent: &[u64], prevote: &[u64], need: u64, source: &Column, c: &mut Commits) -> Option<bool> {
         let n = h.powers.len();
+        self.new_vote(h);
         *c = Commits { quorum: vec![SimTime::ZERO; n], power: vec![0; n], received: vec![0; n], first: u64::MAX, last: 0, last_arrival: 0 };
         for u in 0..n {
             let own = h.powers[u];
@@ -251,6 +266,7 @@ impl Planner {
         let mut prevote_quorum = vec![SimTime::ZERO; n];
         let mut prevote_power = vec![0u64; n];
         let prevotes = Column::Drawn(h.net.columns(h.vote_bytes, vote_key(h, VoteKind::Prevote))?);
+        self.new_vote(h);
         for u in 0..n {
             let own = h.powers[u];
             self.column(h, &prevotes, u)?;
@@ -303,10 +319,11 @@ impl Planner {
 
 /// One receiver's arrivals of one vote, by sender: when each vote arrives
 /// (`ABSENT` for the receiver's own and for votes not sent) and its power.
-/// When the power in reaches a need is found by bisecting on time, each
-/// step one pass that sums the power and counts the votes in by a time (a
-/// loop of compares the compiler turns into vector code, AVX2 where the CPU
-/// has it), down to eight candidates, which are sorted. Cheaper than
+/// When the power in reaches a need is found by searching on time (from a
+/// hint, then bisecting), each step one pass that sums the power and counts
+/// the votes in by a time (a loop of compares the compiler turns into
+/// vector code, AVX2 where the CPU has it), down to eight candidates, which
+/// are sorted. Cheaper than
 /// sorting or bucketing all of them, and the same answers (tested against
 /// sorting).
 #[derive(Default)]
@@ -324,6 +341,8 @@ struct Arrivals {
     /// since `fill`).
     window: Vec<(i64, u64)>,
     span: Option<(i64, i64, u64)>,
+    /// Times and powers of the window as `between` writes them.
+    scratch: (Vec<i64>, Vec<u64>),
 }
 
 /// Time of a vote that never arrives (later than every probe).
@@ -395,13 +414,11 @@ impl Arrivals {
         }).map(|w| w.0)
     }
 
-    /// For each of `needs`, the earliest time at which the power of the
-    /// votes in at or before it reaches it (time 0 for no need), or `None`.
-    fn crossings(&mut self, needs: [u64; 2]) -> [Option<u64>; 2] {
-        needs.map(|need| self.crossing(need))
-    }
-
-    fn crossing(&mut self, need: u64) -> Option<u64> {
+    /// The earliest time at which the power of the votes in at or before
+    /// it reaches `need` (time 0 for no need), or `None`; the search starts
+    /// at `hint` if given, stepping away from it in doubling steps until
+    /// the time is bracketed, then bisects.
+    fn crossing(&mut self, need: u64, hint: Option<i64>) -> Option<u64> {
         if need == 0 {
             return Some(0);
         }
@@ -422,6 +439,21 @@ impl Arrivals {
                 (hi, count_hi) = (t, c);
             }
         }
+        if let Some(mut t) = hint {
+            let mut step = ((hi - lo) / 64).max(1);
+            while count_hi - count_lo > CANDIDATES && lo < t && t < hi {
+                let (p, c) = self.by(t);
+                self.probes.push((t, p, c));
+                if p >= need {
+                    (hi, count_hi) = (t, c);
+                    t = t.saturating_sub(step);
+                } else {
+                    (lo, power_lo, count_lo) = (t, p, c);
+                    t = t.saturating_add(step);
+                }
+                step = step.saturating_mul(2);
+            }
+        }
         while count_hi - count_lo > CANDIDATES && hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             let (p, c) = self.by(mid);
@@ -432,8 +464,9 @@ impl Arrivals {
                 (lo, power_lo, count_lo) = (mid, p, c);
             }
         }
+        let k = between(&self.times, &self.powers, lo, hi, &mut self.scratch.0, &mut self.scratch.1);
         self.window.clear();
-        between(&self.times, &self.powers, lo, hi, &mut self.window);
+        self.window.extend(self.scratch.0[..k].iter().zip(&self.scratch.1[..k]).map(|(&t, &p)| (t, p)));
         self.window.sort_unstable();
         self.span = Some((lo, hi, power_lo));
         Some(self.in_window(need).expect("the power by hi reaches the need") as u64)
@@ -490,39 +523,83 @@ fn by(times: &[i64], powers: &[u64], t: i64) -> (u64, u64) {
     (power, count)
 }
 
-/// Appends to `out` the (time, power) of the votes in at a time in (lo, hi].
-fn between(times: &[i64], powers: &[u64], lo: i64, hi: i64, out: &mut Vec<(i64, u64)>) {
+/// Writes to the front of `ts` and `ps` the times and powers of the votes
+/// in at a time in (lo, hi], in sender order, and returns how many.
+fn between(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut Vec<i64>, ps: &mut Vec<u64>) -> usize {
+    let n = times.len().min(powers.len());
+    // Room for a full group of four written past the last vote in.
+    ts.resize(n + 4, 0);
+    ps.resize(n + 4, 0);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        unsafe { between_avx2(times, powers, lo, hi, out) };
-        return;
+        // SAFETY: the CPU has AVX2; the buffers have n + 4 slots.
+        return unsafe { between_avx2(&times[..n], &powers[..n], lo, hi, ts, ps) };
     }
-    out.extend(times.iter().zip(powers).filter(|&(&t, _)| t > lo && t <= hi).map(|(&t, &p)| (t, p)));
+    between_from(times, powers, lo, hi, ts, ps, 0, 0)
 }
 
-/// [`between`], four times compared at once and the few in taken by their
-/// bits.
+/// [`between`] one vote at a time from sender `f`, `k` written so far.
+#[allow(clippy::too_many_arguments)]
+fn between_from(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut [i64], ps: &mut [u64], f: usize, mut k: usize) -> usize {
+    for (&t, &p) in times[f..].iter().zip(&powers[f..]) {
+        if t > lo && t <= hi {
+            (ts[k], ps[k]) = (t, p);
+            k += 1;
+        }
+    }
+    k
+}
+
+/// For each set of four lanes (a 4-bit mask), the 32-bit lanes that move
+/// the chosen 64-bit lanes to the front, in order.
+const COMPRESS: [[i32; 8]; 16] = {
+    let mut table = [[0; 8]; 16];
+    let mut mask = 0;
+    while mask < 16 {
+        let (mut lane, mut k) = (0, 0);
+        while lane < 4 {
+            if mask & (1 << lane) != 0 {
+                table[mask][2 * k] = 2 * lane as i32;
+                table[mask][2 * k + 1] = 2 * lane as i32 + 1;
+                k += 1;
+            }
+            lane += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
+/// [`between`], four votes at a time, those in moved to the front of the
+/// group and written whole, the count advanced by how many: no branch on
+/// the data.
+///
+/// # Safety
+/// The CPU must have AVX2, `powers` as long as `times`, and `ts` and `ps`
+/// four slots longer.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn between_avx2(times: &[i64], powers: &[u64], lo: i64, hi: i64, out: &mut Vec<(i64, u64)>) {
+unsafe fn between_avx2(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut [i64], ps: &mut [u64]) -> usize {
     use std::arch::x86_64::*;
-    let n = times.len().min(powers.len());
+    let n = times.len();
+    assert!(powers.len() == n && ts.len() >= n + 4 && ps.len() >= n + 4);
     let (lo_v, hi_v) = (_mm256_set1_epi64x(lo), _mm256_set1_epi64x(hi));
-    let mut f = 0;
+    let (mut f, mut k) = (0, 0);
     while f + 4 <= n {
-        // SAFETY: f + 3 < n.
-        let t = unsafe { _mm256_loadu_si256(times.as_ptr().add(f).cast()) };
-        let inside = _mm256_andnot_si256(_mm256_cmpgt_epi64(t, hi_v), _mm256_cmpgt_epi64(t, lo_v));
-        let mut bits = _mm256_movemask_pd(_mm256_castsi256_pd(inside));
-        while bits != 0 {
-            let k = f + bits.trailing_zeros() as usize;
-            out.push((times[k], powers[k]));
-            bits &= bits - 1;
+        // SAFETY: f + 3 < n; k ≤ f, so k + 3 < n + 4.
+        unsafe {
+            let t = _mm256_loadu_si256(times.as_ptr().add(f).cast());
+            let p = _mm256_loadu_si256(powers.as_ptr().add(f).cast());
+            let inside = _mm256_andnot_si256(_mm256_cmpgt_epi64(t, hi_v), _mm256_cmpgt_epi64(t, lo_v));
+            let mask = _mm256_movemask_pd(_mm256_castsi256_pd(inside)) as usize;
+            let order = _mm256_loadu_si256(COMPRESS[mask].as_ptr().cast());
+            _mm256_storeu_si256(ts.as_mut_ptr().add(k).cast(), _mm256_permutevar8x32_epi32(t, order));
+            _mm256_storeu_si256(ps.as_mut_ptr().add(k).cast(), _mm256_permutevar8x32_epi32(p, order));
+            k += mask.count_ones() as usize;
         }
         f += 4;
     }
-    out.extend(times[f..n].iter().zip(&powers[f..n]).filter(|&(&t, _)| t > lo && t <= hi).map(|(&t, &p)| (t, p)));
+    between_from(times, powers, lo, hi, ts, ps, f, k)
 }
 
 /// [`by`] compiled for AVX2.
@@ -545,10 +622,11 @@ const NEVER: u64 = u64::MAX;
 mod tests {
     use super::*;
 
-    /// The bisection against sorting and summing, on random inputs with
+    /// The search against sorting and summing, on random inputs with
     /// many ties, spans from nothing to 2^60 ns, votes not sent and the
     /// receiver's own left out, needs from 0 to more than the total (both
-    /// orders, so that the second starts from the first's passes); the
+    /// orders, so that the second starts from the first's passes), hints
+    /// near the answer, far off and none; the
     /// power and count by the found times, by times around them and by
     /// random times; and the latest arrival.
     #[test]
@@ -587,7 +665,13 @@ mod tests {
             a.set_powers(&powers);
             a.fill(&sent, &delays, to);
             let needs = if case % 2 == 0 { [large, small] } else { [small, large] };
-            let got = a.crossings(needs);
+            // A hint anywhere: none, near the answer, far off, out of range.
+            let hint = match case % 5 {
+                0 => None,
+                1 => expected(needs[0]).map(|t| (t + next() % 1000) as i64 - 500),
+                _ => Some((base + next() % range) as i64 - (next() % 1000) as i64),
+            };
+            let got = [a.crossing(needs[0], hint), a.crossing(needs[1], None)];
             assert_eq!(got, needs.map(expected), "case {case}: {items:?} needs {needs:?}");
             assert_eq!(a.last(), sorted.last().map_or(0, |i| i.0), "case {case}: last");
             let probes = got.iter().flatten().flat_map(|&t| [t.saturating_sub(1), t, t + 1]).chain([next() % (1 << 41), base + next() % range]);
