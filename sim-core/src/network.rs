@@ -8,6 +8,8 @@
 mod column;
 mod netem;
 
+pub use column::{ABSENT, NOT_SENT};
+
 use column::Bases;
 use petgraph::graph::{NodeIndex, UnGraph};
 use rand::Rng;
@@ -240,15 +242,6 @@ impl Network {
         Some(Columns { net: self, bytes, jitter: self.jitter_key.then(&key), loss: self.loss_key.then(&key), direct, bases })
     }
 
-    /// [`Columns::fill`]'s direct loop for jitter other than normal.
-    fn slow_column(&self, jitter: CounterKey, to: NodeId, transfer: f64, out: &mut [u64]) {
-        let (r, column) = (self.num_regions, self.region_of[to as usize]);
-        for (f, o) in out.iter_mut().enumerate() {
-            let base = self.region_latency_ns[self.region_of[f] * r + column];
-            *o = self.direct_delay(jitter, f as NodeId, to, base, transfer);
-        }
-    }
-
     /// The common case, N² times a height: no routes, no loss, no slow node.
     fn direct(&self) -> bool {
         self.routes.is_none() && self.faults.loss_rate == 0.0 && self.faults.slow.iter().all(|&k| k == 1.0)
@@ -409,21 +402,39 @@ impl Columns<'_> {
     /// The delays from every node to `to` (`out[from]`, 0 for `to`
     /// itself); `None` if any transmission is given up.
     pub fn fill(&self, to: NodeId, out: &mut [u64]) -> Option<()> {
-        let (net, t) = (self.net, to as usize);
-        if self.direct {
-            let transfer = self.bytes as f64 * net.ns_per_byte;
-            if let Some(bases) = self.bases.get(net.region_of[t]) {
-                column::normal_delays(netem::column(self.jitter, to), bases, transfer, out);
-            } else {
-                net.slow_column(self.jitter, to, transfer, out);
-            }
-            out[t] = 0;
-            return Some(());
-        }
-        for (f, o) in out.iter_mut().enumerate() {
-            *o = if f == t { 0 } else { net.delay(f as NodeId, to, self.bytes, self.jitter, self.loss)?.0 };
+        let mut arrivals = vec![0; out.len()];
+        self.arrivals(to, &vec![0; out.len()], &mut arrivals)?;
+        for (o, a) in out.iter_mut().zip(arrivals) {
+            *o = if a == ABSENT { 0 } else { a as u64 };
         }
         Some(())
+    }
+
+    /// When the message, sent by each node `from` at `sent[from]`
+    /// ([`NOT_SENT`] if it does not send), reaches `to`: `out[from]`,
+    /// [`ABSENT`] for `to` itself and for nodes that do not send. Returns
+    /// the earliest and latest arrival (`(ABSENT, i64::MIN)` if none);
+    /// `None` if any transmission is given up. Times below 2^63 ns.
+    pub fn arrivals(&self, to: NodeId, sent: &[u64], out: &mut [i64]) -> Option<(i64, i64)> {
+        let (net, t) = (self.net, to as usize);
+        let transfer = self.bytes as f64 * net.ns_per_byte;
+        if self.direct
+            && let Some(bases) = self.bases.get(net.region_of[t])
+        {
+            return Some(column::normal_arrivals(netem::column(self.jitter, to), bases, transfer, sent, t, out));
+        }
+        let (r, region) = (net.num_regions, net.region_of[t]);
+        for (f, o) in out.iter_mut().enumerate() {
+            *o = if f == t || sent[f] == NOT_SENT {
+                ABSENT
+            } else if self.direct {
+                let base = net.region_latency_ns[net.region_of[f] * r + region];
+                (sent[f] + net.direct_delay(self.jitter, f as NodeId, to, base, transfer)) as i64
+            } else {
+                (sent[f] + net.delay(f as NodeId, to, self.bytes, self.jitter, self.loss)?.0) as i64
+            };
+        }
+        Some(column::extremes(out))
     }
 }
 

@@ -1,8 +1,9 @@
-//! One message's delays from every sender to one receiver on direct links
-//! with normal jitter: the loop the quorum fast path runs 2·N² times a
-//! height. Each delay is exactly what `Network::delay` computes for the
-//! pair (the same netem table entry, the same floating-point operations in
-//! the same order); where the CPU has AVX2, eight senders are drawn at once.
+//! When one message, sent by every node at its own time, reaches one
+//! receiver over direct links with normal jitter: the loop the quorum fast
+//! path runs 2·N² times a height. Each delay is exactly what
+//! `Network::delay` computes for the pair (the same netem table entry, the
+//! same floating-point operations in the same order); where the CPU has
+//! AVX2, eight senders are drawn at once.
 
 use super::netem;
 
@@ -26,26 +27,39 @@ impl Bases {
     }
 }
 
-/// `out[f]` = the delay from sender `f` in the receiver's jitter column
-/// ([`netem::column`]), plus the transfer time. The receiver's own entry is
-/// drawn like the others (the caller zeroes it).
-pub(super) fn normal_delays(column: u32, bases: &Bases, transfer: f64, out: &mut [u64]) {
-    assert!(bases.ns.len() == out.len().next_multiple_of(8), "the bases of as many senders");
+/// Send time of a node that does not send.
+pub const NOT_SENT: u64 = u64::MAX;
+
+/// Arrival time of a message that does not come: later than any time.
+pub const ABSENT: i64 = i64::MAX;
+
+/// `out[f]` = when the message sent by `f` at `sent[f]` arrives, its delay
+/// drawn in the receiver's jitter column ([`netem::column`]) plus the
+/// transfer time; `ABSENT` for `f == to` and for senders `NOT_SENT`.
+/// Returns the earliest and latest arrival (`(ABSENT, i64::MIN)` if none).
+/// Times must be below 2^63 ns.
+pub(super) fn normal_arrivals(column: u32, bases: &Bases, transfer: f64, sent: &[u64], to: usize, out: &mut [i64]) -> (i64, i64) {
+    assert!(bases.ns.len() == out.len().next_multiple_of(8) && sent.len() == out.len(), "the bases and sends of as many senders");
     assert!(out.len() <= 1 << 16, "senders are u16 node ids");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, and the slices' lengths were checked.
-        unsafe { avx2::normal_delays(column, bases, transfer, out) };
-        return;
+        return unsafe { avx2::normal_arrivals(column, bases, transfer, sent, to, out) };
     }
-    scalar(column, bases, transfer, out);
+    scalar(column, bases, transfer, sent, to, out)
 }
 
-/// The delays one at a time.
-fn scalar(column: u32, bases: &Bases, transfer: f64, out: &mut [u64]) {
+/// [`normal_arrivals`] one sender at a time.
+fn scalar(column: u32, bases: &Bases, transfer: f64, sent: &[u64], to: usize, out: &mut [i64]) -> (i64, i64) {
     for (f, o) in out.iter_mut().enumerate() {
-        *o = one(column, f, bases.ns[f], bases.spread[f], transfer);
+        *o = if f == to || sent[f] == NOT_SENT { ABSENT } else { (sent[f] + one(column, f, bases.ns[f], bases.spread[f], transfer)) as i64 };
     }
+    extremes(out)
+}
+
+/// The earliest and latest of the arrivals that come.
+pub(super) fn extremes(out: &[i64]) -> (i64, i64) {
+    out.iter().fold((ABSENT, i64::MIN), |(lo, hi), &t| (lo.min(t), if t == ABSENT { hi } else { hi.max(t) }))
 }
 
 /// One delay: what `Jitter::apply` and `Network::delay` compute on a
@@ -62,7 +76,7 @@ fn one(column: u32, from: usize, ns: f64, spread: f64, transfer: f64) -> u64 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Bases, one};
+    use super::{ABSENT, Bases, NOT_SENT, extremes, one};
     use crate::network::netem::{INV_SCALE, NORMAL, STEP};
 
     /// `netem::triple32` in each lane.
@@ -78,55 +92,85 @@ mod avx2 {
         _mm256_xor_si256(x, _mm256_srli_epi32::<14>(x))
     }
 
-    /// [`super::normal_delays`], eight senders at a time: their table
-    /// entries gathered at once, then their delays four by four; the last
-    /// (padded) eight through a buffer.
+    /// [`super::normal_arrivals`], eight senders at a time: their table
+    /// entries read at once (eight scalar loads: faster here than AVX2's
+    /// gather), then their arrivals four by four; the last (padded) eight
+    /// through buffers.
     ///
     /// # Safety
-    /// The CPU must have AVX2, and `bases`' slices must be `out`'s length
-    /// rounded up to a multiple of eight.
+    /// The CPU must have AVX2, `sent` must be as long as `out`, and
+    /// `bases`' slices `out`'s length rounded up to a multiple of eight.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn normal_delays(column: u32, bases: &Bases, transfer: f64, out: &mut [u64]) {
+    pub(super) unsafe fn normal_arrivals(column: u32, bases: &Bases, transfer: f64, sent: &[u64], to: usize, out: &mut [i64]) -> (i64, i64) {
         let n = out.len();
-        let mut last = [0u64; 8];
+        let (mut last_out, mut last_sent) = ([0i64; 8], [NOT_SENT; 8]);
         let lane = |k: u32| column.wrapping_add(k.wrapping_mul(STEP)) as i32;
         let mut words = _mm256_setr_epi32(lane(0), lane(1), lane(2), lane(3), lane(4), lane(5), lane(6), lane(7));
         let step8 = _mm256_set1_epi32(STEP.wrapping_mul(8) as i32);
         let (zero, half, inv_scale) = (_mm256_setzero_pd(), _mm256_set1_pd(0.5), _mm256_set1_pd(INV_SCALE));
         let (transfer_v, two52) = (_mm256_set1_pd(transfer), _mm256_set1_pd((1u64 << 52) as f64));
-        let table = NORMAL.as_ptr();
+        let (absent, earliest, not_sent) = (_mm256_set1_epi64x(ABSENT), _mm256_set1_epi64x(i64::MIN), _mm256_set1_epi64x(NOT_SENT as i64));
+        let (mut lo, mut hi) = (absent, earliest);
+        let (four, receiver) = (_mm256_set1_epi64x(4), _mm256_set1_epi64x(to as i64));
+        let mut index = _mm256_setr_epi64x(0, 1, 2, 3);
+        let mut redo = false;
         for f in (0..n).step_by(8) {
             let full = f + 8 <= n;
-            let dst = if full { out[f..].as_mut_ptr() } else { last.as_mut_ptr() };
-            let index = _mm256_srli_epi32::<20>(triple32(words));
-            // SAFETY: every index is below 4096, the table's length.
-            let t = unsafe { _mm256_i32gather_epi32::<4>(table, index) };
+            if !full {
+                last_sent[..n - f].copy_from_slice(&sent[f..]);
+            }
+            let (dst, src) = if full { (out[f..].as_mut_ptr(), sent[f..].as_ptr()) } else { (last_out.as_mut_ptr(), last_sent.as_ptr()) };
+            let mut entry = [0u32; 8];
+            // SAFETY: eight lanes into eight slots.
+            unsafe { _mm256_storeu_si256(entry.as_mut_ptr().cast(), _mm256_srli_epi32::<20>(triple32(words))) };
+            // Every entry is below 4096, the table's length.
+            let t = |k: usize| NORMAL[entry[k] as usize & 4095];
+            let t = _mm256_setr_epi32(t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7));
             let mut small = 0;
             for (h, t) in [(0, _mm256_castsi256_si128(t)), (4, _mm256_extracti128_si256::<1>(t))] {
                 let g = f + h;
                 let z = _mm256_mul_pd(_mm256_cvtepi32_pd(t), inv_scale);
-                // SAFETY: g + 3 < the bases' (padded) length.
-                let (ns, spread) = unsafe { (_mm256_loadu_pd(bases.ns.as_ptr().add(g)), _mm256_loadu_pd(bases.spread.as_ptr().add(g))) };
+                // SAFETY: g + 3 < the bases' (padded) length; src has 8 slots from f.
+                let (ns, spread, sent) = unsafe {
+                    (_mm256_loadu_pd(bases.ns.as_ptr().add(g)), _mm256_loadu_pd(bases.spread.as_ptr().add(g)), _mm256_loadu_si256(src.add(h).cast()))
+                };
                 let propagation = _mm256_max_pd(_mm256_add_pd(ns, _mm256_mul_pd(spread, z)), zero);
                 let y = _mm256_add_pd(_mm256_add_pd(propagation, transfer_v), half);
                 // Truncated, then an integer below 2^52 read from 2^52 + it.
-                let t = _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y);
-                small |= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(t, two52)) << h;
-                let ns_out = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(t, two52)), _mm256_castpd_si256(two52));
+                let y = _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y);
+                small |= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(y, two52)) << h;
+                let delay = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(y, two52)), _mm256_castpd_si256(two52));
+                let gone = _mm256_or_si256(_mm256_cmpeq_epi64(sent, not_sent), _mm256_cmpeq_epi64(index, receiver));
+                let arrival = _mm256_blendv_epi8(_mm256_add_epi64(sent, delay), absent, gone);
+                lo = _mm256_blendv_epi8(lo, arrival, _mm256_cmpgt_epi64(lo, arrival));
+                let counted = _mm256_blendv_epi8(arrival, earliest, gone);
+                hi = _mm256_blendv_epi8(hi, counted, _mm256_cmpgt_epi64(counted, hi));
                 // SAFETY: dst has 8 slots from f.
-                unsafe { _mm256_storeu_si256(dst.add(h).cast(), ns_out) };
+                unsafe { _mm256_storeu_si256(dst.add(h).cast(), arrival) };
+                index = _mm256_add_epi64(index, four);
             }
             if !full {
-                out[f..].copy_from_slice(&last[..n - f]);
+                out[f..].copy_from_slice(&last_out[..n - f]);
             }
             if small != 0b1111_1111 {
-                // Delays of 52 days or more: converted one by one.
-                for g in (f..n.min(f + 8)).filter(|g| small & (1 << (g - f)) == 0) {
-                    out[g] = one(column, g, bases.ns[g], bases.spread[g], transfer);
+                // Delays of 52 days or more: drawn one by one.
+                redo = true;
+                for g in (f..n.min(f + 8)).filter(|g| small & (1 << (g - f)) == 0 && *g != to && sent[*g] != NOT_SENT) {
+                    out[g] = (sent[g] + one(column, g, bases.ns[g], bases.spread[g], transfer)) as i64;
                 }
             }
             words = _mm256_add_epi32(words, step8);
         }
+        if redo {
+            return extremes(out);
+        }
+        let (mut l, mut h) = ([0i64; 4], [0i64; 4]);
+        // SAFETY: four lanes into four slots each.
+        unsafe {
+            _mm256_storeu_si256(l.as_mut_ptr().cast(), lo);
+            _mm256_storeu_si256(h.as_mut_ptr().cast(), hi);
+        }
+        (l.into_iter().min().expect("four"), h.into_iter().max().expect("four"))
     }
 }
 
@@ -135,12 +179,13 @@ mod tests {
     use super::*;
     use crate::rng::{GOLDEN, Purpose, Streams};
 
-    /// The column as drawn (eight at a time where the CPU has AVX2) equals
-    /// drawing each delay alone, for columns of every length from 0 to 41
-    /// (the tail after the last eight), bases from 0 to 300 ms and beyond
-    /// 2^52 ns (the slow conversion), spreads of 0–20 %, many keys.
+    /// The arrivals as drawn (eight at a time where the CPU has AVX2) equal
+    /// drawing each alone, for columns of every length from 0 to 41 (the
+    /// tail after the last eight), bases from 0 to 300 ms and beyond 2^52
+    /// ns (the slow conversion), spreads of 0–20 %, senders that do not
+    /// send, the receiver anywhere or absent, many keys; and the extremes.
     #[test]
-    fn columns_equal_one_draw_at_a_time() {
+    fn arrivals_equal_one_draw_at_a_time() {
         let streams = Streams::new(3);
         let mut state = 1u64;
         let mut next = || {
@@ -157,12 +202,17 @@ mod tests {
             let spread = ns.iter().map(|&b| b * (next() % 21) as f64 / 100.0).collect();
             let bases = Bases::new(ns, spread);
             let transfer = (next() % 1_000_000) as f64 / 7.0;
-            let mut out = vec![u64::MAX; n];
-            normal_delays(column, &bases, transfer, &mut out);
+            let sent: Vec<u64> = (0..n).map(|_| if next() % 7 == 0 { NOT_SENT } else { next() % (1 << 50) }).collect();
+            let to = (next() % (n as u64 + 2)) as usize;
+            let mut out = vec![0; n];
+            let got = normal_arrivals(column, &bases, transfer, &sent, to, &mut out);
+            let mut expected = vec![0; n];
             for f in 0..n {
-                let expected = one(column, f, bases.ns[f], bases.spread[f], transfer);
-                assert_eq!(out[f], expected, "case {case} sender {f}");
+                expected[f] = if f == to || sent[f] == NOT_SENT { ABSENT } else { (sent[f] + one(column, f, bases.ns[f], bases.spread[f], transfer)) as i64 };
             }
+            assert_eq!(out, expected, "case {case}");
+            let present = expected.iter().filter(|&&t| t != ABSENT);
+            assert_eq!(got, (present.clone().copied().min().unwrap_or(ABSENT), present.copied().max().unwrap_or(i64::MIN)), "case {case}");
             drawn += n;
         }
         assert!(drawn > 400_000);

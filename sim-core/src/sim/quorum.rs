@@ -30,7 +30,7 @@
 //! included, and compare every table.
 
 use crate::consensus::{BlockId, Message, VoteKind};
-use crate::network::{Columns, Network, NodeId};
+use crate::network::{ABSENT, Columns, NOT_SENT, Network, NodeId};
 use crate::time::{SimDuration, SimTime};
 
 /// What the fast path predicted for round 0 of one height.
@@ -131,38 +131,34 @@ impl Planner {
         Some(())
     }
 
-    /// Fills `column` with the delays of one vote from every sender to `to`.
-    fn column(&mut self, h: &Height, source: &Column, to: usize) -> Option<()> {
+    /// For receiver `to` of votes sent at `sent` (`NEVER` for validators
+    /// that do not send this vote) with delays from `source`: the earliest
+    /// times at which the others' votes arrived by then reach `needs[0]`
+    /// and `needs[1]` of power (`None` if never), the count arriving by
+    /// `end`, and the latest arrival; `None` if a vote is lost.
+    fn reach(&mut self, h: &Height, source: &Column, sent: &[u64], to: usize, needs: [u64; 2]) -> Option<([Option<u64>; 2], u64, u64)> {
         let n = h.powers.len();
-        self.column.resize(n, 0);
+        let a = &mut self.arrivals;
         match source {
-            Column::Drawn(votes) => votes.fill(to as NodeId, &mut self.column),
+            Column::Drawn(votes) => a.fill_drawn(votes, sent, to)?,
             Column::Matrix => {
+                self.column.resize(n, 0);
                 for (from, d) in self.column.iter_mut().enumerate() {
                     *d = self.delays[from * n + to];
                 }
-                Some(())
+                a.fill(sent, &self.column, to);
             }
         }
-    }
-
-    /// For receiver `to` of votes sent at `sent` (`NEVER` for validators
-    /// that do not send this vote), the delays in `column`: the earliest
-    /// times at which the others' votes arrived by then reach `needs[0]`
-    /// and `needs[1]` of power (`None` if never), the count arriving by
-    /// `end`, and the latest arrival.
-    fn reach(&mut self, h: &Height, sent: &[u64], to: usize, needs: [u64; 2]) -> ([Option<u64>; 2], u64, u64) {
-        let a = &mut self.arrivals;
-        a.fill(sent, &self.column, to);
         let region = h.net.region_of[to];
         let full = a.crossing(needs[0], self.hints[region]);
         self.hints[region] = full.map(|t| t as i64);
         let partial = a.crossing(needs[1], None);
-        ([full, partial], a.count_by(h.end.0), a.last())
+        Some(([full, partial], a.count_by(h.end.0), a.last()))
     }
 
-    /// Forgets the hints (a new vote's arrivals).
-    fn new_vote(&mut self, h: &Height) {
+    /// Forgets the hints, and counts the senders of a new vote sent at `sent`.
+    fn new_vote(&mut self, h: &Height, sent: &[u64]) {
+        self.arrivals.count_senders(sent);
         self.hints.clear();
         self.hints.resize(h.net.region_of.iter().max().map_or(0, |&r| r + 1), None);
     }
@@ -204,12 +200,11 @@ impl Planner {
     /// fast path does not apply.
     fn commits(&mut self, h: &Height, sent: &[u64], prevote: &[u64], need: u64, source: &Column, c: &mut Commits) -> Option<bool> {
         let n = h.powers.len();
-        self.new_vote(h);
+        self.new_vote(h, sent);
         *c = Commits { quorum: vec![SimTime::ZERO; n], power: vec![0; n], received: vec![0; n], first: u64::MAX, last: 0, last_arrival: 0 };
         for u in 0..n {
             let own = h.powers[u];
-            self.column(h, source, u)?;
-            let ([full, partial], by_end, last) = self.reach(h, sent, u, [need, need.saturating_sub(own)]);
+            let ([full, partial], by_end, last) = self.reach(h, source, sent, u, [need, need.saturating_sub(own)])?;
             c.received[u] = by_end;
             c.last_arrival = c.last_arrival.max(last);
             let commit = if sent[u] == NEVER {
@@ -266,11 +261,10 @@ impl Planner {
         let mut prevote_quorum = vec![SimTime::ZERO; n];
         let mut prevote_power = vec![0u64; n];
         let prevotes = Column::Drawn(h.net.columns(h.vote_bytes, vote_key(h, VoteKind::Prevote))?);
-        self.new_vote(h);
+        self.new_vote(h, &prevote);
         for u in 0..n {
             let own = h.powers[u];
-            self.column(h, &prevotes, u)?;
-            let ([full, partial], by_end, last) = self.reach(h, &prevote, u, [need, need.saturating_sub(own)]);
+            let ([full, partial], by_end, last) = self.reach(h, &prevotes, &prevote, u, [need, need.saturating_sub(own)])?;
             received[u] += by_end;
             last_arrival = last_arrival.max(last);
             let with_own = prevote[u].max(partial.unwrap_or(0));
@@ -343,10 +337,10 @@ struct Arrivals {
     span: Option<(i64, i64, u64)>,
     /// Times and powers of the window as `between` writes them.
     scratch: (Vec<i64>, Vec<u64>),
+    /// Count and power of the vote's senders (`count_senders`).
+    senders: (u64, u64),
 }
 
-/// Time of a vote that never arrives (later than every probe).
-const ABSENT: i64 = i64::MAX;
 
 /// A bisection stops when this many votes or fewer are left between its ends.
 const CANDIDATES: u64 = 8;
@@ -356,6 +350,24 @@ impl Arrivals {
     fn set_powers(&mut self, powers: &[u64]) {
         self.powers.clear();
         self.powers.extend_from_slice(powers);
+    }
+
+    /// Counts the senders of a vote sent at `sent`, the powers set.
+    fn count_senders(&mut self, sent: &[u64]) {
+        let sending = sent.iter().zip(&self.powers).filter(|&(&s, _)| s != NEVER);
+        self.senders = sending.fold((0, 0), |(c, p), (_, &w)| (c + 1, p + w));
+    }
+
+    /// The arrivals at `to` of votes sent at `sent`, drawn by `votes`
+    /// (senders counted).
+    fn fill_drawn(&mut self, votes: &Columns, sent: &[u64], to: usize) -> Option<()> {
+        self.times.resize(sent.len(), 0);
+        (self.first, self.last) = votes.arrivals(to as NodeId, sent, &mut self.times)?;
+        let own = if sent[to] == NEVER { (0, 0) } else { (1, self.powers[to]) };
+        (self.count, self.total) = (self.senders.0 - own.0, self.senders.1 - own.1);
+        self.probes.clear();
+        self.span = None;
+        Some(())
     }
 
     /// The arrivals at `to` of votes sent at `sent` with `delays` (by
@@ -616,7 +628,7 @@ fn vote_key(h: &Height, kind: VoteKind) -> [u64; 4] {
 }
 
 /// Send time of a vote that is never sent.
-const NEVER: u64 = u64::MAX;
+const NEVER: u64 = NOT_SENT;
 
 #[cfg(test)]
 mod tests {
