@@ -581,6 +581,9 @@ impl Simulation {
             }
             Action::Vote { kind, height, round, block } => self.send_vote(node, kind, height, round, block),
             Action::Schedule { step, height, round } => {
+                if self.nodes[node as usize].timer_is_spent(height, round, step) {
+                    return; // it would do nothing when it fires
+                }
                 let after = match step {
                     Step::Propose => self.timeouts.propose(round),
                     Step::Prevote => self.timeouts.prevote(round),

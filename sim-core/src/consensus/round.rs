@@ -320,6 +320,20 @@ impl RoundState {
         self.check();
     }
 
+    /// Whether a timer for (`height`, `round`, `step`) would do nothing if
+    /// it fired now, and so at any later time: (height, round, step) only
+    /// moves forward, and `on_timeout` acts only in its own height and
+    /// round, the propose and prevote timers only in their own step. A
+    /// prevote timer is usually spent when scheduled: +2/3 prevotes for the
+    /// proposal move the validator to precommit in the same step of rules.
+    pub fn timer_is_spent(&self, height: u64, round: u32, step: Step) -> bool {
+        match (height, round).cmp(&(self.height, self.round)) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => matches!(step, Step::Propose | Step::Prevote) && self.step > step,
+        }
+    }
+
     /// A timer fired; stale timers (other height, round or step) do nothing.
     pub fn on_timeout(&mut self, height: u64, round: u32, step: Step) {
         if height != self.height || round != self.round {
@@ -564,5 +578,42 @@ mod tests {
         assert!(m.outbox.is_empty(), "1 of 4 is not more than a third");
         m.on_message(v(2));
         assert_eq!(m.outbox.drain(..).collect::<Vec<_>>(), [Action::EnterRound { height: 1, round: 3 }]);
+    }
+
+    /// Along the happy path, every timer `timer_is_spent` calls spent does
+    /// nothing when it fires (no action, no change of state), for every
+    /// step of every (height, round) around the current one; and the timers
+    /// of the current step, and of later rounds, are not called spent.
+    #[test]
+    fn spent_timers_do_nothing_when_they_fire() {
+        let mut m = machine(1, 4);
+        let mut checked = 0;
+        let mut check = |m: &RoundState| {
+            for (height, round, step) in (0..4).flat_map(|h| (0..3).flat_map(move |r| [Step::Propose, Step::Prevote, Step::Precommit].map(|s| (h, r, s)))) {
+                if m.timer_is_spent(height, round, step) {
+                    let mut fired = m.clone();
+                    fired.on_timeout(height, round, step);
+                    assert!(fired.outbox.len() == m.outbox.len() && (fired.height, fired.round, fired.step) == (m.height, m.round, m.step), "{height} {round} {step:?}");
+                    checked += 1;
+                }
+            }
+            assert!(!m.timer_is_spent(m.height, m.round + 1, Step::Propose));
+            if m.step != Step::NewHeight {
+                assert!(!m.timer_is_spent(m.height, m.round, m.step));
+            }
+        };
+        m.start_round(0, false);
+        check(&m);
+        m.on_message(Message::Proposal { height: 1, round: 0, block: 7, pol_round: -1, from: 0 });
+        check(&m);
+        m.on_message(prevote(0, 7));
+        m.on_message(prevote(2, 7));
+        assert_eq!(m.step, Step::Precommit);
+        assert!(m.timer_is_spent(1, 0, Step::Prevote), "the prevote timer +2/3 prevotes schedule is spent at once");
+        check(&m);
+        m.on_message(precommit(0, 7));
+        m.on_message(precommit(2, 7));
+        check(&m);
+        assert!(checked > 20);
     }
 }

@@ -571,8 +571,8 @@ const COMPRESS: [[i32; 8]; 16] = {
         let (mut lane, mut k) = (0, 0);
         while lane < 4 {
             if mask & (1 << lane) != 0 {
-                table[mask][2 * k] = 2 * lane as i32;
-                table[mask][2 * k + 1] = 2 * lane as i32 + 1;
+                table[mask][2 * k] = 2 * lane;
+                table[mask][2 * k + 1] = 2 * lane + 1;
                 k += 1;
             }
             lane += 1;
