@@ -184,7 +184,10 @@ pub struct NetworkConfig {
 pub enum JitterKind {
     /// No jitter: every message takes exactly its cell.
     None,
-    /// cell + N(0, (fraction·cell)²), clipped at 0: CometBFT QA's netem setting.
+    /// cell + fraction·cell·Z, clipped at 0, with Z drawn as Linux netem
+    /// draws its `distribution normal` (one of the 4,096 quantiles of
+    /// iproute2's `normal.dist`, from −4 to +3.52): CometBFT QA's netem
+    /// setting.
     Normal,
     /// cell · exp(σZ − σ²/2): heavy right tail with the cell as mean.
     Lognormal,

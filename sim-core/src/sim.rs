@@ -429,6 +429,16 @@ impl Simulation {
         self.plan = Some(t.plan);
     }
 
+    /// Whether a timer `node` schedules would do nothing when it fires:
+    /// stale already (`RoundState::timer_is_spent`), or the propose timer
+    /// of a height the quorum fast path planned, whose proposal reaches
+    /// every validator before its propose timeout (a condition of the plan,
+    /// checked as the votes are cast).
+    fn timer_is_spent(&self, node: NodeId, height: u64, round: u32, step: Step) -> bool {
+        self.nodes[node as usize].timer_is_spent(height, round, step)
+            || (step == Step::Propose && round == 0 && self.plan.as_ref().is_some_and(|p| p.height == height))
+    }
+
     /// A proposal built on an app hash other than `node`'s is invalid to it.
     fn check_app_hash(&mut self, node: NodeId, block: BlockId) {
         if self.exec.replicated
@@ -581,7 +591,7 @@ impl Simulation {
             }
             Action::Vote { kind, height, round, block } => self.send_vote(node, kind, height, round, block),
             Action::Schedule { step, height, round } => {
-                if self.nodes[node as usize].timer_is_spent(height, round, step) {
+                if self.timer_is_spent(node, height, round, step) {
                     return; // it would do nothing when it fires
                 }
                 let after = match step {

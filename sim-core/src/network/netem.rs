@@ -59,6 +59,11 @@ pub(super) fn deviate(column: u32, from: NodeId) -> f64 {
     NORMAL[index(column, from)] as f64 * INV_SCALE
 }
 
+/// The lowest and highest deviates of the table.
+pub(super) fn extreme_deviates() -> (f64, f64) {
+    (NORMAL[0] as f64 * INV_SCALE, NORMAL[NORMAL.len() - 1] as f64 * INV_SCALE)
+}
+
 /// iproute2's `normal.dist` (4,096 entries: entry i is the standard normal
 /// deviate at quantile i/4096, × 8192, clamped to the i16 range), exactly as
 /// `netem/normal.c` (NIST Net's generator, public domain) prints it:
