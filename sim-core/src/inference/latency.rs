@@ -103,9 +103,7 @@ impl DecodeRun {
     /// ctx + seqs·j is exact (integers below 2^53).
     #[inline(always)]
     fn secs(&self, ctx: f64, j: usize) -> f64 {
-        let ctx = ctx + self.seqs * j as i32 as f64;
-        let flops = self.weights_flops + self.attention * ctx;
-        let bytes = self.streamed + self.kv * ctx;
+        let (flops, bytes) = self.terms(ctx, j);
         (flops / self.flops_per_s).max(bytes / self.bytes_per_s) * self.slowdown
     }
 
@@ -113,34 +111,85 @@ impl DecodeRun {
     /// as `SimDuration::from_secs_f64` rounds; `false` (and `out` not to be
     /// used) if a time is not in (0.5 ns, 2^52 ns), where the conversion
     /// through 2^52 holds.
+    ///
+    /// Both terms of the max are linear in the context, so when one is
+    /// above the other by far more than rounding at both ends of the block
+    /// it is above it all along, and it alone is computed: the max would
+    /// have returned those very bits.
     fn times(&self, ctx: f64, out: &mut [u64]) -> bool {
+        let Some(last) = out.len().checked_sub(1) else { return true };
+        let terms = |j| {
+            let (flops, bytes) = self.terms(ctx, j);
+            (flops / self.flops_per_s, bytes / self.bytes_per_s)
+        };
+        let ((f0, b0), (f1, b1)) = (terms(0), terms(last));
+        let clear = |a: f64, b: f64| a > b * (1.0 + 1e-9);
+        let bound = if clear(f0, b0) && clear(f1, b1) {
+            Bound::Compute
+        } else if clear(b0, f0) && clear(b1, f1) {
+            Bound::Memory
+        } else {
+            Bound::Either
+        };
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2.
-            return unsafe { self.times_avx2(ctx, out) };
+            return unsafe {
+                match bound {
+                    Bound::Compute => self.times_avx2::<0>(ctx, out),
+                    Bound::Memory => self.times_avx2::<1>(ctx, out),
+                    Bound::Either => self.times_avx2::<2>(ctx, out),
+                }
+            };
         }
-        self.times_scalar(ctx, out)
+        match bound {
+            Bound::Compute => self.times_scalar::<0>(ctx, out),
+            Bound::Memory => self.times_scalar::<1>(ctx, out),
+            Bound::Either => self.times_scalar::<2>(ctx, out),
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn times_avx2(&self, ctx: f64, out: &mut [u64]) -> bool {
-        self.times_scalar(ctx, out)
+    fn times_avx2<const BOUND: u8>(&self, ctx: f64, out: &mut [u64]) -> bool {
+        self.times_scalar::<BOUND>(ctx, out)
     }
 
-    /// The loop both ways compile: straight-line, so that it vectorises.
+    /// The flops and bytes of the `j`-th step of a block from context `ctx`.
     #[inline(always)]
-    fn times_scalar(&self, ctx: f64, out: &mut [u64]) -> bool {
+    fn terms(&self, ctx: f64, j: usize) -> (f64, f64) {
+        let ctx = ctx + self.seqs * j as i32 as f64;
+        (self.weights_flops + self.attention * ctx, self.streamed + self.kv * ctx)
+    }
+
+    /// The loop every way compiles: straight-line, so that it vectorises;
+    /// `BOUND` 0 computes only the compute term, 1 only the memory term, 2
+    /// both and their max (`secs`).
+    #[inline(always)]
+    fn times_scalar<const BOUND: u8>(&self, ctx: f64, out: &mut [u64]) -> bool {
         let two52 = (1u64 << 52) as f64;
         let mut ok = true;
         for (j, t) in out.iter_mut().enumerate() {
-            let ns = self.secs(ctx, j) * 1e9 + 0.5;
+            let secs = match BOUND {
+                0 => self.terms(ctx, j).0 / self.flops_per_s * self.slowdown,
+                1 => self.terms(ctx, j).1 / self.bytes_per_s * self.slowdown,
+                _ => self.secs(ctx, j),
+            };
+            let ns = secs * 1e9 + 0.5;
             ok &= ns > 0.5 && ns < two52;
             // Truncated, then read from 2^52 + it: an integer below 2^52.
             *t = (ns.trunc() + two52).to_bits() - two52.to_bits();
         }
         ok
     }
+}
+
+/// Which term of a step's time is the larger along a block of steps.
+#[derive(Clone, Copy)]
+enum Bound {
+    Compute,
+    Memory,
+    Either,
 }
 
 /// A latency model bound to one model on one GPU.
@@ -309,5 +358,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Runs whose steps change from memory-bound to compute-bound (or the
+    /// reverse) inside a block, started at contexts around the crossing of
+    /// the two terms: still step by step, to the nanosecond.
+    #[test]
+    fn decode_runs_across_the_roofline_crossing_are_step_by_step() {
+        let (models, hardware) = (builtin_models(), builtin_hardware());
+        let mut crossed = 0;
+        for m in models.values() {
+            for hw in hardware.values() {
+                let lat = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.07, None);
+                for seqs in [1u64, 7, 64, 255] {
+                    // (2N·s + 2Ld·c)/F = (W + kv·c)/B at c = crossing.
+                    let (wf, att) = (2.0 * m.active() * seqs as f64, 2.0 * m.layers as f64 * m.hidden as f64);
+                    let (w, kv) = (m.streamed_weight_bytes(), m.kv_bytes_per_token());
+                    let crossing = (w / lat.bytes_per_s - wf / lat.flops_per_s) / (att / lat.flops_per_s - kv / lat.bytes_per_s);
+                    if !(crossing.is_finite() && crossing > 0.0 && crossing < 1e9) {
+                        continue;
+                    }
+                    crossed += 1;
+                    for before in [0u64, 1, 17, 128, 255, 299] {
+                        let context = ((crossing as u64).saturating_sub(before * seqs) / seqs).max(1) * seqs;
+                        let mut ends = Vec::new();
+                        lat.decode_run(seqs, context, 300, SimTime(5), &mut ends);
+                        let mut end = SimTime(5);
+                        for (k, &got) in ends.iter().enumerate() {
+                            let w = StepWork { decode_seqs: seqs as f64, decode_context: (context + k as u64 * seqs) as f64, ..Default::default() };
+                            end += lat.step(&w);
+                            assert_eq!(got, end, "step {k}, {before} steps before the crossing");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(crossed > 10, "{crossed} crossings");
     }
 }
