@@ -413,9 +413,9 @@ impl Columns<'_> {
     /// When the message, sent by each node `from` at `sent[from]`
     /// ([`NOT_SENT`] if it does not send), reaches `to`: `out[from]`,
     /// [`ABSENT`] for `to` itself and for nodes that do not send. Returns
-    /// the earliest and latest arrival (`(ABSENT, i64::MIN)` if none);
+    /// the latest arrival (`i64::MIN` if none);
     /// `None` if any transmission is given up. Times below 2^63 ns.
-    pub fn arrivals(&self, to: NodeId, sent: &[u64], out: &mut [i64]) -> Option<(i64, i64)> {
+    pub fn arrivals(&self, to: NodeId, sent: &[u64], out: &mut [i64]) -> Option<i64> {
         let (net, t) = (self.net, to as usize);
         let transfer = self.bytes as f64 * net.ns_per_byte;
         if self.direct
@@ -434,7 +434,7 @@ impl Columns<'_> {
                 (sent[f] + net.delay(f as NodeId, to, self.bytes, self.jitter, self.loss)?.0) as i64
             };
         }
-        Some(column::extremes(out))
+        Some(column::latest(out))
     }
 }
 

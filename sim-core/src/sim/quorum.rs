@@ -324,8 +324,11 @@ impl Planner {
 struct Arrivals {
     times: Vec<i64>,
     powers: Vec<u64>,
+    /// Count and power of the votes that arrive.
     count: u64,
     total: u64,
+    /// At or before the earliest arrival (the earliest send will do), and
+    /// the latest.
     first: i64,
     last: i64,
     /// The passes made since `fill`: (time, power in by it, count in by it).
@@ -337,8 +340,8 @@ struct Arrivals {
     span: Option<(i64, i64, u64)>,
     /// Times and powers of the window as `between` writes them.
     scratch: (Vec<i64>, Vec<u64>),
-    /// Count and power of the vote's senders (`count_senders`).
-    senders: (u64, u64),
+    /// Count, power and earliest send of the vote's senders (`count_senders`).
+    senders: (u64, u64, i64),
 }
 
 
@@ -355,14 +358,16 @@ impl Arrivals {
     /// Counts the senders of a vote sent at `sent`, the powers set.
     fn count_senders(&mut self, sent: &[u64]) {
         let sending = sent.iter().zip(&self.powers).filter(|&(&s, _)| s != NEVER);
-        self.senders = sending.fold((0, 0), |(c, p), (_, &w)| (c + 1, p + w));
+        self.senders = sending.fold((0, 0, ABSENT), |(c, p, e), (&s, &w)| (c + 1, p + w, e.min(s as i64)));
     }
 
     /// The arrivals at `to` of votes sent at `sent`, drawn by `votes`
     /// (senders counted).
     fn fill_drawn(&mut self, votes: &Columns, sent: &[u64], to: usize) -> Option<()> {
         self.times.resize(sent.len(), 0);
-        (self.first, self.last) = votes.arrivals(to as NodeId, sent, &mut self.times)?;
+        self.last = votes.arrivals(to as NodeId, sent, &mut self.times)?;
+        // No vote arrives before it is sent.
+        self.first = self.senders.2;
         let own = if sent[to] == NEVER { (0, 0) } else { (1, self.powers[to]) };
         (self.count, self.total) = (self.senders.0 - own.0, self.senders.1 - own.1);
         self.probes.clear();
@@ -479,7 +484,7 @@ impl Arrivals {
         let k = between(&self.times, &self.powers, lo, hi, &mut self.scratch.0, &mut self.scratch.1);
         self.window.clear();
         self.window.extend(self.scratch.0[..k].iter().zip(&self.scratch.1[..k]).map(|(&t, &p)| (t, p)));
-        self.window.sort_unstable();
+        self.window.sort_unstable_by_key(|w| w.0);
         self.span = Some((lo, hi, power_lo));
         Some(self.in_window(need).expect("the power by hi reaches the need") as u64)
     }
