@@ -9,7 +9,6 @@ pub mod inference;
 pub mod market;
 pub mod mempool;
 pub mod network;
-pub mod normal;
 pub mod phold;
 pub mod queue;
 pub mod records;

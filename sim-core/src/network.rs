@@ -14,7 +14,6 @@ use column::Bases;
 use petgraph::graph::{NodeIndex, UnGraph};
 use rand::Rng;
 
-use crate::normal::standard_normal;
 use crate::rng::{self, CounterKey, Purpose, Streams};
 use crate::scenario::{FaultKind, JitterKind, Scenario, TopologyKind};
 use crate::time::SimDuration;
@@ -55,8 +54,8 @@ impl Jitter {
             JitterKind::None => base_ns,
             JitterKind::Normal => (base_ns + self.fraction * base_ns * netem::deviate(netem::column(key, to), from)).max(0.0),
             JitterKind::Lognormal => {
-                let mut rng = key.at(&[pair_word(from, to)]);
-                base_ns * (self.sigma * standard_normal(&mut rng) - 0.5 * self.sigma * self.sigma).exp()
+                let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut key.at(&[pair_word(from, to)]));
+                base_ns * (self.sigma * z - 0.5 * self.sigma * self.sigma).exp()
             }
         }
     }
