@@ -282,10 +282,10 @@ impl LatencyModel {
                     *t = SimDuration::from_secs_f64(run.secs(ctx, j)).0;
                 }
             }
-            for &t in &ns[..n] {
+            ends.extend(ns[..n].iter().map(|&t| {
                 end += SimDuration(t);
-                ends.push(end);
-            }
+                end
+            }));
             k += n as u64;
         }
     }

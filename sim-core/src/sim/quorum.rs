@@ -544,21 +544,15 @@ fn by(times: &[i64], powers: &[u64], t: i64) -> (u64, u64) {
 /// in at a time in (lo, hi], in sender order, and returns how many.
 fn between(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut Vec<i64>, ps: &mut Vec<u64>) -> usize {
     let n = times.len().min(powers.len());
-    // Room for a full group of four written past the last vote in.
-    ts.resize(n + 4, 0);
-    ps.resize(n + 4, 0);
+    ts.resize(n, 0);
+    ps.resize(n, 0);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2; the buffers have n + 4 slots.
+        // SAFETY: the CPU has AVX2; the buffers have n slots.
         return unsafe { between_avx2(&times[..n], &powers[..n], lo, hi, ts, ps) };
     }
-    between_from(times, powers, lo, hi, ts, ps, 0, 0)
-}
-
-/// [`between`] one vote at a time from sender `f`, `k` written so far.
-#[allow(clippy::too_many_arguments)]
-fn between_from(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut [i64], ps: &mut [u64], f: usize, mut k: usize) -> usize {
-    for (&t, &p) in times[f..].iter().zip(&powers[f..]) {
+    let mut k = 0;
+    for (&t, &p) in times[..n].iter().zip(&powers[..n]) {
         if t > lo && t <= hi {
             (ts[k], ps[k]) = (t, p);
             k += 1;
@@ -567,56 +561,41 @@ fn between_from(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut [i64],
     k
 }
 
-/// For each set of four lanes (a 4-bit mask), the 32-bit lanes that move
-/// the chosen 64-bit lanes to the front, in order.
-const COMPRESS: [[i32; 8]; 16] = {
-    let mut table = [[0; 8]; 16];
-    let mut mask = 0;
-    while mask < 16 {
-        let (mut lane, mut k) = (0, 0);
-        while lane < 4 {
-            if mask & (1 << lane) != 0 {
-                table[mask][2 * k] = 2 * lane;
-                table[mask][2 * k + 1] = 2 * lane + 1;
-                k += 1;
-            }
-            lane += 1;
-        }
-        mask += 1;
-    }
-    table
-};
-
-/// [`between`], four votes at a time, those in moved to the front of the
-/// group and written whole, the count advanced by how many: no branch on
-/// the data.
+/// [`between`], four times compared at once: the comparisons' bits
+/// gathered into words first (no branch on the data), then the few votes
+/// in read by their bits.
 ///
 /// # Safety
 /// The CPU must have AVX2, `powers` as long as `times`, and `ts` and `ps`
-/// four slots longer.
+/// at least as long.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn between_avx2(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut [i64], ps: &mut [u64]) -> usize {
     use std::arch::x86_64::*;
     let n = times.len();
-    assert!(powers.len() == n && ts.len() >= n + 4 && ps.len() >= n + 4);
+    assert!(powers.len() == n && ts.len() >= n && ps.len() >= n);
     let (lo_v, hi_v) = (_mm256_set1_epi64x(lo), _mm256_set1_epi64x(hi));
-    let (mut f, mut k) = (0, 0);
-    while f + 4 <= n {
-        // SAFETY: f + 3 < n; k ≤ f, so k + 3 < n + 4.
-        unsafe {
-            let t = _mm256_loadu_si256(times.as_ptr().add(f).cast());
-            let p = _mm256_loadu_si256(powers.as_ptr().add(f).cast());
+    let mut k = 0;
+    for (w, chunk) in times.chunks(64).enumerate() {
+        let full = chunk.len() / 4 * 4;
+        let mut word = 0u64;
+        for f in (0..full).step_by(4) {
+            // SAFETY: f + 3 < the chunk's length.
+            let t = unsafe { _mm256_loadu_si256(chunk.as_ptr().add(f).cast()) };
             let inside = _mm256_andnot_si256(_mm256_cmpgt_epi64(t, hi_v), _mm256_cmpgt_epi64(t, lo_v));
-            let mask = _mm256_movemask_pd(_mm256_castsi256_pd(inside)) as usize;
-            let order = _mm256_loadu_si256(COMPRESS[mask].as_ptr().cast());
-            _mm256_storeu_si256(ts.as_mut_ptr().add(k).cast(), _mm256_permutevar8x32_epi32(t, order));
-            _mm256_storeu_si256(ps.as_mut_ptr().add(k).cast(), _mm256_permutevar8x32_epi32(p, order));
-            k += mask.count_ones() as usize;
+            word |= (_mm256_movemask_pd(_mm256_castsi256_pd(inside)) as u64) << f;
         }
-        f += 4;
+        for (f, &t) in chunk.iter().enumerate().skip(full) {
+            word |= ((t > lo && t <= hi) as u64) << f;
+        }
+        while word != 0 {
+            let i = 64 * w + word.trailing_zeros() as usize;
+            (ts[k], ps[k]) = (times[i], powers[i]);
+            k += 1;
+            word &= word - 1;
+        }
     }
-    between_from(times, powers, lo, hi, ts, ps, f, k)
+    k
 }
 
 /// [`by`] compiled for AVX2.
