@@ -83,7 +83,8 @@ pub(super) struct Planner {
     /// Every delay of one vote, row by sender (only when who precommits
     /// must be settled one by one: see `precommitters`).
     delays: Vec<u64>,
-    /// The delays of one vote to one receiver, by sender.
+    /// The delays of one vote to one receiver, by sender (read from the
+    /// matrix).
     column: Vec<u64>,
     /// What the last `reach` found at its receiver.
     arrivals: Arrivals,
@@ -317,9 +318,8 @@ impl Planner {
 /// hint, then bisecting), each step one pass that sums the power and counts
 /// the votes in by a time (a loop of compares the compiler turns into
 /// vector code, AVX2 where the CPU has it), down to eight candidates, which
-/// are sorted. Cheaper than
-/// sorting or bucketing all of them, and the same answers (tested against
-/// sorting).
+/// are sorted. Cheaper than sorting or bucketing all of them, and the same
+/// answers (tested against sorting).
 #[derive(Default)]
 struct Arrivals {
     times: Vec<i64>,
