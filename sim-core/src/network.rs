@@ -52,7 +52,7 @@ impl Jitter {
     fn apply(&self, base_ns: f64, key: CounterKey, from: NodeId, to: NodeId) -> f64 {
         match self.kind {
             JitterKind::None => base_ns,
-            JitterKind::Normal => (base_ns + self.fraction * base_ns * netem::deviate(netem::column(key, to), from)).max(0.0),
+            JitterKind::Normal => netem::propagation(base_ns, self.fraction * base_ns, netem::column(key, to), from),
             JitterKind::Lognormal => {
                 let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut key.at(&[pair_word(from, to)]));
                 base_ns * (self.sigma * z - 0.5 * self.sigma * self.sigma).exp()
@@ -214,8 +214,8 @@ impl Network {
         Some(())
     }
 
-    /// One message from every node, for [`Columns::fill`] to give its
-    /// delays to each receiver in turn (the columns of
+    /// One message from every node, for [`Columns::arrivals`] to give its
+    /// arrival times at each receiver in turn (the columns of
     /// [`Network::send_delays`], with the same draws): the faults checked
     /// and the message hashed once. `None` if a partition is in force or a
     /// node is down.
@@ -398,17 +398,6 @@ pub struct Columns<'a> {
 }
 
 impl Columns<'_> {
-    /// The delays from every node to `to` (`out[from]`, 0 for `to`
-    /// itself); `None` if any transmission is given up.
-    pub fn fill(&self, to: NodeId, out: &mut [u64]) -> Option<()> {
-        let mut arrivals = vec![0; out.len()];
-        self.arrivals(to, &vec![0; out.len()], &mut arrivals)?;
-        for (o, a) in out.iter_mut().zip(arrivals) {
-            *o = if a == ABSENT { 0 } else { a as u64 };
-        }
-        Some(())
-    }
-
     /// When the message, sent by each node `from` at `sent[from]`
     /// ([`NOT_SENT`] if it does not send), reaches `to`: `out[from]`,
     /// [`ABSENT`] for `to` itself and for nodes that do not send. Returns
@@ -556,9 +545,10 @@ region = "r3"
         assert_eq!(net.send_delay(0, 1, 0, [0; 4]), None, "all transmissions lost");
     }
 
-    /// A column that `columns` fills is a column of the `send_delays`
-    /// matrix and each entry is `send_delay`'s, with jitter, with and
-    /// without slow nodes and loss (the direct loop and the general one).
+    /// The arrivals `columns` gives a receiver, for messages sent at time
+    /// 0, are a column of the `send_delays` matrix and each entry is
+    /// `send_delay`'s, with jitter, with and without slow nodes and loss
+    /// (the direct loop and the general one); the receiver's own is absent.
     #[test]
     fn columns_are_the_columns_of_send_delays() {
         let (_, mut net) = four("");
@@ -573,12 +563,16 @@ region = "r3"
                     net.send_delays(from as NodeId, 500, key, row).unwrap();
                 }
                 for to in 0..4 {
-                    let mut column = [0u64; 4];
-                    net.columns(500, key).unwrap().fill(to as NodeId, &mut column).unwrap();
+                    let mut column = [0i64; 4];
+                    let latest = net.columns(500, key).unwrap().arrivals(to as NodeId, &[0; 4], &mut column).unwrap();
+                    assert_eq!(latest, (0..4).filter(|&f| f != to).map(|f| rows[f][to] as i64).max().unwrap());
                     for from in 0..4 {
-                        assert_eq!(column[from], rows[from][to], "{action:?} {from}->{to}");
-                        let single = if from == to { 0 } else { net.send_delay(from as NodeId, to as NodeId, 500, key).unwrap().0 };
-                        assert_eq!(column[from], single, "{action:?} {from}->{to}");
+                        if from == to {
+                            assert_eq!(column[from], ABSENT);
+                            continue;
+                        }
+                        assert_eq!(column[from], rows[from][to] as i64, "{action:?} {from}->{to}");
+                        assert_eq!(column[from], net.send_delay(from as NodeId, to as NodeId, 500, key).unwrap().0 as i64, "{action:?} {from}->{to}");
                     }
                 }
             }

@@ -71,7 +71,7 @@ pub(super) fn latest(out: &[i64]) -> i64 {
 /// direct link with normal jitter.
 #[inline(always)]
 fn one(column: u32, from: usize, ns: f64, spread: f64, transfer: f64) -> u64 {
-    let propagation = (ns + spread * netem::deviate(column, from as u16)).max(0.0);
+    let propagation = netem::propagation(ns, spread, column, from as u16);
     // Non-negative and below 2^63: the signed conversion is the unsigned
     // one, cheaper; adding ½ and truncating rounds to nearest.
     (propagation + transfer + 0.5) as i64 as u64

@@ -59,6 +59,15 @@ pub(super) fn deviate(column: u32, from: NodeId) -> f64 {
     NORMAL[index(column, from)] as f64 * INV_SCALE
 }
 
+/// The propagation time (ns) of sender `from` in a column, over a link of
+/// `ns` with jitter spread `spread` (fraction × ns): ns + spread · deviate,
+/// clipped at 0. The one formula `Network::delay` and the column kernel's
+/// scalar lanes share.
+#[inline(always)]
+pub(super) fn propagation(ns: f64, spread: f64, column: u32, from: NodeId) -> f64 {
+    (ns + spread * deviate(column, from)).max(0.0)
+}
+
 /// The lowest and highest deviates of the table.
 pub(super) fn extreme_deviates() -> (f64, f64) {
     (NORMAL[0] as f64 * INV_SCALE, NORMAL[NORMAL.len() - 1] as f64 * INV_SCALE)
