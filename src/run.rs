@@ -166,16 +166,16 @@ fn write_run(scenario: &Scenario, seed: u64, dir: &std::path::Path, quiet: bool,
         );
         bar
     };
-    let mut sink = reports::ParquetSink::new(dir);
+    let mut sink = reports::ParquetSink::new(dir).with_request_plots(scenario.duration.as_secs_f64());
     let summary = sim_core::sim::run(scenario, seed, &mut sink, &mut |t: SimTime| {
         bar.set_position(t.0 / 1_000_000);
         bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
     })
     .map_err(|e| Failure::internal(e.to_string()))?;
     bar.finish_and_clear();
-    sink.finish().map_err(|e| Failure::internal(e.to_string()))?;
+    let request_plots = sink.finish().map_err(|e| Failure::internal(e.to_string()))?;
     reports::write_summary(dir, &summary).map_err(|e| Failure::internal(e.to_string()))?;
-    reports::report_run(dir).map_err(|e| Failure::internal(e.to_string()))?;
+    reports::report_run_with(dir, request_plots).map_err(|e| Failure::internal(e.to_string()))?;
     if csv {
         reports::write_csv(dir).map_err(|e| Failure::internal(e.to_string()))?;
     }

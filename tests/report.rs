@@ -159,10 +159,15 @@ fn resvg_parse(svg: &str) -> bool {
     stack.is_empty()
 }
 
+/// The run accumulates the requests' plots as it writes the rows; `hacasim
+/// report` reads them from the table: the same plots, byte for byte, on a
+/// run with every mode, proofs and wrong results (the exposure plot's data).
 #[test]
 fn report_command_reproduces_plots_and_report_byte_for_byte() {
     let t = tempfile::tempdir().unwrap();
     let dir = run(t.path());
+    let s = summary(&dir);
+    assert!(s["fraud"]["wrong_results"].as_u64().unwrap() > 0 && s["requests"]["finalised"].as_u64().unwrap() > 0);
     let copy = t.path().join("copy");
     std::fs::create_dir(&copy).unwrap();
     for e in std::fs::read_dir(&dir).unwrap() {

@@ -141,8 +141,8 @@ impl Table for RequestRecord {
             rows.len(),
             vec![
                 col("id", rows.iter().map(|r| r.id).collect::<Vec<u64>>()),
-                col("stream", rows.iter().map(|r| r.stream.clone()).collect::<Vec<String>>()),
-                col("model", rows.iter().map(|r| r.model.clone()).collect::<Vec<String>>()),
+                col("stream", rows.iter().map(|r| r.stream.as_str()).collect::<Vec<&str>>()),
+                col("model", rows.iter().map(|r| r.model.as_str()).collect::<Vec<&str>>()),
                 col("mode", rows.iter().map(|r| r.mode).collect::<Vec<&str>>()),
                 col("node", rows.iter().map(|r| r.node as u32).collect::<Vec<u32>>()),
                 col("prompt_tokens", rows.iter().map(|r| r.prompt_tokens).collect::<Vec<u32>>()),
@@ -308,6 +308,9 @@ pub struct ParquetSink {
     gpu_nodes: TableWriter<GpuNodeRecord>,
     ledger: TableWriter<LedgerRecord>,
     market: TableWriter<MarketRecord>,
+    /// The requests' plots, accumulated as the rows are written (when asked
+    /// for: `with_request_plots`).
+    request_plots: Option<plots::RequestPlots>,
     /// The first write error; later rows are dropped and the error is
     /// returned by `finish` (the sink trait cannot fail mid-run).
     error: Option<ReportError>,
@@ -323,8 +326,16 @@ impl ParquetSink {
             gpu_nodes: TableWriter::new(dir),
             ledger: TableWriter::new(dir),
             market: TableWriter::new(dir),
+            request_plots: None,
             error: None,
         }
+    }
+
+    /// Also accumulates the requests' plots of a run of `duration_s`
+    /// simulated seconds, for `report_run_with`.
+    pub fn with_request_plots(mut self, duration_s: f64) -> Self {
+        self.request_plots = Some(plots::RequestPlots::new(duration_s));
+        self
     }
 
     fn keep(&mut self, r: Result<(), ReportError>) {
@@ -333,7 +344,9 @@ impl ParquetSink {
         }
     }
 
-    pub fn finish(self) -> Result<(), ReportError> {
+    /// Writes what is left of every table; returns the requests' plots if
+    /// they were asked for.
+    pub fn finish(self) -> Result<Option<plots::RequestPlots>, ReportError> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -343,37 +356,41 @@ impl ParquetSink {
         self.requests.finish()?;
         self.gpu_nodes.finish()?;
         self.ledger.finish()?;
-        self.market.finish()
+        self.market.finish()?;
+        Ok(self.request_plots)
     }
 }
 
 impl RecordSink for ParquetSink {
-    fn block(&mut self, r: &BlockRecord) {
-        let res = self.blocks.push(r.clone());
+    fn block(&mut self, r: BlockRecord) {
+        let res = self.blocks.push(r);
         self.keep(res);
     }
-    fn round(&mut self, r: &RoundRecord) {
-        let res = self.rounds.push(r.clone());
+    fn round(&mut self, r: RoundRecord) {
+        let res = self.rounds.push(r);
         self.keep(res);
     }
-    fn node(&mut self, r: &NodeRecord) {
-        let res = self.nodes.push(r.clone());
+    fn node(&mut self, r: NodeRecord) {
+        let res = self.nodes.push(r);
         self.keep(res);
     }
-    fn request(&mut self, r: &RequestRecord) {
-        let res = self.requests.push(r.clone());
+    fn request(&mut self, r: RequestRecord) {
+        if let Some(p) = &mut self.request_plots {
+            p.push(&(&r).into());
+        }
+        let res = self.requests.push(r);
         self.keep(res);
     }
-    fn gpu_node(&mut self, r: &GpuNodeRecord) {
-        let res = self.gpu_nodes.push(r.clone());
+    fn gpu_node(&mut self, r: GpuNodeRecord) {
+        let res = self.gpu_nodes.push(r);
         self.keep(res);
     }
-    fn ledger(&mut self, r: &LedgerRecord) {
-        let res = self.ledger.push(r.clone());
+    fn ledger(&mut self, r: LedgerRecord) {
+        let res = self.ledger.push(r);
         self.keep(res);
     }
-    fn market(&mut self, r: &MarketRecord) {
-        let res = self.market.push(r.clone());
+    fn market(&mut self, r: MarketRecord) {
+        let res = self.market.push(r);
         self.keep(res);
     }
 }
@@ -402,13 +419,19 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ReportErr
 /// Plots (`<name>.svg` and `<name>.png`) and `report.html` for a run
 /// directory, from its Parquet tables, `summary.json` and `scenario.toml`.
 pub fn report_run(dir: &Path) -> Result<Vec<String>, ReportError> {
+    report_run_with(dir, None)
+}
+
+/// [`report_run`], with the requests' plots accumulated by the run's sink
+/// (`ParquetSink::with_request_plots`) instead of read from the table.
+pub fn report_run_with(dir: &Path, request_plots: Option<plots::RequestPlots>) -> Result<Vec<String>, ReportError> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|source| ReportError::Io { path: dir.join(name), source });
     let summary_text = read("summary.json")?;
     let summary: serde_json::Value = serde_json::from_str(&summary_text)
         .map_err(|e| ReportError::Input { path: dir.join("summary.json"), message: e.to_string() })?;
     let scenario = read("scenario.toml")?;
     let duration = summary.get("sim_duration_s").and_then(|v| v.as_f64()).unwrap_or(0.0);
-    let plots = plots::run_plots(dir, duration)?;
+    let plots = plots::run_plots(dir, duration, request_plots)?;
     let written = write_plots(dir, &plots)?;
     write_atomic(&dir.join("report.html"), html::report(&summary, &scenario, &plots).as_bytes())?;
     Ok(written)

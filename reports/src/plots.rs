@@ -9,6 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use polars::prelude::*;
 
+use sim_core::records::RequestRecord;
+
 use crate::ReportError;
 
 const SIZE: (u32, u32) = (900, 540);
@@ -353,6 +355,124 @@ impl StepCounts {
     }
 }
 
+/// One request as the plots read it: its row of `requests.parquet`, or its
+/// record as the run writes it.
+pub struct RequestRow<'a> {
+    pub mode: &'a str,
+    pub trust_gap_s: Option<f64>,
+    pub submitted_s: Option<f64>,
+    pub started_s: Option<f64>,
+    pub delivered_s: Option<f64>,
+    pub proof_started_s: Option<f64>,
+    pub proof_done_s: Option<f64>,
+    pub honest: bool,
+    pub value_at_risk_usd: Option<f64>,
+    pub detected_s: Option<f64>,
+}
+
+impl<'a> From<&'a RequestRecord> for RequestRow<'a> {
+    fn from(r: &'a RequestRecord) -> Self {
+        RequestRow {
+            mode: r.mode,
+            trust_gap_s: r.trust_gap_s,
+            submitted_s: Some(r.submitted_s),
+            started_s: r.started_s,
+            delivered_s: r.delivered_s,
+            proof_started_s: r.proof_started_s,
+            proof_done_s: r.proof_done_s,
+            honest: r.honest,
+            value_at_risk_usd: Some(r.value_at_risk_usd),
+            detected_s: r.detected_s,
+        }
+    }
+}
+
+/// What the requests' plots (trust gaps per mode, load over time, fraud
+/// exposure) need, in memory that does not grow with the rows, added row
+/// by row in table order: by the run as it writes each request (so that a
+/// day's run does not read its requests back, ~7 % of its time) or from
+/// the table (`hacasim report`); the same rows in the same order give the
+/// same plots, byte for byte (tested).
+pub struct RequestPlots {
+    duration_s: f64,
+    gaps: [(&'static str, LogBins); 3],
+    gq: StepCounts,
+    gs: StepCounts,
+    pq: StepCounts,
+    pp: StepCounts,
+    exposure: StepCounts,
+    any_request: bool,
+    any_wrong: bool,
+}
+
+impl RequestPlots {
+    /// For a run of `duration_s` simulated seconds.
+    pub fn new(duration_s: f64) -> RequestPlots {
+        let [gq, gs, pq, pp, exposure] = std::array::from_fn(|_| StepCounts::new(duration_s, 300));
+        RequestPlots {
+            duration_s,
+            gaps: [("tee", LogBins::new()), ("zk", LogBins::new()), ("vanilla", LogBins::new())],
+            gq,
+            gs,
+            pq,
+            pp,
+            exposure,
+            any_request: false,
+            any_wrong: false,
+        }
+    }
+
+    /// The next request of the table.
+    pub fn push(&mut self, r: &RequestRow) {
+        self.any_request = true;
+        if let (Some((_, bins)), Some(g)) = (self.gaps.iter_mut().find(|(m, _)| *m == r.mode), r.trust_gap_s)
+            && g > 0.0
+        {
+            bins.push(g);
+        }
+        self.gq.interval(r.submitted_s, r.started_s, 1.0);
+        self.gs.interval(r.started_s, r.delivered_s, 1.0);
+        if r.mode == "zk" {
+            self.pq.interval(r.delivered_s, r.proof_started_s, 1.0);
+            self.pp.interval(r.proof_started_s, r.proof_done_s, 1.0);
+        }
+        if !r.honest
+            && let (Some(d), Some(v)) = (r.delivered_s, r.value_at_risk_usd)
+        {
+            self.any_wrong = true;
+            self.exposure.interval(Some(d), r.detected_s, v);
+        }
+    }
+
+    /// From the requests table at `path`, streamed.
+    pub fn from_table(path: &Path, duration_s: f64) -> Result<RequestPlots, ReportError> {
+        let mut plots = RequestPlots::new(duration_s);
+        let cols = ["mode", "trust_gap_s", "submitted_s", "started_s", "delivered_s", "proof_started_s", "proof_done_s", "honest", "value_at_risk_usd", "detected_s"];
+        for_each_chunk(path, &cols, |df| {
+            let col = |n: &str| column_f64(df, n);
+            let modes = column_str(df, "mode");
+            let (gap, sub, start, deliv, ps, pd) = (col("trust_gap_s"), col("submitted_s"), col("started_s"), col("delivered_s"), col("proof_started_s"), col("proof_done_s"));
+            let (value, detected) = (col("value_at_risk_usd"), col("detected_s"));
+            let honest: Vec<bool> = df.column("honest").ok().and_then(|c| c.bool().ok().map(|b| (0..b.len()).map(|i| b.get(i).unwrap_or(true)).collect())).unwrap_or_default();
+            for i in 0..modes.len() {
+                plots.push(&RequestRow {
+                    mode: &modes[i],
+                    trust_gap_s: gap[i],
+                    submitted_s: sub[i],
+                    started_s: start[i],
+                    delivered_s: deliv[i],
+                    proof_started_s: ps[i],
+                    proof_done_s: pd[i],
+                    honest: honest.get(i).copied().unwrap_or(true),
+                    value_at_risk_usd: value[i],
+                    detected_s: detected[i],
+                });
+            }
+        })?;
+        Ok(plots)
+    }
+}
+
 /// Rows read per chunk when a table is streamed (whole row groups).
 const CHUNK_ROWS: usize = 65_536;
 
@@ -374,43 +494,21 @@ pub fn for_each_chunk(path: &Path, columns: &[&str], mut f: impl FnMut(&DataFram
 }
 
 /// Every plot of a run directory, from its tables, streamed.
-pub fn run_plots(dir: &Path, duration_s: f64) -> Result<Vec<Plot>, ReportError> {
+///
+/// `requests_plots`: the requests' part accumulated while the run wrote the
+/// table (`None`: read from `requests.parquet`, as `hacasim report` does).
+pub fn run_plots(dir: &Path, duration_s: f64, requests_plots: Option<RequestPlots>) -> Result<Vec<Plot>, ReportError> {
     let blocks = dir.join("blocks.parquet");
     let requests = dir.join("requests.parquet");
     let ledger = dir.join("ledger.parquet");
 
     // Requests: trust gaps per mode, load over time, fraud exposure.
-    let mut gaps = [("tee", LogBins::new()), ("zk", LogBins::new()), ("vanilla", LogBins::new())];
-    let [mut gq, mut gs, mut pq, mut pp, mut exposure] = std::array::from_fn(|_| StepCounts::new(duration_s, 300));
-    let (mut any_request, mut any_wrong) = (false, false);
-    let cols = ["mode", "trust_gap_s", "submitted_s", "started_s", "delivered_s", "proof_started_s", "proof_done_s", "honest", "value_at_risk_usd", "detected_s"];
-    for_each_chunk(&requests, &cols, |df| {
-        let col = |n: &str| column_f64(df, n);
-        let modes = column_str(df, "mode");
-        let (gap, sub, start, deliv, ps, pd) = (col("trust_gap_s"), col("submitted_s"), col("started_s"), col("delivered_s"), col("proof_started_s"), col("proof_done_s"));
-        let (value, detected) = (col("value_at_risk_usd"), col("detected_s"));
-        let honest: Vec<bool> = df.column("honest").ok().and_then(|c| c.bool().ok().map(|b| (0..b.len()).map(|i| b.get(i).unwrap_or(true)).collect())).unwrap_or_default();
-        for i in 0..modes.len() {
-            any_request = true;
-            if let (Some((_, bins)), Some(g)) = (gaps.iter_mut().find(|(m, _)| *m == modes[i]), gap[i])
-                && g > 0.0
-            {
-                bins.push(g);
-            }
-            gq.interval(sub[i], start[i], 1.0);
-            gs.interval(start[i], deliv[i], 1.0);
-            if modes[i] == "zk" {
-                pq.interval(deliv[i], ps[i], 1.0);
-                pp.interval(ps[i], pd[i], 1.0);
-            }
-            if !honest.get(i).copied().unwrap_or(true)
-                && let (Some(d), Some(v)) = (deliv[i], value[i])
-            {
-                any_wrong = true;
-                exposure.interval(Some(d), detected[i], v);
-            }
-        }
-    })?;
+    let requests_plots = match requests_plots {
+        // Over the same duration as the summary's (always, for a run's own).
+        Some(r) if r.duration_s == duration_s => r,
+        _ => RequestPlots::from_table(&requests, duration_s)?,
+    };
+    let RequestPlots { gaps, gq, gs, pq, pp, exposure, any_request, any_wrong, .. } = requests_plots;
     let mut plots = vec![trust_gap_cdf(&gaps)?];
 
     // Blocks: two passes, the first for the intervals' range.

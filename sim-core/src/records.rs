@@ -167,15 +167,16 @@ pub struct GpuNodeRecord {
 }
 
 /// Where records go. Implemented by the Parquet writer in `reports`, and by
-/// [`VecSink`] for tests.
+/// [`VecSink`] for tests. Records are handed over, so that a sink keeps
+/// them without copying (a day has millions of request rows).
 pub trait RecordSink {
-    fn block(&mut self, r: &BlockRecord);
-    fn round(&mut self, r: &RoundRecord);
-    fn node(&mut self, r: &NodeRecord);
-    fn request(&mut self, r: &RequestRecord);
-    fn gpu_node(&mut self, r: &GpuNodeRecord);
-    fn ledger(&mut self, r: &LedgerRecord);
-    fn market(&mut self, r: &MarketRecord);
+    fn block(&mut self, r: BlockRecord);
+    fn round(&mut self, r: RoundRecord);
+    fn node(&mut self, r: NodeRecord);
+    fn request(&mut self, r: RequestRecord);
+    fn gpu_node(&mut self, r: GpuNodeRecord);
+    fn ledger(&mut self, r: LedgerRecord);
+    fn market(&mut self, r: MarketRecord);
 }
 
 /// Keeps every record in memory.
@@ -191,26 +192,26 @@ pub struct VecSink {
 }
 
 impl RecordSink for VecSink {
-    fn block(&mut self, r: &BlockRecord) {
-        self.blocks.push(r.clone());
+    fn block(&mut self, r: BlockRecord) {
+        self.blocks.push(r);
     }
-    fn round(&mut self, r: &RoundRecord) {
-        self.rounds.push(r.clone());
+    fn round(&mut self, r: RoundRecord) {
+        self.rounds.push(r);
     }
-    fn node(&mut self, r: &NodeRecord) {
-        self.nodes.push(r.clone());
+    fn node(&mut self, r: NodeRecord) {
+        self.nodes.push(r);
     }
-    fn request(&mut self, r: &RequestRecord) {
-        self.requests.push(r.clone());
+    fn request(&mut self, r: RequestRecord) {
+        self.requests.push(r);
     }
-    fn gpu_node(&mut self, r: &GpuNodeRecord) {
-        self.gpu_nodes.push(r.clone());
+    fn gpu_node(&mut self, r: GpuNodeRecord) {
+        self.gpu_nodes.push(r);
     }
-    fn ledger(&mut self, r: &LedgerRecord) {
-        self.ledger.push(r.clone());
+    fn ledger(&mut self, r: LedgerRecord) {
+        self.ledger.push(r);
     }
-    fn market(&mut self, r: &MarketRecord) {
-        self.market.push(r.clone());
+    fn market(&mut self, r: MarketRecord) {
+        self.market.push(r);
     }
 }
 
@@ -219,11 +220,11 @@ impl RecordSink for VecSink {
 pub struct NullSink;
 
 impl RecordSink for NullSink {
-    fn block(&mut self, _: &BlockRecord) {}
-    fn round(&mut self, _: &RoundRecord) {}
-    fn node(&mut self, _: &NodeRecord) {}
-    fn request(&mut self, _: &RequestRecord) {}
-    fn gpu_node(&mut self, _: &GpuNodeRecord) {}
-    fn ledger(&mut self, _: &LedgerRecord) {}
-    fn market(&mut self, _: &MarketRecord) {}
+    fn block(&mut self, _: BlockRecord) {}
+    fn round(&mut self, _: RoundRecord) {}
+    fn node(&mut self, _: NodeRecord) {}
+    fn request(&mut self, _: RequestRecord) {}
+    fn gpu_node(&mut self, _: GpuNodeRecord) {}
+    fn ledger(&mut self, _: LedgerRecord) {}
+    fn market(&mut self, _: MarketRecord) {}
 }

@@ -570,14 +570,15 @@ impl Simulation {
 
     /// Carries out what the node's state machine asked for, until it asks nothing more.
     fn drain(&mut self, node: NodeId, sink: &mut dyn RecordSink) {
-        loop {
-            let actions = std::mem::take(&mut self.nodes[node as usize].outbox);
-            if actions.is_empty() {
-                return;
-            }
+        let mut actions = std::mem::take(&mut self.nodes[node as usize].outbox);
+        while !actions.is_empty() {
             for &action in &actions {
                 self.perform(node, action, sink);
             }
+            // The outbox gets the emptied buffer back and the actions just
+            // performed queued, if any, go next: no allocation per event.
+            actions.clear();
+            std::mem::swap(&mut actions, &mut self.nodes[node as usize].outbox);
         }
     }
 
@@ -825,7 +826,7 @@ impl Simulation {
         if self.exec.replicated {
             self.on_block_executed(height, block, &b, sink);
         }
-        sink.block(&BlockRecord {
+        sink.block(BlockRecord {
             height,
             round,
             proposer: b.proposer,
@@ -843,11 +844,11 @@ impl Simulation {
             minted: flows.minted,
         });
         if let Some(row) = self.econ.row(self.now, height, false) {
-            sink.ledger(&row);
+            sink.ledger(row);
         }
         let rounds: Vec<_> = self.round_log.range((height, 0)..(height + 1, 0)).map(|(k, v)| (*k, *v)).collect();
         for ((h, r), log) in rounds {
-            sink.round(&RoundRecord {
+            sink.round(RoundRecord {
                 height: h,
                 round: r,
                 proposer: log.proposer,
@@ -872,7 +873,7 @@ impl Simulation {
         self.chain.longest_stall = self.chain.longest_stall.max(self.end.since(last));
         for (i, spec) in self.specs.iter().enumerate() {
             let st = &self.stats[i];
-            sink.node(&NodeRecord {
+            sink.node(NodeRecord {
                 id: i as u16,
                 name: spec.name.clone(),
                 group: spec.group.clone(),
@@ -894,7 +895,7 @@ impl Simulation {
         }
         let (requests, trust_gap_s, fraud, gpu, prover) = self.finish_requests(sink);
         if let Some(row) = self.econ.row(self.end, self.chain.tip(), true) {
-            sink.ledger(&row);
+            sink.ledger(row);
         }
         let economics = self.econ.summary(self.end);
         let cost = self.cost(requests.finalised);

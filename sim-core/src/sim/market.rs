@@ -220,7 +220,7 @@ impl super::Simulation {
             }
         }
         self.demand_factor = factor;
-        sink.market(&MarketRecord {
+        sink.market(MarketRecord {
             time_s: now.as_secs_f64(),
             price_usd: price,
             requests: in_interval,

@@ -660,7 +660,7 @@ impl Simulation {
         let r = self.inf.requests[slot as usize].as_ref().expect("live request");
         if r.settled.is_some() && (r.finalised.is_some() || r.detected.is_some()) {
             let record = self.request_record(r);
-            sink.request(&record);
+            sink.request(record);
             self.inf.requests[slot as usize] = None;
             self.inf.free.push(slot);
         }
@@ -701,7 +701,7 @@ impl Simulation {
             if let Some(r) = &self.inf.requests[slot] {
                 unfinished += 1;
                 let record = self.request_record(r);
-                sink.request(&record);
+                sink.request(record);
             }
         }
         let duration = end.since(SimTime::ZERO);
@@ -711,7 +711,7 @@ impl Simulation {
             let m = &self.inf.meta[i];
             let u = gpu.busy_ns as f64 / duration.0.max(1) as f64;
             utilisation.push(u);
-            sink.gpu_node(&GpuNodeRecord {
+            sink.gpu_node(GpuNodeRecord {
                 id: i as u16,
                 name: m.name.clone(),
                 group: m.group.clone(),
