@@ -89,9 +89,9 @@ struct DecodeRun {
     attention: f64,
     streamed: f64,
     kv: f64,
-    flops_per_s: f64,
-    bytes_per_s: f64,
-    slowdown: f64,
+    /// Seconds per flop and per byte, the slowdown included.
+    per_flop: f64,
+    per_byte: f64,
     /// Sequences decoding: the context's growth per step.
     seqs: f64,
 }
@@ -104,7 +104,7 @@ impl DecodeRun {
     #[inline(always)]
     fn secs(&self, ctx: f64, j: usize) -> f64 {
         let (flops, bytes) = self.terms(ctx, j);
-        (flops / self.flops_per_s).max(bytes / self.bytes_per_s) * self.slowdown
+        (flops * self.per_flop).max(bytes * self.per_byte)
     }
 
     /// `out[j]` = the `j`-th step's time in ns from context `ctx`, rounded
@@ -120,7 +120,7 @@ impl DecodeRun {
         let Some(last) = out.len().checked_sub(1) else { return true };
         let terms = |j| {
             let (flops, bytes) = self.terms(ctx, j);
-            (flops / self.flops_per_s, bytes / self.bytes_per_s)
+            (flops * self.per_flop, bytes * self.per_byte)
         };
         let ((f0, b0), (f1, b1)) = (terms(0), terms(last));
         let clear = |a: f64, b: f64| a > b * (1.0 + 1e-9);
@@ -171,8 +171,8 @@ impl DecodeRun {
         let mut ok = true;
         for (j, t) in out.iter_mut().enumerate() {
             let secs = match BOUND {
-                0 => self.terms(ctx, j).0 / self.flops_per_s * self.slowdown,
-                1 => self.terms(ctx, j).1 / self.bytes_per_s * self.slowdown,
+                0 => self.terms(ctx, j).0 * self.per_flop,
+                1 => self.terms(ctx, j).1 * self.per_byte,
                 _ => self.secs(ctx, j),
             };
             let ns = secs * 1e9 + 0.5;
@@ -198,6 +198,11 @@ pub struct LatencyModel {
     pub kind: LatencyKind,
     flops_per_s: f64,
     bytes_per_s: f64,
+    /// Seconds per flop and per byte moved, the slowdown included: a step
+    /// costs a multiplication per term, not a division (a billion decode
+    /// steps a simulated day are timed with them).
+    per_flop: f64,
+    per_byte: f64,
     model: ModelSpec,
     /// Multiplier on every step (TEE overhead on a confidential-computing GPU).
     pub slowdown: f64,
@@ -210,10 +215,14 @@ impl LatencyModel {
     /// `profile` is the fitted profile that `cfg.profile` names (required
     /// when `cfg.kind` is `Profile`, ignored otherwise).
     pub fn new(cfg: &LatencyConfig, hw: &HardwareSpec, model: &ModelSpec, slowdown: f64, profile: Option<std::sync::Arc<FittedProfile>>) -> LatencyModel {
+        let flops_per_s = hw.peak_tflops * 1e12 * cfg.flops_efficiency;
+        let bytes_per_s = hw.mem_bw_gbps * 1e9 * cfg.bandwidth_efficiency;
         LatencyModel {
             kind: cfg.kind,
-            flops_per_s: hw.peak_tflops * 1e12 * cfg.flops_efficiency,
-            bytes_per_s: hw.mem_bw_gbps * 1e9 * cfg.bandwidth_efficiency,
+            flops_per_s,
+            bytes_per_s,
+            per_flop: slowdown / flops_per_s,
+            per_byte: slowdown / bytes_per_s,
             model: model.clone(),
             slowdown,
             mean: cfg.mean.unwrap_or_default(),
@@ -233,8 +242,7 @@ impl LatencyModel {
             + l * d * w.prefill_tokens_sq
             + 2.0 * l * d * w.decode_context;
         let bytes = m.streamed_weight_bytes() + m.kv_bytes_per_token() * (w.decode_context + w.prefill_tokens);
-        let secs = (flops / self.flops_per_s).max(bytes / self.bytes_per_s);
-        SimDuration::from_secs_f64(secs * self.slowdown)
+        SimDuration::from_secs_f64((flops * self.per_flop).max(bytes * self.per_byte))
     }
 
     /// The end times of `steps` decode steps from `start` over `seqs`
@@ -263,14 +271,14 @@ impl LatencyModel {
             attention: 2.0 * m.layers as f64 * m.hidden as f64,
             streamed: m.streamed_weight_bytes(),
             kv: m.kv_bytes_per_token(),
-            flops_per_s: self.flops_per_s,
-            bytes_per_s: self.bytes_per_s,
-            slowdown: self.slowdown,
+            per_flop: self.per_flop,
+            per_byte: self.per_byte,
             seqs: seqs as f64,
         };
-        // In blocks of up to 256 steps: their times side by side (four at
-        // once where the CPU has AVX2), then summed in order.
-        let mut ns = [0u64; 256];
+        // In blocks of up to 64 steps: their times side by side (four at
+        // once where the CPU has AVX2), then summed in order. (Runs average
+        // ~80 steps: a larger block is mostly zeroed for nothing.)
+        let mut ns = [0u64; 64];
         let mut k = 0;
         while k < steps {
             let n = (steps - k).min(ns.len() as u64) as usize;
@@ -330,7 +338,7 @@ mod tests {
     /// ends, to the nanosecond at every step: every model on every GPU,
     /// with and without the TEE slowdown (and one absurd enough to take the
     /// slow conversion), from one sequence to a full batch, over more than
-    /// one block of 256 steps.
+    /// one block of 64 steps.
     #[test]
     fn decode_run_is_step_by_step() {
         let (models, hardware) = (builtin_models(), builtin_hardware());
