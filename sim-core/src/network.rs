@@ -110,6 +110,10 @@ pub struct Network {
     pub faults: FaultState,
     jitter_key: CounterKey,
     loss_key: CounterKey,
+    /// Per receiver region, each sender's base latency and jitter spread
+    /// for the normal-jitter column loop (empty for other jitter): fixed
+    /// by the latency matrix and the jitter, so made once, not per vote.
+    bases: Vec<Bases>,
 }
 
 impl Network {
@@ -133,7 +137,9 @@ impl Network {
             faults: FaultState { crashed: vec![false; n], slow: vec![1.0; n], side: None, loss_rate: net.loss_rate },
             jitter_key: streams.counter_key(Purpose::NetworkJitter),
             loss_key: streams.counter_key(Purpose::MessageLoss),
+            bases: Vec::new(),
         };
+        network.bases = network.make_bases();
         let topo = &net.topology;
         let edges: Option<Vec<(usize, usize)>> = match topo.kind {
             TopologyKind::Full => None,
@@ -224,21 +230,31 @@ impl Network {
             return None;
         }
         let direct = self.direct();
-        // Per receiver region, each sender's base latency and jitter spread
-        // as `Jitter::apply` computes them, for the normal-jitter loop.
-        let bases = if direct && self.jitter.kind == JitterKind::Normal {
-            let r = self.num_regions;
-            (0..r)
-                .map(|to| {
-                    let ns: Vec<f64> = self.region_of.iter().map(|&from| self.region_latency_ns[from * r + to] as f64).collect();
-                    let spread = ns.iter().map(|&ns| self.jitter.fraction * ns).collect();
-                    Bases::new(ns, spread)
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let bases = if direct { &self.bases[..] } else { &[] };
         Some(Columns { net: self, bytes, jitter: self.jitter_key.then(&key), loss: self.loss_key.then(&key), direct, bases })
+    }
+
+    /// Per receiver region, each sender's base latency and jitter spread
+    /// as `Jitter::apply` computes them, for the normal-jitter loop.
+    fn make_bases(&self) -> Vec<Bases> {
+        if self.jitter.kind != JitterKind::Normal {
+            return Vec::new();
+        }
+        let r = self.num_regions;
+        (0..r)
+            .map(|to| {
+                let ns: Vec<f64> = self.region_of.iter().map(|&from| self.region_latency_ns[from * r + to] as f64).collect();
+                let spread = ns.iter().map(|&ns| self.jitter.fraction * ns).collect();
+                Bases::new(ns, spread)
+            })
+            .collect()
+    }
+
+    /// Replaces the jitter (tests), and what is made from it.
+    #[cfg(test)]
+    fn set_jitter(&mut self, jitter: Jitter) {
+        self.jitter = jitter;
+        self.bases = self.make_bases();
     }
 
     /// The common case, N² times a height: no routes, no loss, no slow node.
@@ -394,7 +410,7 @@ pub struct Columns<'a> {
     /// No routes, no loss, no slow node, as when the message was hashed.
     direct: bool,
     /// By receiver region, with normal jitter on direct links.
-    bases: Vec<Bases>,
+    bases: &'a [Bases],
 }
 
 impl Columns<'_> {
@@ -552,7 +568,7 @@ region = "r3"
     #[test]
     fn columns_are_the_columns_of_send_delays() {
         let (_, mut net) = four("");
-        net.jitter = Jitter { kind: JitterKind::Normal, fraction: 0.05, sigma: 0.0 };
+        net.set_jitter(Jitter { kind: JitterKind::Normal, fraction: 0.05, sigma: 0.0 });
         for action in [None, Some(FaultAction::Slow(vec![2], 2.5)), Some(FaultAction::Loss(0.2))] {
             if let Some(a) = &action {
                 net.apply_fault(a);
@@ -584,7 +600,7 @@ region = "r3"
     #[test]
     fn normal_jitter_has_the_configured_spread() {
         let (_, mut net) = four("");
-        net.jitter = Jitter { kind: JitterKind::Normal, fraction: 0.05, sigma: 0.0 };
+        net.set_jitter(Jitter { kind: JitterKind::Normal, fraction: 0.05, sigma: 0.0 });
         let n = 20_000u64;
         let xs: Vec<f64> = (0..n).map(|i| net.send_delay(0, 3, 0, [i, 1, 2, 3]).unwrap().0 as f64 / MS as f64).collect();
         let mean = xs.iter().sum::<f64>() / n as f64;
