@@ -284,16 +284,29 @@ impl LatencyModel {
             let n = (steps - k).min(ns.len() as u64) as usize;
             // The context as a float is exact (integers below 2^53).
             let ctx = work(k).decode_context;
-            if !run.times(ctx, &mut ns[..n]) {
+            let fast = run.times(ctx, &mut ns[..n]);
+            if !fast {
                 // A step time outside the fast conversion's range: one by one.
                 for (j, t) in ns[..n].iter_mut().enumerate() {
                     *t = SimDuration::from_secs_f64(run.secs(ctx, j)).0;
                 }
             }
-            ends.extend(ns[..n].iter().map(|&t| {
-                end += SimDuration(t);
-                end
-            }));
+            if fast && end.0 < 1 << 62 {
+                // 64 times below 2^52 ns (the fast conversion's range) after
+                // one below 2^62 stay below 2^63: plain adds give what
+                // saturating ones would.
+                let mut e = end.0;
+                ends.extend(ns[..n].iter().map(|&t| {
+                    e += t;
+                    SimTime(e)
+                }));
+                end = SimTime(e);
+            } else {
+                ends.extend(ns[..n].iter().map(|&t| {
+                    end += SimDuration(t);
+                    end
+                }));
+            }
             k += n as u64;
         }
     }
