@@ -97,82 +97,129 @@ mod avx2 {
         _mm256_xor_si256(x, _mm256_srli_epi32::<14>(x))
     }
 
-    /// [`super::normal_arrivals`], eight senders at a time: their table
-    /// entries read at once (eight scalar loads: faster here than AVX2's
-    /// gather), then their arrivals four by four; the last (padded) eight
-    /// through buffers.
+    /// What every block of a column shares.
+    struct Column<'a> {
+        /// The uniform words of senders 0..8; sender f's is lane f % 8 plus
+        /// (f − f % 8)·STEP.
+        words: __m256i,
+        bases: &'a Bases,
+        transfer: __m256d,
+        /// The same, as scalars, for the lanes drawn one by one.
+        column: u32,
+        transfer_ns: f64,
+    }
+
+    /// Eight senders from `f`: their table entries read at once (eight
+    /// scalar loads: faster here than AVX2's gather), then their arrivals
+    /// four by four, written to `dst`, the latest of those that come folded
+    /// into `hi`. Returns which lanes' delays are below 2^52 ns (all of them
+    /// unless `CHECKED`), the others to be drawn one by one.
+    ///
+    /// # Safety
+    /// `src` and `dst` must have 8 slots, and the bases `f + 8` entries.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn block<const CHECKED: bool>(c: &Column, f: usize, src: *const u64, dst: *mut i64, hi: &mut __m256i) -> i32 {
+        let words = _mm256_add_epi32(c.words, _mm256_set1_epi32(STEP.wrapping_mul(f as u32) as i32));
+        let mut entry = [0u32; 8];
+        // SAFETY: eight lanes into eight slots.
+        unsafe { _mm256_storeu_si256(entry.as_mut_ptr().cast(), _mm256_srli_epi32::<20>(triple32(words))) };
+        // Every entry is below 4096, the table's length.
+        let t = |k: usize| NORMAL[entry[k] as usize & 4095];
+        let t = _mm256_setr_epi32(t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7));
+        let (zero, half, two52) = (_mm256_setzero_pd(), _mm256_set1_pd(0.5), _mm256_set1_pd((1u64 << 52) as f64));
+        let (absent, earliest, not_sent) = (_mm256_set1_epi64x(ABSENT), _mm256_set1_epi64x(i64::MIN), _mm256_set1_epi64x(NOT_SENT as i64));
+        let mut small = if CHECKED { 0 } else { 0b1111_1111 };
+        for (h, t) in [(0, _mm256_castsi256_si128(t)), (4, _mm256_extracti128_si256::<1>(t))] {
+            let g = f + h;
+            let z = _mm256_mul_pd(_mm256_cvtepi32_pd(t), _mm256_set1_pd(INV_SCALE));
+            // SAFETY: g + 3 < the bases' length; src has 8 slots.
+            let (ns, spread, sent) = unsafe {
+                (_mm256_loadu_pd(c.bases.ns.as_ptr().add(g)), _mm256_loadu_pd(c.bases.spread.as_ptr().add(g)), _mm256_loadu_si256(src.add(h).cast()))
+            };
+            let propagation = _mm256_max_pd(_mm256_add_pd(ns, _mm256_mul_pd(spread, z)), zero);
+            let y = _mm256_add_pd(_mm256_add_pd(propagation, c.transfer), half);
+            // Truncated, then an integer below 2^52 read from 2^52 + it.
+            let y = _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y);
+            if CHECKED {
+                small |= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(y, two52)) << h;
+            }
+            let delay = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(y, two52)), _mm256_castpd_si256(two52));
+            let gone = _mm256_cmpeq_epi64(sent, not_sent);
+            let arrival = _mm256_blendv_epi8(_mm256_add_epi64(sent, delay), absent, gone);
+            let counted = _mm256_blendv_epi8(arrival, earliest, gone);
+            *hi = _mm256_blendv_epi8(*hi, counted, _mm256_cmpgt_epi64(counted, *hi));
+            // SAFETY: dst has 8 slots.
+            unsafe { _mm256_storeu_si256(dst.add(h).cast(), arrival) };
+        }
+        small
+    }
+
+    /// [`super::normal_arrivals`], eight senders at a time: the blocks of
+    /// eight without the receiver straight from `sent` to `out` (a loop with
+    /// nothing else in it), then the receiver's block and the last, shorter
+    /// one through copies.
     ///
     /// # Safety
     /// The CPU must have AVX2, `sent` must be as long as `out`, and
     /// `bases`' slices `out`'s length rounded up to a multiple of eight.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn normal_arrivals(column: u32, bases: &Bases, transfer: f64, sent: &[u64], to: usize, out: &mut [i64]) -> i64 {
-        let n = out.len();
-        let (mut last_out, mut last_sent) = ([0i64; 8], [NOT_SENT; 8]);
-        let lane = |k: u32| column.wrapping_add(k.wrapping_mul(STEP)) as i32;
-        let mut words = _mm256_setr_epi32(lane(0), lane(1), lane(2), lane(3), lane(4), lane(5), lane(6), lane(7));
-        let step8 = _mm256_set1_epi32(STEP.wrapping_mul(8) as i32);
-        let (zero, half, inv_scale) = (_mm256_setzero_pd(), _mm256_set1_pd(0.5), _mm256_set1_pd(INV_SCALE));
-        let (transfer_v, two52) = (_mm256_set1_pd(transfer), _mm256_set1_pd((1u64 << 52) as f64));
-        let (absent, earliest, not_sent) = (_mm256_set1_epi64x(ABSENT), _mm256_set1_epi64x(i64::MIN), _mm256_set1_epi64x(NOT_SENT as i64));
-        let mut hi = earliest;
         // Every delay below 2^51 ns: no lane needs the slow conversion.
-        let checked = bases.most + transfer + 0.5 >= (1u64 << 51) as f64;
+        if bases.most + transfer + 0.5 >= (1u64 << 51) as f64 {
+            // SAFETY: as this function's.
+            unsafe { arrivals::<true>(column, bases, transfer, sent, to, out) }
+        } else {
+            // SAFETY: as this function's.
+            unsafe { arrivals::<false>(column, bases, transfer, sent, to, out) }
+        }
+    }
+
+    /// # Safety
+    /// As [`normal_arrivals`]'.
+    #[target_feature(enable = "avx2")]
+    unsafe fn arrivals<const CHECKED: bool>(column: u32, bases: &Bases, transfer: f64, sent: &[u64], to: usize, out: &mut [i64]) -> i64 {
+        let n = out.len();
+        let lane = |k: u32| column.wrapping_add(k.wrapping_mul(STEP)) as i32;
+        let c = Column {
+            words: _mm256_setr_epi32(lane(0), lane(1), lane(2), lane(3), lane(4), lane(5), lane(6), lane(7)),
+            bases,
+            transfer: _mm256_set1_pd(transfer),
+            column,
+            transfer_ns: transfer,
+        };
+        let mut hi = _mm256_set1_epi64x(i64::MIN);
+        let full = n / 8 * 8;
+        // The receiver's block, if it is a full one (else `full`).
+        let own = if to < full { to / 8 * 8 } else { full };
         let mut redo = false;
-        for f in (0..n).step_by(8) {
-            let full = f + 8 <= n;
-            let own = (f..f + 8).contains(&to);
-            // The last eight, and the eight with the receiver (sent by no
-            // one, here), read their send times from a copy.
-            if !full || own {
-                last_sent = [NOT_SENT; 8];
-                last_sent[..n.min(f + 8) - f].copy_from_slice(&sent[f..n.min(f + 8)]);
-                if own {
-                    last_sent[to - f] = NOT_SENT;
+        for range in [0..own, (own + 8).min(full)..full] {
+            for f in range.step_by(8) {
+                // SAFETY: f + 8 <= n: eight slots of sent and out from f,
+                // and bases padded to n rounded up to 8.
+                let small = unsafe { block::<CHECKED>(&c, f, sent.as_ptr().add(f), out.as_mut_ptr().add(f), &mut hi) };
+                if CHECKED && small != 0b1111_1111 {
+                    redo_lanes(&c, f, small, sent, to, out);
+                    redo = true;
                 }
             }
-            let dst = if full { out[f..].as_mut_ptr() } else { last_out.as_mut_ptr() };
-            let src = if full && !own { sent[f..].as_ptr() } else { last_sent.as_ptr() };
-            let mut entry = [0u32; 8];
-            // SAFETY: eight lanes into eight slots.
-            unsafe { _mm256_storeu_si256(entry.as_mut_ptr().cast(), _mm256_srli_epi32::<20>(triple32(words))) };
-            // Every entry is below 4096, the table's length.
-            let t = |k: usize| NORMAL[entry[k] as usize & 4095];
-            let t = _mm256_setr_epi32(t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7));
-            let mut small = if checked { 0 } else { 0b1111_1111 };
-            for (h, t) in [(0, _mm256_castsi256_si128(t)), (4, _mm256_extracti128_si256::<1>(t))] {
-                let g = f + h;
-                let z = _mm256_mul_pd(_mm256_cvtepi32_pd(t), inv_scale);
-                // SAFETY: g + 3 < the bases' (padded) length; src has 8 slots from f.
-                let (ns, spread, sent) = unsafe {
-                    (_mm256_loadu_pd(bases.ns.as_ptr().add(g)), _mm256_loadu_pd(bases.spread.as_ptr().add(g)), _mm256_loadu_si256(src.add(h).cast()))
-                };
-                let propagation = _mm256_max_pd(_mm256_add_pd(ns, _mm256_mul_pd(spread, z)), zero);
-                let y = _mm256_add_pd(_mm256_add_pd(propagation, transfer_v), half);
-                // Truncated, then an integer below 2^52 read from 2^52 + it.
-                let y = _mm256_round_pd::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y);
-                if checked {
-                    small |= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(y, two52)) << h;
-                }
-                let delay = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(y, two52)), _mm256_castpd_si256(two52));
-                let gone = _mm256_cmpeq_epi64(sent, not_sent);
-                let arrival = _mm256_blendv_epi8(_mm256_add_epi64(sent, delay), absent, gone);
-                let counted = _mm256_blendv_epi8(arrival, earliest, gone);
-                hi = _mm256_blendv_epi8(hi, counted, _mm256_cmpgt_epi64(counted, hi));
-                // SAFETY: dst has 8 slots from f.
-                unsafe { _mm256_storeu_si256(dst.add(h).cast(), arrival) };
+        }
+        let specials = [(own < full).then_some(own), (full < n).then_some(full)];
+        for f in specials.into_iter().flatten() {
+            let end = n.min(f + 8);
+            let mut last_sent = [NOT_SENT; 8];
+            last_sent[..end - f].copy_from_slice(&sent[f..end]);
+            if (f..end).contains(&to) {
+                last_sent[to - f] = NOT_SENT;
             }
-            if !full {
-                out[f..].copy_from_slice(&last_out[..n - f]);
-            }
-            if small != 0b1111_1111 {
-                // Delays of 52 days or more: drawn one by one.
+            let mut last_out = [0i64; 8];
+            // SAFETY: eight slots each; bases padded to n rounded up to 8.
+            let small = unsafe { block::<CHECKED>(&c, f, last_sent.as_ptr(), last_out.as_mut_ptr(), &mut hi) };
+            out[f..end].copy_from_slice(&last_out[..end - f]);
+            if CHECKED && small != 0b1111_1111 {
+                redo_lanes(&c, f, small, sent, to, out);
                 redo = true;
-                for g in (f..n.min(f + 8)).filter(|g| small & (1 << (g - f)) == 0 && *g != to && sent[*g] != NOT_SENT) {
-                    out[g] = (sent[g] + one(column, g, bases.ns[g], bases.spread[g], transfer)) as i64;
-                }
             }
-            words = _mm256_add_epi32(words, step8);
         }
         if redo {
             return latest(out);
@@ -181,6 +228,15 @@ mod avx2 {
         // SAFETY: four lanes into four slots.
         unsafe { _mm256_storeu_si256(h.as_mut_ptr().cast(), hi) };
         h.into_iter().max().expect("four")
+    }
+
+    /// Delays of 52 days or more: drawn one by one.
+    #[cold]
+    fn redo_lanes(c: &Column, f: usize, small: i32, sent: &[u64], to: usize, out: &mut [i64]) {
+        let (column, transfer) = (c.column, c.transfer_ns);
+        for g in (f..out.len().min(f + 8)).filter(|g| small & (1 << (g - f)) == 0 && *g != to && sent[*g] != NOT_SENT) {
+            out[g] = (sent[g] + one(column, g, c.bases.ns[g], c.bases.spread[g], transfer)) as i64;
+        }
     }
 }
 
