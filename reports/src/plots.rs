@@ -312,22 +312,28 @@ fn bin_counts(lo: f64, hi: f64, bins: usize) -> (f64, Vec<f64>) {
 struct StepCounts {
     end: f64,
     diff: Vec<f64>,
+    /// The samples' times (`time`), so that placing an event (five per
+    /// request of a day's run) divides nothing.
+    times: Vec<f64>,
+    /// Samples per second, for a first guess of the sample.
+    rate: f64,
 }
 
 impl StepCounts {
     fn new(end: f64, samples: usize) -> StepCounts {
-        StepCounts { end, diff: vec![0.0; samples + 2] }
+        let times = (0..=samples).map(|k| end * k as f64 / samples as f64).collect();
+        StepCounts { end, diff: vec![0.0; samples + 2], times, rate: samples as f64 / end.max(f64::MIN_POSITIVE) }
     }
     fn time(&self, k: usize) -> f64 {
-        self.end * k as f64 / (self.diff.len() - 2) as f64
+        self.times[k]
     }
     fn add(&mut self, t: f64, amount: f64) {
         let samples = self.diff.len() - 2;
         if !(t <= self.end) {
             return; // after the last sample (or never): counts nowhere
         }
-        // The first sample whose time is ≥ t, by the same float expression.
-        let mut k = ((t / self.end.max(f64::MIN_POSITIVE)) * samples as f64).floor().max(0.0) as usize;
+        // The first sample whose time is ≥ t: a guess, then moved to it.
+        let mut k = (t * self.rate).floor().max(0.0) as usize;
         k = k.min(samples);
         while k > 0 && self.time(k - 1) >= t {
             k -= 1;
