@@ -9,7 +9,7 @@ mod market;
 mod quorum;
 mod requests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 
@@ -71,10 +71,19 @@ struct RoundLog {
 /// The chain as committed by honest validators.
 #[derive(Clone, Debug, Default)]
 struct Chain {
-    /// First block committed by an honest validator at each height (index = height − 1).
-    first: Vec<BlockId>,
-    first_commit_time: Vec<SimTime>,
-    commit_round: Vec<u32>,
+    /// First block committed by an honest validator at each height above
+    /// `forgotten` (index = height − 1 − forgotten): heights below every
+    /// validator's current one are dropped (no one commits them again), so
+    /// that memory does not grow with simulated time.
+    first: VecDeque<BlockId>,
+    forgotten: u64,
+    /// When the tip was first committed (0 before any height).
+    last_commit: SimTime,
+    /// Rounds used per height (commit round + 1): their sum and largest,
+    /// and the heights that needed more than one.
+    rounds_sum: u64,
+    rounds_max: Option<u32>,
+    heights_round_gt0: u64,
     violated: BTreeSet<u64>,
     intervals_s: Sketch,
     longest_stall: SimDuration,
@@ -82,7 +91,15 @@ struct Chain {
 
 impl Chain {
     fn tip(&self) -> u64 {
-        self.first.len() as u64
+        self.forgotten + self.first.len() as u64
+    }
+
+    /// Forgets the heights below `lowest`.
+    fn forget_below(&mut self, lowest: u64) {
+        while self.forgotten + 1 < lowest && !self.first.is_empty() {
+            self.first.pop_front();
+            self.forgotten += 1;
+        }
     }
 }
 
@@ -783,7 +800,10 @@ impl Simulation {
     /// The chain's bookkeeping when an honest validator commits `height`:
     /// records, the mempool, the economy, the requests, block execution.
     fn record_commit(&mut self, height: u64, round: u32, block: BlockId, sink: &mut dyn RecordSink) {
-        let idx = (height - 1) as usize;
+        let Some(idx) = (height - 1).checked_sub(self.chain.forgotten) else {
+            return; // cannot happen: only heights below every validator's are forgotten
+        };
+        let idx = idx as usize;
         if idx < self.chain.first.len() {
             if self.chain.first[idx] != block {
                 self.chain.violated.insert(height);
@@ -794,16 +814,19 @@ impl Simulation {
             return; // cannot happen: heights are committed in order
         }
         // First honest commit of this height.
-        let prev = self.chain.first_commit_time.last().copied().unwrap_or(SimTime::ZERO);
+        let prev = self.chain.last_commit;
         let stall = self.now.since(prev);
         self.chain.longest_stall = self.chain.longest_stall.max(stall);
         let interval = (height > 1).then(|| stall.as_secs_f64());
         if let Some(x) = interval {
             self.chain.intervals_s.push(x);
         }
-        self.chain.first.push(block);
-        self.chain.first_commit_time.push(self.now);
-        self.chain.commit_round.push(round);
+        let c = &mut self.chain;
+        c.first.push_back(block);
+        c.last_commit = self.now;
+        c.rounds_sum += round as u64 + 1;
+        c.rounds_max = c.rounds_max.max(Some(round + 1));
+        c.heights_round_gt0 += (round > 0) as u64;
         let b = self.blocks[&block].clone();
         assert_eq!(b.height, height);
         let included = self.mempool.take(&b.txs);
@@ -864,12 +887,13 @@ impl Simulation {
         if height % 64 == 0 {
             let lowest = self.nodes.iter().map(|s| s.height).min().unwrap_or(height);
             self.schedule.prune_below(lowest.min(height));
+            self.chain.forget_below(lowest.min(height));
             self.double_signed.retain(|&(_, h, _)| h + 1 >= lowest);
         }
     }
 
     fn finish(mut self, sink: &mut dyn RecordSink) -> Summary {
-        let last = self.chain.first_commit_time.last().copied().unwrap_or(SimTime::ZERO);
+        let last = self.chain.last_commit;
         self.chain.longest_stall = self.chain.longest_stall.max(self.end.since(last));
         for (i, spec) in self.specs.iter().enumerate() {
             let st = &self.stats[i];
@@ -905,7 +929,6 @@ impl Simulation {
             mean: (!fractions.is_empty()).then(|| fractions.iter().sum::<f64>() / fractions.len() as f64),
             max: fractions.iter().copied().reduce(f64::max),
         };
-        let rounds: Vec<u32> = self.chain.commit_round.iter().map(|r| r + 1).collect();
         let c = &self.chain;
         Summary {
             scenario: self.scenario.name.clone(),
@@ -916,10 +939,10 @@ impl Simulation {
                 heights_committed: c.tip(),
                 block_interval_s: c.intervals_s.distribution(),
                 rounds_per_height: RoundsPerHeight {
-                    mean: (!rounds.is_empty()).then(|| rounds.iter().sum::<u32>() as f64 / rounds.len() as f64),
-                    max: rounds.iter().max().copied(),
+                    mean: (c.tip() > 0).then(|| c.rounds_sum as f64 / c.tip() as f64),
+                    max: c.rounds_max,
                 },
-                heights_with_round_gt0: c.commit_round.iter().filter(|&&r| r > 0).count() as u64,
+                heights_with_round_gt0: c.heights_round_gt0,
                 safety_violations: c.violated.len() as u64,
                 longest_stall_s: c.longest_stall.as_secs_f64(),
                 heights_quorum_fast_path: self.heights_fast,
@@ -948,3 +971,26 @@ pub fn run(scenario: &Scenario, seed: u64, sink: &mut dyn RecordSink, progress: 
 
 // Events travel by value through the queue's slab: keep them small.
 const _: () = assert!(std::mem::size_of::<Event>() <= 40);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chain keeps the first commits of the heights some validator may
+    /// still commit, not the whole history: forgetting the heights below
+    /// the lowest validator's keeps the tip and the later heights' blocks.
+    #[test]
+    fn the_chain_forgets_heights_below_every_validator() {
+        let mut c = Chain::default();
+        for h in 1..=200u32 {
+            c.first.push_back(h * 10);
+        }
+        c.forget_below(150);
+        assert_eq!(c.tip(), 200);
+        assert_eq!(c.forgotten, 149);
+        // Height h is at index h − 1 − forgotten: 150 and 200 still there.
+        assert_eq!((c.first[0], c.first[c.first.len() - 1]), (1500, 2000));
+        c.forget_below(100); // lower than before: nothing comes back or goes
+        assert_eq!((c.tip(), c.first.len()), (200, 51));
+    }
+}

@@ -262,6 +262,13 @@ impl Inference {
                 slot
             }
             None => {
+                if self.requests.len() == self.requests.capacity() {
+                    // By a quarter, not doubling: the slab's size follows
+                    // the most requests ever live at once (a diurnal peak),
+                    // and doubling could hold twice that for the rest of
+                    // the run (flat memory, issue #8).
+                    self.requests.reserve_exact((self.requests.len() / 4).max(1024));
+                }
                 self.requests.push(Some(r));
                 (self.requests.len() - 1) as u32
             }
