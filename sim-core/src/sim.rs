@@ -886,8 +886,9 @@ impl Simulation {
         self.blocks.retain(|_, b| b.height + BLOCKS_KEPT_BELOW_TIP >= height);
         if height % 64 == 0 {
             let lowest = self.nodes.iter().map(|s| s.height).min().unwrap_or(height);
-            self.schedule.prune_below(lowest.min(height));
-            self.chain.forget_below(lowest.min(height));
+            let needed = lowest.min(height);
+            self.schedule.prune_below(needed);
+            self.chain.forget_below(needed);
             self.double_signed.retain(|&(_, h, _)| h + 1 >= lowest);
         }
     }

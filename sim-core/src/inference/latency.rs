@@ -196,8 +196,6 @@ enum Bound {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LatencyModel {
     pub kind: LatencyKind,
-    flops_per_s: f64,
-    bytes_per_s: f64,
     /// Seconds per flop and per byte moved, the slowdown included: a step
     /// costs a multiplication per term, not a division (a billion decode
     /// steps a simulated day are timed with them).
@@ -219,8 +217,6 @@ impl LatencyModel {
         let bytes_per_s = hw.mem_bw_gbps * 1e9 * cfg.bandwidth_efficiency;
         LatencyModel {
             kind: cfg.kind,
-            flops_per_s,
-            bytes_per_s,
             per_flop: slowdown / flops_per_s,
             per_byte: slowdown / bytes_per_s,
             model: model.clone(),
@@ -395,7 +391,8 @@ mod tests {
                     // (2N·s + 2Ld·c)/F = (W + kv·c)/B at c = crossing.
                     let (wf, att) = (2.0 * m.active() * seqs as f64, 2.0 * m.layers as f64 * m.hidden as f64);
                     let (w, kv) = (m.streamed_weight_bytes(), m.kv_bytes_per_token());
-                    let crossing = (w / lat.bytes_per_s - wf / lat.flops_per_s) / (att / lat.flops_per_s - kv / lat.bytes_per_s);
+                    // (both sides × the slowdown: the same crossing)
+                    let crossing = (w * lat.per_byte - wf * lat.per_flop) / (att * lat.per_flop - kv * lat.per_byte);
                     if !(crossing.is_finite() && crossing > 0.0 && crossing < 1e9) {
                         continue;
                     }
