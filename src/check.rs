@@ -90,19 +90,36 @@ struct Row {
 }
 
 fn fmt(x: Option<f64>) -> String {
-    x.map_or("null".into(), |v| format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string())
+    x.map_or("null".into(), |v| {
+        format!("{v:.6}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    })
 }
 
 pub fn check(args: &CheckArgs) -> Result<(), Failure> {
     let suite_file = args.suite.join("suite.toml");
-    let text = std::fs::read_to_string(&suite_file).map_err(|e| Failure::input(format!("{}: cannot read suite: {e}", suite_file.display())))?;
+    let text = std::fs::read_to_string(&suite_file)
+        .map_err(|e| Failure::input(format!("{}: cannot read suite: {e}", suite_file.display())))?;
     let suite: Suite = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map_or(1, |s| sim_core::scenario::line_of(&text, s.start));
-        Failure::input(format!("{}:{}: {}", suite_file.display(), line, e.message().trim()))
+        let line = e
+            .span()
+            .map_or(1, |s| sim_core::scenario::line_of(&text, s.start));
+        Failure::input(format!(
+            "{}:{}: {}",
+            suite_file.display(),
+            line,
+            e.message().trim()
+        ))
     })?;
     for (i, m) in suite.metric.iter().enumerate() {
         if m.relative.is_none() == m.absolute.is_none() {
-            return Err(Failure::input(format!("{}: metric[{i}] ({}): give exactly one of `relative` or `absolute`", suite_file.display(), m.path)));
+            return Err(Failure::input(format!(
+                "{}: metric[{i}] ({}): give exactly one of `relative` or `absolute`",
+                suite_file.display(),
+                m.path
+            )));
         }
     }
     let scenarios: Vec<(String, sim_core::Scenario)> = suite
@@ -111,19 +128,34 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
         .map(|s| {
             let path = args.suite.join(&s.file);
             let sc = crate::run::load_scenario(&path)?;
-            let stem = Path::new(&s.file).file_stem().map(|x| x.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = Path::new(&s.file)
+                .file_stem()
+                .map(|x| x.to_string_lossy().into_owned())
+                .unwrap_or_default();
             Ok((stem, sc))
         })
         .collect::<Result<_, Failure>>()?;
     // Every (scenario, seed) in parallel.
-    let jobs: Vec<(usize, u64)> = (0..scenarios.len()).flat_map(|i| (0..suite.seeds).map(move |k| (i, k))).collect();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build().map_err(|e| Failure::internal(e.to_string()))?;
+    let jobs: Vec<(usize, u64)> = (0..scenarios.len())
+        .flat_map(|i| (0..suite.seeds).map(move |k| (i, k)))
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| Failure::internal(e.to_string()))?;
     let results: Vec<Result<(usize, Vec<(String, Option<f64>)>), Failure>> = pool.install(|| {
         jobs.par_iter()
             .map(|&(i, k)| {
                 let s = &scenarios[i].1;
-                let summary = sim_core::sim::run(s, s.seed + k, &mut sim_core::NullSink, &mut |_| {}).map_err(|e| Failure::internal(e.to_string()))?;
-                Ok((i, reports::sweep::flatten_metrics(&serde_json::to_value(&summary).expect("serialises"))))
+                let summary =
+                    sim_core::sim::run(s, s.seed + k, &mut sim_core::NullSink, &mut |_| {})
+                        .map_err(|e| Failure::internal(e.to_string()))?;
+                Ok((
+                    i,
+                    reports::sweep::flatten_metrics(
+                        &serde_json::to_value(&summary).expect("serialises"),
+                    ),
+                ))
             })
             .collect()
     });
@@ -132,22 +164,41 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
         let (i, m) = r?;
         per[i].push(m);
     }
-    let baseline_dir = args.baseline.clone().unwrap_or_else(|| args.suite.join("baselines"));
+    let baseline_dir = args
+        .baseline
+        .clone()
+        .unwrap_or_else(|| args.suite.join("baselines"));
     let mut rows = Vec::new();
     for (i, (stem, sc)) in scenarios.iter().enumerate() {
         let mut means = BTreeMap::new();
         for m in &suite.metric {
             if !per[i][0].iter().any(|(k, _)| *k == m.path) {
                 let known: Vec<String> = per[i][0].iter().map(|(k, _)| k.clone()).collect();
-                return Err(Failure::input(format!("{}: metric {:?} is not in summary.json{}", suite_file.display(), m.path, sim_core::scenario::did_you_mean(&m.path, &known))));
+                return Err(Failure::input(format!(
+                    "{}: metric {:?} is not in summary.json{}",
+                    suite_file.display(),
+                    m.path,
+                    sim_core::scenario::did_you_mean(&m.path, &known)
+                )));
             }
-            let xs: Vec<f64> = per[i].iter().filter_map(|run| run.iter().find(|(k, _)| *k == m.path).and_then(|(_, v)| *v)).collect();
-            means.insert(m.path.clone(), (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64));
+            let xs: Vec<f64> = per[i]
+                .iter()
+                .filter_map(|run| run.iter().find(|(k, _)| *k == m.path).and_then(|(_, v)| *v))
+                .collect();
+            means.insert(
+                m.path.clone(),
+                (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64),
+            );
         }
         let file = baseline_dir.join(format!("{stem}.json"));
-        let current = Baseline { scenario: sc.name.clone(), seeds: (0..suite.seeds).map(|k| sc.seed + k).collect(), metrics: means };
+        let current = Baseline {
+            scenario: sc.name.clone(),
+            seeds: (0..suite.seeds).map(|k| sc.seed + k).collect(),
+            metrics: means,
+        };
         if args.bless {
-            std::fs::create_dir_all(&baseline_dir).map_err(|e| Failure::internal(format!("{}: {e}", baseline_dir.display())))?;
+            std::fs::create_dir_all(&baseline_dir)
+                .map_err(|e| Failure::internal(format!("{}: {e}", baseline_dir.display())))?;
             let mut json = serde_json::to_string_pretty(&current).expect("serialises");
             json.push('\n');
             crate::output::write_atomic(&file, json.as_bytes())?;
@@ -158,7 +209,10 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
             .and_then(|t| serde_json::from_str(&t).ok())
             .ok_or_else(|| Failure::input(format!("{}: no baseline for scenario {stem:?}; run `hacasim check {} --bless` and commit it", file.display(), args.suite.display())))?;
         for m in &suite.metric {
-            let (b, x) = (old.metrics.get(&m.path).copied().flatten(), current.metrics[&m.path]);
+            let (b, x) = (
+                old.metrics.get(&m.path).copied().flatten(),
+                current.metrics[&m.path],
+            );
             let (allowed, tolerance) = match (m.relative, m.absolute) {
                 (Some(r), _) => (b.map_or(0.0, |b| r * b.abs()), format!("±{}%", r * 100.0)),
                 (_, Some(a)) => (a, format!("±{a}")),
@@ -176,11 +230,22 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
                 (None, None) => false,
                 _ => true,
             };
-            rows.push(Row { scenario: stem.clone(), metric: m.path.clone(), old: b, new: x, tolerance, regressed });
+            rows.push(Row {
+                scenario: stem.clone(),
+                metric: m.path.clone(),
+                old: b,
+                new: x,
+                tolerance,
+                regressed,
+            });
         }
     }
     if args.bless {
-        println!("blessed {} scenario baselines in {}", scenarios.len(), baseline_dir.display());
+        println!(
+            "blessed {} scenario baselines in {}",
+            scenarios.len(),
+            baseline_dir.display()
+        );
         return Ok(());
     }
     print_table(&rows);
@@ -192,7 +257,10 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
     }
     let failed = rows.iter().filter(|r| r.regressed).count();
     if failed > 0 {
-        return Err(Failure { code: 1, message: format!("{failed} metric(s) regressed") });
+        return Err(Failure {
+            code: 1,
+            message: format!("{failed} metric(s) regressed"),
+        });
     }
     println!("all {} metrics within tolerance", rows.len());
     Ok(())
@@ -207,8 +275,16 @@ fn change(r: &Row) -> String {
 }
 
 fn print_table(rows: &[Row]) {
-    let w = rows.iter().map(|r| r.scenario.len() + r.metric.len() + 1).max().unwrap_or(10).max(10);
-    println!("{:<w$}  {:>14}  {:>14}  {:>9}  {:>9}  status", "scenario/metric", "baseline", "now", "change", "tolerance");
+    let w = rows
+        .iter()
+        .map(|r| r.scenario.len() + r.metric.len() + 1)
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    println!(
+        "{:<w$}  {:>14}  {:>14}  {:>9}  {:>9}  status",
+        "scenario/metric", "baseline", "now", "change", "tolerance"
+    );
     for r in rows {
         println!(
             "{:<w$}  {:>14}  {:>14}  {:>9}  {:>9}  {}",
@@ -229,12 +305,26 @@ fn xml(s: &str) -> String {
 fn junit(rows: &[Row]) -> String {
     let failures = rows.iter().filter(|r| r.regressed).count();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x.push_str(&format!("<testsuites tests=\"{}\" failures=\"{failures}\">\n", rows.len()));
+    x.push_str(&format!(
+        "<testsuites tests=\"{}\" failures=\"{failures}\">\n",
+        rows.len()
+    ));
     x.push_str(&format!("  <testsuite name=\"hacasim check\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">\n", rows.len()));
     for r in rows {
-        x.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\"", xml(&r.scenario), xml(&r.metric)));
+        x.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{}\"",
+            xml(&r.scenario),
+            xml(&r.metric)
+        ));
         if r.regressed {
-            let msg = format!("{} regressed: baseline {}, now {} ({}), tolerance {}", r.metric, fmt(r.old), fmt(r.new), change(r), r.tolerance);
+            let msg = format!(
+                "{} regressed: baseline {}, now {} ({}), tolerance {}",
+                r.metric,
+                fmt(r.old),
+                fmt(r.new),
+                change(r),
+                r.tolerance
+            );
             x.push_str(&format!(">\n      <failure message=\"{}\" type=\"regression\">{}</failure>\n    </testcase>\n", xml(&msg), xml(&msg)));
         } else {
             x.push_str("/>\n");
@@ -245,7 +335,9 @@ fn junit(rows: &[Row]) -> String {
 }
 
 fn markdown(rows: &[Row]) -> String {
-    let mut m = String::from("| scenario | metric | baseline | now | change | tolerance | status |\n|---|---|---:|---:|---:|---:|---|\n");
+    let mut m = String::from(
+        "| scenario | metric | baseline | now | change | tolerance | status |\n|---|---|---:|---:|---:|---:|---|\n",
+    );
     for r in rows {
         m.push_str(&format!(
             "| {} | `{}` | {} | {} | {} | {} | {} |\n",

@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "hacasim", version, about = "Deterministic discrete-event simulator of decoupled AI-inference blockchains")]
+#[command(
+    name = "hacasim",
+    version,
+    about = "Deterministic discrete-event simulator of decoupled AI-inference blockchains"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,10 +50,16 @@ pub struct Failure {
 
 impl Failure {
     pub fn input(message: impl Into<String>) -> Self {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Failure { code: 1, message: message.into() }
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
     }
 }
 

@@ -47,24 +47,35 @@ pub struct ValidateArgs {
 /// Reads and validates a scenario and the trace and profile files it names (relative to
 /// the scenario's folder); every problem is bad input (exit 2).
 pub fn load_scenario(path: &std::path::Path) -> Result<Scenario, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::input(format!("{}: cannot read scenario: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("{}: cannot read scenario: {e}", path.display())))?;
     let file = path.display().to_string();
     let mut s = Scenario::from_toml_str(&text, &file).map_err(|e| Failure::input(e.to_string()))?;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    s.attach_files(&text, &file, &mut |name| std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string()))
-        .map_err(|e| Failure::input(e.to_string()))?;
+    s.attach_files(&text, &file, &mut |name| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string())
+    })
+    .map_err(|e| Failure::input(e.to_string()))?;
     Ok(s)
 }
 
 /// Copies every trace and profile file into the run directory and points
 /// the resolved scenario at the copy, so that `runs/x/scenario.toml` runs on
 /// its own.
-fn copy_inputs(scenario: &mut Scenario, scenario_path: &std::path::Path, dir: &std::path::Path) -> Result<(), Failure> {
+fn copy_inputs(
+    scenario: &mut Scenario,
+    scenario_path: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<(), Failure> {
     let base = scenario_path.parent().unwrap_or(std::path::Path::new("."));
     let copy = |file: &mut String, prefix: String| -> Result<String, Failure> {
-        let name = std::path::Path::new(file.as_str()).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = std::path::Path::new(file.as_str())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let to = format!("{prefix}-{name}");
-        std::fs::copy(base.join(file.as_str()), dir.join(&to)).map_err(|e| Failure::internal(format!("{file}: {e}")))?;
+        std::fs::copy(base.join(file.as_str()), dir.join(&to))
+            .map_err(|e| Failure::internal(format!("{file}: {e}")))?;
         Ok(std::mem::replace(file, to))
     };
     for (i, st) in scenario.workload.iter_mut().enumerate() {
@@ -120,11 +131,20 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    let target = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&scenario.name));
+    let target = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&scenario.name));
     let staged = StagedDir::create(&target, args.force)?;
     copy_inputs(&mut scenario, &args.scenario, staged.path())?;
     let started = Instant::now();
-    let summary = write_run(&scenario, scenario.seed, staged.path(), args.quiet, args.csv)?;
+    let summary = write_run(
+        &scenario,
+        scenario.seed,
+        staged.path(),
+        args.quiet,
+        args.csv,
+    )?;
     let wall = started.elapsed().as_secs_f64();
     let dir = staged.commit()?;
     if !args.quiet {
@@ -143,7 +163,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
 /// A whole run directory at `dir`, written through a staging directory
 /// (used by `sweep --keep-runs`).
-pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &std::path::Path, quiet: bool) -> Result<sim_core::Summary, Failure> {
+pub fn run_to_dir(
+    scenario: &Scenario,
+    seed: u64,
+    dir: &std::path::Path,
+    quiet: bool,
+) -> Result<sim_core::Summary, Failure> {
     let staged = StagedDir::create(dir, true)?;
     let mut s = scenario.clone();
     s.seed = seed;
@@ -153,7 +178,13 @@ pub fn run_to_dir(scenario: &Scenario, seed: u64, dir: &std::path::Path, quiet: 
 }
 
 /// Runs the scenario into `dir`: scenario.toml, tables, summary, plots, report.
-fn write_run(scenario: &Scenario, seed: u64, dir: &std::path::Path, quiet: bool, csv: bool) -> Result<sim_core::Summary, Failure> {
+fn write_run(
+    scenario: &Scenario,
+    seed: u64,
+    dir: &std::path::Path,
+    quiet: bool,
+    csv: bool,
+) -> Result<sim_core::Summary, Failure> {
     write_atomic(&dir.join("scenario.toml"), scenario.to_toml().as_bytes())?;
     let total_ms = scenario.duration.0 / 1_000_000;
     let bar = if quiet || !std::io::stderr().is_terminal() {
@@ -161,19 +192,24 @@ fn write_run(scenario: &Scenario, seed: u64, dir: &std::path::Path, quiet: bool,
     } else {
         let bar = ProgressBar::with_draw_target(Some(total_ms), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg} (ETA {eta})")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {msg} (ETA {eta})",
+            )
+            .expect("valid template"),
         );
         bar
     };
-    let mut sink = reports::ParquetSink::new(dir).with_request_plots(scenario.duration.as_secs_f64());
+    let mut sink =
+        reports::ParquetSink::new(dir).with_request_plots(scenario.duration.as_secs_f64());
     let summary = sim_core::sim::run(scenario, seed, &mut sink, &mut |t: SimTime| {
         bar.set_position(t.0 / 1_000_000);
         bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
     })
     .map_err(|e| Failure::internal(e.to_string()))?;
     bar.finish_and_clear();
-    let request_plots = sink.finish().map_err(|e| Failure::internal(e.to_string()))?;
+    let request_plots = sink
+        .finish()
+        .map_err(|e| Failure::internal(e.to_string()))?;
     reports::write_summary(dir, &summary).map_err(|e| Failure::internal(e.to_string()))?;
     reports::report_run_with(dir, request_plots).map_err(|e| Failure::internal(e.to_string()))?;
     if csv {
@@ -185,12 +221,20 @@ fn write_run(scenario: &Scenario, seed: u64, dir: &std::path::Path, quiet: bool,
 /// Regenerates plots and report.html of a run directory from its tables.
 pub fn report(args: &ReportArgs) -> Result<(), Failure> {
     if args.dir.join("plan.json").is_file() {
-        return crate::sweep::merge_dir(&args.dir, true).map(|()| println!("{}: sweep report.html and plots", args.dir.display()));
+        return crate::sweep::merge_dir(&args.dir, true)
+            .map(|()| println!("{}: sweep report.html and plots", args.dir.display()));
     }
     if !args.dir.join("summary.json").is_file() {
-        return Err(Failure::input(format!("{}: neither a run directory (no summary.json) nor a sweep directory (no plan.json)", args.dir.display())));
+        return Err(Failure::input(format!(
+            "{}: neither a run directory (no summary.json) nor a sweep directory (no plan.json)",
+            args.dir.display()
+        )));
     }
     let plots = reports::report_run(&args.dir).map_err(|e| Failure::input(e.to_string()))?;
-    println!("{}: report.html and {} plots", args.dir.display(), plots.len());
+    println!(
+        "{}: report.html and {} plots",
+        args.dir.display(),
+        plots.len()
+    );
     Ok(())
 }

@@ -62,7 +62,9 @@ pub struct Job<'a> {
 pub fn array_size(args: &SlurmArgs, points: usize) -> Result<usize, Failure> {
     match args.array_size {
         None => Ok(points.clamp(1, DEFAULT_MAX_TASKS)),
-        Some(0) => Err(Failure::input("--array-size 0: must be at least 1 (one array task per shard)")),
+        Some(0) => Err(Failure::input(
+            "--array-size 0: must be at least 1 (one array task per shard)",
+        )),
         Some(n) if n as usize > points => Err(Failure::input(format!(
             "--array-size {n}: the sweep has {points} points and shards split points, so at most {points} array tasks"
         ))),
@@ -76,9 +78,14 @@ pub fn check_args(args: &SlurmArgs) -> Result<(), Failure> {
         return Err(Failure::input("--cpus-per-task 0: must be at least 1"));
     }
     if let Some(p) = &args.partition
-        && (p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || "_-.,".contains(c)))
+        && (p.is_empty()
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.,".contains(c)))
     {
-        return Err(Failure::input(format!("--partition {p:?}: expected a partition name (letters, digits, _ - . and , between names)")));
+        return Err(Failure::input(format!(
+            "--partition {p:?}: expected a partition name (letters, digits, _ - . and , between names)"
+        )));
     }
     if let Some(t) = &args.time
         && !valid_time(t)
@@ -114,7 +121,12 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 fn path_str(p: &Path) -> Result<&str, Failure> {
-    p.to_str().ok_or_else(|| Failure::input(format!("{}: --slurm needs paths that are valid UTF-8", p.display())))
+    p.to_str().ok_or_else(|| {
+        Failure::input(format!(
+            "{}: --slurm needs paths that are valid UTF-8",
+            p.display()
+        ))
+    })
 }
 
 pub struct Scripts {
@@ -125,14 +137,37 @@ pub struct Scripts {
 
 /// Writes `OUT/slurm/array.sbatch`, `OUT/slurm/merge.sbatch` and the log
 /// folder `OUT/slurm/logs/`. `exe`, `job.sweep` and `job.out` are absolute.
-pub fn write_scripts(args: &SlurmArgs, exe: &Path, job: &Job, tasks: usize) -> Result<Scripts, Failure> {
+pub fn write_scripts(
+    args: &SlurmArgs,
+    exe: &Path,
+    job: &Job,
+    tasks: usize,
+) -> Result<Scripts, Failure> {
     let dir = job.out.join("slurm");
     let logs = dir.join("logs");
-    std::fs::create_dir_all(&logs).map_err(|e| Failure::internal(format!("{}: {e}", logs.display())))?;
-    let (exe_q, sweep_q, out_q) = (shell_quote(path_str(exe)?), shell_quote(path_str(job.sweep)?), shell_quote(path_str(job.out)?));
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| Failure::internal(format!("{}: {e}", logs.display())))?;
+    let (exe_q, sweep_q, out_q) = (
+        shell_quote(path_str(exe)?),
+        shell_quote(path_str(job.sweep)?),
+        shell_quote(path_str(job.out)?),
+    );
     let logs_s = path_str(&logs)?;
-    let stem = job.sweep.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sweep".into());
-    let name: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let stem = job
+        .sweep
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sweep".into());
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let array_path = dir.join("array.sbatch");
     let merge_path = dir.join("merge.sbatch");
     let array_q = shell_quote(path_str(&array_path)?);
@@ -192,7 +227,11 @@ exec {exe_q} merge {out_q}
     );
     write_script(&array_path, &array)?;
     write_script(&merge_path, &merge)?;
-    Ok(Scripts { array: array_path, merge: merge_path, tasks })
+    Ok(Scripts {
+        array: array_path,
+        merge: merge_path,
+        tasks,
+    })
 }
 
 fn write_script(path: &Path, text: &str) -> Result<(), Failure> {
@@ -200,7 +239,8 @@ fn write_script(path: &Path, text: &str) -> Result<(), Failure> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
     }
     Ok(())
 }
@@ -212,12 +252,21 @@ fn sbatch(args: &[&str]) -> Result<String, Failure> {
     })?;
     let stdout = String::from_utf8_lossy(&o.stdout);
     if !o.status.success() {
-        return Err(Failure::internal(format!("sbatch {} failed: {}{}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim(), stdout.trim())));
+        return Err(Failure::internal(format!(
+            "sbatch {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim(),
+            stdout.trim()
+        )));
     }
     // --parsable prints "id" or "id;cluster".
     let id = stdout.trim().split(';').next().unwrap_or("").to_string();
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Failure::internal(format!("sbatch {}: unexpected output {:?}", args.join(" "), stdout.trim())));
+        return Err(Failure::internal(format!(
+            "sbatch {}: unexpected output {:?}",
+            args.join(" "),
+            stdout.trim()
+        )));
     }
     Ok(id)
 }
@@ -225,22 +274,40 @@ fn sbatch(args: &[&str]) -> Result<String, Failure> {
 /// Writes the scripts, then submits them (`--submit`) or says how to.
 pub fn prepare(args: &SlurmArgs, job: &Job) -> Result<(), Failure> {
     let tasks = array_size(args, job.points)?;
-    let exe = std::env::current_exe().map_err(|e| Failure::internal(format!("cannot find this hacasim binary: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("cannot find this hacasim binary: {e}")))?;
     let exe = exe.canonicalize().unwrap_or(exe);
     let s = write_scripts(args, &exe, job, tasks)?;
     let (array, merge, out) = (s.array.display(), s.merge.display(), job.out.display());
     if !args.submit {
-        println!("wrote {array} ({} tasks, one per shard) and {merge}; submit them with", s.tasks);
-        println!("  array=$(sbatch --parsable {})", shell_quote(&array.to_string()));
-        println!("  sbatch --dependency=afterok:${{array%%;*}} {}", shell_quote(&merge.to_string()));
+        println!(
+            "wrote {array} ({} tasks, one per shard) and {merge}; submit them with",
+            s.tasks
+        );
+        println!(
+            "  array=$(sbatch --parsable {})",
+            shell_quote(&array.to_string())
+        );
+        println!(
+            "  sbatch --dependency=afterok:${{array%%;*}} {}",
+            shell_quote(&merge.to_string())
+        );
         println!("(or run again with --submit). Results land in {out}.");
         return Ok(());
     }
     let array_id = sbatch(&[path_str(&s.array)?])?;
-    let merge_id = sbatch(&[&format!("--dependency=afterok:{array_id}"), path_str(&s.merge)?])?;
-    println!("array job {array_id}: {} tasks, logs in {out}/slurm/logs/", s.tasks);
+    let merge_id = sbatch(&[
+        &format!("--dependency=afterok:{array_id}"),
+        path_str(&s.merge)?,
+    ])?;
+    println!(
+        "array job {array_id}: {} tasks, logs in {out}/slurm/logs/",
+        s.tasks
+    );
     println!("merge job {merge_id}: runs `hacasim merge {out}` once every task has succeeded");
-    println!("Watch with `squeue -j {array_id},{merge_id}`; a task i that failed: `sbatch --array=i {array}`, then `sbatch --dependency=afterok:<its id> {merge}`.");
+    println!(
+        "Watch with `squeue -j {array_id},{merge_id}`; a task i that failed: `sbatch --array=i {array}`, then `sbatch --dependency=afterok:<its id> {merge}`."
+    );
     Ok(())
 }
 
@@ -250,7 +317,16 @@ mod tests {
 
     #[test]
     fn slurm_time_formats() {
-        for t in ["30", "30:00", "2:00:00", "1-12", "1-12:30", "1-12:30:00", "UNLIMITED", "infinite"] {
+        for t in [
+            "30",
+            "30:00",
+            "2:00:00",
+            "1-12",
+            "1-12:30",
+            "1-12:30:00",
+            "UNLIMITED",
+            "infinite",
+        ] {
             assert!(valid_time(t), "{t}");
         }
         for t in ["", "1h", "1:2:3:4", "-1", "1-", "a-1", "1-1:2:3:4", "1 0"] {
@@ -269,7 +345,10 @@ mod tests {
         assert_eq!(array_size(&a, 6).unwrap(), 6);
         assert_eq!(array_size(&a, 1000).unwrap(), DEFAULT_MAX_TASKS);
         for bad in [0, 7] {
-            let a = SlurmArgs { array_size: Some(bad), ..SlurmArgs::default() };
+            let a = SlurmArgs {
+                array_size: Some(bad),
+                ..SlurmArgs::default()
+            };
             assert_eq!(array_size(&a, 6).unwrap_err().code, 2);
         }
     }

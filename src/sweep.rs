@@ -137,7 +137,8 @@ fn parse_path(path: &str) -> Option<Vec<Step>> {
 /// Sets `path` in a resolved scenario's TOML to `value`: the key must exist
 /// (every default is written out in a resolved scenario) and keep its type.
 fn set_path(root: &mut toml::Table, path: &str, value: &Value) -> Result<(), String> {
-    let steps = parse_path(path).ok_or_else(|| format!("{path:?} is not a key path like `a.b[0].c`"))?;
+    let steps =
+        parse_path(path).ok_or_else(|| format!("{path:?} is not a key path like `a.b[0].c`"))?;
     let mut wrapped = Value::Table(std::mem::take(root));
     let result = set_in(&mut wrapped, &steps, path, value);
     if let Value::Table(t) = wrapped {
@@ -154,27 +155,38 @@ fn set_in(mut here: &mut Value, steps: &[Step], path: &str, value: &Value) -> Re
                 (Step::Key(k), Value::Table(t)) => {
                     if !t.contains_key(k) {
                         let known: Vec<String> = t.keys().cloned().collect();
-                        return Err(format!("unknown key path {path:?}: no `{k}` here{}", did_you_mean(k, &known)));
+                        return Err(format!(
+                            "unknown key path {path:?}: no `{k}` here{}",
+                            did_you_mean(k, &known)
+                        ));
                     }
                     t.get_mut(k).expect("checked")
                 }
                 (Step::Index(n), Value::Array(a)) => {
                     let len = a.len();
-                    a.get_mut(*n).ok_or_else(|| format!("unknown key path {path:?}: index {n} but only {len} entries"))?
+                    a.get_mut(*n).ok_or_else(|| {
+                        format!("unknown key path {path:?}: index {n} but only {len} entries")
+                    })?
                 }
                 _ => return Err(format!("unknown key path {path:?}")),
             };
             if last {
                 let same = matches!(
                     (&*here, value),
-                    (Value::Integer(_) | Value::Float(_), Value::Integer(_) | Value::Float(_))
-                        | (Value::String(_), Value::String(_))
+                    (
+                        Value::Integer(_) | Value::Float(_),
+                        Value::Integer(_) | Value::Float(_)
+                    ) | (Value::String(_), Value::String(_))
                         | (Value::Boolean(_), Value::Boolean(_))
                         | (Value::Array(_), Value::Array(_))
                         | (Value::Table(_), Value::Table(_))
                 );
                 if !same {
-                    return Err(format!("{path:?} holds {} but the sweep gives {}", here.type_str(), value.type_str()));
+                    return Err(format!(
+                        "{path:?} holds {} but the sweep gives {}",
+                        here.type_str(),
+                        value.type_str()
+                    ));
                 }
                 *here = match (&*here, value) {
                     (Value::Float(_), Value::Integer(n)) => Value::Float(*n as f64),
@@ -188,23 +200,49 @@ fn set_in(mut here: &mut Value, steps: &[Step], path: &str, value: &Value) -> Re
 
 fn input_err(file: &Path, text: &str, keys: &[&str], message: String) -> Failure {
     let line = line_of_keys(text, keys).unwrap_or(1);
-    Failure::input(format!("{}:{}: key `{}`: {}", file.display(), line, keys.join("."), message))
+    Failure::input(format!(
+        "{}:{}: key `{}`: {}",
+        file.display(),
+        line,
+        keys.join("."),
+        message
+    ))
 }
 
 /// Reads a sweep file and resolves every point's scenario; any problem is
 /// bad input (exit 2) before anything runs.
 pub fn plan(sweep_path: &Path) -> Result<(Plan, String), Failure> {
-    let text = std::fs::read_to_string(sweep_path).map_err(|e| Failure::input(format!("{}: cannot read sweep: {e}", sweep_path.display())))?;
+    let text = std::fs::read_to_string(sweep_path)
+        .map_err(|e| Failure::input(format!("{}: cannot read sweep: {e}", sweep_path.display())))?;
     let spec: SweepFile = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map_or(1, |s| sim_core::scenario::line_of(&text, s.start));
-        Failure::input(format!("{}:{}: {}", sweep_path.display(), line, e.message().trim()))
+        let line = e
+            .span()
+            .map_or(1, |s| sim_core::scenario::line_of(&text, s.start));
+        Failure::input(format!(
+            "{}:{}: {}",
+            sweep_path.display(),
+            line,
+            e.message().trim()
+        ))
     })?;
     let dir = sweep_path.parent().unwrap_or(Path::new("."));
     let base_path = dir.join(&spec.base);
-    let base = crate::run::load_scenario(&base_path).map_err(|f| Failure::input(format!("{}: base scenario: {}", sweep_path.display(), f.message)))?;
-    let base_table: toml::Table = toml::from_str(&base.to_toml()).expect("a resolved scenario reads back");
+    let base = crate::run::load_scenario(&base_path).map_err(|f| {
+        Failure::input(format!(
+            "{}: base scenario: {}",
+            sweep_path.display(),
+            f.message
+        ))
+    })?;
+    let base_table: toml::Table =
+        toml::from_str(&base.to_toml()).expect("a resolved scenario reads back");
     if spec.seeds == 0 {
-        return Err(input_err(sweep_path, &text, &["seeds"], "must be at least 1".into()));
+        return Err(input_err(
+            sweep_path,
+            &text,
+            &["seeds"],
+            "must be at least 1".into(),
+        ));
     }
     // Points as (axis → value) lists.
     let (axes, points): (Vec<String>, Vec<Vec<Value>>) = match spec.kind {
@@ -213,45 +251,98 @@ pub fn plan(sweep_path: &Path) -> Result<(Plan, String), Failure> {
             let mut points: Vec<Vec<Value>> = vec![Vec::new()];
             for a in &axes {
                 let Value::Array(values) = &spec.axes[a] else {
-                    return Err(input_err(sweep_path, &text, &["axes", a], "a grid axis is a list of values".into()));
+                    return Err(input_err(
+                        sweep_path,
+                        &text,
+                        &["axes", a],
+                        "a grid axis is a list of values".into(),
+                    ));
                 };
                 if values.is_empty() {
-                    return Err(input_err(sweep_path, &text, &["axes", a], "has no values".into()));
+                    return Err(input_err(
+                        sweep_path,
+                        &text,
+                        &["axes", a],
+                        "has no values".into(),
+                    ));
                 }
-                points = points.into_iter().flat_map(|p| values.iter().map(move |v| [p.clone(), vec![v.clone()]].concat())).collect();
+                points = points
+                    .into_iter()
+                    .flat_map(|p| {
+                        values
+                            .iter()
+                            .map(move |v| [p.clone(), vec![v.clone()]].concat())
+                    })
+                    .collect();
             }
             (axes, points)
         }
         SweepKind::List => {
-            let axes: Vec<String> = spec.points.first().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+            let axes: Vec<String> = spec
+                .points
+                .first()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
             let mut points = Vec::new();
             for (i, p) in spec.points.iter().enumerate() {
                 let keys: Vec<String> = p.keys().cloned().collect();
                 if keys != axes {
-                    return Err(Failure::input(format!("{}: points[{i}]: every point must set the same keys as the first ({axes:?})", sweep_path.display())));
+                    return Err(Failure::input(format!(
+                        "{}: points[{i}]: every point must set the same keys as the first ({axes:?})",
+                        sweep_path.display()
+                    )));
                 }
                 points.push(axes.iter().map(|a| p[a].clone()).collect());
             }
             if points.is_empty() {
-                return Err(input_err(sweep_path, &text, &["kind"], "kind = \"list\" needs [[points]]".into()));
+                return Err(input_err(
+                    sweep_path,
+                    &text,
+                    &["kind"],
+                    "kind = \"list\" needs [[points]]".into(),
+                ));
             }
             (axes, points)
         }
         SweepKind::Lhs => {
             if spec.samples == 0 {
-                return Err(input_err(sweep_path, &text, &["samples"], "kind = \"lhs\" needs samples ≥ 1".into()));
+                return Err(input_err(
+                    sweep_path,
+                    &text,
+                    &["samples"],
+                    "kind = \"lhs\" needs samples ≥ 1".into(),
+                ));
             }
             let axes: Vec<String> = spec.axes.keys().cloned().collect();
             let n = spec.samples;
             let mut columns = Vec::new();
             for (k, a) in axes.iter().enumerate() {
-                let range = spec.axes[a].as_table().and_then(|t| Some((t.get("min")?.as_float().or(t.get("min")?.as_integer().map(|x| x as f64))?, t.get("max")?.as_float().or(t.get("max")?.as_integer().map(|x| x as f64))?)));
+                let range = spec.axes[a].as_table().and_then(|t| {
+                    Some((
+                        t.get("min")?
+                            .as_float()
+                            .or(t.get("min")?.as_integer().map(|x| x as f64))?,
+                        t.get("max")?
+                            .as_float()
+                            .or(t.get("max")?.as_integer().map(|x| x as f64))?,
+                    ))
+                });
                 let Some((lo, hi)) = range.filter(|(lo, hi)| lo < hi) else {
-                    return Err(input_err(sweep_path, &text, &["axes", a], "an lhs axis is { min = …, max = … } with min < max".into()));
+                    return Err(input_err(
+                        sweep_path,
+                        &text,
+                        &["axes", a],
+                        "an lhs axis is { min = …, max = … } with min < max".into(),
+                    ));
                 };
                 columns.push(latin_hypercube(n, lo, hi, spec.lhs_seed, k as u64));
             }
-            ((axes.clone()), (0..n).map(|i| columns.iter().map(|c| Value::Float(c[i])).collect()).collect())
+            (
+                (axes.clone()),
+                (0..n)
+                    .map(|i| columns.iter().map(|c| Value::Float(c[i])).collect())
+                    .collect(),
+            )
         }
     };
     // Every point's scenario, validated now.
@@ -262,23 +353,48 @@ pub fn plan(sweep_path: &Path) -> Result<(Plan, String), Failure> {
             set_path(&mut table, k, v).map_err(|m| input_err(sweep_path, &text, &["set", k], m))?;
         }
         for (a, v) in axes.iter().zip(values) {
-            set_path(&mut table, a, v).map_err(|m| input_err(sweep_path, &text, &["axes", a], m))?;
+            set_path(&mut table, a, v)
+                .map_err(|m| input_err(sweep_path, &text, &["axes", a], m))?;
         }
         let point_text = toml::to_string(&table).expect("tables serialise");
-        let mut s = Scenario::from_toml_str(&point_text, &format!("{} point {i}", sweep_path.display())).map_err(|e| {
-            let keys: Vec<&str> = axes.iter().map(String::as_str).collect();
-            let line = keys.iter().find_map(|a| line_of_keys(&text, &["axes", a])).unwrap_or(1);
-            Failure::input(format!("{}:{}: point {i} ({}) is not a valid scenario: key `{}`: {}", sweep_path.display(), line, describe(&axes, values), e.key, e.message))
-        })?;
+        let mut s =
+            Scenario::from_toml_str(&point_text, &format!("{} point {i}", sweep_path.display()))
+                .map_err(|e| {
+                    let keys: Vec<&str> = axes.iter().map(String::as_str).collect();
+                    let line = keys
+                        .iter()
+                        .find_map(|a| line_of_keys(&text, &["axes", a]))
+                        .unwrap_or(1);
+                    Failure::input(format!(
+                        "{}:{}: point {i} ({}) is not a valid scenario: key `{}`: {}",
+                        sweep_path.display(),
+                        line,
+                        describe(&axes, values),
+                        e.key,
+                        e.message
+                    ))
+                })?;
         s.traces = base.traces.clone();
         scenarios.push(s);
     }
     let seeds = (0..spec.seeds).map(|k| base.seed + k).collect();
-    Ok((Plan { axes, points, seeds, scenarios }, text))
+    Ok((
+        Plan {
+            axes,
+            points,
+            seeds,
+            scenarios,
+        },
+        text,
+    ))
 }
 
 fn describe(axes: &[String], values: &[Value]) -> String {
-    axes.iter().zip(values).map(|(a, v)| format!("{a} = {v}")).collect::<Vec<_>>().join(", ")
+    axes.iter()
+        .zip(values)
+        .map(|(a, v)| format!("{a} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// n samples in [lo, hi): one in each of n equal strata, strata shuffled.
@@ -290,13 +406,19 @@ pub fn latin_hypercube(n: usize, lo: f64, hi: f64, seed: u64, axis: u64) -> Vec<
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         strata.swap(i, j);
     }
-    strata.iter().map(|&s| lo + (s as f64 + sim_core::rng::unit_f64(&mut rng)) / n as f64 * (hi - lo)).collect()
+    strata
+        .iter()
+        .map(|&s| lo + (s as f64 + sim_core::rng::unit_f64(&mut rng)) / n as f64 * (hi - lo))
+        .collect()
 }
 
 pub fn parse_shard(s: &str) -> Result<(usize, usize), Failure> {
     let bad = || Failure::input(format!("--shard {s:?}: expected I/N with 0 ≤ I < N"));
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
     if n == 0 || i >= n {
         return Err(bad());
     }
@@ -304,13 +426,18 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), Failure> {
 }
 
 fn row_path(out: &Path, point: usize, seed: u64) -> PathBuf {
-    out.join("rows").join(format!("point={point:05}")).join(format!("seed={seed}")).join("part-0.parquet")
+    out.join("rows")
+        .join(format!("point={point:05}"))
+        .join(format!("seed={seed}"))
+        .join("part-0.parquet")
 }
 
 /// Entries a sweep writes into its output directory (and the temporary
 /// names it writes them through).
 fn sweep_entry(name: &str) -> bool {
-    matches!(name, "sweep.toml" | "plan.json" | "rows" | "runs" | "slurm") || name.starts_with('.') || name.ends_with(".tmp")
+    matches!(name, "sweep.toml" | "plan.json" | "rows" | "runs" | "slurm")
+        || name.starts_with('.')
+        || name.ends_with(".tmp")
 }
 
 /// Creates the output directory with its `sweep.toml` and `plan.json`, or
@@ -320,25 +447,45 @@ fn sweep_entry(name: &str) -> bool {
 /// `sweep.toml` yet, is accepted, and both files are written (identically)
 /// through temporary names of their own and a rename, and only when they
 /// differ from what is there, so a task never rewrites what others read.
-fn prepare_out(out: &Path, text: &str, plan_json: &str, continuing: bool, force: bool) -> Result<(), Failure> {
+fn prepare_out(
+    out: &Path,
+    text: &str,
+    plan_json: &str,
+    continuing: bool,
+    force: bool,
+) -> Result<(), Failure> {
     if out.exists() {
         let existing = std::fs::read_to_string(out.join("sweep.toml"));
         if continuing {
             let fresh = || -> bool {
-                std::fs::read_dir(out).is_ok_and(|entries| entries.flatten().all(|e| sweep_entry(&e.file_name().to_string_lossy())))
+                std::fs::read_dir(out).is_ok_and(|entries| {
+                    entries
+                        .flatten()
+                        .all(|e| sweep_entry(&e.file_name().to_string_lossy()))
+                })
             };
             match existing {
                 Ok(t) if t == text => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && fresh() => {}
-                _ => return Err(Failure::input(format!("{}: holds a different sweep; refusing to mix results (use a new --out)", out.display()))),
+                _ => {
+                    return Err(Failure::input(format!(
+                        "{}: holds a different sweep; refusing to mix results (use a new --out)",
+                        out.display()
+                    )));
+                }
             }
         } else if force {
-            std::fs::remove_dir_all(out).map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
+            std::fs::remove_dir_all(out)
+                .map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
         } else {
-            return Err(Failure::input(format!("{}: output directory exists; pass --resume to continue it or --force to replace it", out.display())));
+            return Err(Failure::input(format!(
+                "{}: output directory exists; pass --resume to continue it or --force to replace it",
+                out.display()
+            )));
         }
     }
-    std::fs::create_dir_all(out).map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
     for (name, contents) in [("sweep.toml", text), ("plan.json", plan_json)] {
         let path = out.join(name);
         if std::fs::read_to_string(&path).is_ok_and(|t| t == contents) {
@@ -356,17 +503,38 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
         crate::slurm::check_args(&args.slurm)?;
         crate::slurm::array_size(&args.slurm, plan.points.len())?;
     }
-    let stem = args.sweep.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sweep".into());
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs/sweeps").join(stem));
+    let stem = args
+        .sweep
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sweep".into());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/sweeps").join(stem));
     let plan_json = serde_json::to_string_pretty(&plan).expect("plan serialises");
-    prepare_out(&out, &text, &plan_json, args.resume || shard.is_some(), args.force)?;
+    prepare_out(
+        &out,
+        &text,
+        &plan_json,
+        args.resume || shard.is_some(),
+        args.force,
+    )?;
     if args.slurm.slurm {
         // The directory, sweep.toml and plan.json exist before any task
         // starts: the tasks only --resume into it.
         // Absolute, symlinks kept: the base scenario is found beside the sweep file as named.
-        let abs = |p: &Path| std::path::absolute(p).map_err(|e| Failure::internal(format!("{}: {e}", p.display())));
+        let abs = |p: &Path| {
+            std::path::absolute(p).map_err(|e| Failure::internal(format!("{}: {e}", p.display())))
+        };
         let (sweep_abs, out_abs) = (abs(&args.sweep)?, abs(&out)?);
-        let job = crate::slurm::Job { sweep: &sweep_abs, out: &out_abs, points: plan.points.len(), seeds: plan.seeds.len(), keep_runs: args.keep_runs };
+        let job = crate::slurm::Job {
+            sweep: &sweep_abs,
+            out: &out_abs,
+            points: plan.points.len(),
+            seeds: plan.seeds.len(),
+            keep_runs: args.keep_runs,
+        };
         return crate::slurm::prepare(&args.slurm, &job);
     }
 
@@ -378,11 +546,20 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
     let bar = if args.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         ProgressBar::hidden()
     } else {
-        let b = ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr());
-        b.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs (ETA {eta})").expect("template"));
+        let b =
+            ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs (ETA {eta})",
+            )
+            .expect("template"),
+        );
         b
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build().map_err(|e| Failure::internal(e.to_string()))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| Failure::internal(e.to_string()))?;
     let results: Vec<Result<(), Failure>> = pool.install(|| {
         jobs.par_iter()
             .map(|&(p, seed)| {
@@ -399,24 +576,47 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
         pool.install(|| merge_dir(&out, false))?;
     }
     if !args.quiet {
-        eprintln!("{}: {} points × {} seeds", out.display(), plan.points.len(), plan.seeds.len());
+        eprintln!(
+            "{}: {} points × {} seeds",
+            out.display(),
+            plan.points.len(),
+            plan.seeds.len()
+        );
     }
     Ok(())
 }
 
 /// Runs one (point, seed) and writes its row atomically.
-fn run_point(plan: &Plan, out: &Path, point: usize, seed: u64, keep_runs: bool) -> Result<(), Failure> {
+fn run_point(
+    plan: &Plan,
+    out: &Path,
+    point: usize,
+    seed: u64,
+    keep_runs: bool,
+) -> Result<(), Failure> {
     let scenario = &plan.scenarios[point];
     let summary = if keep_runs {
-        let dir = out.join("runs").join(format!("point={point:05}")).join(format!("seed={seed}"));
+        let dir = out
+            .join("runs")
+            .join(format!("point={point:05}"))
+            .join(format!("seed={seed}"));
         crate::run::run_to_dir(scenario, seed, &dir, true)?
     } else {
-        sim_core::sim::run(scenario, seed, &mut sim_core::NullSink, &mut |_| {}).map_err(|e| Failure::internal(e.to_string()))?
+        sim_core::sim::run(scenario, seed, &mut sim_core::NullSink, &mut |_| {})
+            .map_err(|e| Failure::internal(e.to_string()))?
     };
-    let metrics = reports::sweep::flatten_metrics(&serde_json::to_value(&summary).expect("summary serialises"));
-    let params: Vec<(String, reports::sweep::Param)> = plan.axes.iter().zip(&plan.points[point]).map(|(a, v)| (a.clone(), param(v))).collect();
+    let metrics = reports::sweep::flatten_metrics(
+        &serde_json::to_value(&summary).expect("summary serialises"),
+    );
+    let params: Vec<(String, reports::sweep::Param)> = plan
+        .axes
+        .iter()
+        .zip(&plan.points[point])
+        .map(|(a, v)| (a.clone(), param(v)))
+        .collect();
     let path = row_path(out, point, seed);
-    reports::sweep::write_row(&path, &params, &metrics).map_err(|e| Failure::internal(e.to_string()))
+    reports::sweep::write_row(&path, &params, &metrics)
+        .map_err(|e| Failure::internal(e.to_string()))
 }
 
 fn param(v: &Value) -> reports::sweep::Param {
@@ -435,7 +635,12 @@ pub fn merge_dir(out: &Path, allow_partial: bool) -> Result<(), Failure> {
     let plan: Plan = std::fs::read_to_string(out.join("plan.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| Failure::input(format!("{}: not a sweep directory (no plan.json)", out.display())))?;
+        .ok_or_else(|| {
+            Failure::input(format!(
+                "{}: not a sweep directory (no plan.json)",
+                out.display()
+            ))
+        })?;
     let mut present = Vec::new();
     let mut missing = 0;
     for p in 0..plan.points.len() {
@@ -454,7 +659,8 @@ pub fn merge_dir(out: &Path, allow_partial: bool) -> Result<(), Failure> {
             plan.points.len() * plan.seeds.len()
         )));
     }
-    reports::sweep::merge(out, &plan.axes, &present).map_err(|e| Failure::internal(e.to_string()))?;
+    reports::sweep::merge(out, &plan.axes, &present)
+        .map_err(|e| Failure::internal(e.to_string()))?;
     reports::sweep::report_sweep(out, &plan.axes).map_err(|e| Failure::internal(e.to_string()))?;
     Ok(())
 }
@@ -477,7 +683,11 @@ mod tests {
             strata.sort();
             assert_eq!(strata, (0..10).collect::<Vec<_>>());
         }
-        assert_ne!(latin_hypercube(10, 0.0, 1.0, 7, 0), latin_hypercube(10, 0.0, 1.0, 7, 1), "axes are shuffled independently");
+        assert_ne!(
+            latin_hypercube(10, 0.0, 1.0, 7, 0),
+            latin_hypercube(10, 0.0, 1.0, 7, 1),
+            "axes are shuffled independently"
+        );
     }
 
     #[test]
@@ -487,8 +697,20 @@ mod tests {
         assert_eq!(t["a"], Value::Float(2.0));
         set_path(&mut t, "b.c[0].d", &Value::String("y".into())).unwrap();
         assert_eq!(t["b"]["c"][0]["d"], Value::String("y".into()));
-        assert!(set_path(&mut t, "b.e", &Value::Integer(1)).unwrap_err().contains("unknown key path"));
-        assert!(set_path(&mut t, "b.c[3].d", &Value::Integer(1)).unwrap_err().contains("index 3"));
-        assert!(set_path(&mut t, "a", &Value::String("z".into())).unwrap_err().contains("holds float"));
+        assert!(
+            set_path(&mut t, "b.e", &Value::Integer(1))
+                .unwrap_err()
+                .contains("unknown key path")
+        );
+        assert!(
+            set_path(&mut t, "b.c[3].d", &Value::Integer(1))
+                .unwrap_err()
+                .contains("index 3")
+        );
+        assert!(
+            set_path(&mut t, "a", &Value::String("z".into()))
+                .unwrap_err()
+                .contains("holds float")
+        );
     }
 }

@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-
 fn hacasim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hacasim")).args(args).output().expect("hacasim runs")
+    Command::new(env!("CARGO_BIN_EXE_hacasim"))
+        .args(args)
+        .output()
+        .expect("hacasim runs")
 }
 
 fn scenario(name: &str) -> String {
@@ -22,7 +24,10 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| {
             let p = e.unwrap().path();
-            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
         })
         .collect();
     out.sort();
@@ -49,18 +54,53 @@ fn run_writes_the_run_directory() {
     let t = tmp();
     let dir = run_to(t.path(), "r", &[]);
     let names: Vec<String> = files(&dir).into_iter().map(|(n, _)| n).collect();
-    for f in ["blocks.parquet", "consensus_rounds.parquet", "gpu_nodes.parquet", "ledger.parquet", "market.parquet", "nodes.parquet", "requests.parquet", "scenario.toml", "summary.json", "report.html"] {
+    for f in [
+        "blocks.parquet",
+        "consensus_rounds.parquet",
+        "gpu_nodes.parquet",
+        "ledger.parquet",
+        "market.parquet",
+        "nodes.parquet",
+        "requests.parquet",
+        "scenario.toml",
+        "summary.json",
+        "report.html",
+    ] {
         assert!(names.iter().any(|n| n == f), "{f} missing from {names:?}");
     }
     assert_eq!(names.iter().filter(|n| n.ends_with(".png")).count(), 8);
     assert_eq!(names.iter().filter(|n| n.ends_with(".svg")).count(), 8);
     assert_eq!(names.len(), 10 + 16, "{names:?}");
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    for key in ["scenario", "seed", "sim_duration_s", "events_processed", "consensus", "requests", "trust_gap_s", "fraud", "gpu", "prover", "economics", "architecture", "cost", "validators_unable_to_execute", "validator_verify_cpu_fraction"] {
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "scenario",
+        "seed",
+        "sim_duration_s",
+        "events_processed",
+        "consensus",
+        "requests",
+        "trust_gap_s",
+        "fraud",
+        "gpu",
+        "prover",
+        "economics",
+        "architecture",
+        "cost",
+        "validators_unable_to_execute",
+        "validator_verify_cpu_fraction",
+    ] {
         assert!(summary.get(key).is_some(), "summary lacks {key}");
     }
     let c = &summary["consensus"];
-    for key in ["heights_committed", "block_interval_s", "rounds_per_height", "heights_with_round_gt0", "safety_violations", "longest_stall_s"] {
+    for key in [
+        "heights_committed",
+        "block_interval_s",
+        "rounds_per_height",
+        "heights_with_round_gt0",
+        "safety_violations",
+        "longest_stall_s",
+    ] {
         assert!(c.get(key).is_some(), "consensus lacks {key}");
     }
     for key in ["mean", "p50", "p90", "p99", "max"] {
@@ -69,7 +109,10 @@ fn run_writes_the_run_directory() {
     // The tables agree with the summary: one block row per committed height,
     // one node row per validator (7 in this scenario).
     let blocks = reports::read_table(&dir.join("blocks.parquet")).unwrap();
-    assert_eq!(blocks.height() as u64, c["heights_committed"].as_u64().unwrap());
+    assert_eq!(
+        blocks.height() as u64,
+        c["heights_committed"].as_u64().unwrap()
+    );
     let nodes = reports::read_table(&dir.join("nodes.parquet")).unwrap();
     assert_eq!(nodes.height(), 7);
     // One ledger row per block (ledger_every = 0s) plus the closing row, and
@@ -77,7 +120,12 @@ fn run_writes_the_run_directory() {
     let ledger = reports::read_table(&dir.join("ledger.parquet")).unwrap();
     assert_eq!(ledger.height(), blocks.height() + 1);
     let e = &summary["economics"];
-    let (g, f, m, b) = (e["genesis_supply"].as_u64().unwrap(), e["final_supply"].as_u64().unwrap(), e["minted"].as_u64().unwrap(), e["burned"].as_u64().unwrap());
+    let (g, f, m, b) = (
+        e["genesis_supply"].as_u64().unwrap(),
+        e["final_supply"].as_u64().unwrap(),
+        e["minted"].as_u64().unwrap(),
+        e["burned"].as_u64().unwrap(),
+    );
     assert_eq!(f as i128 - g as i128, m as i128 - b as i128);
     // The resolved scenario is itself a valid scenario.
     let o = hacasim(&["validate", dir.join("scenario.toml").to_str().unwrap()]);
@@ -91,7 +139,10 @@ fn same_seed_gives_byte_identical_directories_other_seed_differs() {
     let b = run_to(t.path(), "b", &["--seed", "5"]);
     assert_eq!(files(&a), files(&b));
     let c = run_to(t.path(), "c", &["--seed", "6"]);
-    assert_ne!(std::fs::read(a.join("summary.json")).unwrap(), std::fs::read(c.join("summary.json")).unwrap());
+    assert_ne!(
+        std::fs::read(a.join("summary.json")).unwrap(),
+        std::fs::read(c.join("summary.json")).unwrap()
+    );
 }
 
 /// With the workload on: requests, trust gaps and the tables are still
@@ -102,16 +153,32 @@ fn workload_run_is_byte_identical_and_tables_agree() {
     let a = run_scenario_to("trust-gap-modes.toml", t.path(), "a", &[]);
     let b = run_scenario_to("trust-gap-modes.toml", t.path(), "b", &[]);
     assert_eq!(files(&a), files(&b));
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
     let requests = reports::read_table(&a.join("requests.parquet")).unwrap();
-    assert_eq!(requests.height() as u64, summary["requests"]["submitted"].as_u64().unwrap());
+    assert_eq!(
+        requests.height() as u64,
+        summary["requests"]["submitted"].as_u64().unwrap()
+    );
     let gaps = requests.column("trust_gap_s").unwrap().f64().unwrap();
-    let n = summary["trust_gap_s"]["tee"]["n"].as_u64().unwrap() + summary["trust_gap_s"]["zk"]["n"].as_u64().unwrap() + summary["trust_gap_s"]["vanilla"]["n"].as_u64().unwrap();
+    let n = summary["trust_gap_s"]["tee"]["n"].as_u64().unwrap()
+        + summary["trust_gap_s"]["zk"]["n"].as_u64().unwrap()
+        + summary["trust_gap_s"]["vanilla"]["n"].as_u64().unwrap();
     assert_eq!(gaps.len() - gaps.null_count(), n as usize);
     let present: Vec<f64> = (0..gaps.len()).filter_map(|i| gaps.get(i)).collect();
     let mean = present.iter().sum::<f64>() / present.len() as f64;
-    let expected = ["tee", "zk", "vanilla"].iter().map(|m| summary["trust_gap_s"][m]["mean"].as_f64().unwrap() * summary["trust_gap_s"][m]["n"].as_f64().unwrap()).sum::<f64>() / n as f64;
-    assert!((mean - expected).abs() < 1e-9 * expected, "{mean} vs {expected}");
+    let expected = ["tee", "zk", "vanilla"]
+        .iter()
+        .map(|m| {
+            summary["trust_gap_s"][m]["mean"].as_f64().unwrap()
+                * summary["trust_gap_s"][m]["n"].as_f64().unwrap()
+        })
+        .sum::<f64>()
+        / n as f64;
+    assert!(
+        (mean - expected).abs() < 1e-9 * expected,
+        "{mean} vs {expected}"
+    );
 }
 
 /// A trace stream replays its file: one request per line, at those times.
@@ -119,10 +186,17 @@ fn workload_run_is_byte_identical_and_tables_agree() {
 fn trace_arrivals_are_replayed() {
     let t = tmp();
     let dir = run_scenario_to("tests/trace-workload.toml", t.path(), "r", &[]);
-    let trace: Vec<f64> = std::fs::read_to_string(scenario("tests/trace-arrivals.csv")).unwrap().lines().skip(1).map(|l| l.parse().unwrap()).collect();
+    let trace: Vec<f64> = std::fs::read_to_string(scenario("tests/trace-arrivals.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().unwrap())
+        .collect();
     let requests = reports::read_table(&dir.join("requests.parquet")).unwrap();
     let submitted = requests.column("submitted_s").unwrap().f64().unwrap();
-    let mut got: Vec<f64> = (0..submitted.len()).filter_map(|i| submitted.get(i)).collect();
+    let mut got: Vec<f64> = (0..submitted.len())
+        .filter_map(|i| submitted.get(i))
+        .collect();
     got.sort_by(f64::total_cmp);
     assert_eq!(got.len(), trace.len());
     for (g, e) in got.iter().zip(&trace) {
@@ -130,16 +204,34 @@ fn trace_arrivals_are_replayed() {
     }
     // The run directory carries its trace: its scenario.toml runs on its own.
     let again = t.path().join("again");
-    let o = hacasim(&["run", dir.join("scenario.toml").to_str().unwrap(), "--quiet", "--out", again.to_str().unwrap()]);
+    let o = hacasim(&[
+        "run",
+        dir.join("scenario.toml").to_str().unwrap(),
+        "--quiet",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(std::fs::read(dir.join("requests.parquet")).unwrap(), std::fs::read(again.join("requests.parquet")).unwrap());
+    assert_eq!(
+        std::fs::read(dir.join("requests.parquet")).unwrap(),
+        std::fs::read(again.join("requests.parquet")).unwrap()
+    );
     // A missing trace file is bad input, named by file, line and key.
     let bad = t.path().join("bad.toml");
-    std::fs::write(&bad, std::fs::read_to_string(scenario("tests/trace-workload.toml")).unwrap().replace("trace-arrivals.csv", "nope.csv")).unwrap();
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(scenario("tests/trace-workload.toml"))
+            .unwrap()
+            .replace("trace-arrivals.csv", "nope.csv"),
+    )
+    .unwrap();
     let o = hacasim(&["validate", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains(":22: key `workload[0].arrival.file`") && err.contains("nope.csv"), "{err}");
+    assert!(
+        err.contains(":22: key `workload[0].arrival.file`") && err.contains("nope.csv"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,11 +240,32 @@ fn existing_output_is_refused_without_force() {
     let dir = run_to(t.path(), "r", &[]);
     let before = files(&dir);
     let s = scenario("tests/byzantine-minority.toml");
-    let o = hacasim(&["run", &s, "--quiet", "--out", dir.to_str().unwrap(), "--seed", "9"]);
+    let o = hacasim(&[
+        "run",
+        &s,
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+        "--seed",
+        "9",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
-    assert_eq!(files(&dir), before, "refused run must not touch the directory");
-    let o = hacasim(&["run", &s, "--quiet", "--out", dir.to_str().unwrap(), "--seed", "9", "--force"]);
+    assert_eq!(
+        files(&dir),
+        before,
+        "refused run must not touch the directory"
+    );
+    let o = hacasim(&[
+        "run",
+        &s,
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+        "--seed",
+        "9",
+        "--force",
+    ]);
     assert!(o.status.success());
     assert_ne!(files(&dir), before);
     // No staging directory is left behind.
@@ -164,26 +277,59 @@ fn bad_scenarios_exit_2_name_file_line_key_and_write_nothing() {
     let t = tmp();
     let base = std::fs::read_to_string(scenario("tests/four-one-region.toml")).unwrap();
     let cases = [
-        ("count = 4", "cuont = 4", "validators[0].cuont", "did you mean `count`"),
-        ("latency_ms = [[1.0]]", "latency_ms = [[1.0, 2.0]]", "network.latency_ms[0]", "square"),
+        (
+            "count = 4",
+            "cuont = 4",
+            "validators[0].cuont",
+            "did you mean `count`",
+        ),
+        (
+            "latency_ms = [[1.0]]",
+            "latency_ms = [[1.0, 2.0]]",
+            "network.latency_ms[0]",
+            "square",
+        ),
         ("power = 10", "power = 0", "validators[0].power", "> 0"),
-        ("duration = \"2m\"", "duration = \"3sec\"", "duration", "unknown unit"),
-        ("region = \"lab\"", "region = \"lob\"", "validators[0].region", "did you mean `lab`"),
+        (
+            "duration = \"2m\"",
+            "duration = \"3sec\"",
+            "duration",
+            "unknown unit",
+        ),
+        (
+            "region = \"lab\"",
+            "region = \"lob\"",
+            "validators[0].region",
+            "did you mean `lab`",
+        ),
     ];
     for (i, (from, to, key, hint)) in cases.iter().enumerate() {
         let file = t.path().join(format!("bad{i}.toml"));
         std::fs::write(&file, base.replacen(from, to, 1)).unwrap();
-        let line = base.replacen(from, to, 1).lines().position(|l| l.contains(to)).unwrap() + 1;
+        let line = base
+            .replacen(from, to, 1)
+            .lines()
+            .position(|l| l.contains(to))
+            .unwrap()
+            + 1;
         for cmd in ["run", "validate"] {
             let out_dir = t.path().join(format!("out{i}"));
             let o = if cmd == "run" {
-                hacasim(&["run", file.to_str().unwrap(), "--out", out_dir.to_str().unwrap()])
+                hacasim(&[
+                    "run",
+                    file.to_str().unwrap(),
+                    "--out",
+                    out_dir.to_str().unwrap(),
+                ])
             } else {
                 hacasim(&["validate", file.to_str().unwrap()])
             };
             let err = String::from_utf8_lossy(&o.stderr);
             assert_eq!(o.status.code(), Some(2), "{cmd} {to}: {err}");
-            assert!(err.contains(&format!("{}:{line}: key `{key}`", file.display())), "{cmd} {to}: {err}");
+            assert!(
+                err.contains(&format!("{}:{line}: key `{key}`", file.display())),
+                "{cmd} {to}: {err}"
+            );
             assert!(err.contains(hint), "{err}");
             assert!(!err.contains("panicked"), "{err}");
             assert!(!out_dir.exists(), "nothing may be written");
@@ -213,13 +359,23 @@ fn mutated_scenarios_through_the_program_exit_0_or_2() {
         let file = t.path().join(format!("m{i}.toml"));
         std::fs::write(&file, mutate::mutate(&base, &mut rng)).unwrap();
         let out = t.path().join(format!("out{i}"));
-        let o = hacasim(&["run", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+        let o = hacasim(&[
+            "run",
+            file.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let err = String::from_utf8_lossy(&o.stderr);
         match o.status.code() {
             Some(0) => assert!(out.join("summary.json").exists()),
             Some(2) => {
                 rejected += 1;
-                assert!(err.starts_with(&format!("error: {}:", file.display())) && err.contains(": key `"), "{err}");
+                assert!(
+                    err.starts_with(&format!("error: {}:", file.display()))
+                        && err.contains(": key `"),
+                    "{err}"
+                );
                 assert!(!out.exists(), "a rejected scenario wrote {}", out.display());
             }
             other => panic!("exit {other:?}: {err}"),
@@ -236,7 +392,12 @@ fn every_shipped_scenario_validates() {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "toml") && !is_catalogue(&p) {
                 let o = hacasim(&["validate", p.to_str().unwrap()]);
-                assert!(o.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&o.stderr));
+                assert!(
+                    o.status.success(),
+                    "{}: {}",
+                    p.display(),
+                    String::from_utf8_lossy(&o.stderr)
+                );
                 n += 1;
             }
         }
@@ -248,6 +409,7 @@ fn every_shipped_scenario_validates() {
 /// The catalogues, and sweep files (a top-level `base = "…"`, tested in
 /// `tests/sweep.rs`), are not scenarios.
 fn is_catalogue(p: &std::path::Path) -> bool {
-    p.file_name().is_some_and(|n| n == "models.toml" || n == "hardware.toml")
+    p.file_name()
+        .is_some_and(|n| n == "models.toml" || n == "hardware.toml")
         || std::fs::read_to_string(p).is_ok_and(|t| t.lines().any(|l| l.starts_with("base =")))
 }

@@ -11,7 +11,11 @@ fn notebooks() -> PathBuf {
 }
 
 fn ipynbs() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(notebooks()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "ipynb")).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(notebooks())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ipynb"))
+        .collect();
     v.sort();
     v
 }
@@ -24,15 +28,35 @@ fn notebooks_are_stored_without_outputs() {
         let nb: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         for cell in nb["cells"].as_array().unwrap() {
             if cell["cell_type"] == "code" {
-                assert_eq!(cell["outputs"], serde_json::json!([]), "{}: committed outputs", p.display());
-                assert!(cell["execution_count"].is_null(), "{}: committed execution count", p.display());
+                assert_eq!(
+                    cell["outputs"],
+                    serde_json::json!([]),
+                    "{}: committed outputs",
+                    p.display()
+                );
+                assert!(
+                    cell["execution_count"].is_null(),
+                    "{}: committed execution count",
+                    p.display()
+                );
             }
         }
         // Each opens with its question and ends with its answer.
         let cells = nb["cells"].as_array().unwrap();
-        let text = |c: &serde_json::Value| c["source"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect::<String>();
+        let text = |c: &serde_json::Value| {
+            c["source"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect::<String>()
+        };
         assert!(text(&cells[0]).contains("**Question.**"), "{}", p.display());
-        assert!(text(cells.last().unwrap()).starts_with("## Answer"), "{}", p.display());
+        assert!(
+            text(cells.last().unwrap()).starts_with("## Answer"),
+            "{}",
+            p.display()
+        );
     }
 }
 
@@ -42,7 +66,10 @@ fn printed(notebook: &Path, name: &str) -> String {
     for cell in nb["cells"].as_array().unwrap() {
         for o in cell["outputs"].as_array().into_iter().flatten() {
             if o["output_type"] == "stream" {
-                let text: String = o["text"].as_array().map(|a| a.iter().map(|s| s.as_str().unwrap()).collect()).unwrap_or_else(|| o["text"].as_str().unwrap().to_string());
+                let text: String = o["text"]
+                    .as_array()
+                    .map(|a| a.iter().map(|s| s.as_str().unwrap()).collect())
+                    .unwrap_or_else(|| o["text"].as_str().unwrap().to_string());
                 for line in text.lines() {
                     if let Some(v) = line.strip_prefix(&format!("{name} = ")) {
                         return v.trim().to_string();
@@ -57,8 +84,16 @@ fn printed(notebook: &Path, name: &str) -> String {
 #[test]
 fn notebooks_execute_answer_like_rust_and_a_broken_cell_fails() {
     let nbdir = notebooks();
-    let o = Command::new(nbdir.join("run.sh")).env("HACASIM", env!("CARGO_BIN_EXE_hacasim")).output().expect("notebooks/run.sh runs");
-    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(nbdir.join("run.sh"))
+        .env("HACASIM", env!("CARGO_BIN_EXE_hacasim"))
+        .output()
+        .expect("notebooks/run.sh runs");
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The burn sweep's best point, recomputed here from the same Parquet:
     // lowest mean net issuance among points whose mean TEE p99 is ≤ 5 s.
     let pts = reports::read_table(&nbdir.join("inputs/burn/points.parquet")).unwrap();
@@ -67,29 +102,57 @@ fn notebooks_execute_answer_like_rust_and_a_broken_cell_fails() {
     let gap = reports::plots::column_f64(&pts, "trust_gap_s.tee.p99.mean");
     let best = (0..point.len())
         .filter(|&i| gap[i].is_some_and(|g| g <= 5.0))
-        .min_by(|&a, &b| net[a].unwrap().total_cmp(&net[b].unwrap()).then(point[a].unwrap().total_cmp(&point[b].unwrap())))
+        .min_by(|&a, &b| {
+            net[a]
+                .unwrap()
+                .total_cmp(&net[b].unwrap())
+                .then(point[a].unwrap().total_cmp(&point[b].unwrap()))
+        })
         .unwrap();
     let executed = nbdir.join("executed");
-    assert_eq!(printed(&executed.join("burn_sweep.ipynb"), "BEST_POINT"), format!("{}", point[best].unwrap() as u32));
-    let nb_net: f64 = printed(&executed.join("burn_sweep.ipynb"), "BEST_NET_ISSUANCE_PCT").parse().unwrap();
+    assert_eq!(
+        printed(&executed.join("burn_sweep.ipynb"), "BEST_POINT"),
+        format!("{}", point[best].unwrap() as u32)
+    );
+    let nb_net: f64 = printed(&executed.join("burn_sweep.ipynb"), "BEST_NET_ISSUANCE_PCT")
+        .parse()
+        .unwrap();
     assert!((nb_net - net[best].unwrap()).abs() < 1e-6);
     // Finality: the halted runs are those whose stall exceeds a minute.
     let mut halted = Vec::new();
-    for s in ["four-one-region", "proposer-crashed", "one-of-four-crashed", "two-of-four-crashed", "byzantine-minority"] {
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(nbdir.join(format!("inputs/finality/{s}/summary.json"))).unwrap()).unwrap();
+    for s in [
+        "four-one-region",
+        "proposer-crashed",
+        "one-of-four-crashed",
+        "two-of-four-crashed",
+        "byzantine-minority",
+    ] {
+        let v: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(nbdir.join(format!("inputs/finality/{s}/summary.json"))).unwrap(),
+        )
+        .unwrap();
         if v["consensus"]["longest_stall_s"].as_f64().unwrap() > 60.0 {
             halted.push(format!("'{s}'"));
         }
     }
-    assert_eq!(printed(&executed.join("finality.ipynb"), "HALTED"), format!("[{}]", halted.join(", ")));
+    assert_eq!(
+        printed(&executed.join("finality.ipynb"), "HALTED"),
+        format!("[{}]", halted.join(", "))
+    );
 
     // A deliberately broken copy makes the runner fail.
     let t = tempfile::tempdir().unwrap();
-    let mut nb: serde_json::Value = serde_json::from_slice(&std::fs::read(nbdir.join("finality.ipynb")).unwrap()).unwrap();
+    let mut nb: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(nbdir.join("finality.ipynb")).unwrap()).unwrap();
     nb["cells"].as_array_mut().unwrap().insert(1, serde_json::json!({"cell_type": "code", "id": "broken", "metadata": {}, "execution_count": null, "outputs": [], "source": ["raise RuntimeError('deliberately broken')"]}));
     let broken = t.path().join("broken.ipynb");
     std::fs::write(&broken, serde_json::to_vec(&nb).unwrap()).unwrap();
-    let o = Command::new(nbdir.join(".venv/bin/python")).arg(nbdir.join("execute.py")).arg(t.path().join("out")).arg(&broken).output().unwrap();
+    let o = Command::new(nbdir.join(".venv/bin/python"))
+        .arg(nbdir.join("execute.py"))
+        .arg(t.path().join("out"))
+        .arg(&broken)
+        .output()
+        .unwrap();
     assert!(!o.status.success(), "a failing cell must fail the runner");
     assert!(String::from_utf8_lossy(&o.stderr).contains("deliberately broken"));
 }

@@ -8,13 +8,26 @@ use std::process::Command;
 use reports::polars::prelude::*;
 
 fn hacasim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hacasim")).args(args).output().expect("hacasim runs")
+    Command::new(env!("CARGO_BIN_EXE_hacasim"))
+        .args(args)
+        .output()
+        .expect("hacasim runs")
 }
 
 fn run(dir: &Path) -> PathBuf {
     let out = dir.join("run");
-    let s = format!("{}/scenarios/trust-gap-modes.toml", env!("CARGO_MANIFEST_DIR"));
-    let o = hacasim(&["run", &s, "--quiet", "--csv", "--out", out.to_str().unwrap()]);
+    let s = format!(
+        "{}/scenarios/trust-gap-modes.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let o = hacasim(&[
+        "run",
+        &s,
+        "--quiet",
+        "--csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out
 }
@@ -39,20 +52,32 @@ fn row_counts_and_trust_gap_quantiles_agree_with_the_summary() {
     let t = tempfile::tempdir().unwrap();
     let dir = run(t.path());
     let s = summary(&dir);
-    let rows = |name: &str| reports::read_table(&dir.join(format!("{name}.parquet"))).unwrap().height() as u64;
+    let rows = |name: &str| {
+        reports::read_table(&dir.join(format!("{name}.parquet")))
+            .unwrap()
+            .height() as u64
+    };
     let heights = s["consensus"]["heights_committed"].as_u64().unwrap();
     assert_eq!(rows("blocks"), heights);
     assert!(rows("consensus_rounds") >= heights);
     assert_eq!(rows("nodes"), 16);
     assert_eq!(rows("gpu_nodes"), 4);
-    assert_eq!(rows("requests"), s["requests"]["submitted"].as_u64().unwrap());
+    assert_eq!(
+        rows("requests"),
+        s["requests"]["submitted"].as_u64().unwrap()
+    );
     assert_eq!(rows("ledger"), heights + 1);
     // Quantiles recomputed from the requests table (nearest rank).
     let req = reports::read_table(&dir.join("requests.parquet")).unwrap();
     let modes = reports::plots::column_str(&req, "mode");
     let gaps = reports::plots::column_f64(&req, "trust_gap_s");
     for mode in ["tee", "zk", "vanilla"] {
-        let mut g: Vec<f64> = modes.iter().zip(&gaps).filter(|(m, _)| *m == mode).filter_map(|(_, g)| *g).collect();
+        let mut g: Vec<f64> = modes
+            .iter()
+            .zip(&gaps)
+            .filter(|(m, _)| *m == mode)
+            .filter_map(|(_, g)| *g)
+            .collect();
         g.sort_by(f64::total_cmp);
         let rank = |p: f64| g[((p / 100.0 * g.len() as f64).ceil() as usize).clamp(1, g.len()) - 1];
         let m = &s["trust_gap_s"][mode];
@@ -60,7 +85,10 @@ fn row_counts_and_trust_gap_quantiles_agree_with_the_summary() {
         // The summary keeps bounded histograms: within 2^-11 of the sample.
         for (p, key) in [(50.0, "p50"), (90.0, "p90"), (99.0, "p99")] {
             let (exact, kept) = (rank(p), m[key].as_f64().unwrap());
-            assert!((kept - exact).abs() <= exact * 2f64.powi(-11), "{mode} {key}: {kept} vs {exact}");
+            assert!(
+                (kept - exact).abs() <= exact * 2f64.powi(-11),
+                "{mode} {key}: {kept} vs {exact}"
+            );
         }
         assert_eq!(g.last().copied(), m["max"].as_f64(), "{mode} max is exact");
     }
@@ -74,10 +102,13 @@ fn row_counts_and_trust_gap_quantiles_agree_with_the_summary() {
 fn parquet_schemas_match_the_documentation() {
     let t = tempfile::tempdir().unwrap();
     let dir = run(t.path());
-    let doc = std::fs::read_to_string(format!("{}/reports/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let doc = std::fs::read_to_string(format!("{}/reports/README.md", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
     for table in reports::RUN_TABLES {
         let heading = format!("## `{table}.parquet`");
-        let start = doc.find(&heading).unwrap_or_else(|| panic!("{table} is not documented"));
+        let start = doc
+            .find(&heading)
+            .unwrap_or_else(|| panic!("{table} is not documented"));
         let section = &doc[start..];
         let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
         let mut documented: Vec<(String, String)> = Vec::new();
@@ -117,20 +148,36 @@ fn plots_are_valid_png_and_svg_with_titles_and_the_report_shows_them() {
         let png = std::fs::read(dir.join(format!("{name}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png signature");
         assert_eq!(&png[12..16], b"IHDR");
-        let (w, h) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+        let (w, h) = (
+            u32::from_be_bytes(png[16..20].try_into().unwrap()),
+            u32::from_be_bytes(png[20..24].try_into().unwrap()),
+        );
         assert_eq!((w, h), (900, 540), "{name}.png size");
         let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
         let tree = resvg_parse(&svg);
         assert!(tree, "{name}.svg is not well-formed");
         assert!(svg.contains(title), "{name}.svg lacks its title {title:?}");
-        assert!(html.contains(&format!("id=\"{name}\"")) && html.contains(&format!("href=\"{name}.png\"")), "report lacks {name}");
+        assert!(
+            html.contains(&format!("id=\"{name}\""))
+                && html.contains(&format!("href=\"{name}.png\"")),
+            "report lacks {name}"
+        );
     }
     let s = summary(&dir);
-    assert!(html.contains(&format!("<td class=\"n\">{}</td>", s["consensus"]["heights_committed"])));
+    assert!(html.contains(&format!(
+        "<td class=\"n\">{}</td>",
+        s["consensus"]["heights_committed"]
+    )));
     assert!(html.contains("heights committed") && html.contains("trust gap TEE, p50 (s)"));
     // Self-contained: nothing fetched (SVG namespaces are names, not fetches).
-    assert!(!html.contains("src=") && !html.contains("href=\"http") && !html.contains("url(http"), "report.html must be self-contained");
-    assert!(html.contains("[[validators]]"), "the resolved scenario is shown");
+    assert!(
+        !html.contains("src=") && !html.contains("href=\"http") && !html.contains("url(http"),
+        "report.html must be self-contained"
+    );
+    assert!(
+        html.contains("[[validators]]"),
+        "the resolved scenario is shown"
+    );
 }
 
 /// Well-formed XML: every tag opened is closed, in order.
@@ -167,7 +214,10 @@ fn report_command_reproduces_plots_and_report_byte_for_byte() {
     let t = tempfile::tempdir().unwrap();
     let dir = run(t.path());
     let s = summary(&dir);
-    assert!(s["fraud"]["wrong_results"].as_u64().unwrap() > 0 && s["requests"]["finalised"].as_u64().unwrap() > 0);
+    assert!(
+        s["fraud"]["wrong_results"].as_u64().unwrap() > 0
+            && s["requests"]["finalised"].as_u64().unwrap() > 0
+    );
     let copy = t.path().join("copy");
     std::fs::create_dir(&copy).unwrap();
     for e in std::fs::read_dir(&dir).unwrap() {
@@ -182,10 +232,17 @@ fn report_command_reproduces_plots_and_report_byte_for_byte() {
     for (name, _) in PLOTS {
         for ext in ["svg", "png"] {
             let f = format!("{name}.{ext}");
-            assert_eq!(std::fs::read(dir.join(&f)).unwrap(), std::fs::read(copy.join(&f)).unwrap(), "{f}");
+            assert_eq!(
+                std::fs::read(dir.join(&f)).unwrap(),
+                std::fs::read(copy.join(&f)).unwrap(),
+                "{f}"
+            );
         }
     }
-    assert_eq!(std::fs::read(dir.join("report.html")).unwrap(), std::fs::read(copy.join("report.html")).unwrap());
+    assert_eq!(
+        std::fs::read(dir.join("report.html")).unwrap(),
+        std::fs::read(copy.join("report.html")).unwrap()
+    );
     // Not a run directory: bad input.
     let o = hacasim(&["report", t.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
@@ -196,12 +253,31 @@ fn report_command_reproduces_plots_and_report_byte_for_byte() {
 #[test]
 fn python_reads_the_tables() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let py = Command::new(format!("{root}/scripts/pyenv.sh")).output().expect("scripts/pyenv.sh runs");
-    assert!(py.status.success(), "making the venv failed: {}", String::from_utf8_lossy(&py.stderr));
+    let py = Command::new(format!("{root}/scripts/pyenv.sh"))
+        .output()
+        .expect("scripts/pyenv.sh runs");
+    assert!(
+        py.status.success(),
+        "making the venv failed: {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let python = String::from_utf8(py.stdout).unwrap().trim().to_string();
     let t = tempfile::tempdir().unwrap();
     let dir = run(t.path());
-    let o = Command::new(&python).arg(format!("{root}/tests/python/read_back.py")).arg(&dir).output().unwrap();
-    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).trim_end().ends_with("ok"));
+    let o = Command::new(&python)
+        .arg(format!("{root}/tests/python/read_back.py"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .trim_end()
+            .ends_with("ok")
+    );
 }

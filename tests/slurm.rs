@@ -20,11 +20,20 @@ fn root() -> &'static str {
 }
 
 fn hacasim(args: &[&str]) -> Output {
-    Command::new(HACASIM).args(args).output().expect("hacasim runs")
+    Command::new(HACASIM)
+        .args(args)
+        .output()
+        .expect("hacasim runs")
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "exit {:?}\n{}\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -47,7 +56,12 @@ fn sweep_file(path: &Path, seeds: u64, duration: &str) {
 
 fn assert_same_results(a: &Path, b: &Path) {
     for f in ["sweep.parquet", "points.parquet"] {
-        assert!(read(a.join(f)) == read(b.join(f)), "{f} differs between {} and {}", a.display(), b.display());
+        assert!(
+            read(a.join(f)) == read(b.join(f)),
+            "{f} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
     }
 }
 
@@ -56,7 +70,9 @@ fn rows_of(out: &Path, points: &[usize]) -> BTreeMap<PathBuf, (u64, SystemTime)>
     use std::os::unix::fs::MetadataExt;
     let mut rows = BTreeMap::new();
     for p in points {
-        let Ok(seeds) = std::fs::read_dir(out.join("rows").join(format!("point={p:05}"))) else { continue };
+        let Ok(seeds) = std::fs::read_dir(out.join("rows").join(format!("point={p:05}"))) else {
+            continue;
+        };
         for s in seeds.flatten() {
             let row = s.path().join("part-0.parquet");
             if let Ok(m) = std::fs::metadata(&row) {
@@ -82,11 +98,19 @@ impl Slurm {
     /// None: skipped, with the reason printed.
     fn up() -> Option<Slurm> {
         let t = Instant::now();
-        let o = Command::new("bash").arg(script("slurm-up.sh")).output().expect("bash runs");
+        let o = Command::new("bash")
+            .arg(script("slurm-up.sh"))
+            .output()
+            .expect("bash runs");
         let stdout = String::from_utf8_lossy(&o.stdout);
         let stderr = String::from_utf8_lossy(&o.stderr);
         if !o.status.success() {
-            let reason = stderr.lines().rev().find(|l| l.starts_with("slurm-up:")).unwrap_or("slurm-up.sh failed").to_string();
+            let reason = stderr
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("slurm-up:"))
+                .unwrap_or("slurm-up.sh failed")
+                .to_string();
             if std::env::var("HACASIM_REQUIRE_SLURM").is_ok_and(|v| v == "1") {
                 panic!("Slurm required but not available: {reason}\n{stderr}");
             }
@@ -94,7 +118,12 @@ impl Slurm {
             return None;
         }
         eprintln!("{} in {:.1}s", stdout.trim(), t.elapsed().as_secs_f64());
-        Some(Slurm { started: stdout.lines().last().is_some_and(|l| l.starts_with("started")) })
+        Some(Slurm {
+            started: stdout
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("started")),
+        })
     }
 }
 
@@ -120,20 +149,39 @@ impl Drop for Jobs {
 }
 
 fn sbatch(args: &[&str]) -> String {
-    let out = ok(&Command::new("sbatch").arg("--parsable").args(args).output().expect("sbatch runs"));
+    let out = ok(&Command::new("sbatch")
+        .arg("--parsable")
+        .args(args)
+        .output()
+        .expect("sbatch runs"));
     out.trim().split(';').next().unwrap().to_string()
 }
 
 /// `squeue -t all` for these jobs: "id state" per job or array task.
 fn states(ids: &[&str]) -> Vec<(String, String)> {
-    let o = Command::new("squeue").args(["-h", "-t", "all", "-o", "%i %T", "-j", &ids.join(",")]).output().expect("squeue runs");
+    let o = Command::new("squeue")
+        .args(["-h", "-t", "all", "-o", "%i %T", "-j", &ids.join(",")])
+        .output()
+        .expect("squeue runs");
     String::from_utf8_lossy(&o.stdout)
         .lines()
-        .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.trim().to_string()))
+        })
         .collect()
 }
 
-const ACTIVE: [&str; 8] = ["PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED"];
+const ACTIVE: [&str; 8] = [
+    "PENDING",
+    "RUNNING",
+    "CONFIGURING",
+    "COMPLETING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "RESIZING",
+    "SUSPENDED",
+];
 
 /// Waits until none of these jobs is pending or running; their final states.
 fn wait_done(ids: &[&str], limit: Duration) -> Vec<(String, String)> {
@@ -143,18 +191,38 @@ fn wait_done(ids: &[&str], limit: Duration) -> Vec<(String, String)> {
         if !s.is_empty() && s.iter().all(|(_, st)| !ACTIVE.contains(&st.as_str())) {
             return s;
         }
-        assert!(t.elapsed() < limit, "jobs {ids:?} still not done after {limit:?}: {s:?}");
+        assert!(
+            t.elapsed() < limit,
+            "jobs {ids:?} still not done after {limit:?}: {s:?}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
 
 fn submitted(stdout: &str, what: &str) -> String {
-    let line = stdout.lines().find(|l| l.starts_with(what)).unwrap_or_else(|| panic!("no `{what}` line in\n{stdout}"));
-    line[what.len()..].split(':').next().unwrap().trim().to_string()
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(what))
+        .unwrap_or_else(|| panic!("no `{what}` line in\n{stdout}"));
+    line[what.len()..]
+        .split(':')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 fn submit(sweep: &Path, out: &Path) -> (String, String) {
-    let o = ok(&hacasim(&["sweep", sweep.to_str().unwrap(), "--out", out.to_str().unwrap(), "--slurm", "--array-size", "3", "--submit"]));
+    let o = ok(&hacasim(&[
+        "sweep",
+        sweep.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--slurm",
+        "--array-size",
+        "3",
+        "--submit",
+    ]));
     (submitted(&o, "array job "), submitted(&o, "merge job "))
 }
 
@@ -171,7 +239,18 @@ fn slurm_array_matches_a_local_run_and_a_killed_task_resumes() {
     // 6 points × 2 seeds, about half a second each.
     sweep_file(&f, 2, "90m");
     let local = t.path().join("local");
-    let mut baseline = Command::new(HACASIM).args(["sweep", f.to_str().unwrap(), "--quiet", "--jobs", "1", "--out", local.to_str().unwrap()]).spawn().unwrap();
+    let mut baseline = Command::new(HACASIM)
+        .args([
+            "sweep",
+            f.to_str().unwrap(),
+            "--quiet",
+            "--jobs",
+            "1",
+            "--out",
+            local.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
 
     // A: the whole sweep on Slurm.
     let started = Instant::now();
@@ -182,9 +261,15 @@ fn slurm_array_matches_a_local_run_and_a_killed_task_resumes() {
     assert_eq!(done.len(), 4, "3 array tasks and the merge job: {done:?}");
     assert!(done.iter().all(|(_, s)| s == "COMPLETED"), "{done:?}");
     for i in 0..3 {
-        assert!(a.join(format!("slurm/logs/array-{array}_{i}.out")).exists(), "task {i} ran as its own array task");
+        assert!(
+            a.join(format!("slurm/logs/array-{array}_{i}.out")).exists(),
+            "task {i} ran as its own array task"
+        );
     }
-    eprintln!("A: array and merge done in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "A: array and merge done in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     assert!(baseline.wait().unwrap().success());
     assert_same_results(&local, &a);
 
@@ -196,35 +281,68 @@ fn slurm_array_matches_a_local_run_and_a_killed_task_resumes() {
     let task0 = format!("{array}_0");
     let wait = Instant::now();
     while rows_of(&b, &[0, 3]).is_empty() {
-        assert!(wait.elapsed() < Duration::from_secs(120), "task 0 wrote no row: {:?}", states(&[&array]));
+        assert!(
+            wait.elapsed() < Duration::from_secs(120),
+            "task 0 wrote no row: {:?}",
+            states(&[&array])
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
-    ok(&Command::new("scancel").args(["--full", "--signal=KILL", &task0]).output().unwrap());
+    ok(&Command::new("scancel")
+        .args(["--full", "--signal=KILL", &task0])
+        .output()
+        .unwrap());
     let done = wait_done(&[&array, &merge], Duration::from_secs(150));
-    let state = |id: &str| done.iter().find(|(i, _)| i == id).map(|(_, s)| s.clone()).unwrap_or_default();
+    let state = |id: &str| {
+        done.iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
     // Killed by a signal through scancel: Slurm says CANCELLED (FAILED were
     // the process killed by other means).
-    assert!(["CANCELLED", "FAILED"].contains(&state(&task0).as_str()), "{done:?}");
+    assert!(
+        ["CANCELLED", "FAILED"].contains(&state(&task0).as_str()),
+        "{done:?}"
+    );
     assert_eq!(state(&format!("{array}_1")), "COMPLETED", "{done:?}");
     assert_eq!(state(&format!("{array}_2")), "COMPLETED", "{done:?}");
     // The merge job never ran: its dependency can no longer be met.
     assert_eq!(state(&merge), "CANCELLED", "{done:?}");
     assert!(!b.join("sweep.parquet").exists());
     let before = rows_of(&b, &[0, 3]);
-    assert!(!before.is_empty() && before.len() < 4, "killed after {} of 4 rows", before.len());
+    assert!(
+        !before.is_empty() && before.len() < 4,
+        "killed after {} of 4 rows",
+        before.len()
+    );
     eprintln!("B: task 0 killed after {} of its 4 rows", before.len());
     // An incomplete sweep is not merged.
     let o = hacasim(&["merge", b.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing"));
     // Resubmit task 0 alone, then the merge after it.
     let script = b.join("slurm/array.sbatch");
     let again = sbatch(&["--array=0", script.to_str().unwrap()]);
-    let merge = sbatch(&[&format!("--dependency=afterok:{again}"), b.join("slurm/merge.sbatch").to_str().unwrap()]);
+    let merge = sbatch(&[
+        &format!("--dependency=afterok:{again}"),
+        b.join("slurm/merge.sbatch").to_str().unwrap(),
+    ]);
     jobs.0.extend([again.clone(), merge.clone()]);
     let done = wait_done(&[&again, &merge], Duration::from_secs(150));
-    assert!(done.len() == 2 && done.iter().all(|(_, s)| s == "COMPLETED"), "{done:?}");
-    eprintln!("B: killed, resubmitted and merged in {:.1}s", started.elapsed().as_secs_f64());
+    assert!(
+        done.len() == 2 && done.iter().all(|(_, s)| s == "COMPLETED"),
+        "{done:?}"
+    );
+    eprintln!(
+        "B: killed, resubmitted and merged in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     let after = rows_of(&b, &[0, 3]);
     assert_eq!(after.len(), 4);
     for (row, was) in &before {
@@ -236,9 +354,17 @@ fn slurm_array_matches_a_local_run_and_a_killed_task_resumes() {
     // its tasks creating the output directory themselves.
     let c = t.path().join("by-hand");
     let bin = Path::new(HACASIM).parent().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let o = Command::new("sbatch")
-        .args(["--parsable", "--array=0-2", &format!("--output={}/hand-%A_%a.out", t.path().display())])
+        .args([
+            "--parsable",
+            "--array=0-2",
+            &format!("--output={}/hand-%A_%a.out", t.path().display()),
+        ])
         .arg(format!("{}/scenarios/cluster/slurm-array.sh", root()))
         .args([f.to_str().unwrap(), c.to_str().unwrap(), "3"])
         .env("PATH", path)
@@ -247,7 +373,10 @@ fn slurm_array_matches_a_local_run_and_a_killed_task_resumes() {
     let array = ok(&o).trim().split(';').next().unwrap().to_string();
     jobs.0.push(array.clone());
     let done = wait_done(&[&array], Duration::from_secs(150));
-    assert!(done.len() == 3 && done.iter().all(|(_, s)| s == "COMPLETED"), "{done:?}");
+    assert!(
+        done.len() == 3 && done.iter().all(|(_, s)| s == "COMPLETED"),
+        "{done:?}"
+    );
     ok(&hacasim(&["merge", c.to_str().unwrap()]));
     assert_same_results(&local, &c);
 }
@@ -266,13 +395,25 @@ struct IndexedJob {
 
 fn read_indexed_job(text: &str) -> IndexedJob {
     let value = |key: &str| -> Option<String> {
-        text.lines().find_map(|l| l.trim().strip_prefix(key).and_then(|r| r.strip_prefix(':')).map(|v| v.split('#').next().unwrap().trim().to_string()))
+        text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(key)
+                .and_then(|r| r.strip_prefix(':'))
+                .map(|v| v.split('#').next().unwrap().trim().to_string())
+        })
     };
     let command = value("command").expect("command:");
-    let command: Vec<String> = command.trim_matches(['[', ']']).split(',').map(|s| s.trim().trim_matches('"').to_string()).collect();
+    let command: Vec<String> = command
+        .trim_matches(['[', ']'])
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').to_string())
+        .collect();
     // args: a list of one plain scalar, folded over its indented lines.
     let lines: Vec<&str> = text.lines().collect();
-    let at = lines.iter().position(|l| l.trim() == "args:").expect("args:");
+    let at = lines
+        .iter()
+        .position(|l| l.trim() == "args:")
+        .expect("args:");
     let first = lines[at + 1].trim().strip_prefix("- ").expect("args: - …");
     let indent = lines[at + 1].find('-').unwrap();
     let mut script = first.to_string();
@@ -323,22 +464,57 @@ fn words(s: &str) -> Vec<String> {
 /// byte-identical to the whole sweep run in one process.
 #[test]
 fn k8s_indexed_job_shards_match_the_slurm_contract_and_a_local_run() {
-    let text = std::fs::read_to_string(format!("{}/scenarios/cluster/k8s-indexed-job.yaml", root())).unwrap();
+    let text =
+        std::fs::read_to_string(format!("{}/scenarios/cluster/k8s-indexed-job.yaml", root()))
+            .unwrap();
     let job = read_indexed_job(&text);
     assert!(job.indexed, "completionMode: Indexed");
-    assert!(job.completions >= 1 && job.parallelism <= job.completions, "parallelism {} > completions {}", job.parallelism, job.completions);
+    assert!(
+        job.completions >= 1 && job.parallelism <= job.completions,
+        "parallelism {} > completions {}",
+        job.parallelism,
+        job.completions
+    );
     assert_eq!(job.command, ["sh", "-c"]);
     let w = words(&job.script);
     assert_eq!(&w[..2], ["hacasim", "sweep"], "{}", job.script);
-    let arg = |flag: &str| w.iter().position(|x| x == flag).and_then(|i| w.get(i + 1)).unwrap_or_else(|| panic!("no {flag} in {}", job.script)).clone();
+    let arg = |flag: &str| {
+        w.iter()
+            .position(|x| x == flag)
+            .and_then(|i| w.get(i + 1))
+            .unwrap_or_else(|| panic!("no {flag} in {}", job.script))
+            .clone()
+    };
     let shard = arg("--shard");
     let (index, count) = shard.split_once('/').unwrap();
-    assert!(["${JOB_COMPLETION_INDEX}", "$(JOB_COMPLETION_INDEX)", "$JOB_COMPLETION_INDEX"].contains(&index), "--shard {shard}");
-    assert_eq!(count.parse::<usize>().unwrap(), job.completions, "--shard INDEX/COUNT: COUNT must equal completions");
-    assert!(w.contains(&"--resume".to_string()), "every pod runs with --resume: {}", job.script);
+    assert!(
+        [
+            "${JOB_COMPLETION_INDEX}",
+            "$(JOB_COMPLETION_INDEX)",
+            "$JOB_COMPLETION_INDEX"
+        ]
+        .contains(&index),
+        "--shard {shard}"
+    );
+    assert_eq!(
+        count.parse::<usize>().unwrap(),
+        job.completions,
+        "--shard INDEX/COUNT: COUNT must equal completions"
+    );
+    assert!(
+        w.contains(&"--resume".to_string()),
+        "every pod runs with --resume: {}",
+        job.script
+    );
     let (sweep, out) = (w[2].clone(), arg("--out"));
-    assert!(sweep.starts_with("/data/") && out.starts_with("/data/"), "sweep and output on the shared volume");
-    assert!(text.contains(&format!("hacasim merge {out}")), "the comment says how to merge {out}");
+    assert!(
+        sweep.starts_with("/data/") && out.starts_with("/data/"),
+        "sweep and output on the shared volume"
+    );
+    assert!(
+        text.contains(&format!("hacasim merge {out}")),
+        "the comment says how to merge {out}"
+    );
 
     // Run every pod. 6 points × 1 seed, short runs.
     let t = tempfile::tempdir().unwrap();
@@ -346,17 +522,39 @@ fn k8s_indexed_job_shards_match_the_slurm_contract_and_a_local_run() {
     let at_data = |p: &str| data.join(p.strip_prefix("/data/").unwrap());
     sweep_file(&at_data(&sweep), 1, "5m");
     let local = t.path().join("local");
-    ok(&hacasim(&["sweep", at_data(&sweep).to_str().unwrap(), "--quiet", "--jobs", "1", "--out", local.to_str().unwrap()]));
+    ok(&hacasim(&[
+        "sweep",
+        at_data(&sweep).to_str().unwrap(),
+        "--quiet",
+        "--jobs",
+        "1",
+        "--out",
+        local.to_str().unwrap(),
+    ]));
     let pods: Vec<_> = (0..job.completions)
         .map(|i| {
             // Kubernetes expands $(VAR) in args; the shell then expands ${VAR}.
-            let script = job.script.replacen("hacasim", HACASIM, 1).replace("/data", data.to_str().unwrap()).replace("$(JOB_COMPLETION_INDEX)", &i.to_string());
-            Command::new(&job.command[0]).args(&job.command[1..]).arg(&script).env("JOB_COMPLETION_INDEX", i.to_string()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+            let script = job
+                .script
+                .replacen("hacasim", HACASIM, 1)
+                .replace("/data", data.to_str().unwrap())
+                .replace("$(JOB_COMPLETION_INDEX)", &i.to_string());
+            Command::new(&job.command[0])
+                .args(&job.command[1..])
+                .arg(&script)
+                .env("JOB_COMPLETION_INDEX", i.to_string())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     for (i, pod) in pods.into_iter().enumerate() {
         let o = pod.wait_with_output().unwrap();
-        assert!(o.status.success(), "pod {i}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "pod {i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     let merged = at_data(&out);
     ok(&hacasim(&["merge", merged.to_str().unwrap()]));

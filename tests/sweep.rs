@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn hacasim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hacasim")).args(args).output().expect("hacasim runs")
+    Command::new(env!("CARGO_BIN_EXE_hacasim"))
+        .args(args)
+        .output()
+        .expect("hacasim runs")
 }
 
 fn root() -> &'static str {
@@ -34,7 +37,13 @@ duration = "5m"
 }
 
 fn sweep(file: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["sweep", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "sweep",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     hacasim(&args)
 }
@@ -55,7 +64,10 @@ fn grid_points_and_byte_identical_results_whatever_the_jobs() {
     ok(&sweep(&f, &a, &["--jobs", "1"]));
     ok(&sweep(&f, &b, &["--jobs", "2"]));
     assert_eq!(read(a.join("sweep.parquet")), read(b.join("sweep.parquet")));
-    assert_eq!(read(a.join("points.parquet")), read(b.join("points.parquet")));
+    assert_eq!(
+        read(a.join("points.parquet")),
+        read(b.join("points.parquet"))
+    );
     let df = reports::read_table(&a.join("sweep.parquet")).unwrap();
     assert_eq!(df.height(), 6 * 2);
     let burn = reports::plots::column_f64(&df, "economics.burn_fraction");
@@ -74,13 +86,22 @@ fn grid_points_and_byte_identical_results_whatever_the_jobs() {
     let html = std::fs::read_to_string(a.join("report.html")).unwrap();
     let svg = std::fs::read_to_string(a.join("sweep_trust_gap_s_zk_p99.svg")).unwrap();
     assert!(svg.contains("trust gap ZK, p99 (s) (darker = higher)"));
-    assert_eq!(&read(a.join("sweep_trust_gap_s_zk_p99.png"))[..4], b"\x89PNG");
-    assert!(html.contains("id=\"sweep_trust_gap_s_zk_p99\"") && html.contains("economics.burn_fraction"));
+    assert_eq!(
+        &read(a.join("sweep_trust_gap_s_zk_p99.png"))[..4],
+        b"\x89PNG"
+    );
+    assert!(
+        html.contains("id=\"sweep_trust_gap_s_zk_p99\"")
+            && html.contains("economics.burn_fraction")
+    );
     // `hacasim report` on the sweep directory regenerates the same report.
     let before = read(a.join("report.html"));
     ok(&hacasim(&["report", a.to_str().unwrap()]));
     assert_eq!(before, read(a.join("report.html")));
-    assert!(pts.column("trust_gap_s.zk.p50.mean").is_ok() && pts.column("trust_gap_s.zk.p50.ci95").is_ok());
+    assert!(
+        pts.column("trust_gap_s.zk.p50.mean").is_ok()
+            && pts.column("trust_gap_s.zk.p50.ci95").is_ok()
+    );
 }
 
 #[test]
@@ -98,7 +119,10 @@ fn shards_merged_equal_the_whole_sweep() {
     ok(&sweep(&f, &sharded, &["--shard", "1/3"]));
     ok(&sweep(&f, &sharded, &["--shard", "2/3"]));
     ok(&hacasim(&["merge", sharded.to_str().unwrap()]));
-    assert_eq!(read(whole.join("sweep.parquet")), read(sharded.join("sweep.parquet")));
+    assert_eq!(
+        read(whole.join("sweep.parquet")),
+        read(sharded.join("sweep.parquet"))
+    );
 }
 
 #[test]
@@ -109,11 +133,22 @@ fn killed_sweep_resumes_to_the_same_result() {
     ok(&sweep(&f, &whole, &["--jobs", "1"]));
     let out = t.path().join("killed");
     let mut child = Command::new(env!("CARGO_BIN_EXE_hacasim"))
-        .args(["sweep", f.to_str().unwrap(), "--quiet", "--jobs", "1", "--out", out.to_str().unwrap()])
+        .args([
+            "sweep",
+            f.to_str().unwrap(),
+            "--quiet",
+            "--jobs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .spawn()
         .unwrap();
     let rows = |d: &Path| -> usize {
-        walk(&d.join("rows")).iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count()
+        walk(&d.join("rows"))
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .count()
     };
     let start = std::time::Instant::now();
     while rows(&out) < 3 && start.elapsed().as_secs() < 60 {
@@ -127,7 +162,10 @@ fn killed_sweep_resumes_to_the_same_result() {
     // Without --resume the directory is refused; with it, only the rest runs.
     assert_eq!(sweep(&f, &out, &[]).status.code(), Some(2));
     ok(&sweep(&f, &out, &["--resume"]));
-    assert_eq!(read(whole.join("sweep.parquet")), read(out.join("sweep.parquet")));
+    assert_eq!(
+        read(whole.join("sweep.parquet")),
+        read(out.join("sweep.parquet"))
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -151,9 +189,21 @@ fn bad_axes_exit_2_with_file_line_key_before_anything_runs() {
     let f = t.path().join("bad.toml");
     let base = format!("{}/scenarios/trust-gap-modes.toml", root());
     for (axes, key, hint) in [
-        ("\"economics.burn_fracton\" = [0.5]", "axes.economics.burn_fracton", "did you mean `burn_fraction`"),
-        ("\"economics.burn_fraction\" = [\"half\"]", "axes.economics.burn_fraction", "holds float"),
-        ("\"economics.burn_fraction\" = [2.0]", "axes.economics.burn_fraction", "fraction in [0, 1]"),
+        (
+            "\"economics.burn_fracton\" = [0.5]",
+            "axes.economics.burn_fracton",
+            "did you mean `burn_fraction`",
+        ),
+        (
+            "\"economics.burn_fraction\" = [\"half\"]",
+            "axes.economics.burn_fraction",
+            "holds float",
+        ),
+        (
+            "\"economics.burn_fraction\" = [2.0]",
+            "axes.economics.burn_fraction",
+            "fraction in [0, 1]",
+        ),
     ] {
         std::fs::write(&f, format!("base = \"{base}\"\n\n[axes]\n{axes}\n")).unwrap();
         let out = t.path().join("out");
@@ -174,7 +224,9 @@ fn check_passes_unchanged_and_fails_on_an_injected_regression() {
     let t = tempfile::tempdir().unwrap();
     let suite = t.path().join("suite");
     std::fs::create_dir(&suite).unwrap();
-    let scenario = std::fs::read_to_string(format!("{}/scenarios/tests/four-one-region.toml", root())).unwrap();
+    let scenario =
+        std::fs::read_to_string(format!("{}/scenarios/tests/four-one-region.toml", root()))
+            .unwrap();
     std::fs::write(suite.join("s.toml"), &scenario).unwrap();
     std::fs::write(
         suite.join("suite.toml"),
@@ -190,26 +242,58 @@ fn check_passes_unchanged_and_fails_on_an_injected_regression() {
     ok(&o);
     assert!(read(junit.clone()).starts_with(b"<?xml"));
     // Inject: timeout_commit 1s → 1.5s.
-    std::fs::write(suite.join("s.toml"), scenario.replace("jitter = { kind = \"none\" }", "jitter = { kind = \"none\" }\n\n[consensus]\ntimeout_commit = \"1500ms\"")).unwrap();
+    std::fs::write(
+        suite.join("s.toml"),
+        scenario.replace(
+            "jitter = { kind = \"none\" }",
+            "jitter = { kind = \"none\" }\n\n[consensus]\ntimeout_commit = \"1500ms\"",
+        ),
+    )
+    .unwrap();
     let md = t.path().join("check.md");
-    let o = hacasim(&["check", s, "--junit", junit.to_str().unwrap(), "--markdown", md.to_str().unwrap()]);
+    let o = hacasim(&[
+        "check",
+        s,
+        "--junit",
+        junit.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);
-    let line = out.lines().find(|l| l.contains("consensus.block_interval_s.mean")).unwrap();
-    assert!(line.contains("1.003014") && line.contains("1.503014") && line.contains("REGRESSED"), "{line}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("consensus.block_interval_s.mean"))
+        .unwrap();
+    assert!(
+        line.contains("1.003014") && line.contains("1.503014") && line.contains("REGRESSED"),
+        "{line}"
+    );
     let xml = String::from_utf8(read(junit)).unwrap();
-    assert!(xml.contains("<testsuite name=\"hacasim check\" tests=\"2\" failures=\"1\""), "{xml}");
+    assert!(
+        xml.contains("<testsuite name=\"hacasim check\" tests=\"2\" failures=\"1\""),
+        "{xml}"
+    );
     assert!(xml.contains("<testcase classname=\"s\" name=\"consensus.block_interval_s.mean\">\n      <failure message="));
     assert!(xml.contains("<testcase classname=\"s\" name=\"consensus.safety_violations\"/>"));
     assert_eq!(xml.matches("<testcase").count(), 2);
-    assert!(String::from_utf8(read(md)).unwrap().contains("| s | `consensus.block_interval_s.mean` | 1.003014 | 1.503014 |"));
+    assert!(
+        String::from_utf8(read(md))
+            .unwrap()
+            .contains("| s | `consensus.block_interval_s.mean` | 1.003014 | 1.503014 |")
+    );
 }
 
 /// The project's own suite against its committed baselines.
 #[test]
 fn project_ci_suite_is_within_tolerance() {
     let o = hacasim(&["check", &format!("{}/scenarios/ci", root())]);
-    assert!(o.status.success(), "{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// An explicit list of points, with --keep-runs: each (point, seed) keeps its
@@ -230,9 +314,15 @@ fn list_sweep_keeps_runs_that_match_their_rows() {
     ok(&sweep(&f, &out, &["--keep-runs"]));
     let df = reports::read_table(&out.join("sweep.parquet")).unwrap();
     let heights = reports::plots::column_f64(&df, "consensus.heights_committed");
-    assert_eq!(reports::plots::column_str(&df, "consensus.timeout_commit"), ["1s", "2s"]);
+    assert_eq!(
+        reports::plots::column_str(&df, "consensus.timeout_commit"),
+        ["1s", "2s"]
+    );
     for (p, h) in heights.iter().enumerate() {
-        let s: serde_json::Value = serde_json::from_slice(&read(out.join(format!("runs/point={p:05}/seed=1/summary.json")))).unwrap();
+        let s: serde_json::Value = serde_json::from_slice(&read(
+            out.join(format!("runs/point={p:05}/seed=1/summary.json")),
+        ))
+        .unwrap();
         assert_eq!(s["consensus"]["heights_committed"].as_f64(), *h);
     }
     // A longer timeout_commit gives fewer heights in the same 2 minutes.
@@ -248,24 +338,40 @@ fn list_sweep_keeps_runs_that_match_their_rows() {
 #[test]
 fn coupled_vs_decoupled_sweep_runs_and_draws_its_panel() {
     let t = tempfile::tempdir().unwrap();
-    let shipped = std::fs::read_to_string(format!("{}/scenarios/coupled-vs-decoupled.toml", root())).unwrap();
+    let shipped =
+        std::fs::read_to_string(format!("{}/scenarios/coupled-vs-decoupled.toml", root())).unwrap();
     let points = &shipped[shipped.find("[[points]]").unwrap()..];
     let f = t.path().join("cvd.toml");
     std::fs::write(&f, format!("base = \"{}/scenarios/coupled-vs-decoupled-base.toml\"\nseeds = 1\nkind = \"list\"\n[set]\nduration = \"60s\"\n{points}", root())).unwrap();
     let out = t.path().join("out");
     ok(&sweep(&f, &out, &["--jobs", "2"]));
-    assert!(out.join("sweep_architecture_panel.svg").is_file() && out.join("sweep_architecture_panel.png").is_file());
+    assert!(
+        out.join("sweep_architecture_panel.svg").is_file()
+            && out.join("sweep_architecture_panel.png").is_file()
+    );
     let df = reports::read_table(&out.join("points.parquet")).unwrap();
     assert_eq!(df.height(), 32);
     let arch = reports::plots::column_str(&df, "architecture");
     let model = reports::plots::column_str(&df, "workload[0].model");
     let halts = reports::plots::column_f64(&df, "consensus.halts.mean");
     let unable = reports::plots::column_f64(&df, "validators_unable_to_execute.mean");
-    let total: Vec<f64> = (0..32).map(|i| (0..3).map(|g| reports::plots::column_f64(&df, &format!("validators[{g}].count"))[i].unwrap()).sum()).collect();
+    let total: Vec<f64> = (0..32)
+        .map(|i| {
+            (0..3)
+                .map(|g| {
+                    reports::plots::column_f64(&df, &format!("validators[{g}].count"))[i].unwrap()
+                })
+                .sum()
+        })
+        .collect();
     for i in 0..32 {
         let too_big = model[i] == "llama-3-70b" || model[i] == "mixtral-8x7b";
         if arch[i] == "replicated" && too_big {
-            assert_eq!((halts[i], unable[i]), (Some(1.0), Some(total[i])), "point {i}");
+            assert_eq!(
+                (halts[i], unable[i]),
+                (Some(1.0), Some(total[i])),
+                "point {i}"
+            );
         } else {
             assert_eq!(halts[i], Some(0.0), "point {i}: {} {}", arch[i], model[i]);
         }
@@ -281,13 +387,17 @@ fn coupled_vs_decoupled_sweep_runs_and_draws_its_panel() {
 #[test]
 fn shock_sweep_runs_and_draws_its_panel() {
     let t = tempfile::tempdir().unwrap();
-    let shipped = std::fs::read_to_string(format!("{}/scenarios/shock-dual-vs-single.toml", root())).unwrap();
+    let shipped =
+        std::fs::read_to_string(format!("{}/scenarios/shock-dual-vs-single.toml", root())).unwrap();
     let points = &shipped[shipped.find("[[points]]").unwrap()..];
     let f = t.path().join("shock.toml");
     std::fs::write(&f, format!("base = \"{}/scenarios/shock-base.toml\"\nseeds = 1\nkind = \"list\"\n[set]\nduration = \"3h\"\n\"market.shocks[0].at\" = \"1h\"\n{points}", root())).unwrap();
     let out = t.path().join("out");
     ok(&sweep(&f, &out, &["--jobs", "2"]));
-    assert!(out.join("sweep_design_panel.svg").is_file() && out.join("sweep_design_panel.png").is_file());
+    assert!(
+        out.join("sweep_design_panel.svg").is_file()
+            && out.join("sweep_design_panel.png").is_file()
+    );
     let df = reports::read_table(&out.join("points.parquet")).unwrap();
     assert_eq!(df.height(), 15);
     let kind = reports::plots::column_str(&df, "market.shocks[0].kind");

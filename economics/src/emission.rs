@@ -18,7 +18,12 @@ pub struct Emission {
 
 impl Emission {
     pub fn new(rate_ppb: u64, genesis_supply: u128) -> Emission {
-        Emission { rate_ppb, year_start_ns: 0, supply_at_year_start: genesis_supply, minted_this_year: 0 }
+        Emission {
+            rate_ppb,
+            year_start_ns: 0,
+            supply_at_year_start: genesis_supply,
+            minted_this_year: 0,
+        }
     }
 
     /// Minted by `t_ns` in the current year: the year's emission

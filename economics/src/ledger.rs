@@ -10,11 +10,23 @@ pub struct AccountId(pub u32);
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum LedgerError {
     #[error("account {account} holds {available} but {needed} is needed")]
-    Insufficient { account: String, available: u64, needed: u64 },
+    Insufficient {
+        account: String,
+        available: u64,
+        needed: u64,
+    },
     #[error("amount overflows the account")]
     Overflow,
-    #[error("supply invariant broken: genesis {genesis} + minted {minted} − burned {burned} = {expected}, but balances and stakes sum to {actual}")]
-    Invariant { genesis: u128, minted: u128, burned: u128, expected: u128, actual: u128 },
+    #[error(
+        "supply invariant broken: genesis {genesis} + minted {minted} − burned {burned} = {expected}, but balances and stakes sum to {actual}"
+    )]
+    Invariant {
+        genesis: u128,
+        minted: u128,
+        burned: u128,
+        expected: u128,
+        actual: u128,
+    },
 }
 
 /// Where slashed stake goes.
@@ -70,7 +82,11 @@ impl Ledger {
     fn debit(&mut self, a: AccountId, amount: u64) -> Result<(), LedgerError> {
         let b = &mut self.balances[a.0 as usize];
         if *b < amount {
-            return Err(LedgerError::Insufficient { account: self.names[a.0 as usize].clone(), available: *b, needed: amount });
+            return Err(LedgerError::Insufficient {
+                account: self.names[a.0 as usize].clone(),
+                available: *b,
+                needed: amount,
+            });
         }
         *b -= amount;
         Ok(())
@@ -83,7 +99,12 @@ impl Ledger {
     }
 
     /// Moves `amount`; refused (nothing changes) if `from` holds less.
-    pub fn transfer(&mut self, from: AccountId, to: AccountId, amount: u64) -> Result<(), LedgerError> {
+    pub fn transfer(
+        &mut self,
+        from: AccountId,
+        to: AccountId,
+        amount: u64,
+    ) -> Result<(), LedgerError> {
         if self.balances[to.0 as usize].checked_add(amount).is_none() && from != to {
             return Err(LedgerError::Overflow);
         }
@@ -106,7 +127,9 @@ impl Ledger {
 
     /// Moves balance into bonded stake.
     pub fn bond(&mut self, a: AccountId, amount: u64) -> Result<(), LedgerError> {
-        let bonded = self.bonded[a.0 as usize].checked_add(amount).ok_or(LedgerError::Overflow)?;
+        let bonded = self.bonded[a.0 as usize]
+            .checked_add(amount)
+            .ok_or(LedgerError::Overflow)?;
         self.debit(a, amount)?;
         self.bonded[a.0 as usize] = bonded;
         Ok(())
@@ -118,7 +141,9 @@ impl Ledger {
         let stake = self.bonded[a.0 as usize];
         let amount = crate::ppm_of(stake, ppm.min(1_000_000));
         if let SlashTo::Account(t) = to {
-            self.balances[t.0 as usize].checked_add(amount).ok_or(LedgerError::Overflow)?;
+            self.balances[t.0 as usize]
+                .checked_add(amount)
+                .ok_or(LedgerError::Overflow)?;
         }
         self.bonded[a.0 as usize] = stake - amount;
         self.slashed += amount as u128;
@@ -132,10 +157,21 @@ impl Ledger {
     /// Checks supply = genesis + minted − burned = Σ balances + Σ bonded.
     pub fn check(&mut self) -> Result<(), LedgerError> {
         self.invariant_checks += 1;
-        let actual: u128 = self.balances.iter().chain(&self.bonded).map(|&x| x as u128).sum();
+        let actual: u128 = self
+            .balances
+            .iter()
+            .chain(&self.bonded)
+            .map(|&x| x as u128)
+            .sum();
         let expected = self.supply();
         if actual != expected {
-            return Err(LedgerError::Invariant { genesis: self.genesis, minted: self.minted, burned: self.burned, expected, actual });
+            return Err(LedgerError::Invariant {
+                genesis: self.genesis,
+                minted: self.minted,
+                burned: self.burned,
+                expected,
+                actual,
+            });
         }
         Ok(())
     }
@@ -154,12 +190,26 @@ mod tests {
         l.transfer(user, node, 300).unwrap();
         l.burn(user, 100).unwrap();
         l.mint(node, 50).unwrap();
-        assert_eq!(l.slash(node, 100_000, SlashTo::Account(treasury)).unwrap(), 50); // 10% of 500
+        assert_eq!(
+            l.slash(node, 100_000, SlashTo::Account(treasury)).unwrap(),
+            50
+        ); // 10% of 500
         assert_eq!(l.slash(node, 500_000, SlashTo::Burn).unwrap(), 225); // half of 450
-        assert_eq!((l.balance(user), l.balance(node), l.bonded(node), l.balance(treasury)), (600, 350, 225, 50));
+        assert_eq!(
+            (
+                l.balance(user),
+                l.balance(node),
+                l.bonded(node),
+                l.balance(treasury)
+            ),
+            (600, 350, 225, 50)
+        );
         assert_eq!(l.supply(), 1500 + 50 - 100 - 225);
         l.check().unwrap();
-        assert!(matches!(l.transfer(user, node, 601), Err(LedgerError::Insufficient { .. })));
+        assert!(matches!(
+            l.transfer(user, node, 601),
+            Err(LedgerError::Insufficient { .. })
+        ));
         assert_eq!(l.balance(user), 600, "a refused payment changes nothing");
     }
 }

@@ -25,7 +25,10 @@ pub fn split_pro_rata(amount: u64, weights: &[u64]) -> (Vec<u64>, u64) {
     if total == 0 {
         return (vec![0; weights.len()], amount);
     }
-    let shares: Vec<u64> = weights.iter().map(|&w| (amount as u128 * w as u128 / total) as u64).collect();
+    let shares: Vec<u64> = weights
+        .iter()
+        .map(|&w| (amount as u128 * w as u128 / total) as u64)
+        .collect();
     let given: u64 = shares.iter().sum();
     (shares, amount - given)
 }

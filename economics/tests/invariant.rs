@@ -9,7 +9,12 @@ use proptest::prelude::*;
 #[derive(Clone, Debug)]
 enum Op {
     Transfer(u8, u8, u64),
-    Fee { payer: u8, gas: u64, tip: u64, proposer: u8 },
+    Fee {
+        payer: u8,
+        gas: u64,
+        tip: u64,
+        proposer: u8,
+    },
     Mint(u8, u64),
     Burn(u8, u64),
     Bond(u8, u64),
@@ -20,7 +25,12 @@ fn op() -> impl Strategy<Value = Op> {
     let amount = prop_oneof![0u64..1_000, 0u64..u64::MAX / 4];
     prop_oneof![
         (0u8..5, 0u8..5, amount.clone()).prop_map(|(a, b, x)| Op::Transfer(a, b, x)),
-        (0u8..5, 0u64..100_000, 0u64..50, 0u8..5).prop_map(|(payer, gas, tip, proposer)| Op::Fee { payer, gas, tip, proposer }),
+        (0u8..5, 0u64..100_000, 0u64..50, 0u8..5).prop_map(|(payer, gas, tip, proposer)| Op::Fee {
+            payer,
+            gas,
+            tip,
+            proposer
+        }),
         (0u8..5, 0u64..1_000_000).prop_map(|(a, x)| Op::Mint(a, x)),
         (0u8..5, amount.clone()).prop_map(|(a, x)| Op::Burn(a, x)),
         (0u8..5, amount).prop_map(|(a, x)| Op::Bond(a, x)),

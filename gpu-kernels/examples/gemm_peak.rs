@@ -38,10 +38,16 @@ fn peak() -> (f64, &'static str) {
         let threads = rayon::current_num_threads();
         let iters = 100_000_000u64;
         let t = Instant::now();
-        let s: f32 = (0..threads).into_par_iter().map(|_| unsafe { fma_loop(iters) }).sum();
+        let s: f32 = (0..threads)
+            .into_par_iter()
+            .map(|_| unsafe { fma_loop(iters) })
+            .sum();
         std::hint::black_box(s);
         // 10 accumulators × 8 lanes × 2 FLOPs per FMA.
-        return (threads as f64 * iters as f64 * 160.0 / t.elapsed().as_secs_f64(), "AVX2 FMA");
+        return (
+            threads as f64 * iters as f64 * 160.0 / t.elapsed().as_secs_f64(),
+            "AVX2 FMA",
+        );
     }
     (f64::NAN, "no AVX2/FMA: peak not measured")
 }
@@ -61,18 +67,51 @@ fn time(mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let (peak, how) = peak();
-    println!("threads {}; measured peak {:.1} GFLOP/s f32 ({how})", rayon::current_num_threads(), peak / 1e9);
-    println!("{:>5} {:>5} {:>5} {:>12} {:>8} {:>12} {:>8}", "m", "k", "n", "gemm GF/s", "of peak", "mmul GF/s", "of peak");
-    for (m, k, n) in [(1024, 1024, 1024), (2048, 2048, 2048), (512, 2048, 5632), (256, 1024, 2816), (64, 1024, 1024), (1, 2048, 2048)] {
+    println!(
+        "threads {}; measured peak {:.1} GFLOP/s f32 ({how})",
+        rayon::current_num_threads(),
+        peak / 1e9
+    );
+    println!(
+        "{:>5} {:>5} {:>5} {:>12} {:>8} {:>12} {:>8}",
+        "m", "k", "n", "gemm GF/s", "of peak", "mmul GF/s", "of peak"
+    );
+    for (m, k, n) in [
+        (1024, 1024, 1024),
+        (2048, 2048, 2048),
+        (512, 2048, 5632),
+        (256, 1024, 2816),
+        (64, 1024, 1024),
+        (1, 2048, 2048),
+    ] {
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];
         let mut c = vec![0.0f32; m * n];
         let flops = 2.0 * (m * k * n) as f64;
         let tg = time(|| gpu_kernels::cpu::gemm(&a, &b, &mut c, m, k, n));
         let tm = time(|| unsafe {
-            matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1)
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            )
         });
         let (g, mm) = (flops / tg / 1e9, flops / tm / 1e9);
-        println!("{m:>5} {k:>5} {n:>5} {g:>12.1} {:>7.0}% {mm:>12.1} {:>7.0}%", 100.0 * g * 1e9 / peak, 100.0 * mm * 1e9 / peak);
+        println!(
+            "{m:>5} {k:>5} {n:>5} {g:>12.1} {:>7.0}% {mm:>12.1} {:>7.0}%",
+            100.0 * g * 1e9 / peak,
+            100.0 * mm * 1e9 / peak
+        );
     }
 }

@@ -135,7 +135,11 @@ pub fn grid(quick: bool, big: bool) -> Vec<Op> {
         (true, true) => &[1024, 4096],
         (false, true) => &[1024, 2048, 4096, 8192],
     };
-    let tokens: &[u64] = if quick { &[1, 8, 64, 256] } else { &[1, 4, 16, 64, 256, 512] };
+    let tokens: &[u64] = if quick {
+        &[1, 8, 64, 256]
+    } else {
+        &[1, 4, 16, 64, 256, 512]
+    };
     let mut ops = Vec::new();
     for &d in hiddens {
         let (_, h, kvh, f) = layer_shape(d);
@@ -144,26 +148,60 @@ pub fn grid(quick: bool, big: bool) -> Vec<Op> {
             for (k, n) in [(d, d + 2 * kvh * hd), (d, d), (d, 2 * f), (f, d)] {
                 ops.push(Op::Gemm { m, k, n });
             }
-            ops.push(Op::RmsNorm { tokens: m, hidden: d });
-            ops.push(Op::Rope { tokens: m, heads: h + kvh, head_dim: hd });
+            ops.push(Op::RmsNorm {
+                tokens: m,
+                hidden: d,
+            });
+            ops.push(Op::Rope {
+                tokens: m,
+                heads: h + kvh,
+                head_dim: hd,
+            });
             ops.push(Op::SiluMul { tokens: m, ffn: f });
-            ops.push(Op::ResidualAdd { tokens: m, hidden: d });
+            ops.push(Op::ResidualAdd {
+                tokens: m,
+                hidden: d,
+            });
         }
-        let lens: &[u64] = if quick { &[16, 128, 512] } else { &[16, 64, 256, 512, 1024] };
+        let lens: &[u64] = if quick {
+            &[16, 128, 512]
+        } else {
+            &[16, 64, 256, 512, 1024]
+        };
         for &len in lens {
             for seqs in [1, 4] {
-                ops.push(Op::AttentionPrefill { seqs, len, heads: h, kv_heads: kvh, head_dim: hd });
+                ops.push(Op::AttentionPrefill {
+                    seqs,
+                    len,
+                    heads: h,
+                    kv_heads: kvh,
+                    head_dim: hd,
+                });
             }
         }
-        let ctxs: &[u64] = if quick { &[64, 512, 2048] } else { &[64, 256, 1024, 2048, 4096] };
+        let ctxs: &[u64] = if quick {
+            &[64, 512, 2048]
+        } else {
+            &[64, 256, 1024, 2048, 4096]
+        };
         let batches: &[u64] = if quick { &[1, 8, 32] } else { &[1, 8, 32, 64] };
         // Four and eight query heads per key/value head (Llama 3 8B, 70B):
         // the same cache bytes then carry different FLOPs.
-        let groups: Vec<u64> = if h / 8 >= 1 && h / 8 != kvh { vec![kvh, h / 8] } else { vec![kvh] };
+        let groups: Vec<u64> = if h / 8 >= 1 && h / 8 != kvh {
+            vec![kvh, h / 8]
+        } else {
+            vec![kvh]
+        };
         for &context in ctxs {
             for &seqs in batches {
                 for &kv_heads in &groups {
-                    ops.push(Op::AttentionDecode { seqs, context, heads: h, kv_heads, head_dim: hd });
+                    ops.push(Op::AttentionDecode {
+                        seqs,
+                        context,
+                        heads: h,
+                        kv_heads,
+                        head_dim: hd,
+                    });
                 }
             }
         }
@@ -216,13 +254,21 @@ pub fn error_figures(checks: &[StackCheck]) -> (f64, f64) {
         return (0.0, 0.0);
     }
     let n = e.len();
-    let median = if n % 2 == 1 { e[n / 2] } else { (e[n / 2 - 1] + e[n / 2]) / 2.0 };
+    let median = if n % 2 == 1 {
+        e[n / 2]
+    } else {
+        (e[n / 2 - 1] + e[n / 2]) / 2.0
+    };
     (median, e[n - 1])
 }
 
 /// Predicts every check stack from the profile's own fit.
 pub fn repredict(profile: &Profile, fitted: &FittedProfile) -> Vec<StackCheck> {
-    profile.checks.iter().map(|c| c.shape.check(c.measured_s, c.shape.predict(fitted))).collect()
+    profile
+        .checks
+        .iter()
+        .map(|c| c.shape.check(c.measured_s, c.shape.predict(fitted)))
+        .collect()
 }
 
 fn bar(n: usize, quiet: bool, what: &str) -> ProgressBar {
@@ -230,7 +276,11 @@ fn bar(n: usize, quiet: bool, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let b = ProgressBar::new(n as u64);
-    b.set_style(ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {msg} ({eta})").expect("template").progress_chars("=> "));
+    b.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} {msg} ({eta})")
+            .expect("template")
+            .progress_chars("=> "),
+    );
     b.set_prefix(what.to_string());
     b
 }
@@ -251,7 +301,8 @@ impl Outcome {
 
 /// Runs a calibration end to end and writes the profile (atomically).
 pub fn calibrate(args: &CalibrateArgs, command: &str) -> Result<Outcome, String> {
-    let dtype = DType::parse(&args.dtype).ok_or_else(|| format!("--dtype {:?}: expected f32, f16 or bf16", args.dtype))?;
+    let dtype = DType::parse(&args.dtype)
+        .ok_or_else(|| format!("--dtype {:?}: expected f32, f16 or bf16", args.dtype))?;
     let mut backend = Backend::open(args.backend, dtype)?;
     let big = matches!(backend, Backend::Cuda(..));
     let repeats = match (args.quick, big) {
@@ -276,7 +327,12 @@ pub fn calibrate(args: &CalibrateArgs, command: &str) -> Result<Outcome, String>
     b.finish_and_clear();
     let measurements = ops.iter().zip(&timings).map(|(op, ts)| {
         let t = Timing::combine(ts);
-        Measurement { op: *op, median_s: t.median_s, min_s: t.min_s, repeats: t.repeats }
+        Measurement {
+            op: *op,
+            median_s: t.median_s,
+            min_s: t.min_s,
+            repeats: t.repeats,
+        }
     });
     let mut profile = Profile {
         hardware: backend.device_name(),
@@ -302,23 +358,46 @@ pub fn calibrate(args: &CalibrateArgs, command: &str) -> Result<Outcome, String>
     }
     b.finish_and_clear();
     for (s, ts) in stacks.iter().zip(&stack_times) {
-        profile.checks.push(s.check(Timing::combine(ts).median_s, s.predict(&fitted)));
+        profile
+            .checks
+            .push(s.check(Timing::combine(ts).median_s, s.predict(&fitted)));
     }
     let (median_error, max_error) = error_figures(&profile.checks);
-    let path = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("profiles/{}.toml", backend.name())));
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("profiles/{}.toml", backend.name())));
     let text = format!(
         "# Calibration profile written by `{command}`; format: scenarios/profiles/README.md.\n{}",
         toml::to_string(&profile).map_err(|e| e.to_string())?
     );
     write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Outcome { profile, path, median_error, max_error })
+    Ok(Outcome {
+        profile,
+        path,
+        median_error,
+        max_error,
+    })
 }
 
 /// The check table, one stack per line.
 pub fn print_checks(o: &Outcome, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "{:<16} {:>6} {:>6} {:>12} {:>12} {:>8}", "stack", "layers", "hidden", "measured ms", "predicted ms", "error")?;
+    writeln!(
+        out,
+        "{:<16} {:>6} {:>6} {:>12} {:>12} {:>8}",
+        "stack", "layers", "hidden", "measured ms", "predicted ms", "error"
+    )?;
     for c in &o.profile.checks {
-        writeln!(out, "{:<16} {:>6} {:>6} {:>12.3} {:>12.3} {:>+7.1}%", c.shape.name, c.shape.layers, c.shape.hidden, c.measured_s * 1e3, c.predicted_s * 1e3, c.error * 100.0)?;
+        writeln!(
+            out,
+            "{:<16} {:>6} {:>6} {:>12.3} {:>12.3} {:>+7.1}%",
+            c.shape.name,
+            c.shape.layers,
+            c.shape.hidden,
+            c.measured_s * 1e3,
+            c.predicted_s * 1e3,
+            c.error * 100.0
+        )?;
     }
     writeln!(
         out,
@@ -367,7 +446,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Today's UTC date from the system clock (days since 1970 to y-m-d,
 /// Howard Hinnant's civil-from-days).
 fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let z = (secs / 86_400) as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -387,16 +469,37 @@ mod tests {
     #[test]
     fn check_stacks_are_outside_the_grid() {
         for quick in [true, false] {
-            let grid_hidden: Vec<u64> =
-                grid(quick, false).iter().filter_map(|op| if let Op::RmsNorm { hidden, .. } = op { Some(*hidden) } else { None }).collect();
-            let grid_tokens: Vec<u64> =
-                grid(quick, false).iter().filter_map(|op| if let Op::RmsNorm { tokens, .. } = op { Some(*tokens) } else { None }).collect();
+            let grid_hidden: Vec<u64> = grid(quick, false)
+                .iter()
+                .filter_map(|op| {
+                    if let Op::RmsNorm { hidden, .. } = op {
+                        Some(*hidden)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let grid_tokens: Vec<u64> = grid(quick, false)
+                .iter()
+                .filter_map(|op| {
+                    if let Op::RmsNorm { tokens, .. } = op {
+                        Some(*tokens)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             let stacks = check_stacks(quick, false);
             for s in &stacks {
                 assert!(!grid_hidden.contains(&(s.hidden as u64)), "{}", s.name);
             }
             // Token counts too, but for single-sequence decode (one token).
-            assert!(stacks.iter().filter(|s| s.tokens() > 1).all(|s| !grid_tokens.contains(&s.tokens())));
+            assert!(
+                stacks
+                    .iter()
+                    .filter(|s| s.tokens() > 1)
+                    .all(|s| !grid_tokens.contains(&s.tokens()))
+            );
         }
     }
 

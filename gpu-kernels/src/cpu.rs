@@ -45,7 +45,22 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
     }
     if threads == 1 || m * k * n < 1 << 20 || panel >= n {
         // SAFETY: dense row-major matrices of the asserted sizes.
-        unsafe { gemm_strided(m, k, n, c.as_mut_ptr(), n as isize, a.as_ptr(), k as isize, 1, b.as_ptr(), n as isize, 1, 1.0) };
+        unsafe {
+            gemm_strided(
+                m,
+                k,
+                n,
+                c.as_mut_ptr(),
+                n as isize,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                1.0,
+            )
+        };
         return;
     }
     let out = SharedOut(c.as_mut_ptr());
@@ -53,7 +68,22 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
         let out = out;
         let (j0, j1) = (p * panel, ((p + 1) * panel).min(n));
         // SAFETY: columns j0..j1 of b and c, rows as asserted; panels are disjoint.
-        unsafe { gemm_strided(m, k, j1 - j0, out.0.add(j0), n as isize, a.as_ptr(), k as isize, 1, b.as_ptr().add(j0), n as isize, 1, 1.0) };
+        unsafe {
+            gemm_strided(
+                m,
+                k,
+                j1 - j0,
+                out.0.add(j0),
+                n as isize,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr().add(j0),
+                n as isize,
+                1,
+                1.0,
+            )
+        };
     });
 }
 
@@ -63,7 +93,12 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..8 {
             acc[i] += x[i] * y[i];
@@ -78,12 +113,20 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// on one row they streamed weights at 10–28 GB/s depending on the shape
 /// (`gemv_shapes` example), which no per-operator model can follow.
 fn gemv(a: &[f32], b: &[f32], c: &mut [f32], k: usize, n: usize, threads: usize) {
-    let panels = if k * n < 1 << 20 { 1 } else { threads.min(n.div_ceil(256)).max(1) };
+    let panels = if k * n < 1 << 20 {
+        1
+    } else {
+        threads.min(n.div_ceil(256)).max(1)
+    };
     let width = n.div_ceil(panels).next_multiple_of(16).min(n);
-    c[..n].par_chunks_mut(width).enumerate().with_min_len(1).for_each(|(p, out)| {
-        let j0 = p * width;
-        gemv_panel(a, b, out, k, n, j0);
-    });
+    c[..n]
+        .par_chunks_mut(width)
+        .enumerate()
+        .with_min_len(1)
+        .for_each(|(p, out)| {
+            let j0 = p * width;
+            gemv_panel(a, b, out, k, n, j0);
+        });
 }
 
 /// One panel of [`gemv`], compiled for AVX2 and FMA when the CPU has them
@@ -148,7 +191,10 @@ pub fn rms_norm(x: &[f32], w: &[f32], y: &mut [f32], hidden: usize) {
     if y.len() < PAR_ELEMENTS {
         y.chunks_mut(hidden).zip(x.chunks(hidden)).for_each(row);
     } else {
-        y.par_chunks_mut(hidden).zip(x.par_chunks(hidden)).with_min_len(min_rows(hidden)).for_each(row);
+        y.par_chunks_mut(hidden)
+            .zip(x.par_chunks(hidden))
+            .with_min_len(min_rows(hidden))
+            .for_each(row);
     }
 }
 
@@ -158,7 +204,8 @@ fn rope_table(tokens: usize, head_dim: usize) -> (Vec<f32>, Vec<f32>) {
     let mut sin = Vec::with_capacity(tokens * half);
     for t in 0..tokens {
         for j in 0..half {
-            let theta = t as f64 * (reference::ROPE_BASE as f64).powf(-2.0 * j as f64 / head_dim as f64);
+            let theta =
+                t as f64 * (reference::ROPE_BASE as f64).powf(-2.0 * j as f64 / head_dim as f64);
             let (s, c) = theta.sin_cos();
             cos.push(c as f32);
             sin.push(s as f32);
@@ -183,7 +230,10 @@ pub fn rope(x: &mut [f32], heads: usize, head_dim: usize, cos: &[f32], sin: &[f3
     if x.len() < PAR_ELEMENTS {
         x.chunks_mut(heads * head_dim).enumerate().for_each(token);
     } else {
-        x.par_chunks_mut(heads * head_dim).enumerate().with_min_len(min_rows(heads * head_dim)).for_each(token);
+        x.par_chunks_mut(heads * head_dim)
+            .enumerate()
+            .with_min_len(min_rows(heads * head_dim))
+            .for_each(token);
     }
 }
 
@@ -205,50 +255,138 @@ unsafe impl Sync for SharedOut {}
 /// # Safety
 /// Every pointer with its strides must address valid memory for the shape.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_strided(m: usize, k: usize, n: usize, dst: *mut f32, dst_rs: isize, lhs: *const f32, lhs_rs: isize, lhs_cs: isize, rhs: *const f32, rhs_rs: isize, rhs_cs: isize, alpha: f32) {
-    unsafe { gemm::gemm(m, n, k, dst, 1, dst_rs, false, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 0.0, alpha, false, false, false, gemm::Parallelism::None) }
+unsafe fn gemm_strided(
+    m: usize,
+    k: usize,
+    n: usize,
+    dst: *mut f32,
+    dst_rs: isize,
+    lhs: *const f32,
+    lhs_rs: isize,
+    lhs_cs: isize,
+    rhs: *const f32,
+    rhs_rs: isize,
+    rhs_cs: isize,
+    alpha: f32,
+) {
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs,
+            false,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            0.0,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
 }
 
 /// Causal attention as blocked GEMMs, as CPU inference engines do it: per
 /// (sequence, head, block of query rows), scores = Q·Kᵀ, a masked softmax
 /// per row, then P·V.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_prefill(q: &[f32], k: &[f32], v: &[f32], o: &mut [f32], len: usize, heads: usize, kv_heads: usize, hd: usize) {
+pub fn attention_prefill(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &mut [f32],
+    len: usize,
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+) {
     let seqs = o.len() / (len * heads * hd);
-    assert!(q.len() >= seqs * len * heads * hd && k.len() >= seqs * len * kv_heads * hd && v.len() >= k.len().min(seqs * len * kv_heads * hd));
+    assert!(
+        q.len() >= seqs * len * heads * hd
+            && k.len() >= seqs * len * kv_heads * hd
+            && v.len() >= k.len().min(seqs * len * kv_heads * hd)
+    );
     let group = heads / kv_heads;
     let scale = 1.0 / (hd as f32).sqrt();
     let (q_rs, kv_rs) = ((heads * hd) as isize, (kv_heads * hd) as isize);
     let blocks = len.div_ceil(PREFILL_BLOCK);
     let out = SharedOut(o.as_mut_ptr());
-    (0..seqs * heads * blocks).into_par_iter().for_each_init(Vec::new, |scores: &mut Vec<f32>, task| {
-        let out = out;
-        let (s, h, b) = (task / (heads * blocks), (task / blocks) % heads, task % blocks);
-        let (r0, r1) = (b * PREFILL_BLOCK, ((b + 1) * PREFILL_BLOCK).min(len));
-        let (rows, keys) = (r1 - r0, r1);
-        scores.resize(rows * keys, 0.0);
-        let qi = ((s * len + r0) * heads + h) * hd;
-        let kv = (s * len * kv_heads + h / group) * hd;
-        // SAFETY: q rows r0..r1 of head h, k and v rows 0..r1 of kv head
-        // h/group, all within the asserted lengths; `scores` is rows×keys.
-        unsafe { gemm_strided(rows, hd, keys, scores.as_mut_ptr(), keys as isize, q.as_ptr().add(qi), q_rs, 1, k.as_ptr().add(kv), 1, kv_rs, scale) };
-        for (i, row) in scores.chunks_mut(keys).enumerate() {
-            let visible = r0 + i + 1;
-            let max = row[..visible].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0;
-            for x in row[..visible].iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
+    (0..seqs * heads * blocks).into_par_iter().for_each_init(
+        Vec::new,
+        |scores: &mut Vec<f32>, task| {
+            let out = out;
+            let (s, h, b) = (
+                task / (heads * blocks),
+                (task / blocks) % heads,
+                task % blocks,
+            );
+            let (r0, r1) = (b * PREFILL_BLOCK, ((b + 1) * PREFILL_BLOCK).min(len));
+            let (rows, keys) = (r1 - r0, r1);
+            scores.resize(rows * keys, 0.0);
+            let qi = ((s * len + r0) * heads + h) * hd;
+            let kv = (s * len * kv_heads + h / group) * hd;
+            // SAFETY: q rows r0..r1 of head h, k and v rows 0..r1 of kv head
+            // h/group, all within the asserted lengths; `scores` is rows×keys.
+            unsafe {
+                gemm_strided(
+                    rows,
+                    hd,
+                    keys,
+                    scores.as_mut_ptr(),
+                    keys as isize,
+                    q.as_ptr().add(qi),
+                    q_rs,
+                    1,
+                    k.as_ptr().add(kv),
+                    1,
+                    kv_rs,
+                    scale,
+                )
+            };
+            for (i, row) in scores.chunks_mut(keys).enumerate() {
+                let visible = r0 + i + 1;
+                let max = row[..visible]
+                    .iter()
+                    .cloned()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0;
+                for x in row[..visible].iter_mut() {
+                    *x = (*x - max).exp();
+                    sum += *x;
+                }
+                let inv = 1.0 / sum;
+                for x in row[..visible].iter_mut() {
+                    *x *= inv;
+                }
+                row[visible..].fill(0.0);
             }
-            let inv = 1.0 / sum;
-            for x in row[..visible].iter_mut() {
-                *x *= inv;
-            }
-            row[visible..].fill(0.0);
-        }
-        // SAFETY: this task alone writes rows r0..r1 of head h of sequence s.
-        unsafe { gemm_strided(rows, keys, hd, out.0.add(qi), q_rs, scores.as_ptr(), keys as isize, 1, v.as_ptr().add(kv), kv_rs, 1, 1.0) };
-    });
+            // SAFETY: this task alone writes rows r0..r1 of head h of sequence s.
+            unsafe {
+                gemm_strided(
+                    rows,
+                    keys,
+                    hd,
+                    out.0.add(qi),
+                    q_rs,
+                    scores.as_ptr(),
+                    keys as isize,
+                    1,
+                    v.as_ptr().add(kv),
+                    kv_rs,
+                    1,
+                    1.0,
+                )
+            };
+        },
+    );
 }
 
 /// Decode attention as flash-decoding does it: each task takes one
@@ -258,12 +396,23 @@ pub fn attention_prefill(q: &[f32], k: &[f32], v: &[f32], o: &mut [f32], len: us
 /// returns unnormalised partial results with their running maximum, merged
 /// per head with the log-sum-exp rule.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_decode(q: &[f32], k: &[f32], v: &[f32], o: &mut [f32], context: usize, heads: usize, kv_heads: usize, hd: usize) {
+pub fn attention_decode(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &mut [f32],
+    context: usize,
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+) {
     let seqs = o.len() / (heads * hd);
     let group = heads / kv_heads;
     let scale = 1.0 / (hd as f32).sqrt();
     let row_len = kv_heads * hd;
-    let chunks = (2 * rayon::current_num_threads()).div_ceil(seqs.max(1)).clamp(1, context.div_ceil(64).max(1));
+    let chunks = (2 * rayon::current_num_threads())
+        .div_ceil(seqs.max(1))
+        .clamp(1, context.div_ceil(64).max(1));
     let chunk = context.div_ceil(chunks);
     let task = |t: usize| {
         let (s, c) = (t / chunks, t % chunks);
@@ -274,7 +423,8 @@ pub fn attention_decode(q: &[f32], k: &[f32], v: &[f32], o: &mut [f32], context:
         for p in p0..p1 {
             let row = &k[(s * context + p) * row_len..][..row_len];
             for h in 0..heads {
-                scores[h * n + p - p0] = dot(&qs[h * hd..][..hd], &row[(h / group) * hd..][..hd]) * scale;
+                scores[h * n + p - p0] =
+                    dot(&qs[h * hd..][..hd], &row[(h / group) * hd..][..hd]) * scale;
             }
         }
         let mut max = vec![f32::NEG_INFINITY; heads];
@@ -292,19 +442,30 @@ pub fn attention_decode(q: &[f32], k: &[f32], v: &[f32], o: &mut [f32], context:
             let row = &v[(s * context + p) * row_len..][..row_len];
             for h in 0..heads {
                 let w = scores[h * n + p - p0];
-                for (x, y) in acc[h * hd..][..hd].iter_mut().zip(&row[(h / group) * hd..][..hd]) {
+                for (x, y) in acc[h * hd..][..hd]
+                    .iter_mut()
+                    .zip(&row[(h / group) * hd..][..hd])
+                {
                     *x += w * y;
                 }
             }
         }
         (max, sum, acc)
     };
-    let parts: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = if seqs * chunks == 1 { vec![task(0)] } else { (0..seqs * chunks).into_par_iter().map(task).collect() };
+    let parts: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = if seqs * chunks == 1 {
+        vec![task(0)]
+    } else {
+        (0..seqs * chunks).into_par_iter().map(task).collect()
+    };
     for (s, out) in o.chunks_mut(heads * hd).enumerate() {
         let ps = &parts[s * chunks..(s + 1) * chunks];
         for h in 0..heads {
             let m = ps.iter().map(|p| p.0[h]).fold(f32::NEG_INFINITY, f32::max);
-            let total: f32 = ps.iter().filter(|p| p.1[h] > 0.0).map(|p| p.1[h] * (p.0[h] - m).exp()).sum();
+            let total: f32 = ps
+                .iter()
+                .filter(|p| p.1[h] > 0.0)
+                .map(|p| p.1[h] * (p.0[h] - m).exp())
+                .sum();
             let oh = &mut out[h * hd..][..hd];
             oh.fill(0.0);
             for p in ps.iter().filter(|p| p.1[h] > 0.0) {
@@ -327,7 +488,10 @@ pub fn silu_mul(gu: &[f32], y: &mut [f32], ffn: usize) {
     if y.len() < PAR_ELEMENTS {
         y.chunks_mut(ffn).zip(gu.chunks(2 * ffn)).for_each(row);
     } else {
-        y.par_chunks_mut(ffn).zip(gu.par_chunks(2 * ffn)).with_min_len(min_rows(ffn)).for_each(row);
+        y.par_chunks_mut(ffn)
+            .zip(gu.par_chunks(2 * ffn))
+            .with_min_len(min_rows(ffn))
+            .for_each(row);
     }
 }
 
@@ -340,7 +504,10 @@ pub fn residual_add(x: &mut [f32], y: &[f32], hidden: usize) {
     if x.len() < PAR_ELEMENTS {
         x.chunks_mut(hidden).zip(y.chunks(hidden)).for_each(row);
     } else {
-        x.par_chunks_mut(hidden).zip(y.par_chunks(hidden)).with_min_len(min_rows(hidden)).for_each(row);
+        x.par_chunks_mut(hidden)
+            .zip(y.par_chunks(hidden))
+            .with_min_len(min_rows(hidden))
+            .for_each(row);
     }
 }
 
@@ -353,7 +520,12 @@ impl CpuBackend {
     pub fn device_name(&self) -> String {
         let model = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|s| s.trim().to_string())
+            })
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         format!("{model} ({} threads)", rayon::current_num_threads())
     }
@@ -361,13 +533,18 @@ impl CpuBackend {
     pub fn versions(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("gemm".to_string(), "0.19".to_string()),
-            ("threads".to_string(), rayon::current_num_threads().to_string()),
+            (
+                "threads".to_string(),
+                rayon::current_num_threads().to_string(),
+            ),
             ("arch".to_string(), std::env::consts::ARCH.to_string()),
         ])
     }
 
     fn tables(&mut self, tokens: usize, head_dim: usize) -> &(Vec<f32>, Vec<f32>) {
-        self.rope_tables.entry((tokens, head_dim)).or_insert_with(|| rope_table(tokens, head_dim))
+        self.rope_tables
+            .entry((tokens, head_dim))
+            .or_insert_with(|| rope_table(tokens, head_dim))
     }
 
     /// Runs `op` once: `ins` are its inputs, `out` its output (for the
@@ -377,16 +554,46 @@ impl CpuBackend {
         match *op {
             Op::Gemm { m, k, n } => gemm(ins[0], ins[1], out, u(m), u(k), u(n)),
             Op::RmsNorm { hidden, .. } => rms_norm(ins[0], ins[1], out, u(hidden)),
-            Op::Rope { tokens, heads, head_dim } => {
+            Op::Rope {
+                tokens,
+                heads,
+                head_dim,
+            } => {
                 let (cos, sin) = self.tables(u(tokens), u(head_dim));
                 rope(out, u(heads), u(head_dim), cos, sin)
             }
-            Op::AttentionPrefill { len, heads, kv_heads, head_dim, .. } => {
-                attention_prefill(ins[0], ins[1], ins[2], out, u(len), u(heads), u(kv_heads), u(head_dim))
-            }
-            Op::AttentionDecode { context, heads, kv_heads, head_dim, .. } => {
-                attention_decode(ins[0], ins[1], ins[2], out, u(context), u(heads), u(kv_heads), u(head_dim))
-            }
+            Op::AttentionPrefill {
+                len,
+                heads,
+                kv_heads,
+                head_dim,
+                ..
+            } => attention_prefill(
+                ins[0],
+                ins[1],
+                ins[2],
+                out,
+                u(len),
+                u(heads),
+                u(kv_heads),
+                u(head_dim),
+            ),
+            Op::AttentionDecode {
+                context,
+                heads,
+                kv_heads,
+                head_dim,
+                ..
+            } => attention_decode(
+                ins[0],
+                ins[1],
+                ins[2],
+                out,
+                u(context),
+                u(heads),
+                u(kv_heads),
+                u(head_dim),
+            ),
             Op::SiluMul { ffn, .. } => silu_mul(ins[0], out, u(ffn)),
             Op::ResidualAdd { hidden, .. } => residual_add(out, ins[1], u(hidden)),
         }
@@ -395,7 +602,11 @@ impl CpuBackend {
     /// One call of `op` on `inputs` (layouts of [`crate::reference`]).
     pub fn run(&mut self, op: &Op, inputs: &[Vec<f32>]) -> Vec<f32> {
         let (_, n) = tensor_sizes(op);
-        let mut out = if matches!(op, Op::Rope { .. } | Op::ResidualAdd { .. }) { inputs[0].clone() } else { vec![0.0; n] };
+        let mut out = if matches!(op, Op::Rope { .. } | Op::ResidualAdd { .. }) {
+            inputs[0].clone()
+        } else {
+            vec![0.0; n]
+        };
         let ins: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
         self.exec(op, &ins, &mut out);
         out
@@ -415,15 +626,23 @@ impl CpuBackend {
             _ => &[],
         };
         let bytes: usize = cold.iter().map(|&i| inputs[i].len() * 4).sum();
-        let copies = if cold.is_empty() { 0 } else { COLD_BYTES.div_ceil(bytes.max(1)).clamp(1, 4096) };
-        let spares: Vec<Vec<Vec<f32>>> = (0..copies).map(|_| cold.iter().map(|&i| inputs[i].clone()).collect()).collect();
+        let copies = if cold.is_empty() {
+            0
+        } else {
+            COLD_BYTES.div_ceil(bytes.max(1)).clamp(1, 4096)
+        };
+        let spares: Vec<Vec<Vec<f32>>> = (0..copies)
+            .map(|_| cold.iter().map(|&i| inputs[i].clone()).collect())
+            .collect();
         // Cheap calls get more samples, up to a tenth of a second in all, so
         // their medians are as steady as the expensive ones'.
         // (A tenth of a second per call of `time`; calibration runs rounds.)
         let mut samples = Vec::with_capacity(repeats as usize);
         let begun = Instant::now();
         let mut i = 0u32;
-        while samples.len() < repeats as usize || (samples.len() < 100 && begun.elapsed().as_secs_f64() < 0.12) {
+        while samples.len() < repeats as usize
+            || (samples.len() < 100 && begun.elapsed().as_secs_f64() < 0.12)
+        {
             i += 1;
             let mut ins: Vec<&[f32]> = inputs.iter().map(|v| v.as_slice()).collect();
             if copies > 0 {
@@ -455,7 +674,9 @@ impl CpuBackend {
         let (mut layers, mut act) = match self.stacks.remove(&key) {
             Some(state) => state,
             None => {
-                let mut layers: Vec<Layer> = (0..stack.layers).map(|i| Layer::random(stack, 100 + i as u64)).collect();
+                let mut layers: Vec<Layer> = (0..stack.layers)
+                    .map(|i| Layer::random(stack, 100 + i as u64))
+                    .collect();
                 let mut act = Activations::new(stack);
                 let begun = Instant::now();
                 while begun.elapsed().as_secs_f64() < 0.5 {
@@ -471,7 +692,9 @@ impl CpuBackend {
         // machine a few slow passes must not move the median.
         let mut samples = Vec::with_capacity(repeats as usize);
         let begun = Instant::now();
-        while samples.len() < repeats as usize || (samples.len() < 100 && begun.elapsed().as_secs_f64() < 0.3) {
+        while samples.len() < repeats as usize
+            || (samples.len() < 100 && begun.elapsed().as_secs_f64() < 0.3)
+        {
             act.reset(stack);
             let t = Instant::now();
             for l in &mut layers {
@@ -489,7 +712,13 @@ impl CpuBackend {
     /// split into query, key and value.
     pub fn layer_forward(&mut self, s: &Stack, w: &mut Layer, a: &mut Activations) {
         let t = s.tokens() as usize;
-        let (d, hd, h, kvh, f) = (s.hidden as usize, s.head_dim() as usize, s.heads as usize, s.kv_heads as usize, s.ffn as usize);
+        let (d, hd, h, kvh, f) = (
+            s.hidden as usize,
+            s.head_dim() as usize,
+            s.heads as usize,
+            s.kv_heads as usize,
+            s.ffn as usize,
+        );
         let (qw, kw) = (h * hd, kvh * hd);
         let qkv_n = qw + 2 * kw;
         rms_norm(&a.x, &w.norm1, &mut a.xn, d);
@@ -510,7 +739,16 @@ impl CpuBackend {
         // Prefill rows come first, then one row per decoding sequence.
         let pre = s.prefill_seqs as usize * s.prefill_len as usize;
         if pre > 0 {
-            attention_prefill(&a.q[..pre * qw], &a.k[..pre * kw], &a.v[..pre * kw], &mut a.attn[..pre * qw], s.prefill_len as usize, h, kvh, hd);
+            attention_prefill(
+                &a.q[..pre * qw],
+                &a.k[..pre * kw],
+                &a.v[..pre * kw],
+                &mut a.attn[..pre * qw],
+                s.prefill_len as usize,
+                h,
+                kvh,
+                hd,
+            );
         }
         if s.decode_seqs > 0 {
             // The new token's key and value go into the last cache slot.
@@ -520,7 +758,16 @@ impl CpuBackend {
                 w.k_cache[slot..slot + kw].copy_from_slice(&a.k[(pre + i) * kw..][..kw]);
                 w.v_cache[slot..slot + kw].copy_from_slice(&a.v[(pre + i) * kw..][..kw]);
             }
-            attention_decode(&a.q[pre * qw..], &w.k_cache, &w.v_cache, &mut a.attn[pre * qw..], ctx, h, kvh, hd);
+            attention_decode(
+                &a.q[pre * qw..],
+                &w.k_cache,
+                &w.v_cache,
+                &mut a.attn[pre * qw..],
+                ctx,
+                h,
+                kvh,
+                hd,
+            );
         }
         gemm(&a.attn, &w.o, &mut a.xn, t, qw, d);
         residual_add(&mut a.x, &a.xn, d);
@@ -546,8 +793,16 @@ pub struct Layer {
 }
 
 fn filled(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let op = Op::Rope { tokens: 1, heads: 1, head_dim: n as u64 };
-    random_inputs(&op, seed).remove(0).into_iter().map(|x| x * scale).collect()
+    let op = Op::Rope {
+        tokens: 1,
+        heads: 1,
+        head_dim: n as u64,
+    };
+    random_inputs(&op, seed)
+        .remove(0)
+        .into_iter()
+        .map(|x| x * scale)
+        .collect()
 }
 
 impl Layer {
@@ -556,13 +811,20 @@ impl Layer {
         let (d, f) = (s.hidden as usize, s.ffn as usize);
         let qkv_n = (s.heads + 2 * s.kv_heads) as usize * s.head_dim() as usize;
         let sd = 1.0 / (d as f32).sqrt();
-        let cache = s.decode_seqs as usize * s.decode_context as usize * s.kv_heads as usize * s.head_dim() as usize;
+        let cache = s.decode_seqs as usize
+            * s.decode_context as usize
+            * s.kv_heads as usize
+            * s.head_dim() as usize;
         Layer {
             k_cache: filled(cache, seed * 8 + 5, 1.0),
             v_cache: filled(cache, seed * 8 + 6, 1.0),
             norm1: vec![1.0; d],
             qkv: filled(d * qkv_n, seed * 8 + 1, sd),
-            o: filled(s.heads as usize * s.head_dim() as usize * d, seed * 8 + 2, sd),
+            o: filled(
+                s.heads as usize * s.head_dim() as usize * d,
+                seed * 8 + 2,
+                sd,
+            ),
             norm2: vec![1.0; d],
             gate_up: filled(d * 2 * f, seed * 8 + 3, sd),
             down: filled(f * d, seed * 8 + 4, 1.0 / (f as f32).sqrt()),
@@ -617,16 +879,52 @@ mod tests {
     fn ops() -> Vec<Op> {
         vec![
             Op::Gemm { m: 7, k: 33, n: 65 },
-            Op::Gemm { m: 1, k: 600, n: 2000 },
+            Op::Gemm {
+                m: 1,
+                k: 600,
+                n: 2000,
+            },
             Op::Gemm { m: 2, k: 64, n: 40 },
-            Op::Gemm { m: 70, k: 96, n: 130 },
-            Op::RmsNorm { tokens: 9, hidden: 48 },
-            Op::Rope { tokens: 11, heads: 6, head_dim: 16 },
-            Op::AttentionPrefill { seqs: 2, len: 9, heads: 4, kv_heads: 2, head_dim: 16 },
-            Op::AttentionDecode { seqs: 3, context: 17, heads: 4, kv_heads: 1, head_dim: 8 },
-            Op::AttentionDecode { seqs: 1, context: 300, heads: 8, kv_heads: 2, head_dim: 16 },
+            Op::Gemm {
+                m: 70,
+                k: 96,
+                n: 130,
+            },
+            Op::RmsNorm {
+                tokens: 9,
+                hidden: 48,
+            },
+            Op::Rope {
+                tokens: 11,
+                heads: 6,
+                head_dim: 16,
+            },
+            Op::AttentionPrefill {
+                seqs: 2,
+                len: 9,
+                heads: 4,
+                kv_heads: 2,
+                head_dim: 16,
+            },
+            Op::AttentionDecode {
+                seqs: 3,
+                context: 17,
+                heads: 4,
+                kv_heads: 1,
+                head_dim: 8,
+            },
+            Op::AttentionDecode {
+                seqs: 1,
+                context: 300,
+                heads: 8,
+                kv_heads: 2,
+                head_dim: 16,
+            },
             Op::SiluMul { tokens: 5, ffn: 40 },
-            Op::ResidualAdd { tokens: 6, hidden: 24 },
+            Op::ResidualAdd {
+                tokens: 6,
+                hidden: 24,
+            },
         ]
     }
 
@@ -638,14 +936,31 @@ mod tests {
             let want = run_reference(&op, &inputs);
             let got = cpu.run(&op, &inputs);
             let err = relative_error(&got, &want);
-            assert!(err <= DType::F32.tolerance(), "{op:?}: relative error {err}");
-            assert!(want.iter().any(|x| *x != 0.0), "{op:?}: a trivial reference");
+            assert!(
+                err <= DType::F32.tolerance(),
+                "{op:?}: relative error {err}"
+            );
+            assert!(
+                want.iter().any(|x| *x != 0.0),
+                "{op:?}: a trivial reference"
+            );
         }
     }
 
     #[test]
     fn decoder_layer_is_the_reference_composition() {
-        let s = Stack { name: "t".into(), layers: 1, hidden: 32, heads: 4, kv_heads: 2, ffn: 48, prefill_seqs: 2, prefill_len: 5, decode_seqs: 3, decode_context: 6 };
+        let s = Stack {
+            name: "t".into(),
+            layers: 1,
+            hidden: 32,
+            heads: 4,
+            kv_heads: 2,
+            ffn: 48,
+            prefill_seqs: 2,
+            prefill_len: 5,
+            decode_seqs: 3,
+            decode_context: 6,
+        };
         let mut w = Layer::random(&s, 3);
         let (mut kc, mut vc) = (w.k_cache.clone(), w.v_cache.clone());
         let mut a = Activations::new(&s);
@@ -660,18 +975,46 @@ mod tests {
         reference::rms_norm(&x0, &w.norm1, &mut xn, d);
         let mut qkv = vec![0.0; t * (qw + 2 * kw)];
         reference::gemm(&xn, &w.qkv, &mut qkv, t, d, qw + 2 * kw);
-        let mut qk: Vec<f32> = (0..t).flat_map(|r| qkv[r * (qw + 2 * kw)..][..qw + kw].to_vec()).collect();
+        let mut qk: Vec<f32> = (0..t)
+            .flat_map(|r| qkv[r * (qw + 2 * kw)..][..qw + kw].to_vec())
+            .collect();
         reference::rope(&mut qk, t, h + kvh, hd);
-        let q: Vec<f32> = (0..t).flat_map(|r| qk[r * (qw + kw)..][..qw].to_vec()).collect();
-        let k: Vec<f32> = (0..t).flat_map(|r| qk[r * (qw + kw) + qw..][..kw].to_vec()).collect();
-        let v: Vec<f32> = (0..t).flat_map(|r| qkv[r * (qw + 2 * kw) + qw + kw..][..kw].to_vec()).collect();
+        let q: Vec<f32> = (0..t)
+            .flat_map(|r| qk[r * (qw + kw)..][..qw].to_vec())
+            .collect();
+        let k: Vec<f32> = (0..t)
+            .flat_map(|r| qk[r * (qw + kw) + qw..][..kw].to_vec())
+            .collect();
+        let v: Vec<f32> = (0..t)
+            .flat_map(|r| qkv[r * (qw + 2 * kw) + qw + kw..][..kw].to_vec())
+            .collect();
         let mut attn = vec![0.0; t * qw];
-        reference::attention_prefill(&q[..10 * qw], &k[..10 * kw], &v[..10 * kw], &mut attn[..10 * qw], 2, 5, h, kvh, hd);
+        reference::attention_prefill(
+            &q[..10 * qw],
+            &k[..10 * kw],
+            &v[..10 * kw],
+            &mut attn[..10 * qw],
+            2,
+            5,
+            h,
+            kvh,
+            hd,
+        );
         for i in 0..3 {
             kc[(i * 6 + 5) * kw..][..kw].copy_from_slice(&k[(10 + i) * kw..][..kw]);
             vc[(i * 6 + 5) * kw..][..kw].copy_from_slice(&v[(10 + i) * kw..][..kw]);
         }
-        reference::attention_decode(&q[10 * qw..], &kc, &vc, &mut attn[10 * qw..], 3, 6, h, kvh, hd);
+        reference::attention_decode(
+            &q[10 * qw..],
+            &kc,
+            &vc,
+            &mut attn[10 * qw..],
+            3,
+            6,
+            h,
+            kvh,
+            hd,
+        );
         let mut x = x0.clone();
         reference::gemm(&attn, &w.o, &mut xn, t, qw, d);
         reference::residual_add(&mut x, &xn);
@@ -683,7 +1026,10 @@ mod tests {
         reference::gemm(&ff, &w.down, &mut xn, t, f, d);
         reference::residual_add(&mut x, &xn);
         let err = relative_error(&a.x, &x);
-        assert!(err < 1e-4, "layer differs from the reference composition by {err}");
+        assert!(
+            err < 1e-4,
+            "layer differs from the reference composition by {err}"
+        );
         assert!(relative_error(&x, &x0) > 1e-2, "the layer changed nothing");
     }
 }

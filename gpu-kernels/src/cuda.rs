@@ -11,7 +11,10 @@
 
 use crate::{DType, Op, Timing, stack::Stack};
 use cudarc::cublas::{CudaBlas, result as blas_result, sys as blas_sys};
-use cudarc::driver::{CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, DriverError, LaunchConfig, PushKernelArg, sys as cu};
+use cudarc::driver::{
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, DriverError,
+    LaunchConfig, PushKernelArg, sys as cu,
+};
 use cudarc::nvrtc::{self, Ptx};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CStr, CString, c_void};
@@ -47,12 +50,20 @@ impl CudaBackend {
     /// or symbol it loads lazily is missing, so the libraries are probed
     /// first and the whole opening runs under `catch_unwind`.
     pub fn open(ordinal: usize) -> Result<CudaBackend, String> {
-        catch_quietly(|| Self::open_inner(ordinal)).map_err(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
+        catch_quietly(|| Self::open_inner(ordinal))
+            .map_err(|e| e.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 
     fn open_inner(ordinal: usize) -> Result<CudaBackend, String> {
-        require_library("cuda", "no GPU", "is the NVIDIA driver installed?", cu::is_culib_present)?;
-        let ctx = CudaContext::new(ordinal).map_err(|e| format!("no GPU: CUDA driver loaded but device {ordinal} unusable: {e}"))?;
+        require_library(
+            "cuda",
+            "no GPU",
+            "is the NVIDIA driver installed?",
+            cu::is_culib_present,
+        )?;
+        let ctx = CudaContext::new(ordinal).map_err(|e| {
+            format!("no GPU: CUDA driver loaded but device {ordinal} unusable: {e}")
+        })?;
         let hint = "is the CUDA 13 lib directory on LD_LIBRARY_PATH?";
         require_library("cublas", "no cuBLAS", hint, blas_sys::is_culib_present)?;
         require_library("nvrtc", "no NVRTC", hint, nvrtc::sys::is_culib_present)?;
@@ -60,36 +71,64 @@ impl CudaBackend {
         // streams are pure overhead; they would also add calls to every
         // launch that `time` measures.
         unsafe { ctx.disable_event_tracking() };
-        let stream = ctx.new_stream().map_err(|e| format!("creating a stream: {e}"))?;
-        let blas = CudaBlas::new(stream.clone()).map_err(|e| format!("creating a cuBLAS handle: {e}"))?;
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| format!("creating a stream: {e}"))?;
+        let blas =
+            CudaBlas::new(stream.clone()).map_err(|e| format!("creating a cuBLAS handle: {e}"))?;
 
         let name = ctx.name().map_err(|e| format!("device name: {e}"))?;
-        let (major, minor) = ctx.compute_capability().map_err(|e| format!("compute capability: {e}"))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(|e| format!("compute capability: {e}"))?;
         let cubin = compile_cubin(&format!("sm_{major}{minor}"))?;
-        let module = ctx.load_module(Ptx::from_binary(cubin)).map_err(|e| format!("loading the kernels: {e}"))?;
+        let module = ctx
+            .load_module(Ptx::from_binary(cubin))
+            .map_err(|e| format!("loading the kernels: {e}"))?;
         let mut kernels = HashMap::new();
         for base in KERNEL_NAMES {
             for dtype in [DType::F32, DType::F16, DType::Bf16] {
                 let key = format!("{base}_{}", dtype.name());
-                let f = module.load_function(&key).map_err(|e| format!("kernel {key}: {e}"))?;
+                let f = module
+                    .load_function(&key)
+                    .map_err(|e| format!("kernel {key}: {e}"))?;
                 kernels.insert(key, f);
             }
         }
 
         let mut versions = BTreeMap::new();
         let mut v = 0;
-        unsafe { cu::cuDriverGetVersion(&mut v) }.result().map_err(|e| format!("driver version: {e}"))?;
-        versions.insert("cuda_driver".into(), format!("{}.{}", v / 1000, v % 1000 / 10));
+        unsafe { cu::cuDriverGetVersion(&mut v) }
+            .result()
+            .map_err(|e| format!("driver version: {e}"))?;
+        versions.insert(
+            "cuda_driver".into(),
+            format!("{}.{}", v / 1000, v % 1000 / 10),
+        );
         let mut v = 0;
-        unsafe { blas_sys::cublasGetVersion_v2(*blas.handle(), &mut v) }.result().map_err(|e| format!("cuBLAS version: {e}"))?;
-        versions.insert("cublas".into(), format!("{}.{}.{}", v / 10000, v % 10000 / 100, v % 100));
+        unsafe { blas_sys::cublasGetVersion_v2(*blas.handle(), &mut v) }
+            .result()
+            .map_err(|e| format!("cuBLAS version: {e}"))?;
+        versions.insert(
+            "cublas".into(),
+            format!("{}.{}.{}", v / 10000, v % 10000 / 100, v % 100),
+        );
         let (mut maj, mut min) = (0, 0);
-        unsafe { nvrtc::sys::nvrtcVersion(&mut maj, &mut min) }.result().map_err(|e| format!("NVRTC version: {e:?}"))?;
+        unsafe { nvrtc::sys::nvrtcVersion(&mut maj, &mut min) }
+            .result()
+            .map_err(|e| format!("NVRTC version: {e:?}"))?;
         versions.insert("nvrtc".into(), format!("{maj}.{min}"));
         versions.insert("cudarc".into(), CUDARC_VERSION.into());
         versions.insert("compute_capability".into(), format!("{major}.{minor}"));
 
-        Ok(CudaBackend { kernels, blas, stream, ctx, name, versions })
+        Ok(CudaBackend {
+            kernels,
+            blas,
+            stream,
+            ctx,
+            name,
+            versions,
+        })
     }
 
     /// The device's marketing name, e.g. "NVIDIA H100 80GB HBM3".
@@ -110,10 +149,19 @@ impl CudaBackend {
         let (sizes, out_len) = crate::tensor_sizes(op);
         if inputs.len() != sizes.len() || inputs.iter().zip(&sizes).any(|(h, &n)| h.len() != n) {
             let got: Vec<usize> = inputs.iter().map(Vec::len).collect();
-            return Err(format!("{op:?}: inputs of lengths {got:?}, expected {sizes:?}"));
+            return Err(format!(
+                "{op:?}: inputs of lengths {got:?}, expected {sizes:?}"
+            ));
         }
-        let ins = inputs.iter().map(|h| self.upload(dtype, h)).collect::<Result<Vec<_>, _>>()?;
-        let out = if in_place(op) { None } else { Some(self.alloc(dtype, out_len)?) };
+        let ins = inputs
+            .iter()
+            .map(|h| self.upload(dtype, h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = if in_place(op) {
+            None
+        } else {
+            Some(self.alloc(dtype, out_len)?)
+        };
         let out = out.as_ref().unwrap_or(&ins[0]);
         self.launch(op, dtype, &ins.iter().collect::<Vec<_>>(), out)?;
         self.download(dtype, out, out_len)
@@ -125,15 +173,24 @@ impl CudaBackend {
     pub fn time(&mut self, op: &Op, dtype: DType, repeats: u32) -> Result<Timing, String> {
         check(op)?;
         let (sizes, out_len) = crate::tensor_sizes(op);
-        let ins =
-            sizes.iter().enumerate().map(|(t, &n)| self.random(dtype, n, SEED.wrapping_add((t as u64) << 40))).collect::<Result<Vec<_>, _>>()?;
-        let out = if in_place(op) { None } else { Some(self.alloc(dtype, out_len)?) };
+        let ins = sizes
+            .iter()
+            .enumerate()
+            .map(|(t, &n)| self.random(dtype, n, SEED.wrapping_add((t as u64) << 40)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = if in_place(op) {
+            None
+        } else {
+            Some(self.alloc(dtype, out_len)?)
+        };
         let out = out.as_ref().unwrap_or(&ins[0]);
         let ins: Vec<&Buf> = ins.iter().collect();
         for _ in 0..3 {
             self.launch(op, dtype, &ins, out)?;
         }
-        Ok(Timing::from_samples(self.time_calls(repeats, || self.launch(op, dtype, &ins, out))?))
+        Ok(Timing::from_samples(self.time_calls(repeats, || {
+            self.launch(op, dtype, &ins, out)
+        })?))
     }
 
     /// Device time of the whole stack: `stack.layers` layers, each running
@@ -142,7 +199,12 @@ impl CudaBackend {
     /// so no layer finds the previous layer's operands in L2; activations
     /// are shared across layers, one set per operator position. One warm-up
     /// pass, then `repeats` timed passes.
-    pub fn time_stack(&mut self, stack: &Stack, dtype: DType, repeats: u32) -> Result<Timing, String> {
+    pub fn time_stack(
+        &mut self,
+        stack: &Stack,
+        dtype: DType,
+        repeats: u32,
+    ) -> Result<Timing, String> {
         let ops = stack.layer_ops();
         for op in &ops {
             check(op)?;
@@ -158,9 +220,17 @@ impl CudaBackend {
             let (sizes, out_len) = crate::tensor_sizes(op);
             let mut ins = Vec::new();
             for (i, &n) in sizes.iter().enumerate() {
-                ins.push(if per_layer_input(op, i) { None } else { Some(add(&mut pool, n)?) });
+                ins.push(if per_layer_input(op, i) {
+                    None
+                } else {
+                    Some(add(&mut pool, n)?)
+                });
             }
-            let out = if in_place(op) { None } else { Some(add(&mut pool, out_len)?) };
+            let out = if in_place(op) {
+                None
+            } else {
+                Some(add(&mut pool, out_len)?)
+            };
             shared.push((ins, out));
         }
         let mut plan: Vec<(Op, Vec<usize>, usize)> = Vec::new();
@@ -198,42 +268,120 @@ impl CudaBackend {
             Op::RmsNorm { tokens, hidden } => {
                 // One block per row; enough threads for ~4 elements each.
                 let threads = (hidden.div_ceil(4).next_multiple_of(32)).clamp(32, 1024) as u32;
-                let cfg = LaunchConfig { grid_dim: (tokens as u32, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 };
-                unsafe { self.stream.launch_builder(kernel("rms_norm")).arg(ins[0]).arg(ins[1]).arg(out).arg(&hidden).launch(cfg) }
+                let cfg = LaunchConfig {
+                    grid_dim: (tokens as u32, 1, 1),
+                    block_dim: (threads, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                unsafe {
+                    self.stream
+                        .launch_builder(kernel("rms_norm"))
+                        .arg(ins[0])
+                        .arg(ins[1])
+                        .arg(out)
+                        .arg(&hidden)
+                        .launch(cfg)
+                }
             }
-            Op::Rope { tokens, heads, head_dim } => {
+            Op::Rope {
+                tokens,
+                heads,
+                head_dim,
+            } => {
                 // A thread per (token, pair): the angle once, applied to every head.
                 let cfg = elementwise(tokens * (head_dim / 2));
-                unsafe { self.stream.launch_builder(kernel("rope")).arg(out).arg(&tokens).arg(&heads).arg(&head_dim).launch(cfg) }
+                unsafe {
+                    self.stream
+                        .launch_builder(kernel("rope"))
+                        .arg(out)
+                        .arg(&tokens)
+                        .arg(&heads)
+                        .arg(&head_dim)
+                        .launch(cfg)
+                }
             }
-            Op::AttentionPrefill { seqs, len, heads, kv_heads, head_dim } => {
-                let a = Attention { rows: seqs * len, q_len: len, kv_len: len, heads, kv_heads, head_dim, causal: 1 };
+            Op::AttentionPrefill {
+                seqs,
+                len,
+                heads,
+                kv_heads,
+                head_dim,
+            } => {
+                let a = Attention {
+                    rows: seqs * len,
+                    q_len: len,
+                    kv_len: len,
+                    heads,
+                    kv_heads,
+                    head_dim,
+                    causal: 1,
+                };
                 self.attention(kernel("attention"), ins, out, &a)
             }
-            Op::AttentionDecode { seqs, context, heads, kv_heads, head_dim } => {
-                let a = Attention { rows: seqs, q_len: 1, kv_len: context, heads, kv_heads, head_dim, causal: 0 };
+            Op::AttentionDecode {
+                seqs,
+                context,
+                heads,
+                kv_heads,
+                head_dim,
+            } => {
+                let a = Attention {
+                    rows: seqs,
+                    q_len: 1,
+                    kv_len: context,
+                    heads,
+                    kv_heads,
+                    head_dim,
+                    causal: 0,
+                };
                 self.attention(kernel("attention"), ins, out, &a)
             }
             Op::SiluMul { tokens, ffn } => {
                 let cfg = elementwise(tokens * ffn);
-                unsafe { self.stream.launch_builder(kernel("silu_mul")).arg(ins[0]).arg(out).arg(&tokens).arg(&ffn).launch(cfg) }
+                unsafe {
+                    self.stream
+                        .launch_builder(kernel("silu_mul"))
+                        .arg(ins[0])
+                        .arg(out)
+                        .arg(&tokens)
+                        .arg(&ffn)
+                        .launch(cfg)
+                }
             }
             Op::ResidualAdd { tokens, hidden } => {
                 let n = tokens * hidden;
-                unsafe { self.stream.launch_builder(kernel("residual_add")).arg(out).arg(ins[1]).arg(&n).launch(elementwise(n)) }
+                unsafe {
+                    self.stream
+                        .launch_builder(kernel("residual_add"))
+                        .arg(out)
+                        .arg(ins[1])
+                        .arg(&n)
+                        .launch(elementwise(n))
+                }
             }
         };
-        launched.map(drop).map_err(|e| format!("{op:?}: launch failed: {e}"))
+        launched
+            .map(drop)
+            .map_err(|e| format!("{op:?}: launch failed: {e}"))
     }
 
     /// Attention, prefill or decode: one block of `ATT_WARPS` warps per
     /// (query row, head); the warps split the keys, each keeps an online
     /// softmax, and the block merges the partial results.
     fn attention(&self, f: &CudaFunction, ins: &[&Buf], out: &Buf, a: &Attention) -> Launched {
-        let cfg = LaunchConfig { grid_dim: (a.rows as u32, a.heads as u32, 1), block_dim: (32 * ATT_WARPS, 1, 1), shared_mem_bytes: 0 };
+        let cfg = LaunchConfig {
+            grid_dim: (a.rows as u32, a.heads as u32, 1),
+            block_dim: (32 * ATT_WARPS, 1, 1),
+            shared_mem_bytes: 0,
+        };
         let mut b = self.stream.launch_builder(f);
         b.arg(ins[0]).arg(ins[1]).arg(ins[2]).arg(out);
-        b.arg(&a.q_len).arg(&a.kv_len).arg(&a.heads).arg(&a.kv_heads).arg(&a.head_dim).arg(&a.causal);
+        b.arg(&a.q_len)
+            .arg(&a.kv_len)
+            .arg(&a.heads)
+            .arg(&a.kv_heads)
+            .arg(&a.head_dim)
+            .arg(&a.causal);
         unsafe { b.launch(cfg) }
     }
 
@@ -242,7 +390,16 @@ impl CudaBackend {
     /// computes `cᵀ = bᵀ·aᵀ` with no transposes. For f32 this is sgemm
     /// (f32 compute, no TF32: the default math mode keeps full precision).
     #[allow(clippy::too_many_arguments)]
-    fn gemm(&self, dtype: DType, a: &Buf, b: &Buf, c: &Buf, m: u64, k: u64, n: u64) -> Result<(), String> {
+    fn gemm(
+        &self,
+        dtype: DType,
+        a: &Buf,
+        b: &Buf,
+        c: &Buf,
+        m: u64,
+        k: u64,
+        n: u64,
+    ) -> Result<(), String> {
         let ty = match dtype {
             DType::F32 => blas_sys::cudaDataType::CUDA_R_32F,
             DType::F16 => blas_sys::cudaDataType::CUDA_R_16F,
@@ -285,26 +442,46 @@ impl CudaBackend {
     /// call and after each; returns the seconds between consecutive events.
     /// Calls go back to back with no host synchronisation, as in a serving
     /// engine, so a sample is what a call adds to the stream's timeline.
-    fn time_calls(&self, repeats: u32, mut call: impl FnMut() -> Result<(), String>) -> Result<Vec<f64>, String> {
+    fn time_calls(
+        &self,
+        repeats: u32,
+        mut call: impl FnMut() -> Result<(), String>,
+    ) -> Result<Vec<f64>, String> {
         if repeats == 0 {
             return Err("repeats must be at least 1".into());
         }
         let err = |e: DriverError| format!("timing events: {e}");
-        let events =
-            (0..=repeats).map(|_| self.ctx.new_event(Some(cu::CUevent_flags::CU_EVENT_DEFAULT))).collect::<Result<Vec<_>, _>>().map_err(err)?;
+        let events = (0..=repeats)
+            .map(|_| {
+                self.ctx
+                    .new_event(Some(cu::CUevent_flags::CU_EVENT_DEFAULT))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
         events[0].record(&self.stream).map_err(err)?;
         for e in &events[1..] {
             call()?;
             e.record(&self.stream).map_err(err)?;
         }
-        self.stream.synchronize().map_err(|e| format!("running the timed calls: {e}"))?;
-        events.windows(2).map(|w| w[0].elapsed_ms(&w[1]).map(|ms| ms as f64 * 1e-3).map_err(err)).collect()
+        self.stream
+            .synchronize()
+            .map_err(|e| format!("running the timed calls: {e}"))?;
+        events
+            .windows(2)
+            .map(|w| {
+                w[0].elapsed_ms(&w[1])
+                    .map(|ms| ms as f64 * 1e-3)
+                    .map_err(err)
+            })
+            .collect()
     }
 
     /// A zeroed device tensor of `n` elements.
     fn alloc(&self, dtype: DType, n: usize) -> Result<Buf, String> {
         let bytes = n * elem_bytes(dtype);
-        self.stream.alloc_zeros::<u8>(bytes).map_err(|e| format!("allocating {:.1} MiB: {e}", bytes as f64 / (1 << 20) as f64))
+        self.stream
+            .alloc_zeros::<u8>(bytes)
+            .map_err(|e| format!("allocating {:.1} MiB: {e}", bytes as f64 / (1 << 20) as f64))
     }
 
     /// A device tensor holding `crate::random_inputs`' values for a tensor
@@ -314,29 +491,64 @@ impl CudaBackend {
         let buf = self.alloc(dtype, n)?;
         let n = n as u64;
         let f = &self.kernels[&format!("fill_random_{}", dtype.name())];
-        unsafe { self.stream.launch_builder(f).arg(&buf).arg(&n).arg(&base).launch(elementwise(n)) }.map_err(|e| format!("fill_random: {e}"))?;
+        unsafe {
+            self.stream
+                .launch_builder(f)
+                .arg(&buf)
+                .arg(&n)
+                .arg(&base)
+                .launch(elementwise(n))
+        }
+        .map_err(|e| format!("fill_random: {e}"))?;
         Ok(buf)
     }
 
     /// Copies `host` to the device and converts it to `dtype` there.
     fn upload(&self, dtype: DType, host: &[f32]) -> Result<Buf, String> {
-        let staging = self.stream.clone_htod(host).map_err(|e| format!("copy to device: {e}"))?;
+        let staging = self
+            .stream
+            .clone_htod(host)
+            .map_err(|e| format!("copy to device: {e}"))?;
         let buf = self.alloc(dtype, host.len())?;
         let n = host.len() as u64;
         let f = &self.kernels[&format!("from_f32_{}", dtype.name())];
-        unsafe { self.stream.launch_builder(f).arg(&staging).arg(&buf).arg(&n).launch(elementwise(n)) }.map_err(|e| format!("from_f32: {e}"))?;
+        unsafe {
+            self.stream
+                .launch_builder(f)
+                .arg(&staging)
+                .arg(&buf)
+                .arg(&n)
+                .launch(elementwise(n))
+        }
+        .map_err(|e| format!("from_f32: {e}"))?;
         Ok(buf)
     }
 
     /// Converts the first `n` elements of `buf` to f32 on the device and
     /// copies them back, waiting for all the stream's work.
     fn download(&self, dtype: DType, buf: &Buf, n: usize) -> Result<Vec<f32>, String> {
-        let staging = self.stream.alloc_zeros::<f32>(n).map_err(|e| format!("allocating: {e}"))?;
+        let staging = self
+            .stream
+            .alloc_zeros::<f32>(n)
+            .map_err(|e| format!("allocating: {e}"))?;
         let n64 = n as u64;
         let f = &self.kernels[&format!("to_f32_{}", dtype.name())];
-        unsafe { self.stream.launch_builder(f).arg(buf).arg(&staging).arg(&n64).launch(elementwise(n64)) }.map_err(|e| format!("to_f32: {e}"))?;
-        let host = self.stream.clone_dtoh(&staging).map_err(|e| format!("copy to host: {e}"))?;
-        self.stream.synchronize().map_err(|e| format!("running the call: {e}"))?;
+        unsafe {
+            self.stream
+                .launch_builder(f)
+                .arg(buf)
+                .arg(&staging)
+                .arg(&n64)
+                .launch(elementwise(n64))
+        }
+        .map_err(|e| format!("to_f32: {e}"))?;
+        let host = self
+            .stream
+            .clone_dtoh(&staging)
+            .map_err(|e| format!("copy to host: {e}"))?;
+        self.stream
+            .synchronize()
+            .map_err(|e| format!("running the call: {e}"))?;
         Ok(host)
     }
 }
@@ -374,12 +586,19 @@ fn in_place(op: &Op) -> bool {
 /// Inputs that belong to a layer rather than flowing through it: a GEMM's
 /// weight and the decode KV cache.
 fn per_layer_input(op: &Op, index: usize) -> bool {
-    matches!((op, index), (Op::Gemm { .. }, 1) | (Op::AttentionDecode { .. }, 1 | 2))
+    matches!(
+        (op, index),
+        (Op::Gemm { .. }, 1) | (Op::AttentionDecode { .. }, 1 | 2)
+    )
 }
 
 /// Grid-stride launch over `n` elements, 256 threads a block.
 fn elementwise(n: u64) -> LaunchConfig {
-    LaunchConfig { grid_dim: (n.div_ceil(256).clamp(1, 1 << 16) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+    LaunchConfig {
+        grid_dim: (n.div_ceil(256).clamp(1, 1 << 16) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    }
 }
 
 /// Shapes the kernels and launch grids support, checked before any launch.
@@ -391,18 +610,37 @@ fn check(op: &Op) -> Result<(), String> {
     }
     const GRID_X: u64 = i32::MAX as u64;
     match *op {
-        Op::Gemm { m, k, n } if m.max(k).max(n) > i32::MAX as u64 => fail("dimension over cuBLAS's 32-bit limit"),
+        Op::Gemm { m, k, n } if m.max(k).max(n) > i32::MAX as u64 => {
+            fail("dimension over cuBLAS's 32-bit limit")
+        }
         Op::RmsNorm { tokens, .. } if tokens > GRID_X => fail("too many rows"),
         Op::Rope { head_dim, .. } if !head_dim.is_multiple_of(2) => fail("odd head_dim"),
-        Op::AttentionPrefill { seqs, len, heads, kv_heads, head_dim } => check_attention(seqs * len, heads, kv_heads, head_dim).or_else(fail),
-        Op::AttentionDecode { seqs, heads, kv_heads, head_dim, .. } => check_attention(seqs, heads, kv_heads, head_dim).or_else(fail),
+        Op::AttentionPrefill {
+            seqs,
+            len,
+            heads,
+            kv_heads,
+            head_dim,
+        } => check_attention(seqs * len, heads, kv_heads, head_dim).or_else(fail),
+        Op::AttentionDecode {
+            seqs,
+            heads,
+            kv_heads,
+            head_dim,
+            ..
+        } => check_attention(seqs, heads, kv_heads, head_dim).or_else(fail),
         _ => Ok(()),
     }
 }
 
 /// Attention's limits: whole query groups, head_dim within the registers
 /// the kernel keeps, and a grid of (rows, heads) blocks.
-fn check_attention(rows: u64, heads: u64, kv_heads: u64, head_dim: u64) -> Result<(), &'static str> {
+fn check_attention(
+    rows: u64,
+    heads: u64,
+    kv_heads: u64,
+    head_dim: u64,
+) -> Result<(), &'static str> {
     if !heads.is_multiple_of(kv_heads) {
         Err("heads not a multiple of kv_heads")
     } else if head_dim > ATT_MAX_DIM {
@@ -415,14 +653,24 @@ fn check_attention(rows: u64, heads: u64, kv_heads: u64, head_dim: u64) -> Resul
 }
 
 /// Kernel families in [`KERNELS`]; each exists as `{name}_{f32,f16,bf16}`.
-const KERNEL_NAMES: [&str; 8] = ["fill_random", "from_f32", "to_f32", "rms_norm", "rope", "attention", "silu_mul", "residual_add"];
+const KERNEL_NAMES: [&str; 8] = [
+    "fill_random",
+    "from_f32",
+    "to_f32",
+    "rms_norm",
+    "rope",
+    "attention",
+    "silu_mul",
+    "residual_add",
+];
 
 /// Compiles [`KERNELS`] to a CUBIN for the device's own architecture
 /// (`sm_XY`), not to PTX: a CUBIN needs no JIT by the driver, so an NVRTC
 /// newer than the driver (whose PTX the driver could not read) still works.
 fn compile_cubin(arch: &str) -> Result<Vec<u8>, String> {
     let src = CString::new(KERNELS).expect("kernel source has no NUL");
-    let prog = nvrtc::result::create_program(&src, Some(c"hacasim_kernels.cu")).map_err(|e| format!("NVRTC: {e:?}"))?;
+    let prog = nvrtc::result::create_program(&src, Some(c"hacasim_kernels.cu"))
+        .map_err(|e| format!("NVRTC: {e:?}"))?;
     let result = unsafe { compile_program(prog, arch) };
     let _ = unsafe { nvrtc::result::destroy_program(prog) };
     result
@@ -433,31 +681,55 @@ fn compile_cubin(arch: &str) -> Result<Vec<u8>, String> {
 /// # Safety
 /// `prog` must be a live program from `nvrtc::result::create_program`.
 unsafe fn compile_program(prog: nvrtc::sys::nvrtcProgram, arch: &str) -> Result<Vec<u8>, String> {
-    let opts = [format!("--gpu-architecture={arch}"), "--std=c++17".to_string()];
+    let opts = [
+        format!("--gpu-architecture={arch}"),
+        "--std=c++17".to_string(),
+    ];
     unsafe {
         if let Err(e) = nvrtc::result::compile_program(prog, &opts) {
-            let log = nvrtc::result::get_program_log(prog).map(|l| CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned()).unwrap_or_default();
-            return Err(format!("NVRTC compiling the kernels for {arch}: {e:?}: {log}"));
+            let log = nvrtc::result::get_program_log(prog)
+                .map(|l| CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(format!(
+                "NVRTC compiling the kernels for {arch}: {e:?}: {log}"
+            ));
         }
         let mut size = 0usize;
-        nvrtc::sys::nvrtcGetCUBINSize(prog, &mut size).result().map_err(|e| format!("NVRTC CUBIN size: {e:?}"))?;
+        nvrtc::sys::nvrtcGetCUBINSize(prog, &mut size)
+            .result()
+            .map_err(|e| format!("NVRTC CUBIN size: {e:?}"))?;
         let mut cubin = vec![0u8; size];
-        nvrtc::sys::nvrtcGetCUBIN(prog, cubin.as_mut_ptr().cast()).result().map_err(|e| format!("NVRTC CUBIN: {e:?}"))?;
+        nvrtc::sys::nvrtcGetCUBIN(prog, cubin.as_mut_ptr().cast())
+            .result()
+            .map_err(|e| format!("NVRTC CUBIN: {e:?}"))?;
         Ok(cubin)
     }
 }
 
 /// `Err` naming the library when none of cudarc's candidate file names for
 /// `lib` loads (where cudarc itself would panic on first use).
-fn require_library(lib: &str, what: &str, hint: &str, present: unsafe fn() -> bool) -> Result<(), String> {
+fn require_library(
+    lib: &str,
+    what: &str,
+    hint: &str,
+    present: unsafe fn() -> bool,
+) -> Result<(), String> {
     if unsafe { present() } {
         return Ok(());
     }
     let names = cudarc::get_lib_name_candidates(lib);
     let stem = format!("lib{lib}.so");
     let wanted = [stem.clone(), format!("{stem}.1"), format!("{stem}.13")];
-    let shown: Vec<&str> = names.iter().filter(|n| wanted.contains(n)).map(String::as_str).collect();
-    Err(format!("{what}: cannot load {stem}: tried {} and {} other names; {hint}", shown.join(", "), names.len() - shown.len()))
+    let shown: Vec<&str> = names
+        .iter()
+        .filter(|n| wanted.contains(n))
+        .map(String::as_str)
+        .collect();
+    Err(format!(
+        "{what}: cannot load {stem}: tried {} and {} other names; {hint}",
+        shown.join(", "),
+        names.len() - shown.len()
+    ))
 }
 
 /// Runs `f`, turning a panic into `Err(message)` and keeping the default
@@ -481,8 +753,14 @@ fn catch_quietly<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> 
         Err(shared) => std::panic::set_hook(Box::new(move |info| shared(info))),
     }
     result.unwrap_or_else(|payload| {
-        let msg = payload.downcast_ref::<String>().cloned().or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
-        Err(format!("no GPU: {}", msg.unwrap_or_else(|| "CUDA library panicked".into())))
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
+        Err(format!(
+            "no GPU: {}",
+            msg.unwrap_or_else(|| "CUDA library panicked".into())
+        ))
     })
 }
 
@@ -702,12 +980,34 @@ mod tests {
     fn small(kind: OpKind) -> Op {
         match kind {
             OpKind::Gemm => Op::Gemm { m: 5, k: 67, n: 33 },
-            OpKind::RmsNorm => Op::RmsNorm { tokens: 3, hidden: 300 },
-            OpKind::Rope => Op::Rope { tokens: 9, heads: 3, head_dim: 16 },
-            OpKind::AttentionPrefill => Op::AttentionPrefill { seqs: 2, len: 11, heads: 4, kv_heads: 2, head_dim: 72 },
-            OpKind::AttentionDecode => Op::AttentionDecode { seqs: 3, context: 13, heads: 6, kv_heads: 2, head_dim: 40 },
+            OpKind::RmsNorm => Op::RmsNorm {
+                tokens: 3,
+                hidden: 300,
+            },
+            OpKind::Rope => Op::Rope {
+                tokens: 9,
+                heads: 3,
+                head_dim: 16,
+            },
+            OpKind::AttentionPrefill => Op::AttentionPrefill {
+                seqs: 2,
+                len: 11,
+                heads: 4,
+                kv_heads: 2,
+                head_dim: 72,
+            },
+            OpKind::AttentionDecode => Op::AttentionDecode {
+                seqs: 3,
+                context: 13,
+                heads: 6,
+                kv_heads: 2,
+                head_dim: 40,
+            },
             OpKind::SiluMul => Op::SiluMul { tokens: 3, ffn: 50 },
-            OpKind::ResidualAdd => Op::ResidualAdd { tokens: 3, hidden: 70 },
+            OpKind::ResidualAdd => Op::ResidualAdd {
+                tokens: 3,
+                hidden: 70,
+            },
         }
     }
 
@@ -725,8 +1025,12 @@ mod tests {
 
     #[test]
     fn a_panic_while_opening_becomes_an_error() {
-        let r: Result<(), String> = catch_quietly(|| panic!("Unable to dynamically load the \"cublas\" shared library"));
-        assert_eq!(r, Err("no GPU: Unable to dynamically load the \"cublas\" shared library".to_string()));
+        let r: Result<(), String> =
+            catch_quietly(|| panic!("Unable to dynamically load the \"cublas\" shared library"));
+        assert_eq!(
+            r,
+            Err("no GPU: Unable to dynamically load the \"cublas\" shared library".to_string())
+        );
     }
 
     /// NVRTC needs no GPU: wherever libnvrtc loads, the kernel source must
@@ -755,7 +1059,11 @@ mod tests {
                 let got = gpu.run(&op, dtype, &inputs).unwrap();
                 assert_eq!(got.len(), want.len());
                 let err = crate::relative_error(&got, &want);
-                assert!(err <= dtype.tolerance(), "{op:?} {}: relative error {err}", dtype.name());
+                assert!(
+                    err <= dtype.tolerance(),
+                    "{op:?} {}: relative error {err}",
+                    dtype.name()
+                );
             }
         }
     }
@@ -763,10 +1071,22 @@ mod tests {
     #[test]
     fn device_random_inputs_equal_the_host_ones() {
         let Some(gpu) = backend() else { return };
-        let op = Op::AttentionDecode { seqs: 2, context: 5, heads: 4, kv_heads: 2, head_dim: 8 };
+        let op = Op::AttentionDecode {
+            seqs: 2,
+            context: 5,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 8,
+        };
         for (t, want) in crate::random_inputs(&op, SEED).iter().enumerate() {
-            let buf = gpu.random(DType::F32, want.len(), SEED.wrapping_add((t as u64) << 40)).unwrap();
-            assert_eq!(&gpu.download(DType::F32, &buf, want.len()).unwrap(), want, "tensor {t}");
+            let buf = gpu
+                .random(DType::F32, want.len(), SEED.wrapping_add((t as u64) << 40))
+                .unwrap();
+            assert_eq!(
+                &gpu.download(DType::F32, &buf, want.len()).unwrap(),
+                want,
+                "tensor {t}"
+            );
         }
     }
 
@@ -775,7 +1095,10 @@ mod tests {
         let Some(mut gpu) = backend() else { return };
         for kind in OpKind::ALL {
             let t = gpu.time(&small(kind), DType::Bf16, 5).unwrap();
-            assert!(t.min_s > 0.0 && t.median_s >= t.min_s && t.repeats == 5, "{kind:?}: {t:?}");
+            assert!(
+                t.min_s > 0.0 && t.median_s >= t.min_s && t.repeats == 5,
+                "{kind:?}: {t:?}"
+            );
         }
         let stack = Stack {
             name: "tiny".into(),

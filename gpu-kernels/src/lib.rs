@@ -34,7 +34,9 @@ impl DType {
         }
     }
     pub fn parse(s: &str) -> Option<DType> {
-        [DType::F32, DType::F16, DType::Bf16].into_iter().find(|d| d.name() == s)
+        [DType::F32, DType::F16, DType::Bf16]
+            .into_iter()
+            .find(|d| d.name() == s)
     }
     /// Tolerance, relative to the output's largest magnitude, for comparing
     /// a backend with the f64-accumulating reference.
@@ -60,8 +62,16 @@ impl Timing {
     pub fn from_samples(mut samples: Vec<f64>) -> Timing {
         samples.sort_by(f64::total_cmp);
         let n = samples.len();
-        let median = if n % 2 == 1 { samples[n / 2] } else { (samples[n / 2 - 1] + samples[n / 2]) / 2.0 };
-        Timing { median_s: median, min_s: samples[0], repeats: n as u32 }
+        let median = if n % 2 == 1 {
+            samples[n / 2]
+        } else {
+            (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+        };
+        Timing {
+            median_s: median,
+            min_s: samples[0],
+            repeats: n as u32,
+        }
     }
 
     /// Rounds of the same measurement: the median of the fastest round,
@@ -71,7 +81,10 @@ impl Timing {
     /// speed, and operators and stacks are treated alike.
     pub fn combine(rounds: &[Timing]) -> Timing {
         Timing {
-            median_s: rounds.iter().map(|t| t.median_s).fold(f64::INFINITY, f64::min),
+            median_s: rounds
+                .iter()
+                .map(|t| t.median_s)
+                .fold(f64::INFINITY, f64::min),
             min_s: rounds.iter().map(|t| t.min_s).fold(f64::INFINITY, f64::min),
             repeats: rounds.iter().map(|t| t.repeats).sum(),
         }
@@ -86,17 +99,45 @@ pub fn tensor_sizes(op: &Op) -> (Vec<usize>, usize) {
     match *op {
         Op::Gemm { m, k, n } => (vec![u(m * k), u(k * n)], u(m * n)),
         Op::RmsNorm { tokens, hidden } => (vec![u(tokens * hidden), u(hidden)], u(tokens * hidden)),
-        Op::Rope { tokens, heads, head_dim } => (vec![u(tokens * heads * head_dim)], u(tokens * heads * head_dim)),
-        Op::AttentionPrefill { seqs, len, heads, kv_heads, head_dim } => {
+        Op::Rope {
+            tokens,
+            heads,
+            head_dim,
+        } => (
+            vec![u(tokens * heads * head_dim)],
+            u(tokens * heads * head_dim),
+        ),
+        Op::AttentionPrefill {
+            seqs,
+            len,
+            heads,
+            kv_heads,
+            head_dim,
+        } => {
             let kv = u(seqs * len * kv_heads * head_dim);
-            (vec![u(seqs * len * heads * head_dim), kv, kv], u(seqs * len * heads * head_dim))
+            (
+                vec![u(seqs * len * heads * head_dim), kv, kv],
+                u(seqs * len * heads * head_dim),
+            )
         }
-        Op::AttentionDecode { seqs, context, heads, kv_heads, head_dim } => {
+        Op::AttentionDecode {
+            seqs,
+            context,
+            heads,
+            kv_heads,
+            head_dim,
+        } => {
             let kv = u(seqs * context * kv_heads * head_dim);
-            (vec![u(seqs * heads * head_dim), kv, kv], u(seqs * heads * head_dim))
+            (
+                vec![u(seqs * heads * head_dim), kv, kv],
+                u(seqs * heads * head_dim),
+            )
         }
         Op::SiluMul { tokens, ffn } => (vec![u(tokens * 2 * ffn)], u(tokens * ffn)),
-        Op::ResidualAdd { tokens, hidden } => (vec![u(tokens * hidden), u(tokens * hidden)], u(tokens * hidden)),
+        Op::ResidualAdd { tokens, hidden } => (
+            vec![u(tokens * hidden), u(tokens * hidden)],
+            u(tokens * hidden),
+        ),
     }
 }
 
@@ -109,7 +150,10 @@ pub fn random_inputs(op: &Op, seed: u64) -> Vec<Vec<f32>> {
         .map(|(t, &n)| {
             (0..n)
                 .map(|i| {
-                    let mut z = seed.wrapping_add((t as u64) << 40).wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let mut z = seed
+                        .wrapping_add((t as u64) << 40)
+                        .wrapping_add(i as u64)
+                        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
                     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
                     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
                     z ^= z >> 31;
@@ -127,17 +171,51 @@ pub fn run_reference(op: &Op, inputs: &[Vec<f32>]) -> Vec<f32> {
     let mut out = vec![0.0f32; out_len];
     match *op {
         Op::Gemm { m, k, n } => reference::gemm(&inputs[0], &inputs[1], &mut out, u(m), u(k), u(n)),
-        Op::RmsNorm { hidden, .. } => reference::rms_norm(&inputs[0], &inputs[1], &mut out, u(hidden)),
-        Op::Rope { tokens, heads, head_dim } => {
+        Op::RmsNorm { hidden, .. } => {
+            reference::rms_norm(&inputs[0], &inputs[1], &mut out, u(hidden))
+        }
+        Op::Rope {
+            tokens,
+            heads,
+            head_dim,
+        } => {
             out.copy_from_slice(&inputs[0]);
             reference::rope(&mut out, u(tokens), u(heads), u(head_dim));
         }
-        Op::AttentionPrefill { seqs, len, heads, kv_heads, head_dim } => {
-            reference::attention_prefill(&inputs[0], &inputs[1], &inputs[2], &mut out, u(seqs), u(len), u(heads), u(kv_heads), u(head_dim))
-        }
-        Op::AttentionDecode { seqs, context, heads, kv_heads, head_dim } => {
-            reference::attention_decode(&inputs[0], &inputs[1], &inputs[2], &mut out, u(seqs), u(context), u(heads), u(kv_heads), u(head_dim))
-        }
+        Op::AttentionPrefill {
+            seqs,
+            len,
+            heads,
+            kv_heads,
+            head_dim,
+        } => reference::attention_prefill(
+            &inputs[0],
+            &inputs[1],
+            &inputs[2],
+            &mut out,
+            u(seqs),
+            u(len),
+            u(heads),
+            u(kv_heads),
+            u(head_dim),
+        ),
+        Op::AttentionDecode {
+            seqs,
+            context,
+            heads,
+            kv_heads,
+            head_dim,
+        } => reference::attention_decode(
+            &inputs[0],
+            &inputs[1],
+            &inputs[2],
+            &mut out,
+            u(seqs),
+            u(context),
+            u(heads),
+            u(kv_heads),
+            u(head_dim),
+        ),
         Op::SiluMul { ffn, .. } => reference::silu_mul(&inputs[0], &mut out, u(ffn)),
         Op::ResidualAdd { .. } => {
             out.copy_from_slice(&inputs[0]);
@@ -150,5 +228,8 @@ pub fn run_reference(op: &Op, inputs: &[Vec<f32>]) -> Vec<f32> {
 /// Largest absolute difference relative to the reference's largest magnitude.
 pub fn relative_error(got: &[f32], want: &[f32]) -> f32 {
     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-30);
-    got.iter().zip(want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale
+    got.iter()
+        .zip(want)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+        / scale
 }

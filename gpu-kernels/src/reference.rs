@@ -61,20 +61,47 @@ pub fn rope(x: &mut [f32], tokens: usize, heads: usize, head_dim: usize) {
 }
 
 /// One query row against `keys` key rows (already chosen: causal prefix or whole cache).
-fn attend(q: &[f32], k: &[f32], v: &[f32], o: &mut [f32], keys: usize, stride: usize, head_dim: usize) {
+fn attend(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &mut [f32],
+    keys: usize,
+    stride: usize,
+    head_dim: usize,
+) {
     let scale = 1.0 / (head_dim as f64).sqrt();
-    let scores: Vec<f64> =
-        (0..keys).map(|p| (0..head_dim).map(|d| q[d] as f64 * k[p * stride + d] as f64).sum::<f64>() * scale).collect();
+    let scores: Vec<f64> = (0..keys)
+        .map(|p| {
+            (0..head_dim)
+                .map(|d| q[d] as f64 * k[p * stride + d] as f64)
+                .sum::<f64>()
+                * scale
+        })
+        .collect();
     let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let w: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
     let sum: f64 = w.iter().sum();
     for d in 0..head_dim {
-        o[d] = ((0..keys).map(|p| w[p] * v[p * stride + d] as f64).sum::<f64>() / sum) as f32;
+        o[d] = ((0..keys)
+            .map(|p| w[p] * v[p * stride + d] as f64)
+            .sum::<f64>()
+            / sum) as f32;
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn attention_prefill(q: &[f32], k: &[f32], v: &[f32], o: &mut [f32], seqs: usize, len: usize, heads: usize, kv_heads: usize, hd: usize) {
+pub fn attention_prefill(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &mut [f32],
+    seqs: usize,
+    len: usize,
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+) {
     let group = heads / kv_heads;
     let kv_stride = kv_heads * hd;
     for s in 0..seqs {
@@ -82,21 +109,47 @@ pub fn attention_prefill(q: &[f32], k: &[f32], v: &[f32], o: &mut [f32], seqs: u
             for h in 0..heads {
                 let qi = ((s * len + t) * heads + h) * hd;
                 let kv = (s * len * kv_heads + h / group) * hd;
-                attend(&q[qi..qi + hd], &k[kv..], &v[kv..], &mut o[qi..qi + hd], t + 1, kv_stride, hd);
+                attend(
+                    &q[qi..qi + hd],
+                    &k[kv..],
+                    &v[kv..],
+                    &mut o[qi..qi + hd],
+                    t + 1,
+                    kv_stride,
+                    hd,
+                );
             }
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn attention_decode(q: &[f32], k: &[f32], v: &[f32], o: &mut [f32], seqs: usize, context: usize, heads: usize, kv_heads: usize, hd: usize) {
+pub fn attention_decode(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &mut [f32],
+    seqs: usize,
+    context: usize,
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+) {
     let group = heads / kv_heads;
     let kv_stride = kv_heads * hd;
     for s in 0..seqs {
         for h in 0..heads {
             let qi = (s * heads + h) * hd;
             let kv = (s * context * kv_heads + h / group) * hd;
-            attend(&q[qi..qi + hd], &k[kv..], &v[kv..], &mut o[qi..qi + hd], context, kv_stride, hd);
+            attend(
+                &q[qi..qi + hd],
+                &k[kv..],
+                &v[kv..],
+                &mut o[qi..qi + hd],
+                context,
+                kv_stride,
+                hd,
+            );
         }
     }
 }

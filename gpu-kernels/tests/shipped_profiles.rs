@@ -13,7 +13,12 @@ fn shipped() -> Vec<(String, Profile)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .map(|p| (p.display().to_string(), Profile::parse(&std::fs::read_to_string(&p).unwrap()).unwrap()))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                Profile::parse(&std::fs::read_to_string(&p).unwrap()).unwrap(),
+            )
+        })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
@@ -29,15 +34,34 @@ fn shipped_profiles_predict_their_layer_stacks_within_the_thresholds() {
     for (name, p) in shipped() {
         let fitted = p.fit().unwrap();
         for kind in OpKind::ALL {
-            assert!(fitted.ops.contains_key(&kind), "{name}: no {} measurements", kind.name());
+            assert!(
+                fitted.ops.contains_key(&kind),
+                "{name}: no {} measurements",
+                kind.name()
+            );
         }
-        assert!(p.checks.len() >= 4, "{name}: {} check stacks", p.checks.len());
+        assert!(
+            p.checks.len() >= 4,
+            "{name}: {} check stacks",
+            p.checks.len()
+        );
         let again = repredict(&p, &fitted);
         for (recorded, now) in p.checks.iter().zip(&again) {
-            assert!((recorded.predicted_s - now.predicted_s).abs() <= 1e-9 * now.predicted_s, "{name} {}: recorded prediction differs from the fit's", now.shape.name);
+            assert!(
+                (recorded.predicted_s - now.predicted_s).abs() <= 1e-9 * now.predicted_s,
+                "{name} {}: recorded prediction differs from the fit's",
+                now.shape.name
+            );
         }
         let (median, max) = error_figures(&again);
-        println!("{name}: median |error| {:.1}%, max {:.1}%", median * 100.0, max * 100.0);
-        assert!(median < MEDIAN_ERROR_LIMIT && max < MAX_ERROR_LIMIT, "{name}: median {median}, max {max}");
+        println!(
+            "{name}: median |error| {:.1}%, max {:.1}%",
+            median * 100.0,
+            max * 100.0
+        );
+        assert!(
+            median < MEDIAN_ERROR_LIMIT && max < MAX_ERROR_LIMIT,
+            "{name}: median {median}, max {max}"
+        );
     }
 }

@@ -11,8 +11,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use sim_core::records::{BlockRecord, GpuNodeRecord, LedgerRecord, MarketRecord, NodeRecord, RecordSink, RequestRecord, RoundRecord};
 use sim_core::Summary;
+use sim_core::records::{
+    BlockRecord, GpuNodeRecord, LedgerRecord, MarketRecord, NodeRecord, RecordSink, RequestRecord,
+    RoundRecord,
+};
 
 pub use polars;
 
@@ -31,7 +34,10 @@ pub const ROW_GROUP_ROWS: usize = 8_192;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
     Polars { path: PathBuf, source: PolarsError },
     #[error("plot: {0}")]
@@ -64,21 +70,56 @@ impl Table for BlockRecord {
         DataFrame::new(
             rows.len(),
             vec![
-                col("height", rows.iter().map(|r| r.height).collect::<Vec<u64>>()),
+                col(
+                    "height",
+                    rows.iter().map(|r| r.height).collect::<Vec<u64>>(),
+                ),
                 col("round", rows.iter().map(|r| r.round).collect::<Vec<u32>>()),
-                col("proposer", rows.iter().map(|r| r.proposer as u32).collect::<Vec<u32>>()),
+                col(
+                    "proposer",
+                    rows.iter().map(|r| r.proposer as u32).collect::<Vec<u32>>(),
+                ),
                 col("txs", rows.iter().map(|r| r.txs).collect::<Vec<u32>>()),
                 col("bytes", rows.iter().map(|r| r.bytes).collect::<Vec<u64>>()),
-                col("proposed_at_s", rows.iter().map(|r| r.proposed_at_s).collect::<Vec<f64>>()),
-                col("committed_at_s", rows.iter().map(|r| r.committed_at_s).collect::<Vec<f64>>()),
-                col("interval_s", rows.iter().map(|r| r.interval_s).collect::<Vec<Option<f64>>>()),
-                col("mempool_pending", rows.iter().map(|r| r.mempool_pending).collect::<Vec<u64>>()),
-                col("gas_used", rows.iter().map(|r| r.gas_used).collect::<Vec<u64>>()),
-                col("gas_target", rows.iter().map(|r| r.gas_target).collect::<Vec<u64>>()),
-                col("base_fee", rows.iter().map(|r| r.base_fee).collect::<Vec<u64>>()),
-                col("burned", rows.iter().map(|r| r.burned).collect::<Vec<u64>>()),
+                col(
+                    "proposed_at_s",
+                    rows.iter().map(|r| r.proposed_at_s).collect::<Vec<f64>>(),
+                ),
+                col(
+                    "committed_at_s",
+                    rows.iter().map(|r| r.committed_at_s).collect::<Vec<f64>>(),
+                ),
+                col(
+                    "interval_s",
+                    rows.iter()
+                        .map(|r| r.interval_s)
+                        .collect::<Vec<Option<f64>>>(),
+                ),
+                col(
+                    "mempool_pending",
+                    rows.iter().map(|r| r.mempool_pending).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "gas_used",
+                    rows.iter().map(|r| r.gas_used).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "gas_target",
+                    rows.iter().map(|r| r.gas_target).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "base_fee",
+                    rows.iter().map(|r| r.base_fee).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "burned",
+                    rows.iter().map(|r| r.burned).collect::<Vec<u64>>(),
+                ),
                 col("tips", rows.iter().map(|r| r.tips).collect::<Vec<u64>>()),
-                col("minted", rows.iter().map(|r| r.minted).collect::<Vec<u64>>()),
+                col(
+                    "minted",
+                    rows.iter().map(|r| r.minted).collect::<Vec<u64>>(),
+                ),
             ],
         )
     }
@@ -90,12 +131,29 @@ impl Table for RoundRecord {
         DataFrame::new(
             rows.len(),
             vec![
-                col("height", rows.iter().map(|r| r.height).collect::<Vec<u64>>()),
+                col(
+                    "height",
+                    rows.iter().map(|r| r.height).collect::<Vec<u64>>(),
+                ),
                 col("round", rows.iter().map(|r| r.round).collect::<Vec<u32>>()),
-                col("proposer", rows.iter().map(|r| r.proposer as u32).collect::<Vec<u32>>()),
-                col("started_at_s", rows.iter().map(|r| r.started_at_s).collect::<Vec<f64>>()),
-                col("proposal_at_s", rows.iter().map(|r| r.proposal_at_s).collect::<Vec<Option<f64>>>()),
-                col("committed", rows.iter().map(|r| r.committed).collect::<Vec<bool>>()),
+                col(
+                    "proposer",
+                    rows.iter().map(|r| r.proposer as u32).collect::<Vec<u32>>(),
+                ),
+                col(
+                    "started_at_s",
+                    rows.iter().map(|r| r.started_at_s).collect::<Vec<f64>>(),
+                ),
+                col(
+                    "proposal_at_s",
+                    rows.iter()
+                        .map(|r| r.proposal_at_s)
+                        .collect::<Vec<Option<f64>>>(),
+                ),
+                col(
+                    "committed",
+                    rows.iter().map(|r| r.committed).collect::<Vec<bool>>(),
+                ),
             ],
         )
     }
@@ -104,7 +162,11 @@ impl Table for RoundRecord {
 impl Table for NodeRecord {
     const NAME: &'static str = "nodes";
     fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
-        let s = |f: fn(&NodeRecord) -> &str| rows.iter().map(|r| f(r).to_string()).collect::<Vec<String>>();
+        let s = |f: fn(&NodeRecord) -> &str| {
+            rows.iter()
+                .map(|r| f(r).to_string())
+                .collect::<Vec<String>>()
+        };
         DataFrame::new(
             rows.len(),
             vec![
@@ -114,17 +176,53 @@ impl Table for NodeRecord {
                 col("region", s(|r| &r.region)),
                 col("power", rows.iter().map(|r| r.power).collect::<Vec<u64>>()),
                 col("behaviour", s(|r| &r.behaviour)),
-                col("proposals", rows.iter().map(|r| r.proposals).collect::<Vec<u64>>()),
-                col("votes_sent", rows.iter().map(|r| r.votes_sent).collect::<Vec<u64>>()),
-                col("messages_received", rows.iter().map(|r| r.messages_received).collect::<Vec<u64>>()),
-                col("heights_committed", rows.iter().map(|r| r.heights_committed).collect::<Vec<u64>>()),
-                col("heights_synced", rows.iter().map(|r| r.heights_synced).collect::<Vec<u64>>()),
-                col("final_height", rows.iter().map(|r| r.final_height).collect::<Vec<u64>>()),
-                col("crashed_at_end", rows.iter().map(|r| r.crashed_at_end).collect::<Vec<bool>>()),
+                col(
+                    "proposals",
+                    rows.iter().map(|r| r.proposals).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "votes_sent",
+                    rows.iter().map(|r| r.votes_sent).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "messages_received",
+                    rows.iter()
+                        .map(|r| r.messages_received)
+                        .collect::<Vec<u64>>(),
+                ),
+                col(
+                    "heights_committed",
+                    rows.iter()
+                        .map(|r| r.heights_committed)
+                        .collect::<Vec<u64>>(),
+                ),
+                col(
+                    "heights_synced",
+                    rows.iter().map(|r| r.heights_synced).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "final_height",
+                    rows.iter().map(|r| r.final_height).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "crashed_at_end",
+                    rows.iter().map(|r| r.crashed_at_end).collect::<Vec<bool>>(),
+                ),
                 col("hardware", s(|r| &r.hardware)),
-                col("unable_to_execute", rows.iter().map(|r| r.unable_to_execute).collect::<Vec<bool>>()),
-                col("diverged", rows.iter().map(|r| r.diverged).collect::<Vec<bool>>()),
-                col("verify_cpu_s", rows.iter().map(|r| r.verify_cpu_s).collect::<Vec<f64>>()),
+                col(
+                    "unable_to_execute",
+                    rows.iter()
+                        .map(|r| r.unable_to_execute)
+                        .collect::<Vec<bool>>(),
+                ),
+                col(
+                    "diverged",
+                    rows.iter().map(|r| r.diverged).collect::<Vec<bool>>(),
+                ),
+                col(
+                    "verify_cpu_s",
+                    rows.iter().map(|r| r.verify_cpu_s).collect::<Vec<f64>>(),
+                ),
             ],
         )
     }
@@ -136,18 +234,39 @@ impl Table for RequestRecord {
     /// mean fewer groups' metadata held until the footer (see ROW_GROUP_ROWS).
     const GROUP_ROWS: usize = 4 * ROW_GROUP_ROWS;
     fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
-        let t = |f: fn(&RequestRecord) -> Option<f64>| rows.iter().map(f).collect::<Vec<Option<f64>>>();
+        let t =
+            |f: fn(&RequestRecord) -> Option<f64>| rows.iter().map(f).collect::<Vec<Option<f64>>>();
         DataFrame::new(
             rows.len(),
             vec![
                 col("id", rows.iter().map(|r| r.id).collect::<Vec<u64>>()),
-                col("stream", rows.iter().map(|r| r.stream.as_str()).collect::<Vec<&str>>()),
-                col("model", rows.iter().map(|r| r.model.as_str()).collect::<Vec<&str>>()),
+                col(
+                    "stream",
+                    rows.iter()
+                        .map(|r| r.stream.as_str())
+                        .collect::<Vec<&str>>(),
+                ),
+                col(
+                    "model",
+                    rows.iter().map(|r| r.model.as_str()).collect::<Vec<&str>>(),
+                ),
                 col("mode", rows.iter().map(|r| r.mode).collect::<Vec<&str>>()),
-                col("node", rows.iter().map(|r| r.node as u32).collect::<Vec<u32>>()),
-                col("prompt_tokens", rows.iter().map(|r| r.prompt_tokens).collect::<Vec<u32>>()),
-                col("output_tokens", rows.iter().map(|r| r.output_tokens).collect::<Vec<u32>>()),
-                col("submitted_s", rows.iter().map(|r| r.submitted_s).collect::<Vec<f64>>()),
+                col(
+                    "node",
+                    rows.iter().map(|r| r.node as u32).collect::<Vec<u32>>(),
+                ),
+                col(
+                    "prompt_tokens",
+                    rows.iter().map(|r| r.prompt_tokens).collect::<Vec<u32>>(),
+                ),
+                col(
+                    "output_tokens",
+                    rows.iter().map(|r| r.output_tokens).collect::<Vec<u32>>(),
+                ),
+                col(
+                    "submitted_s",
+                    rows.iter().map(|r| r.submitted_s).collect::<Vec<f64>>(),
+                ),
                 col("started_s", t(|r| r.started_s)),
                 col("first_token_s", t(|r| r.first_token_s)),
                 col("delivered_s", t(|r| r.delivered_s)),
@@ -155,10 +274,21 @@ impl Table for RequestRecord {
                 col("proof_started_s", t(|r| r.proof_started_s)),
                 col("proof_done_s", t(|r| r.proof_done_s)),
                 col("finalised_s", t(|r| r.finalised_s)),
-                col("honest", rows.iter().map(|r| r.honest).collect::<Vec<bool>>()),
+                col(
+                    "honest",
+                    rows.iter().map(|r| r.honest).collect::<Vec<bool>>(),
+                ),
                 col("detected_s", t(|r| r.detected_s)),
-                col("value_at_risk_usd", rows.iter().map(|r| r.value_at_risk_usd).collect::<Vec<f64>>()),
-                col("fee_usd", rows.iter().map(|r| r.fee_usd).collect::<Vec<f64>>()),
+                col(
+                    "value_at_risk_usd",
+                    rows.iter()
+                        .map(|r| r.value_at_risk_usd)
+                        .collect::<Vec<f64>>(),
+                ),
+                col(
+                    "fee_usd",
+                    rows.iter().map(|r| r.fee_usd).collect::<Vec<f64>>(),
+                ),
                 col("trust_gap_s", t(|r| r.trust_gap_s)),
             ],
         )
@@ -168,7 +298,11 @@ impl Table for RequestRecord {
 impl Table for GpuNodeRecord {
     const NAME: &'static str = "gpu_nodes";
     fn frame(rows: &[Self]) -> PolarsResult<DataFrame> {
-        let s = |f: fn(&GpuNodeRecord) -> &str| rows.iter().map(|r| f(r).to_string()).collect::<Vec<String>>();
+        let s = |f: fn(&GpuNodeRecord) -> &str| {
+            rows.iter()
+                .map(|r| f(r).to_string())
+                .collect::<Vec<String>>()
+        };
         DataFrame::new(
             rows.len(),
             vec![
@@ -178,12 +312,32 @@ impl Table for GpuNodeRecord {
                 col("hardware", s(|r| &r.hardware)),
                 col("model", s(|r| &r.model)),
                 col("tee", rows.iter().map(|r| r.tee).collect::<Vec<bool>>()),
-                col("dishonest_probability", rows.iter().map(|r| r.dishonest_probability).collect::<Vec<f64>>()),
-                col("served", rows.iter().map(|r| r.served).collect::<Vec<u64>>()),
-                col("wrong_results", rows.iter().map(|r| r.wrong_results).collect::<Vec<u64>>()),
-                col("slashed", rows.iter().map(|r| r.slashed).collect::<Vec<u64>>()),
-                col("utilisation", rows.iter().map(|r| r.utilisation).collect::<Vec<f64>>()),
-                col("mean_in_system", rows.iter().map(|r| r.mean_in_system).collect::<Vec<f64>>()),
+                col(
+                    "dishonest_probability",
+                    rows.iter()
+                        .map(|r| r.dishonest_probability)
+                        .collect::<Vec<f64>>(),
+                ),
+                col(
+                    "served",
+                    rows.iter().map(|r| r.served).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "wrong_results",
+                    rows.iter().map(|r| r.wrong_results).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "slashed",
+                    rows.iter().map(|r| r.slashed).collect::<Vec<u64>>(),
+                ),
+                col(
+                    "utilisation",
+                    rows.iter().map(|r| r.utilisation).collect::<Vec<f64>>(),
+                ),
+                col(
+                    "mean_in_system",
+                    rows.iter().map(|r| r.mean_in_system).collect::<Vec<f64>>(),
+                ),
             ],
         )
     }
@@ -203,7 +357,12 @@ impl Table for MarketRecord {
                 col("minted", u(|r| r.minted)),
                 col("burned", u(|r| r.burned)),
                 col("net_issuance_fraction", f(|r| r.net_issuance_fraction)),
-                col("active_operators", rows.iter().map(|r| r.active_operators).collect::<Vec<u32>>()),
+                col(
+                    "active_operators",
+                    rows.iter()
+                        .map(|r| r.active_operators)
+                        .collect::<Vec<u32>>(),
+                ),
                 col("operator_income_usd", f(|r| r.operator_income_usd)),
                 col("operator_cost_usd", f(|r| r.operator_cost_usd)),
             ],
@@ -218,13 +377,21 @@ impl Table for LedgerRecord {
         DataFrame::new(
             rows.len(),
             vec![
-                col("time_s", rows.iter().map(|r| r.time_s).collect::<Vec<f64>>()),
+                col(
+                    "time_s",
+                    rows.iter().map(|r| r.time_s).collect::<Vec<f64>>(),
+                ),
                 col("height", u(|r| r.height)),
                 col("supply", u(|r| r.supply)),
                 col("minted", u(|r| r.minted)),
                 col("burned", u(|r| r.burned)),
                 col("slashed", u(|r| r.slashed)),
-                col("net_issuance_annualised_pct", rows.iter().map(|r| r.net_issuance_annualised_pct).collect::<Vec<f64>>()),
+                col(
+                    "net_issuance_annualised_pct",
+                    rows.iter()
+                        .map(|r| r.net_issuance_annualised_pct)
+                        .collect::<Vec<f64>>(),
+                ),
                 col("base_fee", u(|r| r.base_fee)),
                 col("fees_to_gpu_nodes", u(|r| r.fees_to_gpu_nodes)),
                 col("fees_to_provers", u(|r| r.fees_to_provers)),
@@ -247,11 +414,18 @@ pub struct TableWriter<T: Table> {
 
 impl<T: Table> TableWriter<T> {
     pub fn new(dir: &Path) -> Self {
-        TableWriter { path: dir.join(format!("{}.parquet", T::NAME)), rows: Vec::new(), writer: None }
+        TableWriter {
+            path: dir.join(format!("{}.parquet", T::NAME)),
+            rows: Vec::new(),
+            writer: None,
+        }
     }
 
     fn polars_err(&self, source: PolarsError) -> ReportError {
-        ReportError::Polars { path: self.path.clone(), source }
+        ReportError::Polars {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     pub fn push(&mut self, row: T) -> Result<(), ReportError> {
@@ -267,8 +441,15 @@ impl<T: Table> TableWriter<T> {
 
     fn open(&mut self) -> Result<(), ReportError> {
         if self.writer.is_none() {
-            let file = File::create(&self.path).map_err(|source| ReportError::Io { path: self.path.clone(), source })?;
-            let schema = T::frame(&[]).map_err(|e| self.polars_err(e))?.schema().as_ref().clone();
+            let file = File::create(&self.path).map_err(|source| ReportError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            let schema = T::frame(&[])
+                .map_err(|e| self.polars_err(e))?
+                .schema()
+                .as_ref()
+                .clone();
             let writer = ParquetWriter::new(file)
                 .with_compression(ParquetCompression::Zstd(None))
                 .set_parallel(false)
@@ -287,7 +468,10 @@ impl<T: Table> TableWriter<T> {
         let df = T::frame(&self.rows).map_err(|e| self.polars_err(e))?;
         self.rows.clear();
         let w = self.writer.as_mut().expect("opened");
-        w.write_batch(&df).map_err(|source| ReportError::Polars { path: self.path.clone(), source })
+        w.write_batch(&df).map_err(|source| ReportError::Polars {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Writes what is buffered and the file footer.
@@ -405,15 +589,29 @@ pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), ReportError> {
 
 /// Reads a Parquet table back (for tests and `hacasim report`).
 pub fn read_table(path: &Path) -> Result<DataFrame, ReportError> {
-    let file = File::open(path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })?;
-    ParquetReader::new(file).finish().map_err(|source| ReportError::Polars { path: path.to_path_buf(), source })
+    let file = File::open(path).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|source| ReportError::Polars {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Writes `contents` through a temporary name and a rename.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents).map_err(|source| ReportError::Io { path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source })
+    std::fs::write(&tmp, contents).map_err(|source| ReportError::Io {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Plots (`<name>.svg` and `<name>.png`) and `report.html` for a run
@@ -424,16 +622,33 @@ pub fn report_run(dir: &Path) -> Result<Vec<String>, ReportError> {
 
 /// [`report_run`], with the requests' plots accumulated by the run's sink
 /// (`ParquetSink::with_request_plots`) instead of read from the table.
-pub fn report_run_with(dir: &Path, request_plots: Option<plots::RequestPlots>) -> Result<Vec<String>, ReportError> {
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|source| ReportError::Io { path: dir.join(name), source });
+pub fn report_run_with(
+    dir: &Path,
+    request_plots: Option<plots::RequestPlots>,
+) -> Result<Vec<String>, ReportError> {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|source| ReportError::Io {
+            path: dir.join(name),
+            source,
+        })
+    };
     let summary_text = read("summary.json")?;
-    let summary: serde_json::Value = serde_json::from_str(&summary_text)
-        .map_err(|e| ReportError::Input { path: dir.join("summary.json"), message: e.to_string() })?;
+    let summary: serde_json::Value =
+        serde_json::from_str(&summary_text).map_err(|e| ReportError::Input {
+            path: dir.join("summary.json"),
+            message: e.to_string(),
+        })?;
     let scenario = read("scenario.toml")?;
-    let duration = summary.get("sim_duration_s").and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let duration = summary
+        .get("sim_duration_s")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
     let plots = plots::run_plots(dir, duration, request_plots)?;
     let written = write_plots(dir, &plots)?;
-    write_atomic(&dir.join("report.html"), html::report(&summary, &scenario, &plots).as_bytes())?;
+    write_atomic(
+        &dir.join("report.html"),
+        html::report(&summary, &scenario, &plots).as_bytes(),
+    )?;
     Ok(written)
 }
 
@@ -443,7 +658,10 @@ pub fn report_run_with(dir: &Path, request_plots: Option<plots::RequestPlots>) -
 /// bytes do not depend on the thread count.
 pub fn write_plots(dir: &Path, plots: &[plots::Plot]) -> Result<Vec<String>, ReportError> {
     use rayon::prelude::*;
-    let pngs = plots.par_iter().map(|p| plots::svg_to_png(&p.svg)).collect::<Result<Vec<_>, _>>()?;
+    let pngs = plots
+        .par_iter()
+        .map(|p| plots::svg_to_png(&p.svg))
+        .collect::<Result<Vec<_>, _>>()?;
     for (p, png) in plots.iter().zip(&pngs) {
         write_atomic(&dir.join(format!("{}.svg", p.name)), p.svg.as_bytes())?;
         write_atomic(&dir.join(format!("{}.png", p.name)), png)?;
@@ -452,7 +670,15 @@ pub fn write_plots(dir: &Path, plots: &[plots::Plot]) -> Result<Vec<String>, Rep
 }
 
 /// Names of the tables a run directory holds.
-pub const RUN_TABLES: [&str; 7] = ["blocks", "consensus_rounds", "nodes", "requests", "gpu_nodes", "ledger", "market"];
+pub const RUN_TABLES: [&str; 7] = [
+    "blocks",
+    "consensus_rounds",
+    "nodes",
+    "requests",
+    "gpu_nodes",
+    "ledger",
+    "market",
+];
 
 fn csv_field(v: AnyValue) -> String {
     match v {
@@ -466,7 +692,11 @@ fn csv_field(v: AnyValue) -> String {
 }
 
 fn csv_text(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Writes `<table>.csv` beside every `<table>.parquet` of a run directory,
@@ -476,19 +706,41 @@ pub fn write_csv(dir: &Path) -> Result<(), ReportError> {
     for name in RUN_TABLES {
         let path = dir.join(format!("{name}.parquet"));
         fn io(p: &Path) -> impl Fn(std::io::Error) -> ReportError + '_ {
-            move |source| ReportError::Io { path: p.to_path_buf(), source }
+            move |source| ReportError::Io {
+                path: p.to_path_buf(),
+                source,
+            }
         }
         let file = File::open(&path).map_err(io(&path))?;
-        let schema = ParquetReader::new(file).schema().map_err(|source| ReportError::Polars { path: path.clone(), source })?;
+        let schema = ParquetReader::new(file)
+            .schema()
+            .map_err(|source| ReportError::Polars {
+                path: path.clone(),
+                source,
+            })?;
         let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-        let (tmp, target) = (dir.join(format!("{name}.csv.tmp")), dir.join(format!("{name}.csv")));
+        let (tmp, target) = (
+            dir.join(format!("{name}.csv.tmp")),
+            dir.join(format!("{name}.csv")),
+        );
         let mut out = std::io::BufWriter::new(File::create(&tmp).map_err(io(&tmp))?);
-        let mut result = writeln!(out, "{}", names.iter().map(|n| csv_text(n)).collect::<Vec<_>>().join(","));
+        let mut result = writeln!(
+            out,
+            "{}",
+            names
+                .iter()
+                .map(|n| csv_text(n))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
         let cols: Vec<&str> = names.iter().map(String::as_str).collect();
         plots::for_each_chunk(&path, &cols, |df| {
             let cols = df.columns();
             for i in 0..df.height() {
-                let row: Vec<String> = cols.iter().map(|c| csv_field(c.get(i).unwrap_or(AnyValue::Null))).collect();
+                let row: Vec<String> = cols
+                    .iter()
+                    .map(|c| csv_field(c.get(i).unwrap_or(AnyValue::Null)))
+                    .collect();
                 if result.is_ok() {
                     result = writeln!(out, "{}", row.join(","));
                 }
@@ -516,14 +768,36 @@ mod tests {
         let n = 2 * group as u64 + 5;
         let mut w = TableWriter::<BlockRecord>::new(&dir);
         for height in 1..=n {
-            let row = BlockRecord { height, round: 0, proposer: 0, txs: 0, bytes: 0, proposed_at_s: 0.0, committed_at_s: height as f64, interval_s: None, mempool_pending: 0, gas_used: 0, gas_target: 0, base_fee: 0, burned: 0, tips: 0, minted: 0 };
+            let row = BlockRecord {
+                height,
+                round: 0,
+                proposer: 0,
+                txs: 0,
+                bytes: 0,
+                proposed_at_s: 0.0,
+                committed_at_s: height as f64,
+                interval_s: None,
+                mempool_pending: 0,
+                gas_used: 0,
+                gas_target: 0,
+                base_fee: 0,
+                burned: 0,
+                tips: 0,
+                minted: 0,
+            };
             w.push(row).unwrap();
             assert_eq!(w.rows.capacity(), group, "row {height}");
         }
         w.finish().unwrap();
         let file = File::open(dir.join("blocks.parquet")).unwrap();
         let mut reader = ParquetReader::new(file);
-        let groups: Vec<usize> = reader.get_metadata().unwrap().row_groups.iter().map(|g| g.num_rows()).collect();
+        let groups: Vec<usize> = reader
+            .get_metadata()
+            .unwrap()
+            .row_groups
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(groups, [group, group, 5]);
     }

@@ -29,17 +29,25 @@ fn plot_err(e: impl std::fmt::Display) -> ReportError {
 
 /// A numeric column as `f64`s (nulls as `None`); empty if the column is missing.
 pub fn column_f64(df: &DataFrame, name: &str) -> Vec<Option<f64>> {
-    let Ok(c) = df.column(name) else { return Vec::new() };
-    let Ok(c) = c.cast(&DataType::Float64) else { return Vec::new() };
+    let Ok(c) = df.column(name) else {
+        return Vec::new();
+    };
+    let Ok(c) = c.cast(&DataType::Float64) else {
+        return Vec::new();
+    };
     let ca = c.f64().expect("cast to f64");
     (0..ca.len()).map(|i| ca.get(i)).collect()
 }
 
 /// A string column; empty if missing.
 pub fn column_str(df: &DataFrame, name: &str) -> Vec<String> {
-    let Ok(c) = df.column(name) else { return Vec::new() };
+    let Ok(c) = df.column(name) else {
+        return Vec::new();
+    };
     let Ok(ca) = c.str() else { return Vec::new() };
-    (0..ca.len()).map(|i| ca.get(i).unwrap_or("").to_string()).collect()
+    (0..ca.len())
+        .map(|i| ca.get(i).unwrap_or("").to_string())
+        .collect()
 }
 
 /// The range of the values with a little room, or `fallback` when there are none.
@@ -86,14 +94,27 @@ fn svg(draw: impl FnOnce(&Area) -> Result<(), ReportError>) -> Result<String, Re
 
 /// Writes "no data in this run" in the middle of an empty chart.
 fn no_data(root: &Area) -> Result<(), ReportError> {
-    root.draw(&Text::new("no data in this run", (SIZE.0 as i32 / 2 - 90, SIZE.1 as i32 / 2), (FONT, 20).into_font().color(&RGBColor(120, 120, 120))))
-        .map_err(plot_err)
+    root.draw(&Text::new(
+        "no data in this run",
+        (SIZE.0 as i32 / 2 - 90, SIZE.1 as i32 / 2),
+        (FONT, 20).into_font().color(&RGBColor(120, 120, 120)),
+    ))
+    .map_err(plot_err)
 }
 
-type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
 
 /// A titled chart with linear axes, before its mesh is drawn.
-fn frame<'a, 'b>(root: &'a Area<'b>, title: &str, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> Result<Chart<'a, 'b>, ReportError> {
+fn frame<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<Chart<'a, 'b>, ReportError> {
     ChartBuilder::on(root)
         .caption(title, (FONT, 24))
         .margin(18)
@@ -105,7 +126,14 @@ fn frame<'a, 'b>(root: &'a Area<'b>, title: &str, (x0, x1): (f64, f64), (y0, y1)
 }
 
 /// A titled chart with linear axes, labelled and meshed.
-fn linear_chart<'a, 'b>(root: &'a Area<'b>, title: &str, x_desc: &str, y_desc: &str, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> Result<Chart<'a, 'b>, ReportError> {
+fn linear_chart<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<Chart<'a, 'b>, ReportError> {
     let mut chart = frame(root, title, (x0, x1), (y0, y1))?;
     let (xr, yr) = (x1 - x0, y1 - y0);
     chart
@@ -122,7 +150,10 @@ fn linear_chart<'a, 'b>(root: &'a Area<'b>, title: &str, x_desc: &str, y_desc: &
 }
 
 /// The legend box, in one style for every chart.
-fn legend<'a, 'b: 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, SVGBackend<'b>, CT>, position: SeriesLabelPosition) -> Result<(), ReportError> {
+fn legend<'a, 'b: 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), ReportError> {
     chart
         .configure_series_labels()
         .label_font((FONT, 16))
@@ -135,7 +166,15 @@ fn legend<'a, 'b: 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, SVGBacken
 
 /// Tick labels without needless decimals, from the axis range.
 fn tick(v: f64, range: f64) -> String {
-    let digits = if range >= 20.0 { 0 } else if range >= 2.0 { 1 } else if range >= 0.2 { 2 } else { 3 };
+    let digits = if range >= 20.0 {
+        0
+    } else if range >= 2.0 {
+        1
+    } else if range >= 0.2 {
+        2
+    } else {
+        3
+    };
     let s = format!("{v:.digits$}");
     if s == "-0" { "0".into() } else { s }
 }
@@ -147,14 +186,31 @@ enum Style {
 }
 
 /// Several named series of (x, y) points as lines on linear axes.
-fn lines(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<String, ReportError> {
+fn lines(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<String, ReportError> {
     xy(title, x_desc, y_desc, series, Style::Lines)
 }
 
-fn xy(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)], style: Style) -> Result<String, ReportError> {
+fn xy(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    style: Style,
+) -> Result<String, ReportError> {
     svg(|root| {
-        let (x0, x1) = span(series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)), (0.0, 1.0));
-        let (y0, y1) = span(series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)), (0.0, 1.0));
+        let (x0, x1) = span(
+            series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)),
+            (0.0, 1.0),
+        );
+        let (y0, y1) = span(
+            series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)),
+            (0.0, 1.0),
+        );
         let mut chart = linear_chart(root, title, x_desc, y_desc, (x0, x1), (y0, y1))?;
         if series.iter().all(|(_, p)| p.is_empty()) {
             return no_data(root);
@@ -162,13 +218,19 @@ fn xy(title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)
         for (i, (name, points)) in series.iter().enumerate() {
             let c = PALETTE[i % PALETTE.len()];
             let drawn = match style {
-                Style::Lines => chart.draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2))),
-                Style::Points => chart.draw_series(points.iter().map(|&p| Circle::new(p, 2, c.filled()))),
+                Style::Lines => {
+                    chart.draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
+                }
+                Style::Points => {
+                    chart.draw_series(points.iter().map(|&p| Circle::new(p, 2, c.filled())))
+                }
             };
             drawn
                 .map_err(plot_err)?
                 .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
+                });
         }
         if series.len() > 1 {
             legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
@@ -193,7 +255,10 @@ struct LogBins {
 
 impl LogBins {
     fn new() -> LogBins {
-        LogBins { counts: vec![0; CDF_DECADES * CDF_BINS_PER_DECADE as usize], n: 0 }
+        LogBins {
+            counts: vec![0; CDF_DECADES * CDF_BINS_PER_DECADE as usize],
+            n: 0,
+        }
     }
     fn push(&mut self, x: f64) {
         let k = ((x.log10() - CDF_LOWEST_DECADE as f64) * CDF_BINS_PER_DECADE).ceil();
@@ -203,7 +268,9 @@ impl LogBins {
     }
     /// (upper edge, fraction ≤ edge) over the occupied bins.
     fn cdf(&self) -> Vec<(f64, f64)> {
-        let Some(first) = self.counts.iter().position(|&c| c > 0) else { return Vec::new() };
+        let Some(first) = self.counts.iter().position(|&c| c > 0) else {
+            return Vec::new();
+        };
         let last = self.counts.iter().rposition(|&c| c > 0).unwrap_or(first);
         let edge = |k: usize| 10f64.powf(CDF_LOWEST_DECADE as f64 + k as f64 / CDF_BINS_PER_DECADE);
         // From 0 at the first occupied bin's lower edge, so that a mode
@@ -220,15 +287,24 @@ impl LogBins {
 
 /// Trust-gap CDF per verification mode, log time axis, from per-mode bins.
 fn trust_gap_cdf(bins: &[(&str, LogBins)]) -> Result<Plot, ReportError> {
-    let series: Vec<(String, Vec<(f64, f64)>)> =
-        bins.iter().filter(|(_, b)| b.n > 0).map(|(mode, b)| (format!("{mode} (n = {})", b.n), b.cdf())).collect();
+    let series: Vec<(String, Vec<(f64, f64)>)> = bins
+        .iter()
+        .filter(|(_, b)| b.n > 0)
+        .map(|(mode, b)| (format!("{mode} (n = {})", b.n), b.cdf()))
+        .collect();
     let title = "Trust gap per verification mode (CDF)".to_string();
     let svg = svg(|root| {
         let (lo, hi) = series
             .iter()
             .flat_map(|(_, p)| p.iter().map(|q| q.0))
-            .fold((f64::INFINITY, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
-        let (lo, hi) = if lo.is_finite() { (lo / 1.5, hi * 1.5) } else { (0.1, 1000.0) };
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
+                (lo.min(x), hi.max(x))
+            });
+        let (lo, hi) = if lo.is_finite() {
+            (lo / 1.5, hi * 1.5)
+        } else {
+            (0.1, 1000.0)
+        };
         let mut chart = ChartBuilder::on(root)
             .caption(&title, (FONT, 24))
             .margin(18)
@@ -240,7 +316,13 @@ fn trust_gap_cdf(bins: &[(&str, LogBins)]) -> Result<Plot, ReportError> {
         chart
             .configure_mesh()
             .x_desc("trust gap = finalised − delivered (s, log scale)")
-            .x_label_formatter(&|v| if *v >= 1.0 { format!("{v:.0}") } else { format!("{v:.2}") })
+            .x_label_formatter(&|v| {
+                if *v >= 1.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.2}")
+                }
+            })
             .y_desc("fraction of finalised requests")
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
@@ -255,15 +337,27 @@ fn trust_gap_cdf(bins: &[(&str, LogBins)]) -> Result<Plot, ReportError> {
                 .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
+                });
         }
         legend(&mut chart, SeriesLabelPosition::LowerRight)
     })?;
-    Ok(Plot { name: "trust_gap_cdf".into(), title, svg })
+    Ok(Plot {
+        name: "trust_gap_cdf".into(),
+        title,
+        svg,
+    })
 }
 
 /// Bars over bins: `bars` are (left, right, count).
-fn histogram(title: &str, x_desc: &str, y_desc: &str, bars: &[(f64, f64, f64)], integer_x: bool) -> Result<String, ReportError> {
+fn histogram(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    bars: &[(f64, f64, f64)],
+    integer_x: bool,
+) -> Result<String, ReportError> {
     svg(|root| {
         let pad = if integer_x { 0.1 } else { 0.0 };
         let x0 = bars.first().map_or(0.0, |b| b.0) - pad;
@@ -293,7 +387,11 @@ fn histogram(title: &str, x_desc: &str, y_desc: &str, bars: &[(f64, f64, f64)], 
             return no_data(root);
         }
         chart
-            .draw_series(bars.iter().map(|&(l, r, n)| Rectangle::new([(l, 0.0), (r, n)], PALETTE[0].mix(0.8).filled())))
+            .draw_series(
+                bars.iter().map(|&(l, r, n)| {
+                    Rectangle::new([(l, 0.0), (r, n)], PALETTE[0].mix(0.8).filled())
+                }),
+            )
             .map_err(plot_err)?;
         Ok(())
     })
@@ -301,7 +399,11 @@ fn histogram(title: &str, x_desc: &str, y_desc: &str, bars: &[(f64, f64, f64)], 
 
 /// Equal-width bins over [lo, hi] (the values' range, found in a first pass).
 fn bin_counts(lo: f64, hi: f64, bins: usize) -> (f64, Vec<f64>) {
-    let width = if hi > lo { (hi - lo) / bins as f64 } else { 0.001 };
+    let width = if hi > lo {
+        (hi - lo) / bins as f64
+    } else {
+        0.001
+    };
     (width, vec![0.0; bins])
 }
 
@@ -321,8 +423,15 @@ struct StepCounts {
 
 impl StepCounts {
     fn new(end: f64, samples: usize) -> StepCounts {
-        let times = (0..=samples).map(|k| end * k as f64 / samples as f64).collect();
-        StepCounts { end, diff: vec![0.0; samples + 2], times, rate: samples as f64 / end.max(f64::MIN_POSITIVE) }
+        let times = (0..=samples)
+            .map(|k| end * k as f64 / samples as f64)
+            .collect();
+        StepCounts {
+            end,
+            diff: vec![0.0; samples + 2],
+            times,
+            rate: samples as f64 / end.max(f64::MIN_POSITIVE),
+        }
     }
     fn time(&self, k: usize) -> f64 {
         self.times[k]
@@ -417,7 +526,11 @@ impl RequestPlots {
         let [gq, gs, pq, pp, exposure] = std::array::from_fn(|_| StepCounts::new(duration_s, 300));
         RequestPlots {
             duration_s,
-            gaps: [("tee", LogBins::new()), ("zk", LogBins::new()), ("vanilla", LogBins::new())],
+            gaps: [
+                ("tee", LogBins::new()),
+                ("zk", LogBins::new()),
+                ("vanilla", LogBins::new()),
+            ],
             gq,
             gs,
             pq,
@@ -431,8 +544,10 @@ impl RequestPlots {
     /// The next request of the table.
     pub fn push(&mut self, r: &RequestRow) {
         self.any_request = true;
-        if let (Some((_, bins)), Some(g)) = (self.gaps.iter_mut().find(|(m, _)| *m == r.mode), r.trust_gap_s)
-            && g > 0.0
+        if let (Some((_, bins)), Some(g)) = (
+            self.gaps.iter_mut().find(|(m, _)| *m == r.mode),
+            r.trust_gap_s,
+        ) && g > 0.0
         {
             bins.push(g);
         }
@@ -453,13 +568,39 @@ impl RequestPlots {
     /// From the requests table at `path`, streamed.
     pub fn from_table(path: &Path, duration_s: f64) -> Result<RequestPlots, ReportError> {
         let mut plots = RequestPlots::new(duration_s);
-        let cols = ["mode", "trust_gap_s", "submitted_s", "started_s", "delivered_s", "proof_started_s", "proof_done_s", "honest", "value_at_risk_usd", "detected_s"];
+        let cols = [
+            "mode",
+            "trust_gap_s",
+            "submitted_s",
+            "started_s",
+            "delivered_s",
+            "proof_started_s",
+            "proof_done_s",
+            "honest",
+            "value_at_risk_usd",
+            "detected_s",
+        ];
         for_each_chunk(path, &cols, |df| {
             let col = |n: &str| column_f64(df, n);
             let modes = column_str(df, "mode");
-            let (gap, sub, start, deliv, ps, pd) = (col("trust_gap_s"), col("submitted_s"), col("started_s"), col("delivered_s"), col("proof_started_s"), col("proof_done_s"));
+            let (gap, sub, start, deliv, ps, pd) = (
+                col("trust_gap_s"),
+                col("submitted_s"),
+                col("started_s"),
+                col("delivered_s"),
+                col("proof_started_s"),
+                col("proof_done_s"),
+            );
             let (value, detected) = (col("value_at_risk_usd"), col("detected_s"));
-            let honest: Vec<bool> = df.column("honest").ok().and_then(|c| c.bool().ok().map(|b| (0..b.len()).map(|i| b.get(i).unwrap_or(true)).collect())).unwrap_or_default();
+            let honest: Vec<bool> = df
+                .column("honest")
+                .ok()
+                .and_then(|c| {
+                    c.bool()
+                        .ok()
+                        .map(|b| (0..b.len()).map(|i| b.get(i).unwrap_or(true)).collect())
+                })
+                .unwrap_or_default();
             for i in 0..modes.len() {
                 plots.push(&RequestRow {
                     mode: &modes[i],
@@ -484,15 +625,31 @@ const CHUNK_ROWS: usize = 65_536;
 
 /// Calls `f` on `columns` of the table at `path`, one chunk of rows at a
 /// time, so that plotting a day's run does not load a day of rows.
-pub fn for_each_chunk(path: &Path, columns: &[&str], mut f: impl FnMut(&DataFrame)) -> Result<(), ReportError> {
-    let open = || std::fs::File::open(path).map_err(|source| ReportError::Io { path: path.to_path_buf(), source });
-    let polars = |source| ReportError::Polars { path: path.to_path_buf(), source };
+pub fn for_each_chunk(
+    path: &Path,
+    columns: &[&str],
+    mut f: impl FnMut(&DataFrame),
+) -> Result<(), ReportError> {
+    let open = || {
+        std::fs::File::open(path).map_err(|source| ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let polars = |source| ReportError::Polars {
+        path: path.to_path_buf(),
+        source,
+    };
     let rows = ParquetReader::new(open()?).num_rows().map_err(polars)?;
     let cols: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
     let mut offset = 0;
     while offset < rows {
         let len = CHUNK_ROWS.min(rows - offset);
-        let df = ParquetReader::new(open()?).with_columns(Some(cols.clone())).with_slice(Some((offset, len))).finish().map_err(polars)?;
+        let df = ParquetReader::new(open()?)
+            .with_columns(Some(cols.clone()))
+            .with_slice(Some((offset, len)))
+            .finish()
+            .map_err(polars)?;
         f(&df);
         offset += len;
     }
@@ -503,7 +660,11 @@ pub fn for_each_chunk(path: &Path, columns: &[&str], mut f: impl FnMut(&DataFram
 ///
 /// `requests_plots`: the requests' part accumulated while the run wrote the
 /// table (`None`: read from `requests.parquet`, as `hacasim report` does).
-pub fn run_plots(dir: &Path, duration_s: f64, requests_plots: Option<RequestPlots>) -> Result<Vec<Plot>, ReportError> {
+pub fn run_plots(
+    dir: &Path,
+    duration_s: f64,
+    requests_plots: Option<RequestPlots>,
+) -> Result<Vec<Plot>, ReportError> {
     let blocks = dir.join("blocks.parquet");
     let requests = dir.join("requests.parquet");
     let ledger = dir.join("ledger.parquet");
@@ -514,7 +675,17 @@ pub fn run_plots(dir: &Path, duration_s: f64, requests_plots: Option<RequestPlot
         Some(r) if r.duration_s == duration_s => r,
         _ => RequestPlots::from_table(&requests, duration_s)?,
     };
-    let RequestPlots { gaps, gq, gs, pq, pp, exposure, any_request, any_wrong, .. } = requests_plots;
+    let RequestPlots {
+        gaps,
+        gq,
+        gs,
+        pq,
+        pp,
+        exposure,
+        any_request,
+        any_wrong,
+        ..
+    } = requests_plots;
     let mut plots = vec![trust_gap_cdf(&gaps)?];
 
     // Blocks: two passes, the first for the intervals' range.
@@ -530,32 +701,57 @@ pub fn run_plots(dir: &Path, duration_s: f64, requests_plots: Option<RequestPlot
     let mut latency = vec![(0.0f64, 0.0f64, f64::NEG_INFINITY, 0u64); LATENCY_BINS]; // (sum t, sum y, max y, n)
     let mut latency_max_at = vec![0.0f64; LATENCY_BINS];
     let mut per_round: Vec<f64> = Vec::new();
-    for_each_chunk(&blocks, &["interval_s", "committed_at_s", "proposed_at_s", "round"], |df| {
-        for x in column_f64(df, "interval_s").into_iter().flatten() {
-            counts[(((x - lo) / width) as usize).min(39)] += 1.0;
-        }
-        for (c, p) in column_f64(df, "committed_at_s").into_iter().zip(column_f64(df, "proposed_at_s")) {
-            if let (Some(c), Some(p)) = (c, p) {
-                let b = ((c / bin_s) as usize).min(LATENCY_BINS - 1);
-                let e = &mut latency[b];
-                (e.0, e.1, e.3) = (e.0 + c, e.1 + (c - p), e.3 + 1);
-                if c - p > e.2 {
-                    e.2 = c - p;
-                    latency_max_at[b] = c;
+    for_each_chunk(
+        &blocks,
+        &["interval_s", "committed_at_s", "proposed_at_s", "round"],
+        |df| {
+            for x in column_f64(df, "interval_s").into_iter().flatten() {
+                counts[(((x - lo) / width) as usize).min(39)] += 1.0;
+            }
+            for (c, p) in column_f64(df, "committed_at_s")
+                .into_iter()
+                .zip(column_f64(df, "proposed_at_s"))
+            {
+                if let (Some(c), Some(p)) = (c, p) {
+                    let b = ((c / bin_s) as usize).min(LATENCY_BINS - 1);
+                    let e = &mut latency[b];
+                    (e.0, e.1, e.3) = (e.0 + c, e.1 + (c - p), e.3 + 1);
+                    if c - p > e.2 {
+                        e.2 = c - p;
+                        latency_max_at[b] = c;
+                    }
                 }
             }
-        }
-        for r in column_f64(df, "round").into_iter().flatten() {
-            let r = r as usize;
-            if per_round.len() <= r {
-                per_round.resize(r + 1, 0.0);
+            for r in column_f64(df, "round").into_iter().flatten() {
+                let r = r as usize;
+                if per_round.len() <= r {
+                    per_round.resize(r + 1, 0.0);
+                }
+                per_round[r] += 1.0;
             }
-            per_round[r] += 1.0;
-        }
-    })?;
-    let bars: Vec<(f64, f64, f64)> = if lo.is_finite() { counts.iter().enumerate().map(|(i, &n)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, n)).collect() } else { Vec::new() };
+        },
+    )?;
+    let bars: Vec<(f64, f64, f64)> = if lo.is_finite() {
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, n))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let title = "Block interval".to_string();
-    plots.push(Plot { name: "block_interval_hist".into(), svg: histogram(&title, "time between consecutive commits (s)", "heights", &bars, false)?, title });
+    plots.push(Plot {
+        name: "block_interval_hist".into(),
+        svg: histogram(
+            &title,
+            "time between consecutive commits (s)",
+            "heights",
+            &bars,
+            false,
+        )?,
+        title,
+    });
 
     // One point per block while they fit; beyond, the mean and the slowest
     // block of each 1/600 of the run (bounded, and outliers stay visible).
@@ -563,7 +759,10 @@ pub fn run_plots(dir: &Path, duration_s: f64, requests_plots: Option<RequestPlot
     let series = if blocks_n as usize <= LATENCY_BINS {
         let mut every = Vec::new();
         for_each_chunk(&blocks, &["committed_at_s", "proposed_at_s"], |df| {
-            for (c, p) in column_f64(df, "committed_at_s").into_iter().zip(column_f64(df, "proposed_at_s")) {
+            for (c, p) in column_f64(df, "committed_at_s")
+                .into_iter()
+                .zip(column_f64(df, "proposed_at_s"))
+            {
                 if let (Some(c), Some(p)) = (c, p) {
                     every.push((c, c - p));
                 }
@@ -573,21 +772,57 @@ pub fn run_plots(dir: &Path, duration_s: f64, requests_plots: Option<RequestPlot
     } else {
         let filled = || latency.iter().zip(&latency_max_at).filter(|(e, _)| e.3 > 0);
         vec![
-            (format!("mean of the blocks in each {:.0} s", bin_s), filled().map(|(e, _)| (e.0 / e.3 as f64, e.1 / e.3 as f64)).collect()),
-            (format!("slowest block in each {:.0} s", bin_s), filled().map(|(e, &t)| (t, e.2)).collect()),
+            (
+                format!("mean of the blocks in each {:.0} s", bin_s),
+                filled()
+                    .map(|(e, _)| (e.0 / e.3 as f64, e.1 / e.3 as f64))
+                    .collect(),
+            ),
+            (
+                format!("slowest block in each {:.0} s", bin_s),
+                filled().map(|(e, &t)| (t, e.2)).collect(),
+            ),
         ]
     };
     let title = "Finality latency over time".to_string();
-    plots.push(Plot { name: "finality_latency".into(), svg: xy(&title, "simulated time (s)", "proposal → commit of each block (s)", &series, Style::Points)?, title });
+    plots.push(Plot {
+        name: "finality_latency".into(),
+        svg: xy(
+            &title,
+            "simulated time (s)",
+            "proposal → commit of each block (s)",
+            &series,
+            Style::Points,
+        )?,
+        title,
+    });
 
     // At least rounds 1 to 3 on the axis, so that a run without any retry still reads as one.
     let bars: Vec<(f64, f64, f64)> = if per_round.is_empty() {
         Vec::new()
     } else {
-        (0..per_round.len().max(3)).map(|r| (r as f64 + 0.6, r as f64 + 1.4, per_round.get(r).copied().unwrap_or(0.0))).collect()
+        (0..per_round.len().max(3))
+            .map(|r| {
+                (
+                    r as f64 + 0.6,
+                    r as f64 + 1.4,
+                    per_round.get(r).copied().unwrap_or(0.0),
+                )
+            })
+            .collect()
     };
     let title = "Rounds per height".to_string();
-    plots.push(Plot { name: "rounds_per_height".into(), svg: histogram(&title, "rounds used (1 = committed in round 0)", "heights", &bars, true)?, title });
+    plots.push(Plot {
+        name: "rounds_per_height".into(),
+        svg: histogram(
+            &title,
+            "rounds used (1 = committed in round 0)",
+            "heights",
+            &bars,
+            true,
+        )?,
+        title,
+    });
 
     // Ledger: cumulative series, sampled at the last row of each of 1000
     // equal slices of the run plus the first and last rows.
@@ -612,21 +847,55 @@ pub fn run_plots(dir: &Path, duration_s: f64, requests_plots: Option<RequestPlot
             last_slice = slice;
         }
     })?;
-    let tokens = |j: usize| -> Vec<(f64, f64)> { rows.iter().map(|(t, v)| (*t, v[j] / economics::BASE_UNITS_PER_TOKEN as f64)).collect() };
+    let tokens = |j: usize| -> Vec<(f64, f64)> {
+        rows.iter()
+            .map(|(t, v)| (*t, v[j] / economics::BASE_UNITS_PER_TOKEN as f64))
+            .collect()
+    };
     let (supply, minted, burned, slashed) = (tokens(0), tokens(1), tokens(2), tokens(3));
-    let net: Vec<(f64, f64)> = minted.iter().zip(&burned).map(|(m, b)| (m.0, m.1 - b.1)).collect();
+    let net: Vec<(f64, f64)> = minted
+        .iter()
+        .zip(&burned)
+        .map(|(m, b)| (m.0, m.1 - b.1))
+        .collect();
     let title = match (supply.first(), supply.last()) {
-        (Some(a), Some(b)) => format!("Token supply: {:.0} → {:.0} tokens", a.1 - (minted[0].1 - burned[0].1), b.1),
+        (Some(a), Some(b)) => format!(
+            "Token supply: {:.0} → {:.0} tokens",
+            a.1 - (minted[0].1 - burned[0].1),
+            b.1
+        ),
         _ => "Token supply".to_string(),
     };
     plots.push(Plot {
         name: "supply".into(),
-        svg: lines(&title, "simulated time (s)", "tokens since genesis", &[("minted (cumulative)".into(), minted), ("burned: fees and burned slashes (cumulative)".into(), burned), ("slashed (cumulative)".into(), slashed), ("net issuance = minted − burned".into(), net)])?,
+        svg: lines(
+            &title,
+            "simulated time (s)",
+            "tokens since genesis",
+            &[
+                ("minted (cumulative)".into(), minted),
+                (
+                    "burned: fees and burned slashes (cumulative)".into(),
+                    burned,
+                ),
+                ("slashed (cumulative)".into(), slashed),
+                ("net issuance = minted − burned".into(), net),
+            ],
+        )?,
         title,
     });
     let fee: Vec<(f64, f64)> = rows.iter().map(|(t, v)| (*t, v[4])).collect();
     let title = "Base fee (EIP-1559)".to_string();
-    plots.push(Plot { name: "base_fee".into(), svg: lines(&title, "simulated time (s)", "base fee (base units per gas)", &[("base fee".into(), fee)])?, title });
+    plots.push(Plot {
+        name: "base_fee".into(),
+        svg: lines(
+            &title,
+            "simulated time (s)",
+            "base fee (base units per gas)",
+            &[("base fee".into(), fee)],
+        )?,
+        title,
+    });
 
     let series = vec![
         ("GPU queue (waiting)".to_string(), gq.points()),
@@ -636,36 +905,92 @@ pub fn run_plots(dir: &Path, duration_s: f64, requests_plots: Option<RequestPlot
     ];
     let series: Vec<_> = if any_request { series } else { Vec::new() };
     let title = "GPU-node and prover load".to_string();
-    plots.push(Plot { name: "load".into(), svg: lines(&title, "simulated time (s)", "requests", &series)?, title });
+    plots.push(Plot {
+        name: "load".into(),
+        svg: lines(&title, "simulated time (s)", "requests", &series)?,
+        title,
+    });
 
-    let series = if any_wrong { vec![("exposed".to_string(), exposure.points())] } else { Vec::new() };
+    let series = if any_wrong {
+        vec![("exposed".to_string(), exposure.points())]
+    } else {
+        Vec::new()
+    };
     let title = "Fraud exposure: value at risk of wrong results not yet caught".to_string();
-    plots.push(Plot { name: "fraud_exposure".into(), svg: lines(&title, "simulated time (s)", "USD exposed", &series)?, title });
+    plots.push(Plot {
+        name: "fraud_exposure".into(),
+        svg: lines(&title, "simulated time (s)", "USD exposed", &series)?,
+        title,
+    });
     Ok(plots)
 }
 
 /// Mean with a shaded 95% confidence band, against one parameter.
-pub fn band(title: &str, x_desc: &str, y_desc: &str, points: &[(f64, f64, f64)]) -> Result<String, ReportError> {
+pub fn band(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    points: &[(f64, f64, f64)],
+) -> Result<String, ReportError> {
     svg(|root| {
         let (x0, x1) = span(points.iter().map(|p| p.0), (0.0, 1.0));
-        let (y0, y1) = span(points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]), (0.0, 1.0));
+        let (y0, y1) = span(
+            points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]),
+            (0.0, 1.0),
+        );
         let mut chart = linear_chart(root, title, x_desc, y_desc, (x0, x1), (y0, y1))?;
         if points.is_empty() {
             return no_data(root);
         }
         let mut poly: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1 + p.2)).collect();
         poly.extend(points.iter().rev().map(|p| (p.0, p.1 - p.2)));
-        chart.draw_series(std::iter::once(Polygon::new(poly, PALETTE[0].mix(0.2).filled()))).map_err(plot_err)?.label("95% confidence interval").legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 22, y + 5)], PALETTE[0].mix(0.2).filled()));
-        chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), PALETTE[0].stroke_width(2))).map_err(plot_err)?.label("mean over seeds").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], PALETTE[0].stroke_width(3)));
-        chart.draw_series(points.iter().map(|p| Circle::new((p.0, p.1), 4, PALETTE[0].filled()))).map_err(plot_err)?;
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                poly,
+                PALETTE[0].mix(0.2).filled(),
+            )))
+            .map_err(plot_err)?
+            .label("95% confidence interval")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 22, y + 5)], PALETTE[0].mix(0.2).filled())
+            });
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.0, p.1)),
+                PALETTE[0].stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label("mean over seeds")
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], PALETTE[0].stroke_width(3))
+            });
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|p| Circle::new((p.0, p.1), 4, PALETTE[0].filled())),
+            )
+            .map_err(plot_err)?;
         legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
 /// A heatmap over two parameters, each cell labelled with its value.
-pub fn heatmap(title: &str, x_desc: &str, y_desc: &str, xs: &[f64], ys: &[f64], value: &dyn Fn(usize, usize) -> Option<f64>) -> Result<String, ReportError> {
+pub fn heatmap(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    xs: &[f64],
+    ys: &[f64],
+    value: &dyn Fn(usize, usize) -> Option<f64>,
+) -> Result<String, ReportError> {
     svg(|root| {
-        let mut chart = frame(root, title, (0.0, xs.len().max(1) as f64), (0.0, ys.len().max(1) as f64))?;
+        let mut chart = frame(
+            root,
+            title,
+            (0.0, xs.len().max(1) as f64),
+            (0.0, ys.len().max(1) as f64),
+        )?;
         let xl: Vec<String> = xs.iter().map(|v| format!("{v}")).collect();
         let yl: Vec<String> = ys.iter().map(|v| format!("{v}")).collect();
         chart
@@ -675,26 +1000,63 @@ pub fn heatmap(title: &str, x_desc: &str, y_desc: &str, xs: &[f64], ys: &[f64], 
             .y_desc(y_desc)
             .x_labels(xs.len().max(1) * 2 + 1)
             .y_labels(ys.len().max(1) * 2 + 1)
-            .x_label_formatter(&|v| { let i = v - 0.5; if (i - i.round()).abs() < 1e-6 && i >= 0.0 { xl.get(i.round() as usize).cloned().unwrap_or_default() } else { String::new() } })
-            .y_label_formatter(&|v| { let i = v - 0.5; if (i - i.round()).abs() < 1e-6 && i >= 0.0 { yl.get(i.round() as usize).cloned().unwrap_or_default() } else { String::new() } })
+            .x_label_formatter(&|v| {
+                let i = v - 0.5;
+                if (i - i.round()).abs() < 1e-6 && i >= 0.0 {
+                    xl.get(i.round() as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|v| {
+                let i = v - 0.5;
+                if (i - i.round()).abs() < 1e-6 && i >= 0.0 {
+                    yl.get(i.round() as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
             .draw()
             .map_err(plot_err)?;
-        let cells: Vec<(usize, usize, f64)> = (0..xs.len()).flat_map(|i| (0..ys.len()).filter_map(move |j| value(i, j).map(|v| (i, j, v)))).collect();
+        let cells: Vec<(usize, usize, f64)> = (0..xs.len())
+            .flat_map(|i| (0..ys.len()).filter_map(move |j| value(i, j).map(|v| (i, j, v))))
+            .collect();
         if cells.is_empty() {
             return no_data(root);
         }
-        let (lo, hi) = cells.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| (a.min(c.2), b.max(c.2)));
+        let (lo, hi) = cells
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), c| {
+                (a.min(c.2), b.max(c.2))
+            });
         for &(i, j, v) in &cells {
             let f = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
             // From pale to the palette's blue.
-            let c = RGBColor((240.0 - 240.0 * f) as u8, (245.0 - 131.0 * f) as u8, (255.0 - 77.0 * f) as u8);
-            chart.draw_series(std::iter::once(Rectangle::new([(i as f64, j as f64), (i as f64 + 1.0, j as f64 + 1.0)], c.filled()))).map_err(plot_err)?;
-            let text_colour = if f > 0.55 { WHITE } else { BLACK };
-            let label = if v.abs() >= 100.0 { format!("{v:.0}") } else { format!("{v:.3}") };
+            let c = RGBColor(
+                (240.0 - 240.0 * f) as u8,
+                (245.0 - 131.0 * f) as u8,
+                (255.0 - 77.0 * f) as u8,
+            );
             chart
-                .draw_series(std::iter::once(Text::new(label, (i as f64 + 0.38, j as f64 + 0.55), (FONT, 16).into_font().color(&text_colour))))
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(i as f64, j as f64), (i as f64 + 1.0, j as f64 + 1.0)],
+                    c.filled(),
+                )))
+                .map_err(plot_err)?;
+            let text_colour = if f > 0.55 { WHITE } else { BLACK };
+            let label = if v.abs() >= 100.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.3}")
+            };
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label,
+                    (i as f64 + 0.38, j as f64 + 0.55),
+                    (FONT, 16).into_font().color(&text_colour),
+                )))
                 .map_err(plot_err)?;
         }
         Ok(())
@@ -708,12 +1070,21 @@ pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, ReportError> {
     db.set_sans_serif_family("DejaVu Sans");
     db.set_serif_family("DejaVu Sans");
     db.set_monospace_family("DejaVu Sans");
-    let opt = resvg::usvg::Options { font_family: "DejaVu Sans".into(), fontdb: Arc::new(db), ..Default::default() };
+    let opt = resvg::usvg::Options {
+        font_family: "DejaVu Sans".into(),
+        fontdb: Arc::new(db),
+        ..Default::default()
+    };
     let tree = resvg::usvg::Tree::from_str(svg, &opt).map_err(plot_err)?;
     let size = tree.size().to_int_size();
-    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).ok_or_else(|| plot_err("empty image"))?;
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| plot_err("empty image"))?;
     pixmap.fill(resvg::tiny_skia::Color::WHITE);
-    resvg::render(&tree, resvg::tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::default(),
+        &mut pixmap.as_mut(),
+    );
     pixmap.encode_png().map_err(plot_err)
 }
 
@@ -740,7 +1111,9 @@ mod tests {
     fn step_counts_equal_a_sorted_sweep() {
         let mut state = 11u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
         for &end in &[100.0, 3600.0, 86_400.0] {
@@ -748,8 +1121,16 @@ mod tests {
             let mut events = Vec::new();
             for i in 0..5000 {
                 // Start times on sample instants too, to exercise the edges.
-                let a = if i % 10 == 0 { end * (i % 301) as f64 / 300.0 } else { next() * end * 1.1 };
-                let b = if i % 7 == 0 { None } else { Some(a + next() * end * 0.2) };
+                let a = if i % 10 == 0 {
+                    end * (i % 301) as f64 / 300.0
+                } else {
+                    next() * end * 1.1
+                };
+                let b = if i % 7 == 0 {
+                    None
+                } else {
+                    Some(a + next() * end * 0.2)
+                };
                 counts.interval(Some(a), b, 1.0);
                 events.push((a, 1.0));
                 events.push((b.unwrap_or(f64::INFINITY), -1.0));
@@ -766,7 +1147,23 @@ mod tests {
         let n = 2 * CHUNK_ROWS as u64 + 1234;
         let mut w = crate::TableWriter::<sim_core::BlockRecord>::new(&dir);
         for height in 1..=n {
-            let row = sim_core::BlockRecord { height, round: 0, proposer: 0, txs: 0, bytes: 0, proposed_at_s: 0.0, committed_at_s: height as f64, interval_s: None, mempool_pending: 0, gas_used: 0, gas_target: 0, base_fee: 0, burned: 0, tips: 0, minted: 0 };
+            let row = sim_core::BlockRecord {
+                height,
+                round: 0,
+                proposer: 0,
+                txs: 0,
+                bytes: 0,
+                proposed_at_s: 0.0,
+                committed_at_s: height as f64,
+                interval_s: None,
+                mempool_pending: 0,
+                gas_used: 0,
+                gas_target: 0,
+                base_fee: 0,
+                burned: 0,
+                tips: 0,
+                minted: 0,
+            };
             w.push(row).unwrap();
         }
         w.finish().unwrap();
@@ -790,7 +1187,11 @@ mod tests {
         values.iter().for_each(|&v| bins.push(v));
         let cdf = bins.cdf();
         for &(edge, frac) in &cdf {
-            let below = values.iter().filter(|&&v| v <= edge * (1.0 + 1e-12)).count() as f64 / 4.0;
+            let below = values
+                .iter()
+                .filter(|&&v| v <= edge * (1.0 + 1e-12))
+                .count() as f64
+                / 4.0;
             assert_eq!(frac, below, "edge {edge}");
         }
         assert_eq!(cdf.last().unwrap().1, 1.0);
@@ -811,12 +1212,21 @@ pub struct PanelSeries {
 /// Small charts side by side sharing an x axis (a 2 × 3 grid): `charts`
 /// are (title, log y axis, series). A log axis plots log10 of the values
 /// (non-positive values are left out) with labels in the original units.
-pub fn panel(title: &str, x_desc: &str, charts: &[(String, bool, Vec<PanelSeries>)]) -> Result<String, ReportError> {
+pub fn panel(
+    title: &str,
+    x_desc: &str,
+    charts: &[(String, bool, Vec<PanelSeries>)],
+) -> Result<String, ReportError> {
     panel_with_labels(title, x_desc, &[], charts)
 }
 
 /// [`panel`] with names for the x positions 0, 1, 2, … (categories).
-pub fn panel_with_labels(title: &str, x_desc: &str, x_labels: &[String], charts: &[(String, bool, Vec<PanelSeries>)]) -> Result<String, ReportError> {
+pub fn panel_with_labels(
+    title: &str,
+    x_desc: &str,
+    x_labels: &[String],
+    charts: &[(String, bool, Vec<PanelSeries>)],
+) -> Result<String, ReportError> {
     let size = (1500u32, 900u32);
     let mut out = String::new();
     {
@@ -825,9 +1235,27 @@ pub fn panel_with_labels(title: &str, x_desc: &str, x_labels: &[String], charts:
         let root = root.titled(title, (FONT, 26)).map_err(plot_err)?;
         let areas = root.split_evenly((2, 3));
         for (k, ((name, log, series), area)) in charts.iter().zip(areas.iter()).enumerate() {
-            let tf = |y: f64| if *log { (y > 0.0).then(|| y.log10()) } else { Some(y) };
-            let pts: Vec<Vec<(f64, f64)>> = series.iter().map(|s| s.points.iter().filter_map(|&(x, y)| Some((x, tf(y)?))).collect()).collect();
-            let (x0, x1) = if x_labels.is_empty() { span(pts.iter().flatten().map(|p| p.0), (0.0, 1.0)) } else { (-0.5, x_labels.len() as f64 - 0.5) };
+            let tf = |y: f64| {
+                if *log {
+                    (y > 0.0).then(|| y.log10())
+                } else {
+                    Some(y)
+                }
+            };
+            let pts: Vec<Vec<(f64, f64)>> = series
+                .iter()
+                .map(|s| {
+                    s.points
+                        .iter()
+                        .filter_map(|&(x, y)| Some((x, tf(y)?)))
+                        .collect()
+                })
+                .collect();
+            let (x0, x1) = if x_labels.is_empty() {
+                span(pts.iter().flatten().map(|p| p.0), (0.0, 1.0))
+            } else {
+                (-0.5, x_labels.len() as f64 - 0.5)
+            };
             let (y0, y1) = span(pts.iter().flatten().map(|p| p.1), (0.0, 1.0));
             let mut chart = ChartBuilder::on(area)
                 .caption(name, (FONT, 18))
@@ -840,17 +1268,30 @@ pub fn panel_with_labels(title: &str, x_desc: &str, x_labels: &[String], charts:
             chart
                 .configure_mesh()
                 .x_desc(x_desc)
-                .x_labels(if x_labels.is_empty() { 10 } else { x_labels.len() + 1 })
+                .x_labels(if x_labels.is_empty() {
+                    10
+                } else {
+                    x_labels.len() + 1
+                })
                 .x_label_formatter(&|v| {
                     if x_labels.is_empty() {
                         tick(*v, x1 - x0)
                     } else if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
-                        x_labels.get(v.round() as usize).cloned().unwrap_or_default()
+                        x_labels
+                            .get(v.round() as usize)
+                            .cloned()
+                            .unwrap_or_default()
                     } else {
                         String::new()
                     }
                 })
-                .y_label_formatter(&|v| if *log { si(10f64.powf(*v)) } else { tick(*v, yr) })
+                .y_label_formatter(&|v| {
+                    if *log {
+                        si(10f64.powf(*v))
+                    } else {
+                        tick(*v, yr)
+                    }
+                })
                 .label_style((FONT, 13))
                 .axis_desc_style((FONT, 14))
                 .draw()
@@ -858,15 +1299,26 @@ pub fn panel_with_labels(title: &str, x_desc: &str, x_labels: &[String], charts:
             for (s, p) in series.iter().zip(&pts) {
                 let c = PALETTE[s.colour % PALETTE.len()];
                 let width = if s.solid { 3 } else { 1 };
-                let drawn = chart.draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(width))).map_err(plot_err)?;
+                let drawn = chart
+                    .draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(width)))
+                    .map_err(plot_err)?;
                 if k == 0 {
                     let solid = s.solid;
-                    drawn.label(s.name.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(if solid { 3 } else { 1 })));
+                    drawn.label(s.name.as_str()).legend(move |(x, y)| {
+                        PathElement::new(
+                            vec![(x, y), (x + 18, y)],
+                            c.stroke_width(if solid { 3 } else { 1 }),
+                        )
+                    });
                 }
                 if s.solid {
-                    chart.draw_series(p.iter().map(|&q| Circle::new(q, 4, c.filled()))).map_err(plot_err)?;
+                    chart
+                        .draw_series(p.iter().map(|&q| Circle::new(q, 4, c.filled())))
+                        .map_err(plot_err)?;
                 } else {
-                    chart.draw_series(p.iter().map(|&q| Cross::new(q, 5, c.stroke_width(2)))).map_err(plot_err)?;
+                    chart
+                        .draw_series(p.iter().map(|&q| Cross::new(q, 5, c.stroke_width(2))))
+                        .map_err(plot_err)?;
                 }
             }
             if k == 0 {

@@ -58,15 +58,26 @@ fn hold(c: &mut Criterion) {
 fn consensus(c: &mut Criterion) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/day-150.toml");
     let text = std::fs::read_to_string(path).expect("scenarios/day-150.toml");
-    let consensus_only = &text[..text.find("[verification]").expect("the workload follows the validators")];
+    let consensus_only = &text[..text
+        .find("[verification]")
+        .expect("the workload follows the validators")];
     let mut s = Scenario::from_toml_str(consensus_only, path).expect("valid");
     s.duration = sim_core::SimDuration::from_secs(10);
     let mut g = c.benchmark_group("consensus_150_validators_10s");
     g.sample_size(10);
-    for (name, delivery) in [("quorum fast path", VoteDelivery::Quorum), ("per-message delivery", VoteDelivery::PerMessage)] {
+    for (name, delivery) in [
+        ("quorum fast path", VoteDelivery::Quorum),
+        ("per-message delivery", VoteDelivery::PerMessage),
+    ] {
         let mut s = s.clone();
         s.consensus.vote_delivery = delivery;
-        g.bench_function(name, |b| b.iter_batched(|| s.clone(), |s| sim::run(&s, 1, &mut NullSink, &mut |_| {}).expect("runs"), BatchSize::LargeInput));
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || s.clone(),
+                |s| sim::run(&s, 1, &mut NullSink, &mut |_| {}).expect("runs"),
+                BatchSize::LargeInput,
+            )
+        });
     }
     g.finish();
 }

@@ -31,8 +31,18 @@ fn main() {
     let only = std::env::var("PHOLD_ONLY").ok();
     let runs = [
         ("hacasim", Queue::Engine, Draw::Ziggurat, Source::Counter),
-        ("hacasim-invcdf", Queue::Engine, Draw::InverseCdf, Source::Counter),
-        ("bare-binaryheap", Queue::BinaryHeap, Draw::Ziggurat, Source::Stream),
+        (
+            "hacasim-invcdf",
+            Queue::Engine,
+            Draw::InverseCdf,
+            Source::Counter,
+        ),
+        (
+            "bare-binaryheap",
+            Queue::BinaryHeap,
+            Draw::Ziggurat,
+            Source::Stream,
+        ),
     ];
     for (name, queue, draw, source) in runs {
         if only.as_deref().is_some_and(|o| o != name) {
@@ -40,7 +50,18 @@ fn main() {
         }
         let o = phold::run(&p, queue, draw, source);
         let off = (o.events as f64 - expected).abs() / expected;
-        assert!(off < 0.01, "{name}: {} events, {:.2}% from N·E·T/(lookahead+1) = {expected:.0}", o.events, off * 100.0);
-        println!("{name} events={} setup_s={:.3} loop_s={:.3} events_per_s={:.0}", o.events, o.setup_s, o.loop_s, o.events as f64 / o.loop_s);
+        assert!(
+            off < 0.01,
+            "{name}: {} events, {:.2}% from N·E·T/(lookahead+1) = {expected:.0}",
+            o.events,
+            off * 100.0
+        );
+        println!(
+            "{name} events={} setup_s={:.3} loop_s={:.3} events_per_s={:.0}",
+            o.events,
+            o.setup_s,
+            o.loop_s,
+            o.events as f64 / o.loop_s
+        );
     }
 }

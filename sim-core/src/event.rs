@@ -9,16 +9,29 @@ pub enum Event {
     /// A consensus message reaches `to`.
     Deliver { to: NodeId, msg: Message },
     /// A consensus timer of `node` fires.
-    Timeout { node: NodeId, height: u64, round: u32, step: Step },
+    Timeout {
+        node: NodeId,
+        height: u64,
+        round: u32,
+        step: Step,
+    },
     /// `timeout_commit` is over: `node` may start round 0 of `height`.
     StartHeight { node: NodeId, height: u64 },
     /// `create_empty_blocks_interval` passed with no transaction.
     EmptyBlockTimer { node: NodeId, height: u64 },
     /// The quorum fast path: `node` has received the votes of `kind` it needs
     /// at `height` (round 0); the plan says how much power they carry.
-    Quorum { node: NodeId, height: u64, kind: VoteKind },
+    Quorum {
+        node: NodeId,
+        height: u64,
+        kind: VoteKind,
+    },
     /// A block that `node` saw committed but never received arrives from a peer.
-    BlockFetched { node: NodeId, height: u64, block: BlockId },
+    BlockFetched {
+        node: NodeId,
+        height: u64,
+        block: BlockId,
+    },
     /// `node` syncs the blocks it missed (blocksync) and rejoins consensus;
     /// `rearm` after a crash, to restart the timer of its current step.
     CatchUp { node: NodeId, rearm: bool },

@@ -21,7 +21,9 @@ pub mod time;
 pub mod verification;
 pub mod workload;
 
-pub use records::{BlockRecord, LedgerRecord, MarketRecord, NodeRecord, NullSink, RecordSink, RoundRecord, VecSink};
+pub use records::{
+    BlockRecord, LedgerRecord, MarketRecord, NodeRecord, NullSink, RecordSink, RoundRecord, VecSink,
+};
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{SimError, Simulation};
 pub use summary::Summary;

@@ -31,8 +31,15 @@ pub fn parse_price_trace(text: &str) -> Result<Vec<(SimTime, f64)>, (usize, Stri
         if t.is_empty() || (i == 0 && t.parse::<f64>().is_err()) {
             continue;
         }
-        let secs: f64 = t.parse().map_err(|_| (i + 1, format!("{t:?} is not a time in seconds")))?;
-        let price: f64 = p.parse().map_err(|_| (i + 1, format!("{p:?} is not a price in USD (expected time_s,price_usd)")))?;
+        let secs: f64 = t
+            .parse()
+            .map_err(|_| (i + 1, format!("{t:?} is not a time in seconds")))?;
+        let price: f64 = p.parse().map_err(|_| {
+            (
+                i + 1,
+                format!("{p:?} is not a price in USD (expected time_s,price_usd)"),
+            )
+        })?;
         if !secs.is_finite() || secs < 0.0 {
             return Err((i + 1, format!("time {secs} must be ≥ 0")));
         }
@@ -140,7 +147,14 @@ pub struct OperatorConfig {
 
 impl Default for OperatorConfig {
     fn default() -> Self {
-        OperatorConfig { enabled: false, window: defaults::window(), patience: defaults::patience(), entry_margin: defaults::entry_margin(), provisioning: defaults::provisioning(), max_entrants: 0 }
+        OperatorConfig {
+            enabled: false,
+            window: defaults::window(),
+            patience: defaults::patience(),
+            entry_margin: defaults::entry_margin(),
+            provisioning: defaults::provisioning(),
+            max_entrants: 0,
+        }
     }
 }
 
@@ -217,12 +231,22 @@ pub struct PricePath {
 
 impl PricePath {
     pub fn new(cfg: &MarketConfig, rng: ChaCha8Rng) -> PricePath {
-        PricePath { cfg: cfg.clone(), price: cfg.initial_price_usd, rng }
+        PricePath {
+            cfg: cfg.clone(),
+            price: cfg.initial_price_usd,
+            rng,
+        }
     }
 
     /// Moves the price over `dt` to `now`, given the interval's net
     /// issuance as a fraction of supply and the relative change of demand.
-    pub fn step(&mut self, now: SimTime, dt: SimDuration, net_issuance: f64, demand_change: f64) -> f64 {
+    pub fn step(
+        &mut self,
+        now: SimTime,
+        dt: SimDuration,
+        net_issuance: f64,
+        demand_change: f64,
+    ) -> f64 {
         let c = &self.cfg;
         match c.price {
             PriceKind::Constant => {}
@@ -234,7 +258,9 @@ impl PricePath {
             PriceKind::Gbm => {
                 let t = dt.as_secs_f64() / SECONDS_PER_YEAR;
                 let z = rng::standard_normal(&mut self.rng);
-                self.price *= ((c.drift - 0.5 * c.volatility * c.volatility) * t + c.volatility * t.sqrt() * z).exp();
+                self.price *= ((c.drift - 0.5 * c.volatility * c.volatility) * t
+                    + c.volatility * t.sqrt() * z)
+                    .exp();
             }
             PriceKind::Endogenous => {
                 let x = -c.issuance_elasticity * net_issuance + c.demand_elasticity * demand_change;
@@ -303,19 +329,34 @@ mod tests {
         let mean = rets.iter().sum::<f64>() / n as f64;
         let var = rets.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         let (mu, s2) = ((0.3 - 0.5 * 0.64) * t, 0.64 * t);
-        assert!((mean - mu).abs() < 5.0 * (s2 / n as f64).sqrt(), "mean {mean} vs {mu}");
-        assert!((var - s2).abs() < 5.0 * s2 * (2.0 / n as f64).sqrt(), "var {var} vs {s2}");
+        assert!(
+            (mean - mu).abs() < 5.0 * (s2 / n as f64).sqrt(),
+            "mean {mean} vs {mu}"
+        );
+        assert!(
+            (var - s2).abs() < 5.0 * s2 * (2.0 / n as f64).sqrt(),
+            "var {var} vs {s2}"
+        );
     }
 
     /// Zero elasticities: exactly the constant price, whatever happens, and
     /// no random draw consumed.
     #[test]
     fn endogenous_with_zero_elasticities_is_constant() {
-        let mut e = PricePath::new(&cfg(PriceKind::Endogenous), Streams::new(1).stream(Purpose::Market, 0));
-        let mut k = PricePath::new(&cfg(PriceKind::Constant), Streams::new(1).stream(Purpose::Market, 0));
+        let mut e = PricePath::new(
+            &cfg(PriceKind::Endogenous),
+            Streams::new(1).stream(Purpose::Market, 0),
+        );
+        let mut k = PricePath::new(
+            &cfg(PriceKind::Constant),
+            Streams::new(1).stream(Purpose::Market, 0),
+        );
         for i in 0..1000 {
             let (issuance, demand) = ((i as f64).sin() * 0.01, (i as f64).cos());
-            assert_eq!(e.step(SimTime::ZERO, SimDuration::from_secs(60), issuance, demand), k.step(SimTime::ZERO, SimDuration::from_secs(60), issuance, demand));
+            assert_eq!(
+                e.step(SimTime::ZERO, SimDuration::from_secs(60), issuance, demand),
+                k.step(SimTime::ZERO, SimDuration::from_secs(60), issuance, demand)
+            );
         }
         assert_eq!(e.price, 2.5);
         assert_eq!(e.peek(), k.peek());
@@ -332,7 +373,15 @@ mod tests {
         let mut p = PricePath::new(&c, Streams::new(1).stream(Purpose::Market, 0));
         let at = |s: u64| SimTime::ZERO + SimDuration::from_secs(s);
         let dt = SimDuration::from_secs(60);
-        assert_eq!([p.step(at(60), dt, 0.0, 0.0), p.step(at(300), dt, 0.0, 0.0), p.step(at(899), dt, 0.0, 0.0), p.step(at(5000), dt, 0.0, 0.0)], [1.5, 2.0, 2.0, 0.5]);
+        assert_eq!(
+            [
+                p.step(at(60), dt, 0.0, 0.0),
+                p.step(at(300), dt, 0.0, 0.0),
+                p.step(at(899), dt, 0.0, 0.0),
+                p.step(at(5000), dt, 0.0, 0.0)
+            ],
+            [1.5, 2.0, 2.0, 0.5]
+        );
     }
 
     /// The rule by hand: issuance 1 % with elasticity 10 and demand +20 %
@@ -343,6 +392,10 @@ mod tests {
         (c.issuance_elasticity, c.demand_elasticity) = (10.0, 0.5);
         let mut p = PricePath::new(&c, Streams::new(1).stream(Purpose::Market, 0));
         assert!((p.step(SimTime::ZERO, SimDuration::from_secs(60), 0.01, 0.2) - 2.5).abs() < 1e-12);
-        assert!((p.step(SimTime::ZERO, SimDuration::from_secs(60), 0.0, 0.2) - 2.5 * 0.1f64.exp()).abs() < 1e-12);
+        assert!(
+            (p.step(SimTime::ZERO, SimDuration::from_secs(60), 0.0, 0.2) - 2.5 * 0.1f64.exp())
+                .abs()
+                < 1e-12
+        );
     }
 }

@@ -65,7 +65,14 @@ pub struct Selection {
 
 impl Mempool {
     pub fn new(rate_per_s: f64, tx_bytes: u64, arrivals: ChaCha8Rng) -> Mempool {
-        Mempool { txs: BTreeMap::new(), next_seq: 0, rate_per_s, tx_bytes, arrivals, waiting: Vec::new() }
+        Mempool {
+            txs: BTreeMap::new(),
+            next_seq: 0,
+            rate_per_s,
+            tx_bytes,
+            arrivals,
+            waiting: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> u64 {
@@ -85,13 +92,22 @@ impl Mempool {
     /// `base_fee` and fit in `room` bytes, `gas_limit` gas and
     /// `compute_limit` tokens of inference; a transaction that does not fit
     /// is skipped, smaller ones behind it may still go in.
-    pub fn select(&self, room: u64, gas_limit: u64, base_fee: u64, compute_limit: u64) -> Selection {
+    pub fn select(
+        &self,
+        room: u64,
+        gas_limit: u64,
+        base_fee: u64,
+        compute_limit: u64,
+    ) -> Selection {
         let mut s = Selection::default();
         for (key, tx) in &self.txs {
             if tx.max_fee < base_fee {
                 continue;
             }
-            if s.bytes + tx.bytes as u64 > room || s.gas + tx.gas > gas_limit || s.compute + tx.compute as u64 > compute_limit {
+            if s.bytes + tx.bytes as u64 > room
+                || s.gas + tx.gas > gas_limit
+                || s.compute + tx.compute as u64 > compute_limit
+            {
                 if room - s.bytes < 64 {
                     break; // full
                 }
@@ -121,7 +137,15 @@ mod tests {
     use super::*;
 
     fn tx(bytes: u32, tip: u64, max_fee: u64) -> Tx {
-        Tx { kind: TxKind::Background, bytes, gas: bytes as u64, tip, max_fee, payer: 0, compute: 0 }
+        Tx {
+            kind: TxKind::Background,
+            bytes,
+            gas: bytes as u64,
+            tip,
+            max_fee,
+            payer: 0,
+            compute: 0,
+        }
     }
 
     #[test]
@@ -140,8 +164,17 @@ mod tests {
         // Gas limit binds too.
         assert_eq!(m.select(10_000, 150, 3, u64::MAX).keys, [(Reverse(1), 3)]);
         // And the compute limit: 150 tokens each, room for one.
-        m.push(Tx { compute: 150, ..tx(10, 9, 10) }); // seq 4
-        m.push(Tx { compute: 150, ..tx(10, 8, 10) }); // seq 5
-        assert_eq!(m.select(10_000, 10_000, 3, 200).keys, [(Reverse(9), 4), (Reverse(1), 3)]);
+        m.push(Tx {
+            compute: 150,
+            ..tx(10, 9, 10)
+        }); // seq 4
+        m.push(Tx {
+            compute: 150,
+            ..tx(10, 8, 10)
+        }); // seq 5
+        assert_eq!(
+            m.select(10_000, 10_000, 3, 200).keys,
+            [(Reverse(9), 4), (Reverse(1), 3)]
+        );
     }
 }

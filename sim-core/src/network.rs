@@ -52,9 +52,17 @@ impl Jitter {
     fn apply(&self, base_ns: f64, key: CounterKey, from: NodeId, to: NodeId) -> f64 {
         match self.kind {
             JitterKind::None => base_ns,
-            JitterKind::Normal => netem::propagation(base_ns, self.fraction * base_ns, netem::column(key, to), from),
+            JitterKind::Normal => netem::propagation(
+                base_ns,
+                self.fraction * base_ns,
+                netem::column(key, to),
+                from,
+            ),
             JitterKind::Lognormal => {
-                let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut key.at(&[pair_word(from, to)]));
+                let z: f64 = rand_distr::Distribution::sample(
+                    &rand_distr::StandardNormal,
+                    &mut key.at(&[pair_word(from, to)]),
+                );
                 base_ns * (self.sigma * z - 0.5 * self.sigma * self.sigma).exp()
             }
         }
@@ -120,8 +128,15 @@ impl Network {
     pub fn new(scenario: &Scenario, streams: &Streams) -> Network {
         let net = &scenario.network;
         let r = net.regions.len();
-        let matrix = net.latency_ms.as_ref().expect("resolved scenario has a latency matrix");
-        let region_latency_ns = matrix.iter().flatten().map(|ms| (ms * 1e6).round() as u64).collect();
+        let matrix = net
+            .latency_ms
+            .as_ref()
+            .expect("resolved scenario has a latency matrix");
+        let region_latency_ns = matrix
+            .iter()
+            .flatten()
+            .map(|ms| (ms * 1e6).round() as u64)
+            .collect();
         let specs = scenario.validator_specs();
         let n = specs.len();
         let region_of: Vec<usize> = specs.iter().map(|s| s.region).collect();
@@ -130,11 +145,20 @@ impl Network {
             region_latency_ns,
             num_regions: r,
             region_of,
-            jitter: Jitter { kind: net.jitter.kind, fraction: net.jitter.fraction, sigma: net.jitter.sigma },
+            jitter: Jitter {
+                kind: net.jitter.kind,
+                fraction: net.jitter.fraction,
+                sigma: net.jitter.sigma,
+            },
             ns_per_byte: 8.0 * 1e9 / (net.bandwidth_mbps * 1e6),
             base_loss_rate: net.loss_rate,
             routes: None,
-            faults: FaultState { crashed: vec![false; n], slow: vec![1.0; n], side: None, loss_rate: net.loss_rate },
+            faults: FaultState {
+                crashed: vec![false; n],
+                slow: vec![1.0; n],
+                side: None,
+                loss_rate: net.loss_rate,
+            },
             jitter_key: streams.counter_key(Purpose::NetworkJitter),
             loss_key: streams.counter_key(Purpose::MessageLoss),
             bases: Vec::new(),
@@ -146,7 +170,12 @@ impl Network {
             TopologyKind::Random => Some(random_links(n, topo.degree, streams)),
             TopologyKind::Edges => {
                 let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-                let pos = |x: &str| names.iter().position(|n| *n == x).expect("validated edge name");
+                let pos = |x: &str| {
+                    names
+                        .iter()
+                        .position(|n| *n == x)
+                        .expect("validated edge name")
+                };
                 Some(topo.edges.iter().map(|[a, b]| (pos(a), pos(b))).collect())
             }
         };
@@ -156,11 +185,19 @@ impl Network {
                 graph.add_node(());
             }
             for (a, b) in edges {
-                if a != b && graph.find_edge(NodeIndex::new(a), NodeIndex::new(b)).is_none() {
+                if a != b
+                    && graph
+                        .find_edge(NodeIndex::new(a), NodeIndex::new(b))
+                        .is_none()
+                {
                     graph.add_edge(NodeIndex::new(a), NodeIndex::new(b), ());
                 }
             }
-            network.routes = Some(Routes { graph, dist: Vec::new(), hops: Vec::new() });
+            network.routes = Some(Routes {
+                graph,
+                dist: Vec::new(),
+                hops: Vec::new(),
+            });
             network.recompute_routes();
         }
         network
@@ -172,7 +209,8 @@ impl Network {
 
     /// Base one-way latency between two nodes' regions, in ns.
     pub fn region_latency(&self, from: NodeId, to: NodeId) -> u64 {
-        self.region_latency_ns[self.region_of[from as usize] * self.num_regions + self.region_of[to as usize]]
+        self.region_latency_ns
+            [self.region_of[from as usize] * self.num_regions + self.region_of[to as usize]]
     }
 
     fn partitioned(&self, a: usize, b: usize) -> bool {
@@ -189,17 +227,35 @@ impl Network {
     /// A lost transmission is not a lost message: CometBFT's gossip keeps
     /// sending a peer the votes and block parts it lacks, so each loss costs
     /// one `GOSSIP_RETRY` before the next attempt.
-    pub fn send_delay(&self, from: NodeId, to: NodeId, bytes: u64, key: [u64; 4]) -> Option<SimDuration> {
+    pub fn send_delay(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        bytes: u64,
+        key: [u64; 4],
+    ) -> Option<SimDuration> {
         let (f, t) = (from as usize, to as usize);
         if self.faults.crashed[f] || self.partitioned(f, t) {
             return None;
         }
-        self.delay(from, to, bytes, self.jitter_key.then(&key), self.loss_key.then(&key))
+        self.delay(
+            from,
+            to,
+            bytes,
+            self.jitter_key.then(&key),
+            self.loss_key.then(&key),
+        )
     }
 
     /// [`Network::send_delay`] from `from` to every node at once (`out[to]`,
     /// 0 for `from` itself), the message hashed once; `None` if any is lost.
-    pub fn send_delays(&self, from: NodeId, bytes: u64, key: [u64; 4], out: &mut [u64]) -> Option<()> {
+    pub fn send_delays(
+        &self,
+        from: NodeId,
+        bytes: u64,
+        key: [u64; 4],
+        out: &mut [u64],
+    ) -> Option<()> {
         let f = from as usize;
         if self.faults.crashed[f] || self.faults.side.is_some() {
             return None;
@@ -210,12 +266,20 @@ impl Network {
             let row = &self.region_latency_ns[self.region_of[f] * r..(self.region_of[f] + 1) * r];
             let transfer = bytes as f64 * self.ns_per_byte;
             for (t, o) in out.iter_mut().enumerate() {
-                *o = if t == f { 0 } else { self.direct_delay(jitter, from, t as NodeId, row[self.region_of[t]], transfer) };
+                *o = if t == f {
+                    0
+                } else {
+                    self.direct_delay(jitter, from, t as NodeId, row[self.region_of[t]], transfer)
+                };
             }
             return Some(());
         }
         for (t, o) in out.iter_mut().enumerate() {
-            *o = if t == f { 0 } else { self.delay(from, t as NodeId, bytes, jitter, loss)?.0 };
+            *o = if t == f {
+                0
+            } else {
+                self.delay(from, t as NodeId, bytes, jitter, loss)?.0
+            };
         }
         Some(())
     }
@@ -231,7 +295,14 @@ impl Network {
         }
         let direct = self.direct();
         let bases = if direct { &self.bases[..] } else { &[] };
-        Some(Columns { net: self, bytes, jitter: self.jitter_key.then(&key), loss: self.loss_key.then(&key), direct, bases })
+        Some(Columns {
+            net: self,
+            bytes,
+            jitter: self.jitter_key.then(&key),
+            loss: self.loss_key.then(&key),
+            direct,
+            bases,
+        })
     }
 
     /// Per receiver region, each sender's base latency and jitter spread
@@ -243,7 +314,11 @@ impl Network {
         let r = self.num_regions;
         (0..r)
             .map(|to| {
-                let ns: Vec<f64> = self.region_of.iter().map(|&from| self.region_latency_ns[from * r + to] as f64).collect();
+                let ns: Vec<f64> = self
+                    .region_of
+                    .iter()
+                    .map(|&from| self.region_latency_ns[from * r + to] as f64)
+                    .collect();
                 let spread = ns.iter().map(|&ns| self.jitter.fraction * ns).collect();
                 Bases::new(ns, spread)
             })
@@ -259,20 +334,36 @@ impl Network {
 
     /// The common case, N² times a height: no routes, no loss, no slow node.
     fn direct(&self) -> bool {
-        self.routes.is_none() && self.faults.loss_rate == 0.0 && self.faults.slow.iter().all(|&k| k == 1.0)
+        self.routes.is_none()
+            && self.faults.loss_rate == 0.0
+            && self.faults.slow.iter().all(|&k| k == 1.0)
     }
 
     /// What `delay` computes when `direct` holds (one hop, no loss, no
     /// slow node), given the pair's base latency and the transfer time.
     #[inline(always)]
-    fn direct_delay(&self, jitter: CounterKey, from: NodeId, to: NodeId, base: u64, transfer: f64) -> u64 {
+    fn direct_delay(
+        &self,
+        jitter: CounterKey,
+        from: NodeId,
+        to: NodeId,
+        base: u64,
+        transfer: f64,
+    ) -> u64 {
         let propagation = self.jitter.apply(base as f64, jitter, from, to);
         (propagation + transfer + 0.5) as u64
     }
 
     /// The delay once the message's words are folded into the keys.
     #[inline]
-    fn delay(&self, from: NodeId, to: NodeId, bytes: u64, jitter: CounterKey, loss: CounterKey) -> Option<SimDuration> {
+    fn delay(
+        &self,
+        from: NodeId,
+        to: NodeId,
+        bytes: u64,
+        jitter: CounterKey,
+        loss: CounterKey,
+    ) -> Option<SimDuration> {
         let (f, t) = (from as usize, to as usize);
         let pair = [pair_word(from, to)];
         let mut retries = 0;
@@ -300,19 +391,29 @@ impl Network {
         let transfer = bytes as f64 * self.ns_per_byte * hops as f64;
         let slow = self.faults.slow[f].max(self.faults.slow[t]);
         // Non-negative: adding ½ and truncating rounds to nearest without a libm call.
-        Some(SimDuration(((propagation + transfer) * slow + 0.5) as u64) + GOSSIP_RETRY.saturating_mul(retries))
+        Some(
+            SimDuration(((propagation + transfer) * slow + 0.5) as u64)
+                + GOSSIP_RETRY.saturating_mul(retries),
+        )
     }
 
     pub fn apply_fault(&mut self, action: &FaultAction) {
         match action {
-            FaultAction::Crash(ids) => ids.iter().for_each(|&i| self.faults.crashed[i as usize] = true),
-            FaultAction::Recover(ids) => ids.iter().for_each(|&i| self.faults.crashed[i as usize] = false),
-            FaultAction::Slow(ids, k) => ids.iter().for_each(|&i| self.faults.slow[i as usize] = *k),
+            FaultAction::Crash(ids) => ids
+                .iter()
+                .for_each(|&i| self.faults.crashed[i as usize] = true),
+            FaultAction::Recover(ids) => ids
+                .iter()
+                .for_each(|&i| self.faults.crashed[i as usize] = false),
+            FaultAction::Slow(ids, k) => {
+                ids.iter().for_each(|&i| self.faults.slow[i as usize] = *k)
+            }
             FaultAction::Partition(side) => self.faults.side = Some(side.clone()),
             FaultAction::Heal => self.faults.side = None,
             FaultAction::Loss(rate) => self.faults.loss_rate = *rate,
         }
-        if self.routes.is_some() && !matches!(action, FaultAction::Slow(..) | FaultAction::Loss(_)) {
+        if self.routes.is_some() && !matches!(action, FaultAction::Slow(..) | FaultAction::Loss(_))
+        {
             self.recompute_routes();
         }
     }
@@ -331,12 +432,18 @@ impl Network {
     /// Shortest paths over links whose ends are up and on the same side.
     fn recompute_routes(&mut self) {
         let n = self.num_nodes();
-        let Some(routes) = self.routes.take() else { return };
+        let Some(routes) = self.routes.take() else {
+            return;
+        };
         let mut dist = vec![u64::MAX; n * n];
         let mut hops = vec![0u16; n * n];
-        let usable = |a: usize, b: usize| !self.faults.crashed[a] && !self.faults.crashed[b] && !self.partitioned(a, b);
+        let usable = |a: usize, b: usize| {
+            !self.faults.crashed[a] && !self.faults.crashed[b] && !self.partitioned(a, b)
+        };
         let region_of = &self.region_of;
-        let lat = |a: usize, b: usize| self.region_latency_ns[region_of[a] * self.num_regions + region_of[b]];
+        let lat = |a: usize, b: usize| {
+            self.region_latency_ns[region_of[a] * self.num_regions + region_of[b]]
+        };
         // Dijkstra from every source; n is at most a few hundred validators.
         let mut heap = std::collections::BinaryHeap::new();
         for s in 0..n {
@@ -363,13 +470,28 @@ impl Network {
                 }
             }
         }
-        self.routes = Some(Routes { dist, hops, ..routes });
+        self.routes = Some(Routes {
+            dist,
+            hops,
+            ..routes
+        });
     }
 
     /// Resolves a fault specification's names into an action.
-    pub fn resolve_fault(scenario: &Scenario, kind: FaultKind, validators: &[String], groups: &[Vec<String>], factor: Option<f64>, rate: Option<f64>) -> FaultAction {
+    pub fn resolve_fault(
+        scenario: &Scenario,
+        kind: FaultKind,
+        validators: &[String],
+        groups: &[Vec<String>],
+        factor: Option<f64>,
+        rate: Option<f64>,
+    ) -> FaultAction {
         let ids = |names: &[String]| -> Vec<NodeId> {
-            names.iter().flat_map(|n| scenario.resolve_validators(n).unwrap_or_default()).map(|i| i as NodeId).collect()
+            names
+                .iter()
+                .flat_map(|n| scenario.resolve_validators(n).unwrap_or_default())
+                .map(|i| i as NodeId)
+                .collect()
         };
         match kind {
             FaultKind::Crash => FaultAction::Crash(ids(validators)),
@@ -425,7 +547,14 @@ impl Columns<'_> {
         if self.direct
             && let Some(bases) = self.bases.get(net.region_of[t])
         {
-            return Some(column::normal_arrivals(netem::column(self.jitter, to), bases, transfer, sent, t, out));
+            return Some(column::normal_arrivals(
+                netem::column(self.jitter, to),
+                bases,
+                transfer,
+                sent,
+                t,
+                out,
+            ));
         }
         let (r, region) = (net.num_regions, net.region_of[t]);
         for (f, o) in out.iter_mut().enumerate() {
@@ -435,7 +564,10 @@ impl Columns<'_> {
                 let base = net.region_latency_ns[net.region_of[f] * r + region];
                 (sent[f] + net.direct_delay(self.jitter, f as NodeId, to, base, transfer)) as i64
             } else {
-                (sent[f] + net.delay(f as NodeId, to, self.bytes, self.jitter, self.loss)?.0) as i64
+                (sent[f]
+                    + net
+                        .delay(f as NodeId, to, self.bytes, self.jitter, self.loss)?
+                        .0) as i64
             };
         }
         Some(column::latest(out))
@@ -507,14 +639,21 @@ region = "r3"
         let (_, net) = four("");
         // 8 Mbit/s = 1 byte per microsecond: 1000 bytes add 1 ms.
         assert_eq!(net.send_delay(0, 3, 0, [0; 4]), Some(SimDuration(30 * MS)));
-        assert_eq!(net.send_delay(0, 3, 1000, [0; 4]), Some(SimDuration(31 * MS)));
+        assert_eq!(
+            net.send_delay(0, 3, 1000, [0; 4]),
+            Some(SimDuration(31 * MS))
+        );
     }
 
     #[test]
     fn restricted_topology_relays_along_the_fastest_path() {
-        let (_, mut net) = four(r#"topology = { kind = "edges", edges = [["a", "b"], ["b", "c"], ["c", "d"]] }"#);
+        let (_, mut net) =
+            four(r#"topology = { kind = "edges", edges = [["a", "b"], ["b", "c"], ["c", "d"]] }"#);
         // a→d over three hops of 10 ms, and the 1 ms transfer paid per hop.
-        assert_eq!(net.send_delay(0, 3, 1000, [0; 4]), Some(SimDuration(33 * MS)));
+        assert_eq!(
+            net.send_delay(0, 3, 1000, [0; 4]),
+            Some(SimDuration(33 * MS))
+        );
         // Crashing the relay c cuts d off.
         net.apply_fault(&FaultAction::Crash(vec![2]));
         assert_eq!(net.send_delay(0, 3, 0, [0; 4]), None);
@@ -526,39 +665,84 @@ region = "r3"
     fn faults_crash_slow_partition_and_loss() {
         let (s, mut net) = four("");
         net.apply_fault(&FaultAction::Slow(vec![1], 3.0));
-        assert_eq!(net.send_delay(0, 1, 0, [0; 4]), Some(SimDuration(30 * MS)), "slow receiver");
-        assert_eq!(net.send_delay(1, 2, 0, [0; 4]), Some(SimDuration(30 * MS)), "slow sender");
+        assert_eq!(
+            net.send_delay(0, 1, 0, [0; 4]),
+            Some(SimDuration(30 * MS)),
+            "slow receiver"
+        );
+        assert_eq!(
+            net.send_delay(1, 2, 0, [0; 4]),
+            Some(SimDuration(30 * MS)),
+            "slow sender"
+        );
         let undo = net.inverse(&FaultAction::Slow(vec![1], 3.0));
         net.apply_fault(&undo);
         assert_eq!(net.send_delay(0, 1, 0, [0; 4]), Some(SimDuration(10 * MS)));
 
-        let part = Network::resolve_fault(&s, FaultKind::Partition, &[], &[vec!["r0".into(), "r1".into()], vec!["c".into()]], None, None);
+        let part = Network::resolve_fault(
+            &s,
+            FaultKind::Partition,
+            &[],
+            &[vec!["r0".into(), "r1".into()], vec!["c".into()]],
+            None,
+            None,
+        );
         net.apply_fault(&part);
-        assert_eq!(net.send_delay(0, 2, 0, [0; 4]), None, "across the partition");
+        assert_eq!(
+            net.send_delay(0, 2, 0, [0; 4]),
+            None,
+            "across the partition"
+        );
         assert!(net.send_delay(0, 1, 0, [0; 4]).is_some(), "same side");
-        assert!(net.send_delay(0, 3, 0, [0; 4]).is_some(), "d is in no group: reaches everyone");
+        assert!(
+            net.send_delay(0, 3, 0, [0; 4]).is_some(),
+            "d is in no group: reaches everyone"
+        );
         net.apply_fault(&FaultAction::Heal);
         assert!(net.send_delay(0, 2, 0, [0; 4]).is_some());
 
         net.apply_fault(&FaultAction::Crash(vec![0]));
-        assert_eq!(net.send_delay(0, 1, 0, [0; 4]), None, "a crashed sender sends nothing");
+        assert_eq!(
+            net.send_delay(0, 1, 0, [0; 4]),
+            None,
+            "a crashed sender sends nothing"
+        );
         net.apply_fault(&FaultAction::Recover(vec![0]));
 
         // Loss: with rate 0.3 about 30% of 20,000 first transmissions are
         // lost (binomial sd ≈ 65, so ±400 is > 6 sd), and the mean number of
         // retries is p/(1−p) = 3/7 (geometric), each costing GOSSIP_RETRY.
         net.apply_fault(&FaultAction::Loss(0.3));
-        let delays: Vec<u64> = (0..20_000u64).map(|i| net.send_delay(0, 1, 0, [i, 0, 0, 0]).unwrap().0).collect();
+        let delays: Vec<u64> = (0..20_000u64)
+            .map(|i| net.send_delay(0, 1, 0, [i, 0, 0, 0]).unwrap().0)
+            .collect();
         let retried = delays.iter().filter(|&&d| d > 10 * MS).count();
         assert!((5600..=6400).contains(&retried), "retried {retried}");
-        let mean_retries = delays.iter().map(|&d| ((d - 10 * MS) / GOSSIP_RETRY.0) as f64).sum::<f64>() / 20_000.0;
-        assert!((mean_retries - 3.0 / 7.0).abs() < 0.03, "mean retries {mean_retries}");
+        let mean_retries = delays
+            .iter()
+            .map(|&d| ((d - 10 * MS) / GOSSIP_RETRY.0) as f64)
+            .sum::<f64>()
+            / 20_000.0;
+        assert!(
+            (mean_retries - 3.0 / 7.0).abs() < 0.03,
+            "mean retries {mean_retries}"
+        );
         // A message's fate depends on the message, not on what was sent before it.
-        let first: Vec<_> = (0..100u64).map(|i| net.send_delay(0, 1, 0, [i, 0, 0, 0])).collect();
-        let again: Vec<_> = (0..100u64).rev().map(|i| net.send_delay(0, 1, 0, [i, 0, 0, 0])).rev().collect();
+        let first: Vec<_> = (0..100u64)
+            .map(|i| net.send_delay(0, 1, 0, [i, 0, 0, 0]))
+            .collect();
+        let again: Vec<_> = (0..100u64)
+            .rev()
+            .map(|i| net.send_delay(0, 1, 0, [i, 0, 0, 0]))
+            .rev()
+            .collect();
         assert_eq!(first, again);
         net.apply_fault(&FaultAction::Loss(1.0));
-        assert_eq!(net.send_delay(0, 1, 0, [0; 4]), None, "all transmissions lost");
+        assert_eq!(
+            net.send_delay(0, 1, 0, [0; 4]),
+            None,
+            "all transmissions lost"
+        );
     }
 
     /// The arrivals `columns` gives a receiver, for messages sent at time
@@ -568,8 +752,16 @@ region = "r3"
     #[test]
     fn columns_are_the_columns_of_send_delays() {
         let (_, mut net) = four("");
-        net.set_jitter(Jitter { kind: JitterKind::Normal, fraction: 0.05, sigma: 0.0 });
-        for action in [None, Some(FaultAction::Slow(vec![2], 2.5)), Some(FaultAction::Loss(0.2))] {
+        net.set_jitter(Jitter {
+            kind: JitterKind::Normal,
+            fraction: 0.05,
+            sigma: 0.0,
+        });
+        for action in [
+            None,
+            Some(FaultAction::Slow(vec![2], 2.5)),
+            Some(FaultAction::Loss(0.2)),
+        ] {
             if let Some(a) = &action {
                 net.apply_fault(a);
             }
@@ -580,15 +772,35 @@ region = "r3"
                 }
                 for to in 0..4 {
                     let mut column = [0i64; 4];
-                    let latest = net.columns(500, key).unwrap().arrivals(to as NodeId, &[0; 4], &mut column).unwrap();
-                    assert_eq!(latest, (0..4).filter(|&f| f != to).map(|f| rows[f][to] as i64).max().unwrap());
+                    let latest = net
+                        .columns(500, key)
+                        .unwrap()
+                        .arrivals(to as NodeId, &[0; 4], &mut column)
+                        .unwrap();
+                    assert_eq!(
+                        latest,
+                        (0..4)
+                            .filter(|&f| f != to)
+                            .map(|f| rows[f][to] as i64)
+                            .max()
+                            .unwrap()
+                    );
                     for from in 0..4 {
                         if from == to {
                             assert_eq!(column[from], ABSENT);
                             continue;
                         }
-                        assert_eq!(column[from], rows[from][to] as i64, "{action:?} {from}->{to}");
-                        assert_eq!(column[from], net.send_delay(from as NodeId, to as NodeId, 500, key).unwrap().0 as i64, "{action:?} {from}->{to}");
+                        assert_eq!(
+                            column[from], rows[from][to] as i64,
+                            "{action:?} {from}->{to}"
+                        );
+                        assert_eq!(
+                            column[from],
+                            net.send_delay(from as NodeId, to as NodeId, 500, key)
+                                .unwrap()
+                                .0 as i64,
+                            "{action:?} {from}->{to}"
+                        );
                     }
                 }
             }
@@ -600,9 +812,15 @@ region = "r3"
     #[test]
     fn normal_jitter_has_the_configured_spread() {
         let (_, mut net) = four("");
-        net.set_jitter(Jitter { kind: JitterKind::Normal, fraction: 0.05, sigma: 0.0 });
+        net.set_jitter(Jitter {
+            kind: JitterKind::Normal,
+            fraction: 0.05,
+            sigma: 0.0,
+        });
         let n = 20_000u64;
-        let xs: Vec<f64> = (0..n).map(|i| net.send_delay(0, 3, 0, [i, 1, 2, 3]).unwrap().0 as f64 / MS as f64).collect();
+        let xs: Vec<f64> = (0..n)
+            .map(|i| net.send_delay(0, 3, 0, [i, 1, 2, 3]).unwrap().0 as f64 / MS as f64)
+            .collect();
         let mean = xs.iter().sum::<f64>() / n as f64;
         let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
         // Cell 30 ms, sd 5% = 1.5 ms; standard error of the mean ≈ 0.011 ms.

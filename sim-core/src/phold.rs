@@ -34,7 +34,14 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params { n: 1000, e: 10, remote: 0.9, lookahead: 0.1, t_end: 200.0, seed: 1 }
+        Params {
+            n: 1000,
+            e: 10,
+            remote: 0.9,
+            lookahead: 0.1,
+            t_end: 200.0,
+            seed: 1,
+        }
     }
 }
 
@@ -107,7 +114,11 @@ struct Counter {
 
 impl Counter {
     fn new(key: CounterKey) -> Self {
-        Counter { key, n: 0, current: key.at(&[0]) }
+        Counter {
+            key,
+            n: 0,
+            current: key.at(&[0]),
+        }
     }
 }
 
@@ -151,7 +162,11 @@ fn delay<R: Rng>(r: &mut R, p: &Params, draw: Draw) -> SimDuration {
 fn step<R: Rng>(r: &mut R, p: &Params, draw: Draw, lp: u32) -> (SimDuration, u32) {
     let d = delay(r, p, draw);
     // Lemire's multiply-and-reject (rand's `random_range`): no 64-bit division.
-    let target = if rng::unit_f64(r) < p.remote { r.random_range(0..p.n) } else { lp };
+    let target = if rng::unit_f64(r) < p.remote {
+        r.random_range(0..p.n)
+    } else {
+        lp
+    };
     (d, target)
 }
 
@@ -182,7 +197,12 @@ fn on_engine<S: EventRng>(p: &Params, draw: Draw, mut src: S) -> Outcome {
         let (d, target) = step(src.next(), p, draw, lp);
         q.push(t + d, target);
     }
-    Outcome { events, checksum, setup_s, loop_s: start.elapsed().as_secs_f64() }
+    Outcome {
+        events,
+        checksum,
+        setup_s,
+        loop_s: start.elapsed().as_secs_f64(),
+    }
 }
 
 fn on_binary_heap<S: EventRng>(p: &Params, draw: Draw, mut src: S) -> Outcome {
@@ -209,7 +229,12 @@ fn on_binary_heap<S: EventRng>(p: &Params, draw: Draw, mut src: S) -> Outcome {
         heap.push(Reverse((t + d.0, seq, target)));
         seq += 1;
     }
-    Outcome { events, checksum, setup_s, loop_s: start.elapsed().as_secs_f64() }
+    Outcome {
+        events,
+        checksum,
+        setup_s,
+        loop_s: start.elapsed().as_secs_f64(),
+    }
 }
 
 #[cfg(test)]
@@ -227,7 +252,11 @@ mod tests {
             for source in [Source::Counter, Source::Stream] {
                 let a = run(&p, Queue::Engine, draw, source);
                 let b = run(&p, Queue::BinaryHeap, draw, source);
-                assert_eq!((a.events, a.checksum), (b.events, b.checksum), "{draw:?} {source:?}");
+                assert_eq!(
+                    (a.events, a.checksum),
+                    (b.events, b.checksum),
+                    "{draw:?} {source:?}"
+                );
                 let off = (a.events as f64 - p.expected_events()).abs() / p.expected_events();
                 assert!(off < 0.01, "{draw:?} {source:?}: {} events", a.events);
             }

@@ -272,7 +272,9 @@ impl<E> EventQueue<E> {
         self.head += 1;
         self.len -= 1;
         let slot = top as u32;
-        let event = self.slab[slot as usize].take().expect("queued slot holds an event");
+        let event = self.slab[slot as usize]
+            .take()
+            .expect("queued slot holds an event");
         self.free.push(slot);
         Some((SimTime((self.tick << SHIFT) | offset(top)), event))
     }
@@ -305,7 +307,14 @@ mod tests {
         let mut seq = 0u64;
         for step in 0..200_000 {
             if rng.next_u32() % 5 < 3 || reference.is_empty() {
-                let scale = [1u64, 1_000, 100_000, 10_000_000, 1_000_000_000, 3_600_000_000_000][(rng.next_u32() % 6) as usize];
+                let scale = [
+                    1u64,
+                    1_000,
+                    100_000,
+                    10_000_000,
+                    1_000_000_000,
+                    3_600_000_000_000,
+                ][(rng.next_u32() % 6) as usize];
                 let t = now + rng.next_u64() % (scale * 4);
                 q.push(SimTime(t), seq);
                 reference.insert((t, seq));

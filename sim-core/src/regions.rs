@@ -6,8 +6,19 @@
 //! jitter whose standard deviation is 5% of the cell, which is our default too.
 
 pub const AWS_REGIONS: [&str; 13] = [
-    "N_Virginia", "Canada", "N_California", "London", "Oregon", "Ireland", "Frankfurt",
-    "S_Paulo", "Tokyo", "Mumbai", "Sydney", "Seoul", "Singapore",
+    "N_Virginia",
+    "Canada",
+    "N_California",
+    "London",
+    "Oregon",
+    "Ireland",
+    "Frankfurt",
+    "S_Paulo",
+    "Tokyo",
+    "Mumbai",
+    "Sydney",
+    "Seoul",
+    "Singapore",
 ];
 
 /// One-way delay in milliseconds, `AWS_ONE_WAY_MS[from][to]`.

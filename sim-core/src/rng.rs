@@ -87,7 +87,9 @@ impl CounterKey {
     /// A generator for the message or draw identified by `words`.
     #[inline]
     pub fn at(&self, words: &[u64]) -> CounterRng {
-        CounterRng { state: self.then(words).0 }
+        CounterRng {
+            state: self.then(words).0,
+        }
     }
 
     /// The key itself, for code that draws several generators at once
@@ -100,7 +102,9 @@ impl CounterKey {
     /// that steps `w` by a constant steps `scaled` by an addition.
     #[inline(always)]
     pub fn at_scaled(&self, scaled: u64) -> CounterRng {
-        CounterRng { state: mix64(self.0 ^ scaled) }
+        CounterRng {
+            state: mix64(self.0 ^ scaled),
+        }
     }
 
     /// The key with `words` folded in: `k.then(a).at(b)` is `k.at(a ++ b)`,
@@ -185,8 +189,16 @@ mod tests {
         // Unrelated draws in between change nothing.
         let _ = k.at(&[6, 0, 1, 3, 4]).next_u64();
         assert_eq!(x, k.at(&[5, 0, 1, 3, 4]).next_u64());
-        assert_ne!(x, k.at(&[5, 0, 1, 4, 3]).next_u64(), "sender and receiver are ordered");
-        assert_eq!(x, k.then(&[5, 0]).at(&[1, 3, 4]).next_u64(), "a prefix folded once");
+        assert_ne!(
+            x,
+            k.at(&[5, 0, 1, 4, 3]).next_u64(),
+            "sender and receiver are ordered"
+        );
+        assert_eq!(
+            x,
+            k.then(&[5, 0]).at(&[1, 3, 4]).next_u64(),
+            "a prefix folded once"
+        );
     }
 
     #[test]

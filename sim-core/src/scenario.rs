@@ -31,7 +31,11 @@ pub struct ScenarioError {
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some(l) => write!(f, "{}:{}: key `{}`: {}", self.file, l, self.key, self.message),
+            Some(l) => write!(
+                f,
+                "{}:{}: key `{}`: {}",
+                self.file, l, self.key, self.message
+            ),
             None => write!(f, "{}: key `{}`: {}", self.file, self.key, self.message),
         }
     }
@@ -491,7 +495,11 @@ impl Default for JitterConfig {
 }
 impl Default for TopologyConfig {
     fn default() -> Self {
-        TopologyConfig { kind: defaults::topology_kind(), degree: defaults::degree(), edges: Vec::new() }
+        TopologyConfig {
+            kind: defaults::topology_kind(),
+            degree: defaults::degree(),
+            edges: Vec::new(),
+        }
     }
 }
 impl Default for ConsensusConfig {
@@ -516,7 +524,10 @@ impl Default for ConsensusConfig {
 }
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { tx_rate_per_s: 0.0, tx_bytes: defaults::tx_bytes() }
+        MempoolConfig {
+            tx_rate_per_s: 0.0,
+            tx_bytes: defaults::tx_bytes(),
+        }
     }
 }
 
@@ -535,8 +546,11 @@ impl Scenario {
     /// Parses and validates `text` (the contents of `file`), filling every
     /// default so that the result is the resolved scenario.
     pub fn from_toml_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-        let mut scenario: Scenario = toml::from_str(text).map_err(|e| serde_error(text, file, &e))?;
-        scenario.resolve().map_err(|(path, message)| error_at(text, file, &path, message))?;
+        let mut scenario: Scenario =
+            toml::from_str(text).map_err(|e| serde_error(text, file, &e))?;
+        scenario
+            .resolve()
+            .map_err(|(path, message)| error_at(text, file, &path, message))?;
         Ok(scenario)
     }
 
@@ -547,17 +561,39 @@ impl Scenario {
 
     /// Potential GPU operators per group beyond `count` (issue #12's entrants).
     pub fn gpu_entrants(&self) -> usize {
-        self.market.as_ref().map_or(0, |m| if m.operators.enabled { m.operators.max_entrants as usize } else { 0 })
+        self.market.as_ref().map_or(0, |m| {
+            if m.operators.enabled {
+                m.operators.max_entrants as usize
+            } else {
+                0
+            }
+        })
     }
 
     /// The validators, expanded from their groups in declaration order.
     pub fn validator_specs(&self) -> Vec<ValidatorSpec> {
         let mut out = Vec::new();
         for g in &self.validators {
-            let region = self.network.regions.iter().position(|r| *r == g.region).unwrap_or(0);
+            let region = self
+                .network
+                .regions
+                .iter()
+                .position(|r| *r == g.region)
+                .unwrap_or(0);
             for i in 0..g.count {
-                let name = if g.count == 1 { g.name.clone() } else { format!("{}-{}", g.name, i) };
-                out.push(ValidatorSpec { name, group: g.name.clone(), region, power: g.power, behaviour: g.behaviour, hardware: g.hardware.clone() });
+                let name = if g.count == 1 {
+                    g.name.clone()
+                } else {
+                    format!("{}-{}", g.name, i)
+                };
+                out.push(ValidatorSpec {
+                    name,
+                    group: g.name.clone(),
+                    region,
+                    power: g.power,
+                    behaviour: g.behaviour,
+                    hardware: g.hardware.clone(),
+                });
             }
         }
         out
@@ -566,7 +602,12 @@ impl Scenario {
     /// Resolves a validator-or-group name to validator indices.
     pub fn resolve_validators(&self, name: &str) -> Option<Vec<usize>> {
         let specs = self.validator_specs();
-        let by_group: Vec<usize> = specs.iter().enumerate().filter(|(_, s)| s.group == name).map(|(i, _)| i).collect();
+        let by_group: Vec<usize> = specs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.group == name)
+            .map(|(i, _)| i)
+            .collect();
         if !by_group.is_empty() {
             return Some(by_group);
         }
@@ -586,11 +627,17 @@ impl Scenario {
         // Network.
         let net = &mut self.network;
         if net.regions.is_empty() {
-            return err(vec![Key("network"), Key("regions")], "needs at least one region".into());
+            return err(
+                vec![Key("network"), Key("regions")],
+                "needs at least one region".into(),
+            );
         }
         for (i, r) in net.regions.iter().enumerate() {
             if net.regions[..i].contains(r) {
-                return err(vec![Key("network"), Key("regions"), Idx(i)], format!("region {r:?} is listed twice"));
+                return err(
+                    vec![Key("network"), Key("regions"), Idx(i)],
+                    format!("region {r:?} is listed twice"),
+                );
             }
         }
         match &net.latency_ms {
@@ -608,14 +655,23 @@ impl Scenario {
                 if m.len() != n {
                     return err(
                         vec![Key("network"), Key("latency_ms")],
-                        format!("has {} rows but there are {} regions (the matrix must be square, one row and column per region)", m.len(), n),
+                        format!(
+                            "has {} rows but there are {} regions (the matrix must be square, one row and column per region)",
+                            m.len(),
+                            n
+                        ),
                     );
                 }
                 for (i, row) in m.iter().enumerate() {
                     if row.len() != n {
                         return err(
                             vec![Key("network"), Key("latency_ms"), Idx(i)],
-                            format!("row {} has {} columns, expected {} (the matrix must be square)", i, row.len(), n),
+                            format!(
+                                "row {} has {} columns, expected {} (the matrix must be square)",
+                                i,
+                                row.len(),
+                                n
+                            ),
                         );
                     }
                     for (j, &v) in row.iter().enumerate() {
@@ -631,41 +687,75 @@ impl Scenario {
         }
         let j = &net.jitter;
         if !(j.fraction.is_finite() && j.fraction >= 0.0) {
-            return err(vec![Key("network"), Key("jitter"), Key("fraction")], format!("must be ≥ 0, got {}", j.fraction));
+            return err(
+                vec![Key("network"), Key("jitter"), Key("fraction")],
+                format!("must be ≥ 0, got {}", j.fraction),
+            );
         }
         if !(j.sigma.is_finite() && j.sigma >= 0.0) {
-            return err(vec![Key("network"), Key("jitter"), Key("sigma")], format!("must be ≥ 0, got {}", j.sigma));
+            return err(
+                vec![Key("network"), Key("jitter"), Key("sigma")],
+                format!("must be ≥ 0, got {}", j.sigma),
+            );
         }
         if !(net.bandwidth_mbps.is_finite() && net.bandwidth_mbps > 0.0) {
-            return err(vec![Key("network"), Key("bandwidth_mbps")], format!("must be > 0, got {}", net.bandwidth_mbps));
+            return err(
+                vec![Key("network"), Key("bandwidth_mbps")],
+                format!("must be > 0, got {}", net.bandwidth_mbps),
+            );
         }
         if !(0.0..=1.0).contains(&net.loss_rate) {
-            return err(vec![Key("network"), Key("loss_rate")], format!("must be a probability in [0, 1], got {}", net.loss_rate));
+            return err(
+                vec![Key("network"), Key("loss_rate")],
+                format!("must be a probability in [0, 1], got {}", net.loss_rate),
+            );
         }
         // Consensus.
         let c = &self.consensus;
-        for (key, d) in [("timeout_propose", c.timeout_propose), ("timeout_prevote", c.timeout_prevote), ("timeout_precommit", c.timeout_precommit)] {
+        for (key, d) in [
+            ("timeout_propose", c.timeout_propose),
+            ("timeout_prevote", c.timeout_prevote),
+            ("timeout_precommit", c.timeout_precommit),
+        ] {
             if d.0 == 0 {
-                return err(vec![Key("consensus"), Key(key)], "must be longer than zero".into());
+                return err(
+                    vec![Key("consensus"), Key(key)],
+                    "must be longer than zero".into(),
+                );
             }
         }
         if c.max_block_bytes == 0 {
-            return err(vec![Key("consensus"), Key("max_block_bytes")], "must be > 0".into());
+            return err(
+                vec![Key("consensus"), Key("max_block_bytes")],
+                "must be > 0".into(),
+            );
         }
         // Mempool.
         let m = &self.mempool;
         if !(m.tx_rate_per_s.is_finite() && m.tx_rate_per_s >= 0.0) {
-            return err(vec![Key("mempool"), Key("tx_rate_per_s")], format!("must be ≥ 0, got {}", m.tx_rate_per_s));
+            return err(
+                vec![Key("mempool"), Key("tx_rate_per_s")],
+                format!("must be ≥ 0, got {}", m.tx_rate_per_s),
+            );
         }
         if m.tx_bytes == 0 {
             return err(vec![Key("mempool"), Key("tx_bytes")], "must be > 0".into());
         }
         if m.tx_bytes + c.block_overhead_bytes > c.max_block_bytes {
-            return err(vec![Key("mempool"), Key("tx_bytes")], format!("a transaction of {} bytes does not fit in a block of max_block_bytes = {}", m.tx_bytes, c.max_block_bytes));
+            return err(
+                vec![Key("mempool"), Key("tx_bytes")],
+                format!(
+                    "a transaction of {} bytes does not fit in a block of max_block_bytes = {}",
+                    m.tx_bytes, c.max_block_bytes
+                ),
+            );
         }
         // Validators.
         if self.validators.is_empty() {
-            return err(vec![Key("validators")], "needs at least one [[validators]] group".into());
+            return err(
+                vec![Key("validators")],
+                "needs at least one [[validators]] group".into(),
+            );
         }
         for (i, g) in self.validators.iter().enumerate() {
             let at = |k: &'static str| vec![Key("validators"), Idx(i), Key(k)];
@@ -685,7 +775,14 @@ impl Scenario {
                 return err(at("power"), "voting power is too large".into());
             }
             if !self.network.regions.contains(&g.region) {
-                return err(at("region"), format!("unknown region {:?}{}", g.region, did_you_mean(&g.region, &self.network.regions)));
+                return err(
+                    at("region"),
+                    format!(
+                        "unknown region {:?}{}",
+                        g.region,
+                        did_you_mean(&g.region, &self.network.regions)
+                    ),
+                );
             }
         }
         let specs = self.validator_specs();
@@ -694,28 +791,49 @@ impl Scenario {
         }
         for (i, s) in specs.iter().enumerate() {
             if specs[..i].iter().any(|o| o.name == s.name) {
-                return err(vec![Key("validators")], format!("validator name {:?} is used twice", s.name));
+                return err(
+                    vec![Key("validators")],
+                    format!("validator name {:?} is used twice", s.name),
+                );
             }
         }
         let total_power: u64 = specs.iter().map(|s| s.power).sum();
         if total_power > (i64::MAX as u64) / 8 {
-            return err(vec![Key("validators")], "total voting power is too large".into());
+            return err(
+                vec![Key("validators")],
+                "total voting power is too large".into(),
+            );
         }
         // Topology.
         let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
         let t = &self.network.topology;
         match t.kind {
             TopologyKind::Random if t.degree < 2 => {
-                return err(vec![Key("network"), Key("topology"), Key("degree")], "must be at least 2".into());
+                return err(
+                    vec![Key("network"), Key("topology"), Key("degree")],
+                    "must be at least 2".into(),
+                );
             }
             TopologyKind::Edges => {
                 if t.edges.is_empty() {
-                    return err(vec![Key("network"), Key("topology"), Key("edges")], "kind = \"edges\" needs a list of [a, b] links".into());
+                    return err(
+                        vec![Key("network"), Key("topology"), Key("edges")],
+                        "kind = \"edges\" needs a list of [a, b] links".into(),
+                    );
                 }
                 for (i, e) in t.edges.iter().enumerate() {
                     for (k, n) in e.iter().enumerate() {
                         if !names.contains(n) {
-                            return err(vec![Key("network"), Key("topology"), Key("edges"), Idx(i), Idx(k)], format!("unknown validator {n:?}{}", did_you_mean(n, &names)));
+                            return err(
+                                vec![
+                                    Key("network"),
+                                    Key("topology"),
+                                    Key("edges"),
+                                    Idx(i),
+                                    Idx(k),
+                                ],
+                                format!("unknown validator {n:?}{}", did_you_mean(n, &names)),
+                            );
                         }
                     }
                 }
@@ -739,14 +857,25 @@ impl Scenario {
                     }
                     for (k, n) in f.validators.iter().enumerate() {
                         if self.resolve_validators(n).is_none() {
-                            return err(vec![Key("faults"), Idx(i), Key("validators"), Idx(k)], format!("unknown validator or group {n:?}{}", did_you_mean(n, &known)));
+                            return err(
+                                vec![Key("faults"), Idx(i), Key("validators"), Idx(k)],
+                                format!(
+                                    "unknown validator or group {n:?}{}",
+                                    did_you_mean(n, &known)
+                                ),
+                            );
                         }
                     }
                     if f.kind == FaultKind::Slow {
                         match f.factor {
                             Some(x) if x.is_finite() && x >= 1.0 => {}
                             Some(x) => return err(at("factor"), format!("must be ≥ 1, got {x}")),
-                            None => return err(at("factor"), "kind = \"slow\" needs `factor` (≥ 1)".into()),
+                            None => {
+                                return err(
+                                    at("factor"),
+                                    "kind = \"slow\" needs `factor` (≥ 1)".into(),
+                                );
+                            }
                         }
                     }
                 }
@@ -758,13 +887,21 @@ impl Scenario {
                     all.extend(self.network.regions.iter().cloned());
                     for (g, group) in f.groups.iter().enumerate() {
                         if group.is_empty() {
-                            return err(vec![Key("faults"), Idx(i), Key("groups"), Idx(g)], "is empty".into());
+                            return err(
+                                vec![Key("faults"), Idx(i), Key("groups"), Idx(g)],
+                                "is empty".into(),
+                            );
                         }
                         for (k, n) in group.iter().enumerate() {
-                            if !self.network.regions.contains(n) && self.resolve_validators(n).is_none() {
+                            if !self.network.regions.contains(n)
+                                && self.resolve_validators(n).is_none()
+                            {
                                 return err(
                                     vec![Key("faults"), Idx(i), Key("groups"), Idx(g), Idx(k)],
-                                    format!("unknown region, group or validator {n:?}{}", did_you_mean(n, &all)),
+                                    format!(
+                                        "unknown region, group or validator {n:?}{}",
+                                        did_you_mean(n, &all)
+                                    ),
                                 );
                             }
                         }
@@ -772,7 +909,12 @@ impl Scenario {
                 }
                 FaultKind::Loss => match f.rate {
                     Some(r) if (0.0..=1.0).contains(&r) => {}
-                    Some(r) => return err(at("rate"), format!("must be a probability in [0, 1], got {r}")),
+                    Some(r) => {
+                        return err(
+                            at("rate"),
+                            format!("must be a probability in [0, 1], got {r}"),
+                        );
+                    }
                     None => return err(at("rate"), "kind = \"loss\" needs `rate`".into()),
                 },
                 FaultKind::Heal => {}
@@ -793,59 +935,123 @@ impl Scenario {
         let mut hw_names: Vec<String> = builtin_hw.keys().cloned().collect();
         hw_names.extend(self.hardware.keys().cloned());
         for (name, m) in &self.models {
-            if m.params <= 0.0 || m.layers == 0 || m.hidden == 0 || m.heads == 0 || m.kv_heads == 0 || m.dtype_bytes == 0 {
-                return err(vec![Key("models")], format!("model {name:?}: params, layers, hidden, heads, kv_heads and dtype_bytes must be > 0"));
+            if m.params <= 0.0
+                || m.layers == 0
+                || m.hidden == 0
+                || m.heads == 0
+                || m.kv_heads == 0
+                || m.dtype_bytes == 0
+            {
+                return err(
+                    vec![Key("models")],
+                    format!(
+                        "model {name:?}: params, layers, hidden, heads, kv_heads and dtype_bytes must be > 0"
+                    ),
+                );
             }
         }
         for (name, h) in &self.hardware {
             if !(h.peak_tflops > 0.0 && h.mem_bw_gbps > 0.0 && h.mem_gb > 0.0) {
-                return err(vec![Key("hardware")], format!("hardware {name:?}: peak_tflops, mem_bw_gbps and mem_gb must be > 0"));
+                return err(
+                    vec![Key("hardware")],
+                    format!("hardware {name:?}: peak_tflops, mem_bw_gbps and mem_gb must be > 0"),
+                );
             }
         }
         let v = &self.verification;
         if !(v.tee_slowdown.is_finite() && v.tee_slowdown >= 1.0) {
-            return err(vec![Key("verification"), Key("tee_slowdown")], format!("must be ≥ 1, got {}", v.tee_slowdown));
+            return err(
+                vec![Key("verification"), Key("tee_slowdown")],
+                format!("must be ≥ 1, got {}", v.tee_slowdown),
+            );
         }
-        for (key, p) in [("tee_breach_probability", v.tee_breach_probability), ("vanilla_reexecution_rate", v.vanilla_reexecution_rate)] {
+        for (key, p) in [
+            ("tee_breach_probability", v.tee_breach_probability),
+            ("vanilla_reexecution_rate", v.vanilla_reexecution_rate),
+        ] {
             if !(0.0..=1.0).contains(&p) {
-                return err(vec![Key("verification"), Key(key)], format!("must be a probability in [0, 1], got {p}"));
+                return err(
+                    vec![Key("verification"), Key(key)],
+                    format!("must be a probability in [0, 1], got {p}"),
+                );
             }
         }
         if !(v.zk_prover_flops.is_finite() && v.zk_prover_flops > 0.0) {
-            return err(vec![Key("verification"), Key("zk_prover_flops")], "must be > 0".into());
+            return err(
+                vec![Key("verification"), Key("zk_prover_flops")],
+                "must be > 0".into(),
+            );
         }
         for (i, g) in self.validators.iter().enumerate() {
             if !self.hardware.contains_key(&g.hardware) && !builtin_hw.contains_key(&g.hardware) {
-                return err(vec![Key("validators"), Idx(i), Key("hardware")], format!("unknown hardware {:?}{}", g.hardware, did_you_mean(&g.hardware, &hw_names)));
+                return err(
+                    vec![Key("validators"), Idx(i), Key("hardware")],
+                    format!(
+                        "unknown hardware {:?}{}",
+                        g.hardware,
+                        did_you_mean(&g.hardware, &hw_names)
+                    ),
+                );
             }
         }
         let r = &self.replicated;
         if r.max_block_tokens == 0 {
-            return err(vec![Key("replicated"), Key("max_block_tokens")], "must be at least 1".into());
+            return err(
+                vec![Key("replicated"), Key("max_block_tokens")],
+                "must be at least 1".into(),
+            );
         }
         if !(r.deterministic_slowdown.is_finite() && r.deterministic_slowdown >= 1.0) {
-            return err(vec![Key("replicated"), Key("deterministic_slowdown")], format!("must be ≥ 1, got {}", r.deterministic_slowdown));
+            return err(
+                vec![Key("replicated"), Key("deterministic_slowdown")],
+                format!("must be ≥ 1, got {}", r.deterministic_slowdown),
+            );
         }
         if let Some(m) = &self.market {
             let at = |k: &'static str| vec![Key("market"), Key(k)];
             if m.interval.0 == 0 {
                 return err(at("interval"), "must be longer than zero".into());
             }
-            if m.price == crate::market::PriceKind::Trace && m.file.as_deref().is_none_or(|f| f.trim().is_empty()) {
-                return err(at("file"), "price = \"trace\" needs file = \"<time_s,price_usd CSV>\"".into());
+            if m.price == crate::market::PriceKind::Trace
+                && m.file.as_deref().is_none_or(|f| f.trim().is_empty())
+            {
+                return err(
+                    at("file"),
+                    "price = \"trace\" needs file = \"<time_s,price_usd CSV>\"".into(),
+                );
             }
             if !(m.initial_price_usd.is_finite() && m.initial_price_usd > 0.0) {
-                return err(at("initial_price_usd"), format!("must be > 0, got {}", m.initial_price_usd));
+                return err(
+                    at("initial_price_usd"),
+                    format!("must be > 0, got {}", m.initial_price_usd),
+                );
             }
             if !(m.volatility.is_finite() && m.volatility >= 0.0) {
-                return err(at("volatility"), format!("must be ≥ 0, got {}", m.volatility));
+                return err(
+                    at("volatility"),
+                    format!("must be ≥ 0, got {}", m.volatility),
+                );
             }
             let o = &m.operators;
             if o.window.0 == 0 || o.patience.0 == 0 {
-                return err(vec![Key("market"), Key("operators"), Key(if o.window.0 == 0 { "window" } else { "patience" })], "must be longer than zero".into());
+                return err(
+                    vec![
+                        Key("market"),
+                        Key("operators"),
+                        Key(if o.window.0 == 0 {
+                            "window"
+                        } else {
+                            "patience"
+                        }),
+                    ],
+                    "must be longer than zero".into(),
+                );
             }
             if !(o.entry_margin.is_finite() && o.entry_margin >= 0.0) {
-                return err(vec![Key("market"), Key("operators"), Key("entry_margin")], format!("must be ≥ 0, got {}", o.entry_margin));
+                return err(
+                    vec![Key("market"), Key("operators"), Key("entry_margin")],
+                    format!("must be ≥ 0, got {}", o.entry_margin),
+                );
             }
             for (i, sh) in m.shocks.iter().enumerate() {
                 let at = |k: &'static str| vec![Key("market"), Key("shocks"), Idx(i), Key(k)];
@@ -854,20 +1060,39 @@ impl Scenario {
                     _ => sh.factor.is_finite() && sh.factor > 0.0,
                 };
                 if !ok {
-                    return err(at("factor"), format!("must be > 0 (a fraction in [0, 1] for operator_exit), got {}", sh.factor));
+                    return err(
+                        at("factor"),
+                        format!(
+                            "must be > 0 (a fraction in [0, 1] for operator_exit), got {}",
+                            sh.factor
+                        ),
+                    );
                 }
                 if sh.until.is_some_and(|u| u <= sh.at) {
                     return err(at("until"), "must be later than `at`".into());
                 }
             }
-            for (key, x) in [("price_elasticity", m.demand.price_elasticity), ("latency_elasticity", m.demand.latency_elasticity)] {
+            for (key, x) in [
+                ("price_elasticity", m.demand.price_elasticity),
+                ("latency_elasticity", m.demand.latency_elasticity),
+            ] {
                 if !x.is_finite() || x.abs() > 100.0 {
-                    return err(vec![Key("market"), Key("demand"), Key(key)], format!("must be a finite elasticity, got {x}"));
+                    return err(
+                        vec![Key("market"), Key("demand"), Key(key)],
+                        format!("must be a finite elasticity, got {x}"),
+                    );
                 }
             }
-            for (key, x) in [("drift", m.drift), ("issuance_elasticity", m.issuance_elasticity), ("demand_elasticity", m.demand_elasticity)] {
+            for (key, x) in [
+                ("drift", m.drift),
+                ("issuance_elasticity", m.issuance_elasticity),
+                ("demand_elasticity", m.demand_elasticity),
+            ] {
                 if !x.is_finite() || x.abs() > 1e6 {
-                    return err(at(key), format!("must be a finite number of reasonable size, got {x}"));
+                    return err(
+                        at(key),
+                        format!("must be a finite number of reasonable size, got {x}"),
+                    );
                 }
             }
         }
@@ -876,23 +1101,56 @@ impl Scenario {
         for (i, g) in self.gpu_nodes.iter().enumerate() {
             let at = |k: &'static str| vec![Key("gpu_nodes"), Idx(i), Key(k)];
             if g.name.trim().is_empty() || group_names.contains(&g.name.as_str()) {
-                return err(at("name"), format!("group name {:?} is empty or used twice", g.name));
+                return err(
+                    at("name"),
+                    format!("group name {:?} is empty or used twice", g.name),
+                );
             }
             group_names.push(&g.name);
             if g.count == 0 {
                 return err(at("count"), "must be at least 1".into());
             }
             let Some(m) = self.models.get(&g.model).or(builtin_models.get(&g.model)) else {
-                return err(at("model"), format!("unknown model {:?}{}", g.model, did_you_mean(&g.model, &model_names)));
+                return err(
+                    at("model"),
+                    format!(
+                        "unknown model {:?}{}",
+                        g.model,
+                        did_you_mean(&g.model, &model_names)
+                    ),
+                );
             };
-            let Some(h) = self.hardware.get(&g.hardware).or(builtin_hw.get(&g.hardware)) else {
-                return err(at("hardware"), format!("unknown hardware {:?}{}", g.hardware, did_you_mean(&g.hardware, &hw_names)));
+            let Some(h) = self
+                .hardware
+                .get(&g.hardware)
+                .or(builtin_hw.get(&g.hardware))
+            else {
+                return err(
+                    at("hardware"),
+                    format!(
+                        "unknown hardware {:?}{}",
+                        g.hardware,
+                        did_you_mean(&g.hardware, &hw_names)
+                    ),
+                );
             };
             if g.tee && !h.tee_capable {
-                return err(at("tee"), format!("hardware {:?} has no confidential-computing mode", g.hardware));
+                return err(
+                    at("tee"),
+                    format!(
+                        "hardware {:?} has no confidential-computing mode",
+                        g.hardware
+                    ),
+                );
             }
             if !(0.0..=1.0).contains(&g.dishonest_probability) {
-                return err(at("dishonest_probability"), format!("must be a probability in [0, 1], got {}", g.dishonest_probability));
+                return err(
+                    at("dishonest_probability"),
+                    format!(
+                        "must be a probability in [0, 1], got {}",
+                        g.dishonest_probability
+                    ),
+                );
             }
             if g.max_batch == 0 {
                 return err(at("max_batch"), "must be at least 1".into());
@@ -901,54 +1159,117 @@ impl Scenario {
                 return err(at("max_batch_tokens"), "must be at least 1".into());
             }
             if !(g.memory_fraction > 0.0 && g.memory_fraction <= 1.0) {
-                return err(at("memory_fraction"), format!("must be in (0, 1], got {}", g.memory_fraction));
+                return err(
+                    at("memory_fraction"),
+                    format!("must be in (0, 1], got {}", g.memory_fraction),
+                );
             }
             if m.weight_bytes() >= h.mem_gb * 1e9 * g.memory_fraction {
-                return err(at("model"), format!("{} needs {:.1} GB for weights; {} offers {:.1} GB", g.model, m.weight_bytes() / 1e9, g.hardware, h.mem_gb * g.memory_fraction));
+                return err(
+                    at("model"),
+                    format!(
+                        "{} needs {:.1} GB for weights; {} offers {:.1} GB",
+                        g.model,
+                        m.weight_bytes() / 1e9,
+                        g.hardware,
+                        h.mem_gb * g.memory_fraction
+                    ),
+                );
             }
             let l = &g.latency;
-            for (key, x) in [("flops_efficiency", l.flops_efficiency), ("bandwidth_efficiency", l.bandwidth_efficiency)] {
+            for (key, x) in [
+                ("flops_efficiency", l.flops_efficiency),
+                ("bandwidth_efficiency", l.bandwidth_efficiency),
+            ] {
                 if !(x > 0.0 && x <= 1.0) {
-                    return err(vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key(key)], format!("must be in (0, 1], got {x}"));
+                    return err(
+                        vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key(key)],
+                        format!("must be in (0, 1], got {x}"),
+                    );
                 }
             }
             if l.kind == LatencyKind::Exponential && l.mean.is_none_or(|d| d.0 == 0) {
-                return err(vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key("mean")], "kind = \"exponential\" needs a mean service time > 0".into());
+                return err(
+                    vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key("mean")],
+                    "kind = \"exponential\" needs a mean service time > 0".into(),
+                );
             }
-            if l.kind == LatencyKind::Profile && l.profile.as_deref().is_none_or(|p| p.trim().is_empty()) {
-                return err(vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key("profile")], "kind = \"profile\" needs profile = \"<file>\" (see scenarios/profiles/)".into());
+            if l.kind == LatencyKind::Profile
+                && l.profile.as_deref().is_none_or(|p| p.trim().is_empty())
+            {
+                return err(
+                    vec![Key("gpu_nodes"), Idx(i), Key("latency"), Key("profile")],
+                    "kind = \"profile\" needs profile = \"<file>\" (see scenarios/profiles/)"
+                        .into(),
+                );
             }
         }
         let mut stream_names: Vec<&str> = Vec::new();
         for (i, st) in self.workload.iter().enumerate() {
             let at = |k: &'static str| vec![Key("workload"), Idx(i), Key(k)];
             if st.name.trim().is_empty() || stream_names.contains(&st.name.as_str()) {
-                return err(at("name"), format!("stream name {:?} is empty or used twice", st.name));
+                return err(
+                    at("name"),
+                    format!("stream name {:?} is empty or used twice", st.name),
+                );
             }
             stream_names.push(&st.name);
             if !self.models.contains_key(&st.model) && !builtin_models.contains_key(&st.model) {
-                return err(at("model"), format!("unknown model {:?}{}", st.model, did_you_mean(&st.model, &model_names)));
+                return err(
+                    at("model"),
+                    format!(
+                        "unknown model {:?}{}",
+                        st.model,
+                        did_you_mean(&st.model, &model_names)
+                    ),
+                );
             }
-            let serving: Vec<&GpuGroup> = self.gpu_nodes.iter().filter(|g| g.model == st.model).collect();
+            let serving: Vec<&GpuGroup> = self
+                .gpu_nodes
+                .iter()
+                .filter(|g| g.model == st.model)
+                .collect();
             if serving.is_empty() && !replicated {
-                return err(at("model"), format!("no [[gpu_nodes]] group serves model {:?}", st.model));
+                return err(
+                    at("model"),
+                    format!("no [[gpu_nodes]] group serves model {:?}", st.model),
+                );
             }
             let a = &st.arrival;
             let arr = |k: &'static str| vec![Key("workload"), Idx(i), Key("arrival"), Key(k)];
             match a.kind {
-                ArrivalKind::Poisson | ArrivalKind::Diurnal if !(a.rate_per_s.is_finite() && a.rate_per_s > 0.0) => {
-                    return err(arr("rate_per_s"), format!("must be > 0, got {}", a.rate_per_s));
+                ArrivalKind::Poisson | ArrivalKind::Diurnal
+                    if !(a.rate_per_s.is_finite() && a.rate_per_s > 0.0) =>
+                {
+                    return err(
+                        arr("rate_per_s"),
+                        format!("must be > 0, got {}", a.rate_per_s),
+                    );
                 }
                 ArrivalKind::Diurnal if !(0.0..=1.0).contains(&a.amplitude) => {
-                    return err(arr("amplitude"), format!("must be in [0, 1], got {}", a.amplitude));
+                    return err(
+                        arr("amplitude"),
+                        format!("must be in [0, 1], got {}", a.amplitude),
+                    );
                 }
-                ArrivalKind::Diurnal if a.period.0 == 0 => return err(arr("period"), "must be longer than zero".into()),
+                ArrivalKind::Diurnal if a.period.0 == 0 => {
+                    return err(arr("period"), "must be longer than zero".into());
+                }
                 ArrivalKind::Mmpp => {
-                    if a.rates.is_empty() || a.rates.iter().any(|r| !(r.is_finite() && *r >= 0.0)) || a.rates.iter().all(|r| *r == 0.0) {
-                        return err(arr("rates"), "needs one or more rates ≥ 0, not all zero".into());
+                    if a.rates.is_empty()
+                        || a.rates.iter().any(|r| !(r.is_finite() && *r >= 0.0))
+                        || a.rates.iter().all(|r| *r == 0.0)
+                    {
+                        return err(
+                            arr("rates"),
+                            "needs one or more rates ≥ 0, not all zero".into(),
+                        );
                     }
                     if a.dwell.len() != a.rates.len() || a.dwell.iter().any(|d| d.0 == 0) {
-                        return err(arr("dwell"), format!("needs {} mean dwell times > 0, one per rate", a.rates.len()));
+                        return err(
+                            arr("dwell"),
+                            format!("needs {} mean dwell times > 0, one per rate", a.rates.len()),
+                        );
                     }
                 }
                 ArrivalKind::Trace if a.file.as_deref().is_none_or(str::is_empty) => {
@@ -956,7 +1277,10 @@ impl Scenario {
                 }
                 _ => {}
             }
-            for (key, d) in [("prompt_tokens", &st.prompt_tokens), ("output_tokens", &st.output_tokens)] {
+            for (key, d) in [
+                ("prompt_tokens", &st.prompt_tokens),
+                ("output_tokens", &st.output_tokens),
+            ] {
                 let path = |k: &'static str| vec![Key("workload"), Idx(i), Key(key), Key(k)];
                 if d.kind != TokenKind::Uniform && !(d.mean.is_finite() && d.mean >= 1.0) {
                     return err(path("mean"), format!("must be ≥ 1, got {}", d.mean));
@@ -971,19 +1295,37 @@ impl Scenario {
             let m = &st.modes;
             for (key, x) in [("tee", m.tee), ("zk", m.zk), ("vanilla", m.vanilla)] {
                 if !(x.is_finite() && x >= 0.0) {
-                    return err(vec![Key("workload"), Idx(i), Key("modes"), Key(key)], format!("must be ≥ 0, got {x}"));
+                    return err(
+                        vec![Key("workload"), Idx(i), Key("modes"), Key(key)],
+                        format!("must be ≥ 0, got {x}"),
+                    );
                 }
             }
             if m.total() <= 0.0 {
-                return err(at("modes"), "needs a weight > 0 for at least one of tee, zk, vanilla".into());
+                return err(
+                    at("modes"),
+                    "needs a weight > 0 for at least one of tee, zk, vanilla".into(),
+                );
             }
             if m.tee > 0.0 && !replicated && !serving.iter().any(|g| g.tee) {
-                return err(vec![Key("workload"), Idx(i), Key("modes"), Key("tee")], format!("no [[gpu_nodes]] group with tee = true serves {:?}", st.model));
+                return err(
+                    vec![Key("workload"), Idx(i), Key("modes"), Key("tee")],
+                    format!(
+                        "no [[gpu_nodes]] group with tee = true serves {:?}",
+                        st.model
+                    ),
+                );
             }
             if m.zk > 0.0 && self.verification.zk_provers == 0 {
-                return err(vec![Key("verification"), Key("zk_provers")], "ZK requests need at least one prover".into());
+                return err(
+                    vec![Key("verification"), Key("zk_provers")],
+                    "ZK requests need at least one prover".into(),
+                );
             }
-            for (key, x) in [("value_at_risk_usd", st.value_at_risk_usd), ("fee_usd", st.fee_usd)] {
+            for (key, x) in [
+                ("value_at_risk_usd", st.value_at_risk_usd),
+                ("fee_usd", st.fee_usd),
+            ] {
                 if !(x.is_finite() && x >= 0.0) {
                     return err(at(key), format!("must be ≥ 0, got {x}"));
                 }
@@ -991,52 +1333,101 @@ impl Scenario {
         }
         // Economics.
         let e = &self.economics;
-        for (key, x) in [("burn_fraction", e.burn_fraction), ("delegated_fraction", e.delegated_fraction), ("commission", e.commission), ("gpu_emission_share", e.gpu_emission_share), ("validator_gpu_share", e.validator_gpu_share), ("slash_fraction_fraud", e.slash_fraction_fraud), ("slash_fraction_double_sign", e.slash_fraction_double_sign)] {
+        for (key, x) in [
+            ("burn_fraction", e.burn_fraction),
+            ("delegated_fraction", e.delegated_fraction),
+            ("commission", e.commission),
+            ("gpu_emission_share", e.gpu_emission_share),
+            ("validator_gpu_share", e.validator_gpu_share),
+            ("slash_fraction_fraud", e.slash_fraction_fraud),
+            ("slash_fraction_double_sign", e.slash_fraction_double_sign),
+        ] {
             if !(0.0..=1.0).contains(&x) {
-                return err(vec![Key("economics"), Key(key)], format!("must be a fraction in [0, 1], got {x}"));
+                return err(
+                    vec![Key("economics"), Key(key)],
+                    format!("must be a fraction in [0, 1], got {x}"),
+                );
             }
         }
-        for (key, x) in [("user_balance", e.user_balance), ("stake_per_power", e.stake_per_power), ("gpu_node_stake", e.gpu_node_stake), ("treasury", e.treasury), ("zk_prover_fee", e.zk_prover_fee), ("price_per_mtok_per_bparam", e.price_per_mtok_per_bparam), ("annual_inflation", e.annual_inflation)] {
+        for (key, x) in [
+            ("user_balance", e.user_balance),
+            ("stake_per_power", e.stake_per_power),
+            ("gpu_node_stake", e.gpu_node_stake),
+            ("treasury", e.treasury),
+            ("zk_prover_fee", e.zk_prover_fee),
+            ("price_per_mtok_per_bparam", e.price_per_mtok_per_bparam),
+            ("annual_inflation", e.annual_inflation),
+        ] {
             if !(x.is_finite() && x >= 0.0 && x < 1e12) {
-                return err(vec![Key("economics"), Key(key)], format!("must be between 0 and 1e12, got {x}"));
+                return err(
+                    vec![Key("economics"), Key(key)],
+                    format!("must be between 0 and 1e12, got {x}"),
+                );
             }
         }
         if e.annual_inflation > 10.0 {
-            return err(vec![Key("economics"), Key("annual_inflation")], "is a fraction per year (0.05 = 5%); more than 10 is surely a mistake".into());
+            return err(
+                vec![Key("economics"), Key("annual_inflation")],
+                "is a fraction per year (0.05 = 5%); more than 10 is surely a mistake".into(),
+            );
         }
-        for (key, x) in [("block_gas_limit", e.block_gas_limit), ("elasticity", e.elasticity), ("base_fee_denominator", e.base_fee_denominator)] {
+        for (key, x) in [
+            ("block_gas_limit", e.block_gas_limit),
+            ("elasticity", e.elasticity),
+            ("base_fee_denominator", e.base_fee_denominator),
+        ] {
             if x == 0 {
-                return err(vec![Key("economics"), Key(key)], "must be at least 1".into());
+                return err(
+                    vec![Key("economics"), Key(key)],
+                    "must be at least 1".into(),
+                );
             }
         }
         if e.block_gas_limit < e.tx_base_gas {
-            return err(vec![Key("economics"), Key("block_gas_limit")], format!("below tx_base_gas ({}): no transaction fits", e.tx_base_gas));
+            return err(
+                vec![Key("economics"), Key("block_gas_limit")],
+                format!("below tx_base_gas ({}): no transaction fits", e.tx_base_gas),
+            );
         }
         for (name, p) in &e.prices {
             if !self.models.contains_key(name) && !builtin_models.contains_key(name) {
-                return err(vec![Key("economics"), Key("prices")], format!("unknown model {name:?}{}", did_you_mean(name, &model_names)));
+                return err(
+                    vec![Key("economics"), Key("prices")],
+                    format!("unknown model {name:?}{}", did_you_mean(name, &model_names)),
+                );
             }
-            if !(p.input_per_mtok >= 0.0 && p.output_per_mtok >= 0.0 && p.input_per_mtok.is_finite() && p.output_per_mtok.is_finite()) {
-                return err(vec![Key("economics"), Key("prices")], format!("prices of {name:?} must be ≥ 0"));
+            if !(p.input_per_mtok >= 0.0
+                && p.output_per_mtok >= 0.0
+                && p.input_per_mtok.is_finite()
+                && p.output_per_mtok.is_finite())
+            {
+                return err(
+                    vec![Key("economics"), Key("prices")],
+                    format!("prices of {name:?} must be ≥ 0"),
+                );
             }
         }
         // The resolved scenario carries every model and GPU it uses.
         for st in &self.workload {
             if !self.models.contains_key(&st.model) {
-                self.models.insert(st.model.clone(), builtin_models[&st.model].clone());
+                self.models
+                    .insert(st.model.clone(), builtin_models[&st.model].clone());
             }
         }
         for g in &self.validators {
             if !self.hardware.contains_key(&g.hardware) {
-                self.hardware.insert(g.hardware.clone(), builtin_hw[&g.hardware].clone());
+                self.hardware
+                    .insert(g.hardware.clone(), builtin_hw[&g.hardware].clone());
             }
         }
         for g in &self.gpu_nodes {
             if !self.models.contains_key(&g.model) {
-                self.models.insert(g.model.clone(), builtin_models[&g.model].clone());
+                self.models
+                    .insert(g.model.clone(), builtin_models[&g.model].clone());
             }
             if !self.hardware.contains_key(&g.hardware) {
-                self.hardware.insert(g.hardware.clone(), builtin_hw[&g.hardware].clone());
+                self.hardware
+                    .insert(g.hardware.clone(), builtin_hw[&g.hardware].clone());
             }
         }
         Ok(())
@@ -1045,16 +1436,27 @@ impl Scenario {
     /// Loads the arrival times of every `kind = "trace"` stream through
     /// `read` (given the file name as written in the scenario). `text` and
     /// `file` are the scenario's own, for error locations.
-    pub fn attach_traces(&mut self, text: &str, file: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), ScenarioError> {
+    pub fn attach_traces(
+        &mut self,
+        text: &str,
+        file: &str,
+        read: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<(), ScenarioError> {
         for (i, st) in self.workload.iter().enumerate() {
             if st.arrival.kind != ArrivalKind::Trace {
                 continue;
             }
             let name = st.arrival.file.clone().unwrap_or_default();
-            let path = vec![Seg::Key("workload"), Seg::Idx(i), Seg::Key("arrival"), Seg::Key("file")];
+            let path = vec![
+                Seg::Key("workload"),
+                Seg::Idx(i),
+                Seg::Key("arrival"),
+                Seg::Key("file"),
+            ];
             let fail = |message: String| error_at(text, file, &path, message);
             let body = read(&name).map_err(|e| fail(format!("cannot read trace {name:?}: {e}")))?;
-            let times = crate::workload::parse_trace(&body).map_err(|(line, m)| fail(format!("trace {name:?} line {line}: {m}")))?;
+            let times = crate::workload::parse_trace(&body)
+                .map_err(|(line, m)| fail(format!("trace {name:?} line {line}: {m}")))?;
             self.traces.insert(i, times);
         }
         Ok(())
@@ -1065,37 +1467,67 @@ impl Scenario {
     /// Loads every file the scenario names (trace arrivals, calibration
     /// profiles) through `read`: what a caller with a file system does after
     /// parsing.
-    pub fn attach_files(&mut self, text: &str, file: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), ScenarioError> {
+    pub fn attach_files(
+        &mut self,
+        text: &str,
+        file: &str,
+        read: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<(), ScenarioError> {
         self.attach_traces(text, file, read)?;
         self.attach_profiles(text, file, read)?;
         self.attach_price_trace(text, file, read)
     }
 
     /// Loads `[market] file` when `price = "trace"`.
-    pub fn attach_price_trace(&mut self, text: &str, file: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), ScenarioError> {
-        let Some(m) = self.market.as_mut() else { return Ok(()) };
+    pub fn attach_price_trace(
+        &mut self,
+        text: &str,
+        file: &str,
+        read: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<(), ScenarioError> {
+        let Some(m) = self.market.as_mut() else {
+            return Ok(());
+        };
         if m.price != crate::market::PriceKind::Trace {
             return Ok(());
         }
         let name = m.file.clone().unwrap_or_default();
-        let fail = |message: String| error_at(text, file, &[Seg::Key("market"), Seg::Key("file")], message);
-        let body = read(&name).map_err(|e| fail(format!("cannot read price trace {name:?}: {e}")))?;
-        m.trace = crate::market::parse_price_trace(&body).map_err(|(line, msg)| fail(format!("price trace {name:?} line {line}: {msg}")))?;
+        let fail = |message: String| {
+            error_at(text, file, &[Seg::Key("market"), Seg::Key("file")], message)
+        };
+        let body =
+            read(&name).map_err(|e| fail(format!("cannot read price trace {name:?}: {e}")))?;
+        m.trace = crate::market::parse_price_trace(&body)
+            .map_err(|(line, msg)| fail(format!("price trace {name:?} line {line}: {msg}")))?;
         Ok(())
     }
 
     /// Loads and fits the calibration profile of every GPU group with
     /// `latency.kind = "profile"`, through `read` (given the file name as
     /// written in the scenario).
-    pub fn attach_profiles(&mut self, text: &str, file: &str, read: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<(), ScenarioError> {
+    pub fn attach_profiles(
+        &mut self,
+        text: &str,
+        file: &str,
+        read: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<(), ScenarioError> {
         for (i, g) in self.gpu_nodes.iter().enumerate() {
-            let (LatencyKind::Profile, Some(name)) = (g.latency.kind, g.latency.profile.clone()) else { continue };
+            let (LatencyKind::Profile, Some(name)) = (g.latency.kind, g.latency.profile.clone())
+            else {
+                continue;
+            };
             if self.profiles.contains_key(&name) {
                 continue;
             }
-            let path = vec![Seg::Key("gpu_nodes"), Seg::Idx(i), Seg::Key("latency"), Seg::Key("profile")];
+            let path = vec![
+                Seg::Key("gpu_nodes"),
+                Seg::Idx(i),
+                Seg::Key("latency"),
+                Seg::Key("profile"),
+            ];
             let fail = |message: String| error_at(text, file, &path, message);
-            let body = read(&name).map_err(|e| fail(format!("cannot read profile {name:?}: {e}")))?;
+            let body =
+                read(&name).map_err(|e| fail(format!("cannot read profile {name:?}: {e}")))?;
             let fitted = crate::inference::profile::Profile::parse(&body)
                 .and_then(|p| p.fit())
                 .map_err(|e| fail(format!("profile {name:?}: {e}")))?;
@@ -1133,7 +1565,12 @@ impl Seg {
 
 /// The error for the key at `path` in `text` (the contents of `file`).
 fn error_at(text: &str, file: &str, path: &[Seg], message: String) -> ScenarioError {
-    ScenarioError { file: file.to_string(), line: locate(text, path), key: path_string(path), message }
+    ScenarioError {
+        file: file.to_string(),
+        line: locate(text, path),
+        key: path_string(path),
+        message,
+    }
 }
 
 fn path_string(path: &[Seg]) -> String {
@@ -1158,7 +1595,11 @@ fn path_string(path: &[Seg]) -> String {
 
 /// The 1-based line holding byte `offset` of `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// The line of the deepest part of `path` present in `text`.
@@ -1170,11 +1611,16 @@ fn locate(text: &str, path: &[Seg]) -> Option<usize> {
     let mut table = Some(doc.get_ref());
     for seg in path {
         let next = match (seg, table, value) {
-            (Seg::Key(_) | Seg::Name(_), Some(t), _) => t.iter().find(|(key, _)| Some(key.get_ref().as_ref()) == seg.key()).map(|(key, v)| {
-                span = Some(key.span());
-                v
-            }),
-            (Seg::Idx(i), _, Some(DeValue::Array(a))) => a.iter().nth(*i).inspect(|v| span = Some(v.span())),
+            (Seg::Key(_) | Seg::Name(_), Some(t), _) => t
+                .iter()
+                .find(|(key, _)| Some(key.get_ref().as_ref()) == seg.key())
+                .map(|(key, v)| {
+                    span = Some(key.span());
+                    v
+                }),
+            (Seg::Idx(i), _, Some(DeValue::Array(a))) => {
+                a.iter().nth(*i).inspect(|v| span = Some(v.span()))
+            }
             _ => None,
         };
         let Some(v) = next else { break };
@@ -1212,13 +1658,20 @@ fn path_at(text: &str, offset: usize) -> String {
             }
             DeValue::Array(a) => {
                 for (i, val) in a.iter().enumerate() {
-                    visit(format!("[{i}]"), val.span().contains(&offset), val.get_ref(), path);
+                    visit(
+                        format!("[{i}]"),
+                        val.span().contains(&offset),
+                        val.get_ref(),
+                        path,
+                    );
                 }
             }
             _ => {}
         }
     }
-    let Ok(doc) = DeTable::parse(text) else { return String::new() };
+    let Ok(doc) = DeTable::parse(text) else {
+        return String::new();
+    };
     let root = DeValue::Table(doc.into_inner());
     let mut best = (0, Vec::new());
     walk(&root, offset, &mut Vec::new(), &mut best);
@@ -1240,9 +1693,18 @@ fn serde_error(text: &str, file: &str, e: &toml::de::Error) -> ScenarioError {
     // serde: "unknown field `x`, expected one of `a`, `b`" / "expected `a`".
     if let Some(rest) = raw.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("");
-        let expected: Vec<String> = rest.split('`').skip(2).step_by(2).map(|s| s.to_string()).collect();
+        let expected: Vec<String> = rest
+            .split('`')
+            .skip(2)
+            .step_by(2)
+            .map(|s| s.to_string())
+            .collect();
         if !key.ends_with(field) {
-            key = if key.is_empty() { field.to_string() } else { format!("{key}.{field}") };
+            key = if key.is_empty() {
+                field.to_string()
+            } else {
+                format!("{key}.{field}")
+            };
         }
         message = format!("unknown key `{field}`{}", did_you_mean(field, &expected));
         if !expected.is_empty() {
@@ -1250,17 +1712,35 @@ fn serde_error(text: &str, file: &str, e: &toml::de::Error) -> ScenarioError {
         }
     } else if let Some(rest) = raw.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or("");
-        key = if key.is_empty() { field.to_string() } else { format!("{key}.{field}") };
+        key = if key.is_empty() {
+            field.to_string()
+        } else {
+            format!("{key}.{field}")
+        };
         message = format!("required key `{field}` is missing");
     } else if let Some(rest) = raw.strip_prefix("unknown variant `") {
         let value = rest.split('`').next().unwrap_or("");
-        let expected: Vec<String> = rest.split('`').skip(2).step_by(2).map(|s| s.to_string()).collect();
-        message = format!("unknown value {value:?}{} (allowed: {})", did_you_mean(value, &expected), expected.join(", "));
+        let expected: Vec<String> = rest
+            .split('`')
+            .skip(2)
+            .step_by(2)
+            .map(|s| s.to_string())
+            .collect();
+        message = format!(
+            "unknown value {value:?}{} (allowed: {})",
+            did_you_mean(value, &expected),
+            expected.join(", ")
+        );
     }
     if key.is_empty() {
         key = "(document)".to_string();
     }
-    ScenarioError { file: file.to_string(), line, key, message }
+    ScenarioError {
+        file: file.to_string(),
+        line,
+        key,
+        message,
+    }
 }
 
 /// ", did you mean `x`?" when a candidate is close, else "".
@@ -1296,7 +1776,11 @@ region = "a"
     fn line_of_counts_the_line_an_offset_is_on() {
         let t = "a = 1\nb = 2\n";
         assert_eq!(line_of(t, 0), 1);
-        assert_eq!(line_of(t, 6), 2, "the first byte after a newline is on the next line");
+        assert_eq!(
+            line_of(t, 6),
+            2,
+            "the first byte after a newline is on the next line"
+        );
         assert_eq!(line_of(t, 12), 3);
     }
 

@@ -12,14 +12,13 @@ mod requests;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-
 use crate::consensus::proposer::ProposerSchedule;
 use crate::consensus::round::{Action, RoundState};
 use crate::consensus::timeouts::Timeouts;
 use crate::consensus::{BlockId, Message, Step, VoteKind};
 use crate::event::Event;
-use crate::network::{FaultAction, Network, NodeId};
 use crate::mempool::{Mempool, TxKey, TxKind};
+use crate::network::{FaultAction, Network, NodeId};
 use crate::queue::EventQueue;
 use crate::records::{BlockRecord, NodeRecord, RecordSink, RoundRecord};
 use crate::rng::{self, Purpose, Streams};
@@ -188,10 +187,18 @@ impl Simulation {
             now: SimTime::ZERO,
             end: SimTime::ZERO + scenario.duration,
             queue: EventQueue::new(),
-            nodes: (0..n).map(|i| RoundState::new(i as NodeId, powers.clone())).collect(),
+            nodes: (0..n)
+                .map(|i| RoundState::new(i as NodeId, powers.clone()))
+                .collect(),
             stats: vec![NodeStats::default(); n],
-            honest: specs.iter().map(|s| s.behaviour == Behaviour::Honest).collect(),
-            equivocating: specs.iter().map(|s| s.behaviour == Behaviour::Equivocating).collect(),
+            honest: specs
+                .iter()
+                .map(|s| s.behaviour == Behaviour::Honest)
+                .collect(),
+            equivocating: specs
+                .iter()
+                .map(|s| s.behaviour == Behaviour::Equivocating)
+                .collect(),
             schedule: ProposerSchedule::new(&powers),
             timeouts: Timeouts::from_config(c),
             create_empty_blocks: c.create_empty_blocks,
@@ -203,7 +210,11 @@ impl Simulation {
             max_block_bytes: c.max_block_bytes,
             blocks: BTreeMap::new(),
             next_block: 0,
-            mempool: Mempool::new(scenario.mempool.tx_rate_per_s, scenario.mempool.tx_bytes, streams.stream(Purpose::Mempool, 0)),
+            mempool: Mempool::new(
+                scenario.mempool.tx_rate_per_s,
+                scenario.mempool.tx_bytes,
+                streams.stream(Purpose::Mempool, 0),
+            ),
             chain: Chain::default(),
             round_log: BTreeMap::new(),
             equivocations: BTreeMap::new(),
@@ -231,7 +242,14 @@ impl Simulation {
         // The fault timetable, with each `until` as its own undo event.
         // Faults at time 0 are in force before genesis.
         for f in &scenario.faults {
-            let action = Network::resolve_fault(scenario, f.kind, &f.validators, &f.groups, f.factor, f.rate);
+            let action = Network::resolve_fault(
+                scenario,
+                f.kind,
+                &f.validators,
+                &f.groups,
+                f.factor,
+                f.rate,
+            );
             let undo = f.until.map(|u| (u, sim.net.inverse(&action)));
             if f.at.0 == 0 {
                 sim.net.apply_fault(&action);
@@ -246,11 +264,17 @@ impl Simulation {
             let first = sim.next_arrival_gap();
             sim.queue.push(SimTime::ZERO + first, Event::TxArrival);
         }
-        let hw = sim.inf.node_hardware().iter().map(|h| scenario.hardware[h].usd_per_hour).collect();
+        let hw = sim
+            .inf
+            .node_hardware()
+            .iter()
+            .map(|h| scenario.hardware[h].usd_per_hour)
+            .collect();
         sim.market = market::Market::new(scenario, &streams, hw, scenario.gpu_nodes.len());
         sim.start_workload();
         if let Some(m) = &sim.market {
-            sim.queue.push(SimTime::ZERO + m.interval(), Event::MarketTick);
+            sim.queue
+                .push(SimTime::ZERO + m.interval(), Event::MarketTick);
         }
         // Genesis: every validator starts height 1 at time 0.
         for i in 0..n {
@@ -265,16 +289,28 @@ impl Simulation {
         self.faults.push(action);
         let i = self.fault_times.partition_point(|&t| t <= at);
         self.fault_times.insert(i, at);
-        self.queue.push(at, Event::Fault { index: (self.faults.len() - 1) as u32 });
+        self.queue.push(
+            at,
+            Event::Fault {
+                index: (self.faults.len() - 1) as u32,
+            },
+        );
     }
 
     fn next_arrival_gap(&mut self) -> SimDuration {
-        SimDuration::from_secs_f64(rng::exponential(&mut self.mempool.arrivals, 1.0 / self.mempool.rate_per_s))
+        SimDuration::from_secs_f64(rng::exponential(
+            &mut self.mempool.arrivals,
+            1.0 / self.mempool.rate_per_s,
+        ))
     }
 
     /// Runs to the end of the scenario, streaming records into `sink`, and
     /// calling `progress` with the simulated time now and then.
-    pub fn run(mut self, sink: &mut dyn RecordSink, progress: &mut dyn FnMut(SimTime)) -> Result<Summary, SimError> {
+    pub fn run(
+        mut self,
+        sink: &mut dyn RecordSink,
+        progress: &mut dyn FnMut(SimTime),
+    ) -> Result<Summary, SimError> {
         // Carry out what genesis asked for (proposals, timers).
         for node in 0..self.nodes.len() {
             self.drain(node as NodeId, sink);
@@ -287,7 +323,10 @@ impl Simulation {
             self.events_processed += 1;
             self.handle(event, sink);
             if let Some(message) = self.error.take() {
-                return Err(SimError { time_s: self.now.as_secs_f64(), message });
+                return Err(SimError {
+                    time_s: self.now.as_secs_f64(),
+                    message,
+                });
             }
             if self.events_processed % PROGRESS_EVERY == 0 {
                 progress(self.now);
@@ -306,7 +345,12 @@ impl Simulation {
     fn handle(&mut self, event: Event, sink: &mut dyn RecordSink) {
         match event {
             Event::Deliver { to, msg } => self.on_deliver(to, msg, sink),
-            Event::Timeout { node, height, round, step } => {
+            Event::Timeout {
+                node,
+                height,
+                round,
+                step,
+            } => {
                 if self.alive(node) {
                     self.nodes[node as usize].on_timeout(height, round, step);
                     self.drain(node, sink);
@@ -327,7 +371,11 @@ impl Simulation {
                     self.drain(node, sink);
                 }
             }
-            Event::BlockFetched { node, height, block } => {
+            Event::BlockFetched {
+                node,
+                height,
+                block,
+            } => {
                 if self.alive(node) && self.nodes[node as usize].height == height {
                     self.nodes[node as usize].on_block(block);
                     self.drain(node, sink);
@@ -340,7 +388,9 @@ impl Simulation {
             Event::MarketTick => self.on_market_tick(sink),
             Event::Arrival { stream } => self.on_arrival(stream, sink),
             Event::GpuStepEnd { node, run } => self.on_gpu_step_end(node, run, sink),
-            Event::GpuServiceDone { node, slot, id } => self.on_gpu_service_done(node, slot, id, sink),
+            Event::GpuServiceDone { node, slot, id } => {
+                self.on_gpu_service_done(node, slot, id, sink)
+            }
             Event::ProofDone { slot, id } => self.on_proof_done(slot, id, sink),
             Event::ReexecDone { slot, id } => self.on_reexec_done(slot, id, sink),
             Event::ChallengeEnd { slot, id } => self.on_challenge_end(slot, id, sink),
@@ -371,7 +421,14 @@ impl Simulation {
                 return;
             }
         }
-        if let Message::Proposal { height, round, from, block, .. } = msg {
+        if let Message::Proposal {
+            height,
+            round,
+            from,
+            block,
+            ..
+        } = msg
+        {
             if self.schedule.proposer(height, round) != from {
                 return; // not from the round's proposer: invalid
             }
@@ -385,7 +442,9 @@ impl Simulation {
     /// by now, all at once.
     fn on_quorum(&mut self, node: NodeId, height: u64, kind: VoteKind, sink: &mut dyn RecordSink) {
         let Some(plan) = self.plan.as_ref().filter(|p| p.height == height) else {
-            self.error = Some(format!("quorum fast path: no plan for height {height} when validator {node}'s votes came in"));
+            self.error = Some(format!(
+                "quorum fast path: no plan for height {height} when validator {node}'s votes came in"
+            ));
             return;
         };
         let i = node as usize;
@@ -416,7 +475,10 @@ impl Simulation {
         if !fresh {
             return;
         }
-        let next_fault = self.fault_times.get(self.fault_times.partition_point(|&t| t < self.now)).copied();
+        let next_fault = self
+            .fault_times
+            .get(self.fault_times.partition_point(|&t| t < self.now))
+            .copied();
         let powers: Vec<u64> = self.specs.iter().map(|s| s.power).collect();
         let h = quorum::Height {
             net: &self.net,
@@ -433,11 +495,27 @@ impl Simulation {
             end: self.end,
             next_fault,
         };
-        let Some(t) = self.planner.plan(&h) else { return };
+        let Some(t) = self.planner.plan(&h) else {
+            return;
+        };
         for (node, (&pv, &pc)) in t.prevote_quorum.iter().zip(&t.precommit_quorum).enumerate() {
             let node = node as NodeId;
-            self.queue.push(pv, Event::Quorum { node, height, kind: VoteKind::Prevote });
-            self.queue.push(pc, Event::Quorum { node, height, kind: VoteKind::Precommit });
+            self.queue.push(
+                pv,
+                Event::Quorum {
+                    node,
+                    height,
+                    kind: VoteKind::Prevote,
+                },
+            );
+            self.queue.push(
+                pc,
+                Event::Quorum {
+                    node,
+                    height,
+                    kind: VoteKind::Precommit,
+                },
+            );
         }
         for (st, r) in self.stats.iter_mut().zip(&t.received) {
             st.messages_received += r;
@@ -453,7 +531,9 @@ impl Simulation {
     /// checked as the votes are cast).
     fn timer_is_spent(&self, node: NodeId, height: u64, round: u32, step: Step) -> bool {
         self.nodes[node as usize].timer_is_spent(height, round, step)
-            || (step == Step::Propose && round == 0 && self.plan.as_ref().is_some_and(|p| p.height == height))
+            || (step == Step::Propose
+                && round == 0
+                && self.plan.as_ref().is_some_and(|p| p.height == height))
     }
 
     /// A proposal built on an app hash other than `node`'s is invalid to it.
@@ -473,7 +553,8 @@ impl Simulation {
         self.catchup_pending[node as usize] = true;
         // A status round trip with the peer before blocks are requested.
         let rtt = SimDuration(2 * self.net.region_latency(node, peer));
-        self.queue.push(self.now + rtt, Event::CatchUp { node, rearm: false });
+        self.queue
+            .push(self.now + rtt, Event::CatchUp { node, rearm: false });
     }
 
     /// Blocksync: adopt the honest chain's tip, then rejoin consensus. After a
@@ -493,7 +574,11 @@ impl Simulation {
             let (height, round, step) = (s.height, s.round, s.step);
             match step {
                 Step::NewHeight => self.begin_round0(node),
-                _ => s.outbox.push(Action::Schedule { step, height, round }),
+                _ => s.outbox.push(Action::Schedule {
+                    step,
+                    height,
+                    round,
+                }),
             }
         }
         self.drain(node, sink);
@@ -506,7 +591,13 @@ impl Simulation {
             FaultAction::Recover(ids) => {
                 for &id in &ids {
                     self.catchup_pending[id as usize] = true;
-                    self.queue.push(self.now, Event::CatchUp { node: id, rearm: true });
+                    self.queue.push(
+                        self.now,
+                        Event::CatchUp {
+                            node: id,
+                            rearm: true,
+                        },
+                    );
                 }
                 // Peers gossip their current votes to the returning validators.
                 for from in 0..self.nodes.len() as NodeId {
@@ -533,7 +624,11 @@ impl Simulation {
             return;
         }
         let height = self.nodes[from as usize].height;
-        let msgs: Vec<_> = self.sent[from as usize].iter().filter(|(m, _)| m[0].height() == height).copied().collect();
+        let msgs: Vec<_> = self.sent[from as usize]
+            .iter()
+            .filter(|(m, _)| m[0].height() == height)
+            .copied()
+            .collect();
         for (pair, bytes) in msgs {
             self.send_by_side(from, pair, bytes, only);
         }
@@ -542,7 +637,9 @@ impl Simulation {
     fn on_tx_arrival(&mut self, sink: &mut dyn RecordSink) {
         let gap = self.next_arrival_gap();
         self.queue.push(self.now + gap, Event::TxArrival);
-        let tx = self.econ.tx(TxKind::Background, self.mempool.tx_bytes, u16::MAX);
+        let tx = self
+            .econ
+            .tx(TxKind::Background, self.mempool.tx_bytes, u16::MAX);
         self.submit_tx(tx, sink);
     }
 
@@ -568,7 +665,10 @@ impl Simulation {
             }
             if self.empty_blocks_interval.0 > 0 {
                 let height = self.nodes[node as usize].height;
-                self.queue.push(self.now + self.empty_blocks_interval, Event::EmptyBlockTimer { node, height });
+                self.queue.push(
+                    self.now + self.empty_blocks_interval,
+                    Event::EmptyBlockTimer { node, height },
+                );
             }
             return;
         }
@@ -580,7 +680,11 @@ impl Simulation {
         let proposer = self.schedule.proposer(height, round);
         if self.honest[node as usize] {
             let now = self.now;
-            self.round_log.entry((height, round)).or_insert(RoundLog { proposer, started: now, proposal: None });
+            self.round_log.entry((height, round)).or_insert(RoundLog {
+                proposer,
+                started: now,
+                proposal: None,
+            });
         }
         self.nodes[node as usize].start_round(round, proposer == node);
     }
@@ -602,13 +706,27 @@ impl Simulation {
     fn perform(&mut self, node: NodeId, action: Action, sink: &mut dyn RecordSink) {
         let current = self.nodes[node as usize].height;
         match action {
-            Action::Propose { height, round, pol_round, block } => {
+            Action::Propose {
+                height,
+                round,
+                pol_round,
+                block,
+            } => {
                 if height == current {
                     self.propose(node, height, round, pol_round, block);
                 }
             }
-            Action::Vote { kind, height, round, block } => self.send_vote(node, kind, height, round, block),
-            Action::Schedule { step, height, round } => {
+            Action::Vote {
+                kind,
+                height,
+                round,
+                block,
+            } => self.send_vote(node, kind, height, round, block),
+            Action::Schedule {
+                step,
+                height,
+                round,
+            } => {
                 if self.timer_is_spent(node, height, round, step) {
                     return; // it would do nothing when it fires
                 }
@@ -618,20 +736,44 @@ impl Simulation {
                     Step::Precommit => self.timeouts.precommit(round),
                     Step::NewHeight => self.timeouts.commit,
                 };
-                self.queue.push(self.now + after, Event::Timeout { node, height, round, step });
+                self.queue.push(
+                    self.now + after,
+                    Event::Timeout {
+                        node,
+                        height,
+                        round,
+                        step,
+                    },
+                );
             }
             Action::EnterRound { height, round } => {
                 if height == current {
                     self.enter_round(node, round);
                 }
             }
-            Action::Commit { height, round, block } => self.on_commit(node, height, round, block, sink),
+            Action::Commit {
+                height,
+                round,
+                block,
+            } => self.on_commit(node, height, round, block, sink),
             Action::FetchBlock { height, block } => {
-                let Some(b) = self.blocks.get(&block) else { return };
+                let Some(b) = self.blocks.get(&block) else {
+                    return;
+                };
                 let peer = b.proposer;
                 let delay = SimDuration(2 * self.net.region_latency(node, peer))
-                    + self.net.send_delay(peer, node, b.bytes, [height, u64::MAX, 9, block as u64]).unwrap_or_default();
-                self.queue.push(self.now + delay, Event::BlockFetched { node, height, block });
+                    + self
+                        .net
+                        .send_delay(peer, node, b.bytes, [height, u64::MAX, 9, block as u64])
+                        .unwrap_or_default();
+                self.queue.push(
+                    self.now + delay,
+                    Event::BlockFetched {
+                        node,
+                        height,
+                        block,
+                    },
+                );
             }
         }
     }
@@ -639,8 +781,17 @@ impl Simulation {
     /// A block filled from the mempool up to `max_block_bytes` and the gas limit.
     fn new_block(&mut self, node: NodeId, height: u64) -> BlockId {
         let room = self.max_block_bytes.saturating_sub(self.block_base_bytes);
-        let compute = if self.exec.replicated { self.scenario.replicated.max_block_tokens } else { u64::MAX };
-        let sel = self.mempool.select(room, self.econ.block_gas_limit(), self.econ.base_fee, compute);
+        let compute = if self.exec.replicated {
+            self.scenario.replicated.max_block_tokens
+        } else {
+            u64::MAX
+        };
+        let sel = self.mempool.select(
+            room,
+            self.econ.block_gas_limit(),
+            self.econ.base_fee,
+            compute,
+        );
         let requests = sel
             .keys
             .iter()
@@ -652,11 +803,29 @@ impl Simulation {
         let id = self.next_block;
         self.next_block += 1;
         let app_hash = self.exec.app_hash[node as usize];
-        self.blocks.insert(id, Block { height, proposer: node, txs: sel.keys, bytes: self.block_base_bytes + sel.bytes, proposed_at: self.now, requests, app_hash });
+        self.blocks.insert(
+            id,
+            Block {
+                height,
+                proposer: node,
+                txs: sel.keys,
+                bytes: self.block_base_bytes + sel.bytes,
+                proposed_at: self.now,
+                requests,
+                app_hash,
+            },
+        );
         id
     }
 
-    fn propose(&mut self, node: NodeId, height: u64, round: u32, pol_round: i32, reuse: Option<BlockId>) {
+    fn propose(
+        &mut self,
+        node: NodeId,
+        height: u64,
+        round: u32,
+        pol_round: i32,
+        reuse: Option<BlockId>,
+    ) {
         self.stats[node as usize].proposals += 1;
         if let Some(log) = self.round_log.get_mut(&(height, round)) {
             log.proposal.get_or_insert(self.now);
@@ -665,14 +834,29 @@ impl Simulation {
             // Two conflicting blocks, one to each side of the honest validators.
             let pair = [self.new_block(node, height), self.new_block(node, height)];
             self.equivocations.insert((height, round), pair);
-            let msgs = pair.map(|block| Message::Proposal { height, round, block, pol_round, from: node });
+            let msgs = pair.map(|block| Message::Proposal {
+                height,
+                round,
+                block,
+                pol_round,
+                from: node,
+            });
             let bytes = self.blocks[&pair[0]].bytes;
             self.broadcast_by_side(node, msgs, bytes);
             msgs[self.side(node)]
         } else {
             let block = reuse.unwrap_or_else(|| self.new_block(node, height));
-            let msg = Message::Proposal { height, round, block, pol_round, from: node };
-            let bytes = self.blocks.get(&block).map_or(self.block_base_bytes, |b| b.bytes);
+            let msg = Message::Proposal {
+                height,
+                round,
+                block,
+                pol_round,
+                from: node,
+            };
+            let bytes = self
+                .blocks
+                .get(&block)
+                .map_or(self.block_base_bytes, |b| b.bytes);
             if round == 0 && reuse.is_none() {
                 self.plan_height(node, height, block, bytes);
             }
@@ -684,7 +868,13 @@ impl Simulation {
 
     fn send_vote(&mut self, node: NodeId, kind: VoteKind, height: u64, round: u32, block: BlockId) {
         self.stats[node as usize].votes_sent += 1;
-        let vote = |kind, block| Message::Vote { kind, height, round, block, from: node };
+        let vote = |kind, block| Message::Vote {
+            kind,
+            height,
+            round,
+            block,
+            from: node,
+        };
         if self.equivocating[node as usize]
             && let Some(&pair) = self.equivocations.get(&(height, round))
         {
@@ -693,13 +883,25 @@ impl Simulation {
             self.econ.on_double_sign(node);
             match kind {
                 VoteKind::Prevote => {
-                    self.broadcast_by_side(node, pair.map(|b| vote(VoteKind::Prevote, b)), self.vote_bytes);
-                    self.broadcast_by_side(node, pair.map(|b| vote(VoteKind::Precommit, b)), self.vote_bytes);
+                    self.broadcast_by_side(
+                        node,
+                        pair.map(|b| vote(VoteKind::Prevote, b)),
+                        self.vote_bytes,
+                    );
+                    self.broadcast_by_side(
+                        node,
+                        pair.map(|b| vote(VoteKind::Precommit, b)),
+                        self.vote_bytes,
+                    );
                     self.double_signed.insert((node, height, round));
                 }
                 VoteKind::Precommit if self.double_signed.contains(&(node, height, round)) => {}
                 VoteKind::Precommit => {
-                    self.broadcast_by_side(node, pair.map(|b| vote(VoteKind::Precommit, b)), self.vote_bytes);
+                    self.broadcast_by_side(
+                        node,
+                        pair.map(|b| vote(VoteKind::Precommit, b)),
+                        self.vote_bytes,
+                    );
                 }
             }
             return;
@@ -743,32 +945,54 @@ impl Simulation {
 
     fn broadcast_by_side(&mut self, from: NodeId, msgs: [Message; 2], bytes: u64) {
         let sent = &mut self.sent[from as usize];
-        if sent.first().is_some_and(|(m, _)| m[0].height() != msgs[0].height()) {
+        if sent
+            .first()
+            .is_some_and(|(m, _)| m[0].height() != msgs[0].height())
+        {
             sent.clear();
         }
         sent.push((msgs, bytes));
         self.send_by_side(from, msgs, bytes, None);
     }
 
-    fn send_by_side(&mut self, from: NodeId, msgs: [Message; 2], bytes: u64, only: Option<&[NodeId]>) {
+    fn send_by_side(
+        &mut self,
+        from: NodeId,
+        msgs: [Message; 2],
+        bytes: u64,
+        only: Option<&[NodeId]>,
+    ) {
         for to in 0..self.nodes.len() as NodeId {
             if to == from || only.is_some_and(|o| !o.contains(&to)) {
                 continue;
             }
             let msg = msgs[self.side(to)];
             if let Some(delay) = self.net.send_delay(from, to, bytes, msg.key()) {
-                self.queue.push(self.now + delay, Event::Deliver { to, msg });
+                self.queue
+                    .push(self.now + delay, Event::Deliver { to, msg });
             }
         }
     }
 
-    fn on_commit(&mut self, node: NodeId, height: u64, round: u32, block: BlockId, sink: &mut dyn RecordSink) {
+    fn on_commit(
+        &mut self,
+        node: NodeId,
+        height: u64,
+        round: u32,
+        block: BlockId,
+        sink: &mut dyn RecordSink,
+    ) {
         let i = node as usize;
         self.stats[i].heights_committed += 1;
         // The next height starts after timeout_commit, or at once when
         // skip_timeout_commit is set and every validator's precommit is in.
-        let all_in = self.skip_timeout_commit && self.nodes[i].precommit_power(round, block) == self.total_power;
-        let wait = if all_in { SimDuration::ZERO } else { self.timeouts.commit };
+        let all_in = self.skip_timeout_commit
+            && self.nodes[i].precommit_power(round, block) == self.total_power;
+        let wait = if all_in {
+            SimDuration::ZERO
+        } else {
+            self.timeouts.commit
+        };
         if self.honest[i] {
             self.record_commit(height, round, block, sink);
         }
@@ -793,13 +1017,25 @@ impl Simulation {
                 }
             }
         }
-        self.queue.push(start, Event::StartHeight { node, height: height + 1 });
+        self.queue.push(
+            start,
+            Event::StartHeight {
+                node,
+                height: height + 1,
+            },
+        );
         self.start_at[i] = start;
     }
 
     /// The chain's bookkeeping when an honest validator commits `height`:
     /// records, the mempool, the economy, the requests, block execution.
-    fn record_commit(&mut self, height: u64, round: u32, block: BlockId, sink: &mut dyn RecordSink) {
+    fn record_commit(
+        &mut self,
+        height: u64,
+        round: u32,
+        block: BlockId,
+        sink: &mut dyn RecordSink,
+    ) {
         let Some(idx) = (height - 1).checked_sub(self.chain.forgotten) else {
             return; // cannot happen: only heights below every validator's are forgotten
         };
@@ -830,7 +1066,10 @@ impl Simulation {
         let b = self.blocks[&block].clone();
         assert_eq!(b.height, height);
         let included = self.mempool.take(&b.txs);
-        let flows = match self.econ.on_block(self.now, b.proposer, &included, &self.inf.active) {
+        let flows = match self
+            .econ
+            .on_block(self.now, b.proposer, &included, &self.inf.active)
+        {
             Ok(f) => f,
             Err(e) => {
                 self.error = Some(e);
@@ -838,7 +1077,8 @@ impl Simulation {
             }
         };
         let (attestations, proofs) = self.on_included(&included, sink);
-        let verify_s = attestations as f64 * self.exec.tee_verify_s + proofs as f64 * self.exec.zk_verify_s;
+        let verify_s =
+            attestations as f64 * self.exec.tee_verify_s + proofs as f64 * self.exec.zk_verify_s;
         if verify_s > 0.0 {
             for (v, cpu) in self.exec.verify_cpu_s.iter_mut().enumerate() {
                 if !self.net.faults.crashed[v] {
@@ -869,7 +1109,11 @@ impl Simulation {
         if let Some(row) = self.econ.row(self.now, height, false) {
             sink.ledger(row);
         }
-        let rounds: Vec<_> = self.round_log.range((height, 0)..(height + 1, 0)).map(|(k, v)| (*k, *v)).collect();
+        let rounds: Vec<_> = self
+            .round_log
+            .range((height, 0)..(height + 1, 0))
+            .map(|(k, v)| (*k, *v))
+            .collect();
         for ((h, r), log) in rounds {
             sink.round(RoundRecord {
                 height: h,
@@ -883,7 +1127,8 @@ impl Simulation {
         // Forget what no validator needs any more.
         self.round_log = self.round_log.split_off(&(height + 1, 0));
         self.equivocations = self.equivocations.split_off(&(height.saturating_sub(1), 0));
-        self.blocks.retain(|_, b| b.height + BLOCKS_KEPT_BELOW_TIP >= height);
+        self.blocks
+            .retain(|_, b| b.height + BLOCKS_KEPT_BELOW_TIP >= height);
         if height % 64 == 0 {
             let lowest = self.nodes.iter().map(|s| s.height).min().unwrap_or(height);
             let needed = lowest.min(height);
@@ -925,9 +1170,15 @@ impl Simulation {
         let economics = self.econ.summary(self.end);
         let cost = self.cost(requests.finalised);
         let duration_s = self.scenario.duration.as_secs_f64();
-        let fractions: Vec<f64> = self.exec.verify_cpu_s.iter().map(|s| s / duration_s).collect();
+        let fractions: Vec<f64> = self
+            .exec
+            .verify_cpu_s
+            .iter()
+            .map(|s| s / duration_s)
+            .collect();
         let verify = crate::summary::MeanMax {
-            mean: (!fractions.is_empty()).then(|| fractions.iter().sum::<f64>() / fractions.len() as f64),
+            mean: (!fractions.is_empty())
+                .then(|| fractions.iter().sum::<f64>() / fractions.len() as f64),
             max: fractions.iter().copied().reduce(f64::max),
         };
         let c = &self.chain;
@@ -960,13 +1211,23 @@ impl Simulation {
             cost,
             validators_unable_to_execute: self.exec.unable.iter().filter(|&&u| u).count() as u64,
             validator_verify_cpu_fraction: verify,
-            market: self.market.as_ref().map(|m| m.summary(self.inf.lost_to_capacity, self.inf.active.iter().filter(|&&a| a).count() as u32)),
+            market: self.market.as_ref().map(|m| {
+                m.summary(
+                    self.inf.lost_to_capacity,
+                    self.inf.active.iter().filter(|&&a| a).count() as u32,
+                )
+            }),
         }
     }
 }
 
 /// Runs `scenario` with `seed` to the end.
-pub fn run(scenario: &Scenario, seed: u64, sink: &mut dyn RecordSink, progress: &mut dyn FnMut(SimTime)) -> Result<Summary, SimError> {
+pub fn run(
+    scenario: &Scenario,
+    seed: u64,
+    sink: &mut dyn RecordSink,
+    progress: &mut dyn FnMut(SimTime),
+) -> Result<Summary, SimError> {
     Simulation::new(scenario, seed).run(sink, progress)
 }
 

@@ -119,7 +119,14 @@ pub struct ModeGaps {
 impl ModeGaps {
     pub fn of(samples: &Sketch) -> ModeGaps {
         let d = samples.distribution();
-        ModeGaps { n: samples.len(), mean: d.mean, p50: d.p50, p90: d.p90, p99: d.p99, max: d.max }
+        ModeGaps {
+            n: samples.len(),
+            mean: d.mean,
+            p50: d.p50,
+            p90: d.p90,
+            p99: d.p99,
+            max: d.max,
+        }
     }
 }
 
@@ -180,7 +187,13 @@ impl Distribution {
     /// p% of the samples at or below it.
     pub fn of(samples: &[f64]) -> Distribution {
         if samples.is_empty() {
-            return Distribution { mean: None, p50: None, p90: None, p99: None, max: None };
+            return Distribution {
+                mean: None,
+                p50: None,
+                p90: None,
+                p99: None,
+                max: None,
+            };
         }
         let mut v = samples.to_vec();
         v.sort_by(f64::total_cmp);
@@ -323,18 +336,31 @@ mod tests {
                 state = crate::rng::mix64(state.wrapping_add(1));
                 // Log-uniform over 1 µs .. 1000 s, a few exact zeros.
                 let u = (state >> 11) as f64 / (1u64 << 53) as f64;
-                let x = if state % 50 == 0 { 0.0 } else { 1e-6 * 1e9f64.powf(u) };
+                let x = if state % 50 == 0 {
+                    0.0
+                } else {
+                    1e-6 * 1e9f64.powf(u)
+                };
                 sketch.push(x);
                 all.push(x);
             }
             let exact = Distribution::of(&all);
             let approx = sketch.distribution();
-            for (a, e) in [(approx.p50, exact.p50), (approx.p90, exact.p90), (approx.p99, exact.p99)] {
+            for (a, e) in [
+                (approx.p50, exact.p50),
+                (approx.p90, exact.p90),
+                (approx.p99, exact.p99),
+            ] {
                 let (a, e) = (a.unwrap(), e.unwrap());
-                assert!((a - e).abs() <= e * 2f64.powi(-11) + 1e-300, "case {case}: {a} vs {e}");
+                assert!(
+                    (a - e).abs() <= e * 2f64.powi(-11) + 1e-300,
+                    "case {case}: {a} vs {e}"
+                );
             }
             assert_eq!(approx.max, exact.max);
-            assert!((approx.mean.unwrap() - exact.mean.unwrap()).abs() <= 1e-9 * exact.mean.unwrap());
+            assert!(
+                (approx.mean.unwrap() - exact.mean.unwrap()).abs() <= 1e-9 * exact.mean.unwrap()
+            );
         }
     }
 

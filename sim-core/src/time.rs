@@ -88,7 +88,9 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("duration {text:?} has no unit (use e.g. \"500ms\", \"3s\", \"1h\")"))?;
+        .ok_or_else(|| {
+            format!("duration {text:?} has no unit (use e.g. \"500ms\", \"3s\", \"1h\")")
+        })?;
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
         return Err(format!("duration {text:?} does not start with a number"));
@@ -121,7 +123,14 @@ impl fmt::Display for SimDuration {
     /// Writes the shortest exact form that `parse_duration` reads back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ns = self.0;
-        let units = [(86_400 * NANOS_PER_SEC, "d"), (3600 * NANOS_PER_SEC, "h"), (60 * NANOS_PER_SEC, "m"), (NANOS_PER_SEC, "s"), (1_000_000, "ms"), (1_000, "us")];
+        let units = [
+            (86_400 * NANOS_PER_SEC, "d"),
+            (3600 * NANOS_PER_SEC, "h"),
+            (60 * NANOS_PER_SEC, "m"),
+            (NANOS_PER_SEC, "s"),
+            (1_000_000, "ms"),
+            (1_000, "us"),
+        ];
         if ns == 0 {
             return write!(f, "0s");
         }
@@ -155,7 +164,10 @@ mod tests {
     fn parses_cometbft_style_durations() {
         assert_eq!(parse_duration("3s").unwrap(), SimDuration(3_000_000_000));
         assert_eq!(parse_duration("500ms").unwrap(), SimDuration(500_000_000));
-        assert_eq!(parse_duration("1.5h").unwrap(), SimDuration(5_400_000_000_000));
+        assert_eq!(
+            parse_duration("1.5h").unwrap(),
+            SimDuration(5_400_000_000_000)
+        );
         assert_eq!(parse_duration("250us").unwrap(), SimDuration(250_000));
         assert!(parse_duration("3").is_err());
         assert!(parse_duration("3 sec").is_err());
@@ -165,7 +177,16 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for ns in [0u64, 1, 1_000, 1_500_000, 3_000_000_000, 3_600_000_000_000, 86_400_000_000_000, 1_234_567] {
+        for ns in [
+            0u64,
+            1,
+            1_000,
+            1_500_000,
+            3_000_000_000,
+            3_600_000_000_000,
+            86_400_000_000_000,
+            1_234_567,
+        ] {
             let d = SimDuration(ns);
             assert_eq!(parse_duration(&d.to_string()).unwrap(), d);
         }
@@ -179,9 +200,19 @@ mod tests {
         assert_eq!(SimDuration::from_secs_f64(1.4e-9), SimDuration(1));
         assert_eq!(SimDuration::from_secs_f64(1.6e-9), SimDuration(2));
         assert_eq!(SimDuration::from_secs_f64(0.25), SimDuration(250_000_000));
-        assert_eq!(SimDuration::from_secs_f64(9.1e9), SimDuration(9_100_000_000_000_000_000));
-        assert_eq!(SimDuration::from_secs_f64(9.3e9), SimDuration(9_300_000_000_000_000_000));
-        assert_eq!(SimDuration::from_secs_f64(1e12), SimDuration(u64::MAX), "saturates");
+        assert_eq!(
+            SimDuration::from_secs_f64(9.1e9),
+            SimDuration(9_100_000_000_000_000_000)
+        );
+        assert_eq!(
+            SimDuration::from_secs_f64(9.3e9),
+            SimDuration(9_300_000_000_000_000_000)
+        );
+        assert_eq!(
+            SimDuration::from_secs_f64(1e12),
+            SimDuration(u64::MAX),
+            "saturates"
+        );
         for zero in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             assert_eq!(SimDuration::from_secs_f64(zero), SimDuration(0), "{zero}");
         }

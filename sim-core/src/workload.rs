@@ -73,7 +73,9 @@ impl TokenDist {
     pub fn sample(&self, r: &mut CounterRng) -> u32 {
         let x = match self.kind {
             TokenKind::Fixed => self.mean,
-            TokenKind::Uniform => self.min as f64 + rng::unit_f64(r) * (self.max - self.min + 1) as f64,
+            TokenKind::Uniform => {
+                self.min as f64 + rng::unit_f64(r) * (self.max - self.min + 1) as f64
+            }
             TokenKind::Exponential => rng::exponential(r, self.mean),
             TokenKind::Lognormal => {
                 let mu = self.mean.ln() - 0.5 * self.sigma * self.sigma;
@@ -183,10 +185,23 @@ pub struct Arrivals {
 impl Arrivals {
     pub fn new(cfg: &ArrivalConfig, mut rng: ChaCha8Rng, trace: Vec<SimTime>) -> Arrivals {
         let switch_at = match cfg.kind {
-            ArrivalKind::Mmpp => SimTime::ZERO + SimDuration::from_secs_f64(rng::exponential(&mut rng, cfg.dwell[0].as_secs_f64())),
+            ArrivalKind::Mmpp => {
+                SimTime::ZERO
+                    + SimDuration::from_secs_f64(rng::exponential(
+                        &mut rng,
+                        cfg.dwell[0].as_secs_f64(),
+                    ))
+            }
             _ => SimTime::ZERO,
         };
-        Arrivals { cfg: cfg.clone(), rng, state: 0, switch_at, trace, pos: 0 }
+        Arrivals {
+            cfg: cfg.clone(),
+            rng,
+            state: 0,
+            switch_at,
+            trace,
+            pos: 0,
+        }
     }
 
     fn rate_at(&self, t: SimTime) -> f64 {
@@ -197,7 +212,8 @@ impl Arrivals {
 
     /// The first arrival after `now`, or `None` when the stream is exhausted.
     pub fn next(&mut self, now: SimTime) -> Option<SimTime> {
-        let after = |t: SimTime, secs: f64| t + SimDuration::from_secs_f64(secs).max(SimDuration(1));
+        let after =
+            |t: SimTime, secs: f64| t + SimDuration::from_secs_f64(secs).max(SimDuration(1));
         match self.cfg.kind {
             ArrivalKind::Poisson => {
                 if self.cfg.rate_per_s <= 0.0 {
@@ -234,7 +250,8 @@ impl Arrivals {
                     }
                     t = self.switch_at;
                     self.state = (self.state + 1) % self.cfg.rates.len();
-                    let dwell = rng::exponential(&mut self.rng, self.cfg.dwell[self.state].as_secs_f64());
+                    let dwell =
+                        rng::exponential(&mut self.rng, self.cfg.dwell[self.state].as_secs_f64());
                     self.switch_at = after(t, dwell);
                 }
             }
@@ -259,7 +276,9 @@ pub fn parse_trace(text: &str) -> Result<Vec<SimTime>, (usize, String)> {
         if field.is_empty() || (i == 0 && field.parse::<f64>().is_err()) {
             continue;
         }
-        let secs: f64 = field.parse().map_err(|_| (i + 1, format!("{field:?} is not a time in seconds")))?;
+        let secs: f64 = field
+            .parse()
+            .map_err(|_| (i + 1, format!("{field:?} is not a time in seconds")))?;
         if !secs.is_finite() || secs < 0.0 {
             return Err((i + 1, format!("time {secs} must be ≥ 0")));
         }
@@ -275,7 +294,11 @@ mod tests {
     use crate::rng::{Purpose, Streams};
 
     fn arrivals(cfg: ArrivalConfig) -> Arrivals {
-        Arrivals::new(&cfg, Streams::new(3).stream(Purpose::Workload, 0), Vec::new())
+        Arrivals::new(
+            &cfg,
+            Streams::new(3).stream(Purpose::Workload, 0),
+            Vec::new(),
+        )
     }
 
     fn cfg(kind: ArrivalKind, rate: f64) -> ArrivalConfig {
@@ -318,9 +341,15 @@ mod tests {
         let times = count(&mut arrivals(cfg(ArrivalKind::Diurnal, 10.0)), 20_000.0);
         let n = times.len() as f64;
         assert!((n - 200_000.0).abs() < 2_500.0, "{n}");
-        let near_peak = times.iter().filter(|&&t| (12.5..37.5).contains(&(t % 100.0))).count() as f64;
+        let near_peak = times
+            .iter()
+            .filter(|&&t| (12.5..37.5).contains(&(t % 100.0)))
+            .count() as f64;
         let expected = 10.0 * 25.0 * 200.0 * (1.0 + 0.5 * 2.0 * 2f64.sqrt() / std::f64::consts::PI);
-        assert!((near_peak - expected).abs() < 0.03 * expected, "{near_peak} vs {expected}");
+        assert!(
+            (near_peak - expected).abs() < 0.03 * expected,
+            "{near_peak} vs {expected}"
+        );
     }
 
     #[test]
@@ -336,9 +365,20 @@ mod tests {
     #[test]
     fn trace_parses_and_replays() {
         let t = parse_trace("time_s,comment\n0.5,a\n\n0.25,b\n2,c\n").unwrap();
-        assert_eq!(t, [SimTime(250_000_000), SimTime(500_000_000), SimTime(2_000_000_000)]);
+        assert_eq!(
+            t,
+            [
+                SimTime(250_000_000),
+                SimTime(500_000_000),
+                SimTime(2_000_000_000)
+            ]
+        );
         assert_eq!(parse_trace("1\nabc\n").unwrap_err().0, 2);
-        let mut a = Arrivals::new(&cfg(ArrivalKind::Trace, 0.0), Streams::new(1).stream(Purpose::Workload, 0), t);
+        let mut a = Arrivals::new(
+            &cfg(ArrivalKind::Trace, 0.0),
+            Streams::new(1).stream(Purpose::Workload, 0),
+            t,
+        );
         assert_eq!(count(&mut a, 100.0), [0.25, 0.5, 2.0]);
     }
 }

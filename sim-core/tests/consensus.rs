@@ -18,7 +18,10 @@ fn block_interval_is_timeout_commit_plus_three_message_delays() {
     let c = &summary.consensus;
     let (lo, hi) = (1.0 + 3.0 * 0.001, 1.0 + 3.0 * 0.001 + 0.0001);
     let mean = c.block_interval_s.mean.unwrap();
-    assert!(mean >= lo && mean <= hi, "mean interval {mean} not in [{lo}, {hi}]");
+    assert!(
+        mean >= lo && mean <= hi,
+        "mean interval {mean} not in [{lo}, {hi}]"
+    );
     for b in sink.blocks.iter().skip(1) {
         let x = b.interval_s.unwrap();
         assert!(x >= lo && x <= hi, "height {} interval {x}", b.height);
@@ -43,9 +46,18 @@ fn crashed_proposer_heights_end_in_round_one_after_timeout_propose() {
     for b in &sink.blocks {
         if schedule.proposer(b.height, 0) == 0 {
             seen += 1;
-            assert!(b.round >= 1, "height {} committed in round {}", b.height, b.round);
+            assert!(
+                b.round >= 1,
+                "height {} committed in round {}",
+                b.height,
+                b.round
+            );
             let took = b.interval_s.unwrap_or(b.committed_at_s);
-            assert!(took >= 3.0, "height {} took {took} s < timeout_propose", b.height);
+            assert!(
+                took >= 3.0,
+                "height {} took {took} s < timeout_propose",
+                b.height
+            );
         } else {
             assert_eq!(b.round, 0, "height {}", b.height);
         }
@@ -58,7 +70,11 @@ fn crashed_proposer_heights_end_in_round_one_after_timeout_propose() {
 fn one_of_four_crashed_keeps_committing() {
     let s = load("one-of-four-crashed");
     let (summary, sink) = run(&s, 3);
-    let after = sink.blocks.iter().filter(|b| b.committed_at_s > 21.0).count();
+    let after = sink
+        .blocks
+        .iter()
+        .filter(|b| b.committed_at_s > 21.0)
+        .count();
     // 99 s left; even with every 4th height taking a propose timeout, far more than 40 heights.
     assert!(after > 40, "only {after} heights after the crash");
     assert_eq!(summary.consensus.safety_violations, 0);
@@ -70,7 +86,10 @@ fn two_of_four_crashed_halts_the_chain() {
     let (summary, sink) = run(&s, 3);
     let last = sink.blocks.last().unwrap().committed_at_s;
     // Votes already in flight at 20 s may finish one height, no more.
-    assert!(last < 21.5, "a block committed at {last} s, after the crash");
+    assert!(
+        last < 21.5,
+        "a block committed at {last} s, after the crash"
+    );
     assert!(summary.consensus.longest_stall_s >= 120.0 - last - 1e-9);
     assert!(summary.consensus.longest_stall_s >= 98.0);
 }
@@ -81,7 +100,11 @@ fn equivocating_minority_never_breaks_safety() {
     for seed in 1..=20 {
         let (summary, sink) = run(&s, seed);
         assert_eq!(summary.consensus.safety_violations, 0, "seed {seed}");
-        assert!(sink.blocks.len() > 50, "seed {seed}: liveness: only {} blocks", sink.blocks.len());
+        assert!(
+            sink.blocks.len() > 50,
+            "seed {seed}: liveness: only {} blocks",
+            sink.blocks.len()
+        );
     }
 }
 
@@ -89,7 +112,11 @@ fn equivocating_minority_never_breaks_safety() {
 fn equivocating_majority_with_split_honest_validators_is_a_detected_violation() {
     let s = load("byzantine-split");
     let (summary, _) = run(&s, 1);
-    assert!(summary.consensus.safety_violations >= 1, "{:?}", summary.consensus);
+    assert!(
+        summary.consensus.safety_violations >= 1,
+        "{:?}",
+        summary.consensus
+    );
 }
 
 #[test]
@@ -103,7 +130,6 @@ fn same_seed_same_result_other_seed_other_result() {
     let (c, _) = run(&s, 12);
     assert_ne!(a, c);
 }
-
 
 const TWO_REGIONS: &str = r#"
 name = "two-regions"
@@ -124,22 +150,37 @@ region = "Ireland"
 /// lasts; after the heal the chain resumes and every validator catches up.
 #[test]
 fn partition_halts_then_heal_resumes() {
-    let s = parse(&format!("{TWO_REGIONS}\n[[faults]]\nat = \"20s\"\nkind = \"partition\"\ngroups = [[\"London\"], [\"Ireland\"]]\nuntil = \"50s\"\n"));
+    let s = parse(&format!(
+        "{TWO_REGIONS}\n[[faults]]\nat = \"20s\"\nkind = \"partition\"\ngroups = [[\"London\"], [\"Ireland\"]]\nuntil = \"50s\"\n"
+    ));
     let (summary, sink) = run(&s, 4);
-    let during = sink.blocks.iter().filter(|b| b.committed_at_s > 21.0 && b.committed_at_s < 50.0).count();
+    let during = sink
+        .blocks
+        .iter()
+        .filter(|b| b.committed_at_s > 21.0 && b.committed_at_s < 50.0)
+        .count();
     assert_eq!(during, 0);
-    let after = sink.blocks.iter().filter(|b| b.committed_at_s > 50.0).count();
+    let after = sink
+        .blocks
+        .iter()
+        .filter(|b| b.committed_at_s > 50.0)
+        .count();
     assert!(after > 10, "{after} heights after the heal");
     assert!(summary.consensus.longest_stall_s >= 28.0);
     assert_eq!(summary.consensus.safety_violations, 0);
     let heights: Vec<u64> = sink.nodes.iter().map(|n| n.final_height).collect();
-    assert!(heights.iter().max().unwrap() - heights.iter().min().unwrap() <= 1, "{heights:?}");
+    assert!(
+        heights.iter().max().unwrap() - heights.iter().min().unwrap() <= 1,
+        "{heights:?}"
+    );
 }
 
 /// A validator that crashes and recovers syncs what it missed and rejoins.
 #[test]
 fn crashed_validator_recovers_and_catches_up() {
-    let s = parse(&format!("{TWO_REGIONS}\n[[faults]]\nat = \"10s\"\nkind = \"crash\"\nvalidators = [\"ie-1\"]\nuntil = \"40s\"\n"));
+    let s = parse(&format!(
+        "{TWO_REGIONS}\n[[faults]]\nat = \"10s\"\nkind = \"crash\"\nvalidators = [\"ie-1\"]\nuntil = \"40s\"\n"
+    ));
     let (summary, sink) = run(&s, 2);
     let ie1 = sink.nodes.iter().find(|n| n.name == "ie-1").unwrap();
     // 30 s down; with every 4th height waiting out its silent proposer
@@ -156,10 +197,16 @@ fn crashed_validator_recovers_and_catches_up() {
 /// 5% of messages lost and one slow validator: still live and safe.
 #[test]
 fn lossy_network_and_slow_node_stay_live_and_safe() {
-    let s = parse(&format!("{TWO_REGIONS}\n[[faults]]\nat = \"5s\"\nkind = \"loss\"\nrate = 0.05\n\n[[faults]]\nat = \"5s\"\nkind = \"slow\"\nfactor = 20.0\nvalidators = [\"uk-0\"]\n"));
+    let s = parse(&format!(
+        "{TWO_REGIONS}\n[[faults]]\nat = \"5s\"\nkind = \"loss\"\nrate = 0.05\n\n[[faults]]\nat = \"5s\"\nkind = \"slow\"\nfactor = 20.0\nvalidators = [\"uk-0\"]\n"
+    ));
     for seed in 1..=5 {
         let (summary, _) = run(&s, seed);
-        assert!(summary.consensus.heights_committed > 40, "seed {seed}: {:?}", summary.consensus);
+        assert!(
+            summary.consensus.heights_committed > 40,
+            "seed {seed}: {:?}",
+            summary.consensus
+        );
         assert_eq!(summary.consensus.safety_violations, 0);
     }
 }
@@ -189,7 +236,12 @@ count = 10
 region = "Tokyo"
 "#;
     let full = run(&parse(&base.replace("TOPO", "")), 1).0.consensus;
-    let sparse = run(&parse(&base.replace("TOPO", "topology = { kind = \"random\", degree = 6 }")), 1).0.consensus;
+    let sparse = run(
+        &parse(&base.replace("TOPO", "topology = { kind = \"random\", degree = 6 }")),
+        1,
+    )
+    .0
+    .consensus;
     assert!(sparse.heights_committed > 30);
     assert!(sparse.block_interval_s.mean.unwrap() >= full.block_interval_s.mean.unwrap());
 }
@@ -211,7 +263,9 @@ region = "lab"
 /// height waits timeout_commit, then the interval, then takes ~3 ms.
 #[test]
 fn empty_blocks_wait_for_the_interval() {
-    let s = parse(&format!("{FOUR}\n[consensus]\ncreate_empty_blocks = false\ncreate_empty_blocks_interval = \"5s\"\n"));
+    let s = parse(&format!(
+        "{FOUR}\n[consensus]\ncreate_empty_blocks = false\ncreate_empty_blocks_interval = \"5s\"\n"
+    ));
     let (summary, sink) = run(&s, 1);
     let mean = summary.consensus.block_interval_s.mean.unwrap();
     assert!((mean - 6.003).abs() < 0.001, "mean interval {mean}");
@@ -222,10 +276,19 @@ fn empty_blocks_wait_for_the_interval() {
 /// every 5 s on average) blocks are rarer than with empty blocks, and none is empty.
 #[test]
 fn no_empty_blocks_means_blocks_only_with_transactions() {
-    let s = parse(&format!("{FOUR}\n[consensus]\ncreate_empty_blocks = false\n[mempool]\ntx_rate_per_s = 0.2\n"));
+    let s = parse(&format!(
+        "{FOUR}\n[consensus]\ncreate_empty_blocks = false\n[mempool]\ntx_rate_per_s = 0.2\n"
+    ));
     let (summary, sink) = run(&s, 1);
-    assert!(sink.blocks.iter().all(|b| b.txs >= 1), "an empty block was made");
-    assert!(summary.consensus.heights_committed < 20, "{}", summary.consensus.heights_committed);
+    assert!(
+        sink.blocks.iter().all(|b| b.txs >= 1),
+        "an empty block was made"
+    );
+    assert!(
+        summary.consensus.heights_committed < 20,
+        "{}",
+        summary.consensus.heights_committed
+    );
     assert!(summary.consensus.heights_committed >= 3);
 }
 
@@ -234,10 +297,16 @@ fn no_empty_blocks_means_blocks_only_with_transactions() {
 /// the backlog grows.
 #[test]
 fn block_size_limit_caps_transactions() {
-    let s = parse(&format!("{FOUR}\n[consensus]\nmax_block_bytes = 4000\n[mempool]\ntx_rate_per_s = 100.0\n"));
+    let s = parse(&format!(
+        "{FOUR}\n[consensus]\nmax_block_bytes = 4000\n[mempool]\ntx_rate_per_s = 100.0\n"
+    ));
     let (_, sink) = run(&s, 1);
     assert!(sink.blocks.iter().all(|b| b.txs <= 10 && b.bytes <= 4000));
     assert!(sink.blocks.iter().filter(|b| b.txs == 10).count() > 40);
     let last = sink.blocks.last().unwrap();
-    assert!(last.mempool_pending > 4000, "backlog {}", last.mempool_pending);
+    assert!(
+        last.mempool_pending > 4000,
+        "backlog {}",
+        last.mempool_pending
+    );
 }

@@ -40,7 +40,10 @@ region = "lab"
     assert!(sink.blocks.len() > 8700, "{} blocks", sink.blocks.len());
     assert_eq!(e.burned, 0);
     assert_eq!(e.final_supply, e.genesis_supply + e.minted);
-    assert_eq!(sink.blocks.iter().map(|b| b.minted as u128).sum::<u128>(), e.minted);
+    assert_eq!(
+        sink.blocks.iter().map(|b| b.minted as u128).sum::<u128>(),
+        e.minted
+    );
     assert_eq!(e.invariant_checks, summary.consensus.heights_committed);
 }
 
@@ -78,17 +81,32 @@ region = "lab"
         } else {
             b - b * (target - used) / target / 8
         };
-        assert_eq!(w[1].base_fee as u128, expected, "after height {}", w[0].height);
+        assert_eq!(
+            w[1].base_fee as u128, expected,
+            "after height {}",
+            w[0].height
+        );
         rose += (w[1].base_fee > w[0].base_fee) as u32;
     }
     // 40 tx/s × 25,000 gas ≈ 1.0M gas/s against a 0.5M target: the fee rises.
     assert!(rose > 20, "base fee rose {rose} times");
     for b in &sink.blocks {
-        assert_eq!(b.burned as u128, b.base_fee as u128 * b.gas_used as u128, "height {}", b.height);
+        assert_eq!(
+            b.burned as u128,
+            b.base_fee as u128 * b.gas_used as u128,
+            "height {}",
+            b.height
+        );
     }
     let e = &summary.economics;
-    assert_eq!(e.burned, sink.blocks.iter().map(|b| b.burned as u128).sum::<u128>());
-    assert_eq!(e.final_supply as i128 - e.genesis_supply as i128, e.minted as i128 - e.burned as i128);
+    assert_eq!(
+        e.burned,
+        sink.blocks.iter().map(|b| b.burned as u128).sum::<u128>()
+    );
+    assert_eq!(
+        e.final_supply as i128 - e.genesis_supply as i128,
+        e.minted as i128 - e.burned as i128
+    );
 }
 
 /// Two equivocating validators (power 10 each: 1,000,000 tokens of stake,
@@ -97,7 +115,10 @@ region = "lab"
 #[test]
 fn double_signing_is_slashed_once_per_validator() {
     let (summary, _) = run(&load("byzantine-minority"), 1);
-    assert_eq!(summary.economics.slashed, 2 * (10_000 + 40_000) * 1_000_000_000);
+    assert_eq!(
+        summary.economics.slashed,
+        2 * (10_000 + 40_000) * 1_000_000_000
+    );
 }
 
 /// Every caught wrong result slashes 1% of the node's remaining stake
@@ -175,7 +196,10 @@ modes = { tee = 0.0, vanilla = 1.0 }
     );
     let (summary, _) = run(&s, 1);
     // 0.5 tokens per Mtok = 500 base units per token: 1000 × 500 + 100 × 2000 = 700,000 base units.
-    assert_eq!(summary.economics.fees_to_gpu_nodes, summary.requests.delivered as u128 * 700_000);
+    assert_eq!(
+        summary.economics.fees_to_gpu_nodes,
+        summary.requests.delivered as u128 * 700_000
+    );
 }
 
 /// `deflation.toml` burns more than it mints; `inflation.toml`, the same
@@ -184,9 +208,17 @@ modes = { tee = 0.0, vanilla = 1.0 }
 fn demand_decides_between_deflation_and_inflation() {
     let (high, _) = run(&scenario_file("deflation.toml"), 1);
     let (low, _) = run(&scenario_file("inflation.toml"), 1);
-    assert!(high.economics.burned > high.economics.minted, "{:?}", high.economics);
+    assert!(
+        high.economics.burned > high.economics.minted,
+        "{:?}",
+        high.economics
+    );
     assert!(high.economics.net_issuance_annualised_pct < 0.0);
-    assert!(low.economics.burned < low.economics.minted, "{:?}", low.economics);
+    assert!(
+        low.economics.burned < low.economics.minted,
+        "{:?}",
+        low.economics
+    );
     assert!(low.economics.net_issuance_annualised_pct > 0.0);
 }
 
@@ -197,7 +229,10 @@ fn supply_identity_holds_in_every_shipped_scenario() {
     let root = format!("{}/../scenarios", env!("CARGO_MANIFEST_DIR"));
     let mut n = 0;
     for dir in [root.clone(), format!("{root}/tests")] {
-        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for p in files {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
@@ -209,12 +244,22 @@ fn supply_identity_holds_in_every_shipped_scenario() {
                 continue;
             }
             let mut s = Scenario::from_toml_str(&text, &name).unwrap();
-            s.attach_files(&text, &name, &mut |f| std::fs::read_to_string(p.parent().unwrap().join(f)).map_err(|e| e.to_string())).unwrap();
+            s.attach_files(&text, &name, &mut |f| {
+                std::fs::read_to_string(p.parent().unwrap().join(f)).map_err(|e| e.to_string())
+            })
+            .unwrap();
             s.duration = s.duration.min(sim_core::SimDuration::from_secs(120));
             let (summary, _) = run(&s, 1);
             let e = &summary.economics;
-            assert_eq!(e.final_supply as i128 - e.genesis_supply as i128, e.minted as i128 - e.burned as i128, "{name}");
-            assert_eq!(e.invariant_checks, summary.consensus.heights_committed, "{name}");
+            assert_eq!(
+                e.final_supply as i128 - e.genesis_supply as i128,
+                e.minted as i128 - e.burned as i128,
+                "{name}"
+            );
+            assert_eq!(
+                e.invariant_checks, summary.consensus.heights_committed,
+                "{name}"
+            );
             n += 1;
         }
     }

@@ -19,7 +19,10 @@ fn with(s: &Scenario, steps: GpuSteps) -> Scenario {
 fn same_both_ways(what: &str, s: &Scenario, seed: u64) -> (u64, u64) {
     let (each, each_sink) = run(&with(s, GpuSteps::Each), seed);
     let (coalesced, sink) = run(&with(s, GpuSteps::Coalesced), seed);
-    assert!(!each_sink.requests.is_empty(), "{what}: no requests to compare");
+    assert!(
+        !each_sink.requests.is_empty(),
+        "{what}: no requests to compare"
+    );
     assert_same_records(what, &sink, &each_sink);
     let mut a = coalesced.clone();
     a.events_processed = each.events_processed;
@@ -35,15 +38,23 @@ fn shortened(mut s: Scenario, minutes: u64) -> Scenario {
 /// The default scenario: batched 8B and 70B nodes, TEE, ZK and vanilla modes.
 #[test]
 fn default_scenario_agrees_with_far_fewer_events() {
-    let (each, coalesced) = same_both_ways("default", &shortened(scenario_file("default.toml"), 20), 1);
-    assert!(coalesced * 3 < each, "{coalesced} events coalesced against {each}");
+    let (each, coalesced) =
+        same_both_ways("default", &shortened(scenario_file("default.toml"), 20), 1);
+    assert!(
+        coalesced * 3 < each,
+        "{coalesced} events coalesced against {each}"
+    );
 }
 
 /// `day-150`: ~100 requests/s over 80 nodes, arrivals cutting runs short all the time.
 #[test]
 fn busy_fleet_agrees() {
-    let (each, coalesced) = same_both_ways("day-150", &shortened(scenario_file("day-150.toml"), 3), 2);
-    assert!(coalesced * 3 < each, "{coalesced} events coalesced against {each}");
+    let (each, coalesced) =
+        same_both_ways("day-150", &shortened(scenario_file("day-150.toml"), 3), 2);
+    assert!(
+        coalesced * 3 < each,
+        "{coalesced} events coalesced against {each}"
+    );
 }
 
 /// A saturated node: the queue's head waits for a finish (batch, token and
@@ -81,6 +92,10 @@ modes = { vanilla = 1.0 }
 /// GPU operators leaving and entering under market shocks.
 #[test]
 fn operators_leaving_and_entering_agree() {
-    let (each, coalesced) = same_both_ways("shock", &shortened(scenario_file("shock-base.toml"), 12 * 60), 1);
+    let (each, coalesced) = same_both_ways(
+        "shock",
+        &shortened(scenario_file("shock-base.toml"), 12 * 60),
+        1,
+    );
     assert!(coalesced < each);
 }

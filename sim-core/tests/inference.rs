@@ -49,13 +49,25 @@ modes = { vanilla = 1.0 }
 "#,
     );
     let (summary, sink) = run(&s, 1);
-    let delivered: Vec<&RequestRecord> = sink.requests.iter().filter(|r| r.delivered_s.is_some()).collect();
-    let w = delivered.iter().map(|r| r.delivered_s.unwrap() - r.submitted_s).sum::<f64>() / delivered.len() as f64;
+    let delivered: Vec<&RequestRecord> = sink
+        .requests
+        .iter()
+        .filter(|r| r.delivered_s.is_some())
+        .collect();
+    let w = delivered
+        .iter()
+        .map(|r| r.delivered_s.unwrap() - r.submitted_s)
+        .sum::<f64>()
+        / delivered.len() as f64;
     assert!((w - 2.0).abs() / 2.0 < 0.03, "W = {w}, M/M/1 gives 2.0");
     let lambda = summary.requests.submitted as f64 / 100_000.0;
     assert!((lambda - 0.5).abs() < 0.01, "λ = {lambda}");
     let l = sink.gpu_nodes[0].mean_in_system;
-    assert!((l - lambda * w).abs() / (lambda * w) < 0.03, "L = {l}, λW = {}", lambda * w);
+    assert!(
+        (l - lambda * w).abs() / (lambda * w) < 0.03,
+        "L = {l}, λW = {}",
+        lambda * w
+    );
     // Utilisation ρ = λ/μ = 0.5.
     assert!((sink.gpu_nodes[0].utilisation - 0.5).abs() < 0.015);
 }
@@ -112,7 +124,11 @@ fn trust_gap_bounds_per_mode() {
             }
             "tee" => {
                 seen[2] += 1;
-                assert!(gap <= 2.0 * max_interval, "request {}: gap {gap} > 2 × {max_interval}", r.id);
+                assert!(
+                    gap <= 2.0 * max_interval,
+                    "request {}: gap {gap} > 2 × {max_interval}",
+                    r.id
+                );
             }
             m => panic!("mode {m}"),
         }
@@ -144,23 +160,37 @@ modes = { tee = 1.0 }
 "#;
     let thirds = |s: &Scenario| {
         let (_, sink) = run(s, 1);
-        let gaps: Vec<(f64, f64)> = sink.requests.iter().filter_map(|r| Some((r.delivered_s?, r.trust_gap_s?))).collect();
+        let gaps: Vec<(f64, f64)> = sink
+            .requests
+            .iter()
+            .filter_map(|r| Some((r.delivered_s?, r.trust_gap_s?)))
+            .collect();
         let mean = |lo: f64, hi: f64| {
             // Grouped by when the result became final (a saturated run leaves
             // late deliveries unfinished, so group by finality, not delivery).
-            let v: Vec<f64> = gaps.iter().filter(|(d, g)| d + g >= lo && d + g < hi).map(|(_, g)| *g).collect();
+            let v: Vec<f64> = gaps
+                .iter()
+                .filter(|(d, g)| d + g >= lo && d + g < hi)
+                .map(|(_, g)| *g)
+                .collect();
             assert!(v.len() > 100, "{} finalised in [{lo}, {hi})", v.len());
             v.iter().sum::<f64>() / v.len() as f64
         };
         (mean(0.0, 200.0), mean(400.0, 600.0))
     };
     // 20 TEE settlements/s of 5.3 kB each; a block of 40 kB every ~1 s holds ~7.
-    let tight = one_validator("10m", &format!("[consensus]\nmax_block_bytes = 40000\n{workload}"));
+    let tight = one_validator(
+        "10m",
+        &format!("[consensus]\nmax_block_bytes = 40000\n{workload}"),
+    );
     let (early, late) = thirds(&tight);
     assert!(late > 3.0 * early, "saturated: early {early} late {late}");
     let roomy = one_validator("10m", workload);
     let (early, late) = thirds(&roomy);
-    assert!((late - early).abs() < 0.25 * early, "spare room: early {early} late {late}");
+    assert!(
+        (late - early).abs() < 0.25 * early,
+        "spare room: early {early} late {late}"
+    );
 }
 
 fn fraud_scenario(mode: &str, reexec: f64) -> Scenario {
@@ -193,8 +223,18 @@ modes = {{ {mode} = 1.0 }}
 
 /// Wrong results among those whose verification had time to finish.
 fn wrong_and_caught(sink: &VecSink) -> (usize, usize) {
-    let settled_wrong: Vec<&RequestRecord> = sink.requests.iter().filter(|r| !r.honest && r.settled_s.is_some() && r.settled_s.unwrap() < 7000.0).collect();
-    (settled_wrong.len(), settled_wrong.iter().filter(|r| r.detected_s.is_some()).count())
+    let settled_wrong: Vec<&RequestRecord> = sink
+        .requests
+        .iter()
+        .filter(|r| !r.honest && r.settled_s.is_some() && r.settled_s.unwrap() < 7000.0)
+        .collect();
+    (
+        settled_wrong.len(),
+        settled_wrong
+            .iter()
+            .filter(|r| r.detected_s.is_some())
+            .count(),
+    )
 }
 
 #[test]
@@ -203,7 +243,13 @@ fn zk_always_catches_a_dishonest_node() {
     let (wrong, caught) = wrong_and_caught(&sink);
     assert!(wrong > 1000);
     assert_eq!(caught, wrong);
-    assert!(sink.requests.iter().filter(|r| !r.honest).all(|r| r.finalised_s.is_none()), "a wrong result was finalised");
+    assert!(
+        sink.requests
+            .iter()
+            .filter(|r| !r.honest)
+            .all(|r| r.finalised_s.is_none()),
+        "a wrong result was finalised"
+    );
     assert!(summary.fraud.detected > 1000);
 }
 
@@ -225,7 +271,10 @@ fn vanilla_reexecution_catches_its_sampling_rate() {
     let (wrong, caught) = wrong_and_caught(&sink);
     let n = wrong as f64;
     let sd = (n * 0.1 * 0.9).sqrt();
-    assert!((caught as f64 - 0.1 * n).abs() < 4.0 * sd, "caught {caught} of {wrong}");
+    assert!(
+        (caught as f64 - 0.1 * n).abs() < 4.0 * sd,
+        "caught {caught} of {wrong}"
+    );
     // Detection happens within the challenge window, never after it.
     for r in sink.requests.iter().filter(|r| r.detected_s.is_some()) {
         assert!(r.detected_s.unwrap() <= r.settled_s.unwrap() + 30.0);
@@ -270,7 +319,10 @@ modes = {{ tee = 0.0, zk = 0.3, vanilla = 1.0 }}
         ),
     );
     let scenarios = format!("{}/../scenarios", env!("CARGO_MANIFEST_DIR"));
-    s.attach_files("", "inline.toml", &mut |f| std::fs::read_to_string(format!("{scenarios}/{f}")).map_err(|e| e.to_string())).unwrap();
+    s.attach_files("", "inline.toml", &mut |f| {
+        std::fs::read_to_string(format!("{scenarios}/{f}")).map_err(|e| e.to_string())
+    })
+    .unwrap();
     s
 }
 
@@ -290,7 +342,24 @@ fn cpu_profile_changes_only_latencies() {
     assert!(prof.requests.len() > 30, "{} requests", prof.requests.len());
     assert_eq!(roof.requests.len(), prof.requests.len());
     for (r, p) in roof.requests.iter().zip(&prof.requests) {
-        assert_eq!((r.id, &r.stream, r.mode, r.prompt_tokens, r.output_tokens, r.submitted_s), (p.id, &p.stream, p.mode, p.prompt_tokens, p.output_tokens, p.submitted_s));
+        assert_eq!(
+            (
+                r.id,
+                &r.stream,
+                r.mode,
+                r.prompt_tokens,
+                r.output_tokens,
+                r.submitted_s
+            ),
+            (
+                p.id,
+                &p.stream,
+                p.mode,
+                p.prompt_tokens,
+                p.output_tokens,
+                p.submitted_s
+            )
+        );
     }
     // Service times from the profile itself.
     let fitted = s.profiles[CPU_PROFILE].clone();
@@ -298,16 +367,30 @@ fn cpu_profile_changes_only_latencies() {
     use sim_core::inference::latency::StepWork;
     let mut checked = 0;
     for (r, p) in roof.requests.iter().zip(&prof.requests) {
-        let (Some(start), Some(first)) = (p.started_s, p.first_token_s) else { continue };
+        let (Some(start), Some(first)) = (p.started_s, p.first_token_s) else {
+            continue;
+        };
         let pt = p.prompt_tokens as f64;
-        let prefill = fitted.step_secs(m, &StepWork { prefill_tokens: pt, prefill_tokens_sq: pt * pt, prefill_seqs: 1.0, ..Default::default() });
+        let prefill = fitted.step_secs(
+            m,
+            &StepWork {
+                prefill_tokens: pt,
+                prefill_tokens_sq: pt * pt,
+                prefill_seqs: 1.0,
+                ..Default::default()
+            },
+        );
         if (first - start - prefill).abs() < 1e-6 {
             checked += 1;
         }
         // The CPU (f32) is far slower than an H100's roofline.
         assert!(first - start > 10.0 * (r.first_token_s.unwrap() - r.started_s.unwrap()));
     }
-    assert!(checked * 10 >= prof.requests.len() * 9, "{checked} of {} prefills took the profile's time", prof.requests.len());
+    assert!(
+        checked * 10 >= prof.requests.len() * 9,
+        "{checked} of {} prefills took the profile's time",
+        prof.requests.len()
+    );
     let (b, mut again) = run(&s, 4);
     again.requests.sort_by_key(|r| r.id);
     assert_eq!(a, b);

@@ -61,7 +61,13 @@ fn one_token_request_s(mem_bw_gbps: f64) -> f64 {
 fn block_interval_is_execution_time_or_timeout_commit_plus_three_delays() {
     let x = one_token_request_s(83.0);
     for k in [10u64, 100] {
-        let s = parse(&lab("regular-pc", &format!("[replicated]\nmax_block_tokens = {}\n[mempool]\ntx_rate_per_s = 0.0", 2 * k)));
+        let s = parse(&lab(
+            "regular-pc",
+            &format!(
+                "[replicated]\nmax_block_tokens = {}\n[mempool]\ntx_rate_per_s = 0.0",
+                2 * k
+            ),
+        ));
         let (summary, sink) = run(&s, 1);
         let exec = k as f64 * x;
         let lo = exec.max(1.0) + 0.003;
@@ -71,7 +77,11 @@ fn block_interval_is_execution_time_or_timeout_commit_plus_three_delays() {
         for w in sink.blocks.windows(2).skip(2) {
             if w[0].txs as u64 == k && w[1].txs as u64 == k {
                 let interval = w[1].interval_s.unwrap();
-                assert!(interval >= lo && interval <= lo + 0.001, "k = {k}: interval {interval} not in [{lo}, {}]", lo + 0.001);
+                assert!(
+                    interval >= lo && interval <= lo + 0.001,
+                    "k = {k}: interval {interval} not in [{lo}, {}]",
+                    lo + 0.001
+                );
                 checked += 1;
             }
         }
@@ -83,11 +93,17 @@ fn block_interval_is_execution_time_or_timeout_commit_plus_three_delays() {
 /// Batched execution with deterministic kernels never diverges: no halt.
 #[test]
 fn no_divergence_no_halt_over_20_seeds() {
-    let s = parse(&lab("H100-SXM", "[replicated]\nbatching = \"batched\"\ndeterministic_kernels = true"));
+    let s = parse(&lab(
+        "H100-SXM",
+        "[replicated]\nbatching = \"batched\"\ndeterministic_kernels = true",
+    ));
     for seed in 1..=20 {
         let (summary, sink) = run(&s, seed);
         assert!(!summary.consensus.halts, "seed {seed}");
-        assert!(sink.blocks.iter().filter(|b| b.txs > 0).count() > 10, "seed {seed}: requests were carried");
+        assert!(
+            sink.blocks.iter().filter(|b| b.txs > 0).count() > 10,
+            "seed {seed}: requests were carried"
+        );
     }
 }
 
@@ -103,9 +119,17 @@ fn certain_divergence_on_half_the_validators_halts_at_the_next_height() {
         + "\n[hardware.flaky]\npeak_tflops = 989.0\nmem_bw_gbps = 3350.0\nmem_gb = 80.0\ndivergence_batched = 1.0\n[hardware.steady]\npeak_tflops = 989.0\nmem_bw_gbps = 3350.0\nmem_gb = 80.0\ndivergence_batched = 0.0\n";
     let s = parse(&text);
     let (summary, sink) = run(&s, 3);
-    let first = sink.blocks.iter().find(|b| b.txs > 0).expect("a block carried requests").height;
+    let first = sink
+        .blocks
+        .iter()
+        .find(|b| b.txs > 0)
+        .expect("a block carried requests")
+        .height;
     assert_eq!(summary.consensus.halt_height, Some(first + 1));
-    assert_eq!(summary.consensus.heights_committed, first, "nothing commits after the block that split the app hashes");
+    assert_eq!(
+        summary.consensus.heights_committed, first,
+        "nothing commits after the block that split the app hashes"
+    );
 }
 
 /// Llama 3.1 70B needs 141 GB for its weights: a regular PC (64 GB) cannot
@@ -148,17 +172,33 @@ modes = {{ vanilla = 1.0 }}
         )
     };
     let (summary, sink) = run(&parse(&mixed(2)), 1);
-    let first = sink.blocks.iter().find(|b| b.txs > 0).expect("requests").height;
+    let first = sink
+        .blocks
+        .iter()
+        .find(|b| b.txs > 0)
+        .expect("requests")
+        .height;
     assert_eq!(summary.validators_unable_to_execute, 2);
-    assert_eq!(summary.consensus.heights_committed, first, "2 of 4 unable: nothing commits after the first block with requests");
+    assert_eq!(
+        summary.consensus.heights_committed, first,
+        "2 of 4 unable: nothing commits after the first block with requests"
+    );
     assert!(summary.consensus.halts);
-    let unable: Vec<&str> = sink.nodes.iter().filter(|n| n.unable_to_execute).map(|n| n.name.as_str()).collect();
+    let unable: Vec<&str> = sink
+        .nodes
+        .iter()
+        .filter(|n| n.unable_to_execute)
+        .map(|n| n.name.as_str())
+        .collect();
     assert_eq!(unable, ["pc-0", "pc-1"]);
 
     let (summary, sink) = run(&parse(&mixed(1)), 1);
     assert_eq!(summary.validators_unable_to_execute, 1);
     assert!(!summary.consensus.halts);
-    assert!(sink.blocks.iter().filter(|b| b.txs > 0).count() >= 10, "1 of 4 unable: blocks with requests keep committing");
+    assert!(
+        sink.blocks.iter().filter(|b| b.txs > 0).count() >= 10,
+        "1 of 4 unable: blocks with requests keep committing"
+    );
 }
 
 /// Same workload on 1B and 8B models: the decoupled chain's blocks carry
@@ -197,13 +237,29 @@ modes = {{ tee = 1.0 }}
 "#
         ))
     };
-    let mean = |arch: &str, model: &str| run(&scenario(arch, model), 1).0.consensus.block_interval_s.mean.unwrap();
-    let (d1, d8) = (mean("decoupled", "llama-3.2-1b"), mean("decoupled", "llama-3.1-8b"));
+    let mean = |arch: &str, model: &str| {
+        run(&scenario(arch, model), 1)
+            .0
+            .consensus
+            .block_interval_s
+            .mean
+            .unwrap()
+    };
+    let (d1, d8) = (
+        mean("decoupled", "llama-3.2-1b"),
+        mean("decoupled", "llama-3.1-8b"),
+    );
     assert!((d8 / d1 - 1.0).abs() < 0.01, "decoupled: {d1} vs {d8}");
-    let (r1, r8) = (mean("replicated", "llama-3.2-1b"), mean("replicated", "llama-3.1-8b"));
+    let (r1, r8) = (
+        mean("replicated", "llama-3.2-1b"),
+        mean("replicated", "llama-3.1-8b"),
+    );
     assert!(r8 > 1.5 * r1, "replicated: {r1} vs {r8}");
     // 1B requests take ~0.1 s each: execution hides within timeout_commit.
-    assert!(r1 >= 0.99 * d1, "executing requests never makes blocks faster: {r1} vs {d1}");
+    assert!(
+        r1 >= 0.99 * d1,
+        "executing requests never makes blocks faster: {r1} vs {d1}"
+    );
 }
 
 /// Cost of a small case by hand: 4 regular PCs ($0.07/h) and 2 H100 GPU
@@ -253,9 +309,15 @@ modes = {{ vanilla = 1.0 }}
 
     let (summary, _) = run(&parse(&text("replicated", "H100-SXM")), 1);
     let c = &summary.cost;
-    assert_eq!((c.gpu_hours_validators, c.gpu_hours_inference_nodes), (4.0, 0.0));
+    assert_eq!(
+        (c.gpu_hours_validators, c.gpu_hours_inference_nodes),
+        (4.0, 0.0)
+    );
     let n = summary.requests.finalised as f64;
-    assert_eq!(c.usd_per_1k_requests, Some((2.99 + 2.99 + 2.99 + 2.99) * 1.0 / n * 1000.0));
+    assert_eq!(
+        c.usd_per_1k_requests,
+        Some((2.99 + 2.99 + 2.99 + 2.99) * 1.0 / n * 1000.0)
+    );
     assert_eq!(summary.architecture, "replicated");
 }
 
@@ -265,10 +327,17 @@ modes = {{ vanilla = 1.0 }}
 fn verification_load_is_attestations_times_their_cost() {
     let s = parse(&lab("regular-pc", "").replace("architecture = \"replicated\"", "").replace("[network]", "[[gpu_nodes]]\nname = \"g\"\ncount = 2\nhardware = \"H100-SXM\"\nmodel = \"llama-3.2-1b\"\ntee = true\n\n[network]"));
     let (summary, sink) = run(&s, 1);
-    let settled = sink.requests.iter().filter(|r| r.settled_s.is_some()).count() as f64;
+    let settled = sink
+        .requests
+        .iter()
+        .filter(|r| r.settled_s.is_some())
+        .count() as f64;
     let expected = settled * 0.0024 / 60.0;
     let f = summary.validator_verify_cpu_fraction;
-    assert!((f.mean.unwrap() - expected).abs() < 1e-12 && (f.max.unwrap() - expected).abs() < 1e-12, "{f:?} vs {expected}");
+    assert!(
+        (f.mean.unwrap() - expected).abs() < 1e-12 && (f.max.unwrap() - expected).abs() < 1e-12,
+        "{f:?} vs {expected}"
+    );
 }
 
 #[test]
@@ -277,5 +346,8 @@ fn replicated_runs_are_deterministic() {
     let (a, sa) = run(&s, 9);
     let (b, sb) = run(&s, 9);
     assert_eq!(a, b);
-    assert_eq!((sa.blocks, sa.requests, sa.nodes), (sb.blocks, sb.requests, sb.nodes));
+    assert_eq!(
+        (sa.blocks, sa.requests, sa.nodes),
+        (sb.blocks, sb.requests, sb.nodes)
+    );
 }

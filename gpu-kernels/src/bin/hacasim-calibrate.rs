@@ -6,7 +6,11 @@ use clap::Parser;
 use gpu_kernels::calibrate::{CalibrateArgs, main_with};
 
 #[derive(Parser)]
-#[command(name = "hacasim-calibrate", version, about = "Time operators on CUDA or the CPU and write a latency profile")]
+#[command(
+    name = "hacasim-calibrate",
+    version,
+    about = "Time operators on CUDA or the CPU and write a latency profile"
+)]
 struct Cli {
     #[command(flatten)]
     args: CalibrateArgs,

@@ -24,8 +24,20 @@ pub enum VoteKind {
 /// A consensus message on the wire. `Copy` and small: it travels inside events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message {
-    Proposal { height: u64, round: u32, block: BlockId, pol_round: i32, from: NodeId },
-    Vote { kind: VoteKind, height: u64, round: u32, block: BlockId, from: NodeId },
+    Proposal {
+        height: u64,
+        round: u32,
+        block: BlockId,
+        pol_round: i32,
+        from: NodeId,
+    },
+    Vote {
+        kind: VoteKind,
+        height: u64,
+        round: u32,
+        block: BlockId,
+        from: NodeId,
+    },
 }
 
 impl Message {
@@ -48,10 +60,19 @@ impl Message {
     /// (height, round, step, block).
     pub fn key(&self) -> [u64; 4] {
         match *self {
-            Message::Proposal { height, round, block, .. } => [height, round as u64, 0, block as u64],
-            Message::Vote { kind, height, round, block, .. } => {
-                [height, round as u64, 1 + kind as u64, block as u64]
-            }
+            Message::Proposal {
+                height,
+                round,
+                block,
+                ..
+            } => [height, round as u64, 0, block as u64],
+            Message::Vote {
+                kind,
+                height,
+                round,
+                block,
+                ..
+            } => [height, round as u64, 1 + kind as u64, block as u64],
         }
     }
 }

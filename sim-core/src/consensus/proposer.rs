@@ -29,7 +29,12 @@ impl ValidatorSet {
         let powers: Vec<i64> = powers.iter().map(|&p| p as i64).collect();
         let total: i64 = powers.iter().sum();
         let start = -(total + (total >> 3));
-        let mut set = ValidatorSet { priorities: vec![start; powers.len()], powers, total, proposer: 0 };
+        let mut set = ValidatorSet {
+            priorities: vec![start; powers.len()],
+            powers,
+            total,
+            proposer: 0,
+        };
         set.rescale();
         set.centre();
         set.increment(1);
@@ -97,7 +102,11 @@ impl ProposerSchedule {
         sets.push_back(ValidatorSet::genesis(powers));
         let mut by_round = std::collections::VecDeque::new();
         by_round.push_back(Vec::new());
-        ProposerSchedule { sets, first_height: 1, by_round }
+        ProposerSchedule {
+            sets,
+            first_height: 1,
+            by_round,
+        }
     }
 
     /// The proposer of `round` at `height` (heights start at 1).
@@ -170,11 +179,21 @@ mod tests {
     #[test]
     fn rescales_and_centres_like_cometbft() {
         // Priorities spread wider than 2·total are divided by ceil(diff/(2·total)).
-        let mut v = ValidatorSet { powers: vec![1, 1], priorities: vec![10, -10], total: 2, proposer: 0 };
+        let mut v = ValidatorSet {
+            powers: vec![1, 1],
+            priorities: vec![10, -10],
+            total: 2,
+            proposer: 0,
+        };
         v.rescale(); // diff 20 > 4 → ratio 5
         assert_eq!(v.priorities, [2, -2]);
         // Centring uses Euclidean division: avg of [-3, 0] is floor(-1.5) = -2.
-        let mut v = ValidatorSet { powers: vec![1, 1], priorities: vec![-3, 0], total: 2, proposer: 0 };
+        let mut v = ValidatorSet {
+            powers: vec![1, 1],
+            priorities: vec![-3, 0],
+            total: 2,
+            proposer: 0,
+        };
         v.centre();
         assert_eq!(v.priorities, [-1, 2]);
     }

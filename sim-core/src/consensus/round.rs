@@ -17,16 +17,30 @@ use crate::network::NodeId;
 pub enum Action {
     /// Broadcast a proposal for `round`: re-propose `block` if given (the
     /// valid value, with its `pol_round`), else a new block.
-    Propose { height: u64, round: u32, pol_round: i32, block: Option<BlockId> },
+    Propose {
+        height: u64,
+        round: u32,
+        pol_round: i32,
+        block: Option<BlockId>,
+    },
     /// Broadcast this validator's vote (already counted in its own tally).
-    Vote { kind: VoteKind, height: u64, round: u32, block: BlockId },
+    Vote {
+        kind: VoteKind,
+        height: u64,
+        round: u32,
+        block: BlockId,
+    },
     /// Fire `on_timeout(step, round)` after the step's timeout for `round`.
     Schedule { step: Step, height: u64, round: u32 },
     /// Move to `round` of the current height (the simulation calls `start_round`).
     EnterRound { height: u64, round: u32 },
     /// The height is decided: `block`, committed in `round`. The machine has
     /// already moved to the next height's `NewHeight` step.
-    Commit { height: u64, round: u32, block: BlockId },
+    Commit {
+        height: u64,
+        round: u32,
+        block: BlockId,
+    },
     /// Precommits for `block` reached +2/3 but its proposal never arrived: get
     /// the block from a peer.
     FetchBlock { height: u64, block: BlockId },
@@ -86,7 +100,10 @@ impl Tally {
         }
     }
     fn power_for(&self, block: BlockId) -> u64 {
-        self.blocks.iter().find(|(id, _)| *id == block).map_or(0, |(_, p)| *p)
+        self.blocks
+            .iter()
+            .find(|(id, _)| *id == block)
+            .map_or(0, |(_, p)| *p)
     }
 }
 
@@ -235,9 +252,18 @@ impl RoundState {
                 Some((b, r)) => (Some(b), r as i32),
                 None => (None, -1),
             };
-            self.outbox.push(Action::Propose { height: self.height, round, pol_round, block });
+            self.outbox.push(Action::Propose {
+                height: self.height,
+                round,
+                pol_round,
+                block,
+            });
         } else {
-            self.outbox.push(Action::Schedule { step: Step::Propose, height: self.height, round });
+            self.outbox.push(Action::Schedule {
+                step: Step::Propose,
+                height: self.height,
+                round,
+            });
         }
         self.check();
     }
@@ -264,7 +290,12 @@ impl RoundState {
         let from = msg.from();
         let power = self.powers[from as usize];
         match msg {
-            Message::Proposal { round, block, pol_round, .. } => {
+            Message::Proposal {
+                round,
+                block,
+                pol_round,
+                ..
+            } => {
                 let d = self.data(round);
                 if d.proposal.is_none() {
                     d.proposal = Some((block, pol_round));
@@ -274,7 +305,9 @@ impl RoundState {
                     self.have.push(block);
                 }
             }
-            Message::Vote { kind, round, block, .. } => {
+            Message::Vote {
+                kind, round, block, ..
+            } => {
                 let d = self.data(round);
                 d.senders.add(from, 0, power);
                 match kind {
@@ -302,7 +335,12 @@ impl RoundState {
     /// or proposal of the height: the state in which the quorum fast path
     /// can predict everything it will do.
     pub fn is_fresh_at(&self, height: u64) -> bool {
-        let untouched = |d: &RoundData| d.proposal.is_none() && d.prevotes.any == 0 && d.precommits.any == 0 && d.senders.any == 0;
+        let untouched = |d: &RoundData| {
+            d.proposal.is_none()
+                && d.prevotes.any == 0
+                && d.precommits.any == 0
+                && d.senders.any == 0
+        };
         self.height == height
             && self.round == 0
             && matches!(self.step, Step::NewHeight | Step::Propose)
@@ -330,7 +368,9 @@ impl RoundState {
         match (height, round).cmp(&(self.height, self.round)) {
             std::cmp::Ordering::Less => true,
             std::cmp::Ordering::Greater => false,
-            std::cmp::Ordering::Equal => matches!(step, Step::Propose | Step::Prevote) && self.step > step,
+            std::cmp::Ordering::Equal => {
+                matches!(step, Step::Propose | Step::Prevote) && self.step > step
+            }
         }
     }
 
@@ -352,7 +392,10 @@ impl RoundState {
             }
             // Rule 65: any step of this round.
             Step::Precommit if self.step != Step::NewHeight => {
-                self.outbox.push(Action::EnterRound { height, round: round + 1 });
+                self.outbox.push(Action::EnterRound {
+                    height,
+                    round: round + 1,
+                });
                 return;
             }
             _ => return,
@@ -363,8 +406,19 @@ impl RoundState {
     /// Counts our own vote and asks for it to be broadcast.
     fn vote(&mut self, kind: VoteKind, block: BlockId) {
         let (id, round) = (self.id, self.round);
-        self.record(Message::Vote { kind, height: self.height, round, block, from: id });
-        self.outbox.push(Action::Vote { kind, height: self.height, round, block });
+        self.record(Message::Vote {
+            kind,
+            height: self.height,
+            round,
+            block,
+            from: id,
+        });
+        self.outbox.push(Action::Vote {
+            kind,
+            height: self.height,
+            round,
+            block,
+        });
     }
 
     /// Runs the upon-rules until none fires.
@@ -379,7 +433,11 @@ impl RoundState {
             {
                 if self.have.contains(&block) {
                     let height = self.height;
-                    self.outbox.push(Action::Commit { height, round, block });
+                    self.outbox.push(Action::Commit {
+                        height,
+                        round,
+                        block,
+                    });
                     self.advance_height();
                     continue;
                 }
@@ -392,7 +450,10 @@ impl RoundState {
             }
             // Rule 55: f+1 of the power is already in a later round.
             if let Some(r) = self.later_round() {
-                self.outbox.push(Action::EnterRound { height: self.height, round: r });
+                self.outbox.push(Action::EnterRound {
+                    height: self.height,
+                    round: r,
+                });
                 return;
             }
             if self.step == Step::NewHeight {
@@ -436,7 +497,11 @@ impl RoundState {
             // Rule 34: +2/3 of any prevotes, first time: start the prevote timer.
             if step == Step::Prevote && !d.prevote_wait && self.quorum(d.prevotes.any) {
                 self.rounds[r as usize].prevote_wait = true;
-                self.outbox.push(Action::Schedule { step: Step::Prevote, height: self.height, round: r });
+                self.outbox.push(Action::Schedule {
+                    step: Step::Prevote,
+                    height: self.height,
+                    round: r,
+                });
                 continue;
             }
             // Rule 36: proposal and +2/3 prevotes for it, step ≥ prevote, first time.
@@ -465,7 +530,11 @@ impl RoundState {
             // Rule 47: +2/3 of any precommits, first time: start the precommit timer.
             if !d.precommit_wait && self.quorum(d.precommits.any) {
                 self.rounds[r as usize].precommit_wait = true;
-                self.outbox.push(Action::Schedule { step: Step::Precommit, height: self.height, round: r });
+                self.outbox.push(Action::Schedule {
+                    step: Step::Precommit,
+                    height: self.height,
+                    round: r,
+                });
                 continue;
             }
             return;
@@ -510,7 +579,9 @@ impl RoundState {
 
     /// Precommit power for `block` in `round`, for `skip_timeout_commit`.
     pub fn precommit_power(&self, round: u32, block: BlockId) -> u64 {
-        self.rounds.get(round as usize).map_or(0, |d| d.precommits.power_for(block))
+        self.rounds
+            .get(round as usize)
+            .map_or(0, |d| d.precommits.power_for(block))
     }
 }
 
@@ -523,29 +594,77 @@ mod tests {
     }
 
     fn prevote(from: NodeId, block: BlockId) -> Message {
-        Message::Vote { kind: VoteKind::Prevote, height: 1, round: 0, block, from }
+        Message::Vote {
+            kind: VoteKind::Prevote,
+            height: 1,
+            round: 0,
+            block,
+            from,
+        }
     }
     fn precommit(from: NodeId, block: BlockId) -> Message {
-        Message::Vote { kind: VoteKind::Precommit, height: 1, round: 0, block, from }
+        Message::Vote {
+            kind: VoteKind::Precommit,
+            height: 1,
+            round: 0,
+            block,
+            from,
+        }
     }
 
     #[test]
     fn happy_path_prevote_lock_precommit_commit() {
         let mut m = machine(1, 4);
         m.start_round(0, false);
-        assert_eq!(m.outbox.drain(..).collect::<Vec<_>>(), [Action::Schedule { step: Step::Propose, height: 1, round: 0 }]);
-        m.on_message(Message::Proposal { height: 1, round: 0, block: 7, pol_round: -1, from: 0 });
-        assert_eq!(m.outbox.drain(..).collect::<Vec<_>>(), [Action::Vote { kind: VoteKind::Prevote, height: 1, round: 0, block: 7 }]);
+        assert_eq!(
+            m.outbox.drain(..).collect::<Vec<_>>(),
+            [Action::Schedule {
+                step: Step::Propose,
+                height: 1,
+                round: 0
+            }]
+        );
+        m.on_message(Message::Proposal {
+            height: 1,
+            round: 0,
+            block: 7,
+            pol_round: -1,
+            from: 0,
+        });
+        assert_eq!(
+            m.outbox.drain(..).collect::<Vec<_>>(),
+            [Action::Vote {
+                kind: VoteKind::Prevote,
+                height: 1,
+                round: 0,
+                block: 7
+            }]
+        );
         m.on_message(prevote(0, 7));
         assert!(m.outbox.is_empty(), "2 of 4 prevotes is not +2/3");
         m.on_message(prevote(2, 7));
         let out: Vec<_> = m.outbox.drain(..).collect();
-        assert!(out.contains(&Action::Vote { kind: VoteKind::Precommit, height: 1, round: 0, block: 7 }), "{out:?}");
+        assert!(
+            out.contains(&Action::Vote {
+                kind: VoteKind::Precommit,
+                height: 1,
+                round: 0,
+                block: 7
+            }),
+            "{out:?}"
+        );
         assert_eq!(m.locked, Some((7, 0)));
         m.on_message(precommit(0, 7));
         m.on_message(precommit(2, 7));
         let out: Vec<_> = m.outbox.drain(..).collect();
-        assert!(out.contains(&Action::Commit { height: 1, round: 0, block: 7 }), "{out:?}");
+        assert!(
+            out.contains(&Action::Commit {
+                height: 1,
+                round: 0,
+                block: 7
+            }),
+            "{out:?}"
+        );
         assert_eq!((m.height, m.step), (2, Step::NewHeight));
     }
 
@@ -555,8 +674,22 @@ mod tests {
         m.locked = Some((7, 0));
         m.start_round(1, false);
         m.outbox.clear();
-        m.on_message(Message::Proposal { height: 1, round: 1, block: 9, pol_round: -1, from: 0 });
-        assert_eq!(m.outbox.drain(..).collect::<Vec<_>>(), [Action::Vote { kind: VoteKind::Prevote, height: 1, round: 1, block: NIL }]);
+        m.on_message(Message::Proposal {
+            height: 1,
+            round: 1,
+            block: 9,
+            pol_round: -1,
+            from: 0,
+        });
+        assert_eq!(
+            m.outbox.drain(..).collect::<Vec<_>>(),
+            [Action::Vote {
+                kind: VoteKind::Prevote,
+                height: 1,
+                round: 1,
+                block: NIL
+            }]
+        );
     }
 
     #[test]
@@ -573,11 +706,23 @@ mod tests {
         let mut m = machine(0, 4);
         m.start_round(0, false);
         m.outbox.clear();
-        let v = |from| Message::Vote { kind: VoteKind::Prevote, height: 1, round: 3, block: NIL, from };
+        let v = |from| Message::Vote {
+            kind: VoteKind::Prevote,
+            height: 1,
+            round: 3,
+            block: NIL,
+            from,
+        };
         m.on_message(v(1));
         assert!(m.outbox.is_empty(), "1 of 4 is not more than a third");
         m.on_message(v(2));
-        assert_eq!(m.outbox.drain(..).collect::<Vec<_>>(), [Action::EnterRound { height: 1, round: 3 }]);
+        assert_eq!(
+            m.outbox.drain(..).collect::<Vec<_>>(),
+            [Action::EnterRound {
+                height: 1,
+                round: 3
+            }]
+        );
     }
 
     /// Along the happy path, every timer `timer_is_spent` calls spent does
@@ -589,11 +734,20 @@ mod tests {
         let mut m = machine(1, 4);
         let mut checked = 0;
         let mut check = |m: &RoundState| {
-            for (height, round, step) in (0..4).flat_map(|h| (0..3).flat_map(move |r| [Step::Propose, Step::Prevote, Step::Precommit].map(|s| (h, r, s)))) {
+            for (height, round, step) in (0..4).flat_map(|h| {
+                (0..3).flat_map(move |r| {
+                    [Step::Propose, Step::Prevote, Step::Precommit].map(|s| (h, r, s))
+                })
+            }) {
                 if m.timer_is_spent(height, round, step) {
                     let mut fired = m.clone();
                     fired.on_timeout(height, round, step);
-                    assert!(fired.outbox.len() == m.outbox.len() && (fired.height, fired.round, fired.step) == (m.height, m.round, m.step), "{height} {round} {step:?}");
+                    assert!(
+                        fired.outbox.len() == m.outbox.len()
+                            && (fired.height, fired.round, fired.step)
+                                == (m.height, m.round, m.step),
+                        "{height} {round} {step:?}"
+                    );
                     checked += 1;
                 }
             }
@@ -604,12 +758,21 @@ mod tests {
         };
         m.start_round(0, false);
         check(&m);
-        m.on_message(Message::Proposal { height: 1, round: 0, block: 7, pol_round: -1, from: 0 });
+        m.on_message(Message::Proposal {
+            height: 1,
+            round: 0,
+            block: 7,
+            pol_round: -1,
+            from: 0,
+        });
         check(&m);
         m.on_message(prevote(0, 7));
         m.on_message(prevote(2, 7));
         assert_eq!(m.step, Step::Precommit);
-        assert!(m.timer_is_spent(1, 0, Step::Prevote), "the prevote timer +2/3 prevotes schedule is spent at once");
+        assert!(
+            m.timer_is_spent(1, 0, Step::Prevote),
+            "the prevote timer +2/3 prevotes schedule is spent at once"
+        );
         check(&m);
         m.on_message(precommit(0, 7));
         m.on_message(precommit(2, 7));

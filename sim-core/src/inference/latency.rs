@@ -117,7 +117,9 @@ impl DecodeRun {
     /// it is above it all along, and it alone is computed: the max would
     /// have returned those very bits.
     fn times(&self, ctx: f64, out: &mut [u64]) -> bool {
-        let Some(last) = out.len().checked_sub(1) else { return true };
+        let Some(last) = out.len().checked_sub(1) else {
+            return true;
+        };
         let terms = |j| {
             let (flops, bytes) = self.terms(ctx, j);
             (flops * self.per_flop, bytes * self.per_byte)
@@ -159,7 +161,10 @@ impl DecodeRun {
     #[inline(always)]
     fn terms(&self, ctx: f64, j: usize) -> (f64, f64) {
         let ctx = ctx + self.seqs * j as i32 as f64;
-        (self.weights_flops + self.attention * ctx, self.streamed + self.kv * ctx)
+        (
+            self.weights_flops + self.attention * ctx,
+            self.streamed + self.kv * ctx,
+        )
     }
 
     /// The loop every way compiles: straight-line, so that it vectorises;
@@ -212,7 +217,13 @@ pub struct LatencyModel {
 impl LatencyModel {
     /// `profile` is the fitted profile that `cfg.profile` names (required
     /// when `cfg.kind` is `Profile`, ignored otherwise).
-    pub fn new(cfg: &LatencyConfig, hw: &HardwareSpec, model: &ModelSpec, slowdown: f64, profile: Option<std::sync::Arc<FittedProfile>>) -> LatencyModel {
+    pub fn new(
+        cfg: &LatencyConfig,
+        hw: &HardwareSpec,
+        model: &ModelSpec,
+        slowdown: f64,
+        profile: Option<std::sync::Arc<FittedProfile>>,
+    ) -> LatencyModel {
         let flops_per_s = hw.peak_tflops * 1e12 * cfg.flops_efficiency;
         let bytes_per_s = hw.mem_bw_gbps * 1e9 * cfg.bandwidth_efficiency;
         LatencyModel {
@@ -222,7 +233,11 @@ impl LatencyModel {
             model: model.clone(),
             slowdown,
             mean: cfg.mean.unwrap_or_default(),
-            profile: if cfg.kind == LatencyKind::Profile { profile } else { None },
+            profile: if cfg.kind == LatencyKind::Profile {
+                profile
+            } else {
+                None
+            },
         }
     }
 
@@ -237,7 +252,8 @@ impl LatencyModel {
         let flops = 2.0 * m.active() * (w.prefill_tokens + w.decode_seqs)
             + l * d * w.prefill_tokens_sq
             + 2.0 * l * d * w.decode_context;
-        let bytes = m.streamed_weight_bytes() + m.kv_bytes_per_token() * (w.decode_context + w.prefill_tokens);
+        let bytes = m.streamed_weight_bytes()
+            + m.kv_bytes_per_token() * (w.decode_context + w.prefill_tokens);
         SimDuration::from_secs_f64((flops * self.per_flop).max(bytes * self.per_byte))
     }
 
@@ -248,8 +264,19 @@ impl LatencyModel {
     /// in the same order, the terms that do not change along the run
     /// computed once), for runs of decode steps that add up to a billion
     /// steps a simulated day.
-    pub fn decode_run(&self, seqs: u64, context: u64, steps: u64, start: SimTime, ends: &mut Vec<SimTime>) {
-        let work = |k: u64| StepWork { decode_seqs: seqs as f64, decode_context: (context + k * seqs) as f64, ..Default::default() };
+    pub fn decode_run(
+        &self,
+        seqs: u64,
+        context: u64,
+        steps: u64,
+        start: SimTime,
+        ends: &mut Vec<SimTime>,
+    ) {
+        let work = |k: u64| StepWork {
+            decode_seqs: seqs as f64,
+            decode_context: (context + k * seqs) as f64,
+            ..Default::default()
+        };
         let mut end = start;
         ends.reserve(steps as usize);
         if self.profile.is_some() {
@@ -310,9 +337,19 @@ impl LatencyModel {
     /// Time to serve one request alone (prefill, then each decode step).
     pub fn solo(&self, prompt: u32, output: u32) -> SimDuration {
         let p = prompt as f64;
-        let mut total = self.step(&StepWork { prefill_tokens: p, prefill_tokens_sq: p * p, prefill_seqs: 1.0, ..Default::default() });
+        let mut total = self.step(&StepWork {
+            prefill_tokens: p,
+            prefill_tokens_sq: p * p,
+            prefill_seqs: 1.0,
+            ..Default::default()
+        });
         for i in 1..output {
-            total = total + self.step(&StepWork { decode_seqs: 1.0, decode_context: p + i as f64, ..Default::default() });
+            total = total
+                + self.step(&StepWork {
+                    decode_seqs: 1.0,
+                    decode_context: p + i as f64,
+                    ..Default::default()
+                });
         }
         total
     }
@@ -329,17 +366,32 @@ mod tests {
         let hw = &builtin_hardware()["H100-SXM"];
         let lat = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.0, None);
         // Batch 1, short context: 16.06 GB of weights at 0.8 × 3.35 TB/s ≈ 5.99 ms.
-        let t = lat.step(&StepWork { decode_seqs: 1.0, decode_context: 100.0, ..Default::default() });
+        let t = lat.step(&StepWork {
+            decode_seqs: 1.0,
+            decode_context: 100.0,
+            ..Default::default()
+        });
         let expected = (16.06e9 + 131_072.0 * 100.0) / (3350e9 * 0.8);
-        assert!((t.as_secs_f64() - expected).abs() < 1e-8, "{t:?} vs {expected}");
+        assert!(
+            (t.as_secs_f64() - expected).abs() < 1e-8,
+            "{t:?} vs {expected}"
+        );
         // A large prefill is compute bound: 2N·p / (0.5 × 989 TFLOP/s).
         let p = 8192.0;
-        let t = lat.step(&StepWork { prefill_tokens: p, prefill_tokens_sq: p * p, ..Default::default() });
+        let t = lat.step(&StepWork {
+            prefill_tokens: p,
+            prefill_tokens_sq: p * p,
+            ..Default::default()
+        });
         let flops = 2.0 * 8.03e9 * p + 32.0 * 4096.0 * p * p;
         assert!((t.as_secs_f64() - flops / (989e12 * 0.5)).abs() < 1e-8);
         // The TEE slowdown multiplies.
         let slow = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.07, None);
-        let w = StepWork { decode_seqs: 4.0, decode_context: 4000.0, ..Default::default() };
+        let w = StepWork {
+            decode_seqs: 4.0,
+            decode_context: 4000.0,
+            ..Default::default()
+        };
         assert!((slow.step(&w).as_secs_f64() / lat.step(&w).as_secs_f64() - 1.07).abs() < 1e-6);
     }
 
@@ -366,7 +418,11 @@ mod tests {
                         lat.decode_run(seqs, context, 300, start, &mut ends);
                         let mut end = start;
                         for (k, &got) in ends.iter().enumerate() {
-                            let w = StepWork { decode_seqs: seqs as f64, decode_context: (context + k as u64 * seqs) as f64, ..Default::default() };
+                            let w = StepWork {
+                                decode_seqs: seqs as f64,
+                                decode_context: (context + k as u64 * seqs) as f64,
+                                ..Default::default()
+                            };
                             end += lat.step(&w);
                             assert_eq!(got, end, "{model} on {gpu} step {k}");
                         }
@@ -389,21 +445,30 @@ mod tests {
                 let lat = LatencyModel::new(&LatencyConfig::default(), hw, m, 1.07, None);
                 for seqs in [1u64, 7, 64, 255] {
                     // (2N·s + 2Ld·c)/F = (W + kv·c)/B at c = crossing.
-                    let (wf, att) = (2.0 * m.active() * seqs as f64, 2.0 * m.layers as f64 * m.hidden as f64);
+                    let (wf, att) = (
+                        2.0 * m.active() * seqs as f64,
+                        2.0 * m.layers as f64 * m.hidden as f64,
+                    );
                     let (w, kv) = (m.streamed_weight_bytes(), m.kv_bytes_per_token());
                     // (both sides × the slowdown: the same crossing)
-                    let crossing = (w * lat.per_byte - wf * lat.per_flop) / (att * lat.per_flop - kv * lat.per_byte);
+                    let crossing = (w * lat.per_byte - wf * lat.per_flop)
+                        / (att * lat.per_flop - kv * lat.per_byte);
                     if !(crossing.is_finite() && crossing > 0.0 && crossing < 1e9) {
                         continue;
                     }
                     crossed += 1;
                     for before in [0u64, 1, 17, 128, 255, 299] {
-                        let context = ((crossing as u64).saturating_sub(before * seqs) / seqs).max(1) * seqs;
+                        let context =
+                            ((crossing as u64).saturating_sub(before * seqs) / seqs).max(1) * seqs;
                         let mut ends = Vec::new();
                         lat.decode_run(seqs, context, 300, SimTime(5), &mut ends);
                         let mut end = SimTime(5);
                         for (k, &got) in ends.iter().enumerate() {
-                            let w = StepWork { decode_seqs: seqs as f64, decode_context: (context + k as u64 * seqs) as f64, ..Default::default() };
+                            let w = StepWork {
+                                decode_seqs: seqs as f64,
+                                decode_context: (context + k as u64 * seqs) as f64,
+                                ..Default::default()
+                            };
                             end += lat.step(&w);
                             assert_eq!(got, end, "step {k}, {before} steps before the crossing");
                         }

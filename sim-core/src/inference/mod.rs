@@ -65,7 +65,10 @@ impl ModelSpec {
     /// FLOPs of a whole request: prefill of `prompt`, then `output` decode steps.
     pub fn request_flops(&self, prompt: f64, output: f64) -> f64 {
         let decode = 2.0 * self.active() * output
-            + 2.0 * self.layers as f64 * self.hidden as f64 * (prompt * output + output * output / 2.0);
+            + 2.0
+                * self.layers as f64
+                * self.hidden as f64
+                * (prompt * output + output * output / 2.0);
         self.prefill_flops(prompt) + decode
     }
 }
@@ -108,12 +111,16 @@ struct HardwareFile {
 /// The built-in catalogue, `scenarios/models.toml` (compiled in: the
 /// simulator reads no files of its own).
 pub fn builtin_models() -> std::collections::BTreeMap<String, ModelSpec> {
-    toml::from_str::<ModelFile>(include_str!("../../../scenarios/models.toml")).expect("models.toml is valid").models
+    toml::from_str::<ModelFile>(include_str!("../../../scenarios/models.toml"))
+        .expect("models.toml is valid")
+        .models
 }
 
 /// The built-in catalogue, `scenarios/hardware.toml`.
 pub fn builtin_hardware() -> std::collections::BTreeMap<String, HardwareSpec> {
-    toml::from_str::<HardwareFile>(include_str!("../../../scenarios/hardware.toml")).expect("hardware.toml is valid").hardware
+    toml::from_str::<HardwareFile>(include_str!("../../../scenarios/hardware.toml"))
+        .expect("hardware.toml is valid")
+        .hardware
 }
 
 #[cfg(test)]

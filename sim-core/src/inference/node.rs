@@ -51,7 +51,13 @@ pub struct StepEnd {
 impl Seq {
     /// A queued sequence, nothing generated yet.
     pub fn new(slot: u32, prompt: u32, output: u32, kv_bytes: f64) -> Seq {
-        Seq { slot, prompt, output, first_step: 0, kv_bytes }
+        Seq {
+            slot,
+            prompt,
+            output,
+            first_step: 0,
+            kv_bytes,
+        }
     }
 
     /// Tokens generated once the node has completed `steps` steps, for a
@@ -183,10 +189,14 @@ impl GpuNode {
 
     /// Whether the head of the queue fits the batch, with `tokens` already in the step.
     fn head_fits(&self, tokens: u32) -> bool {
-        let Some(head) = self.queue.front() else { return false };
+        let Some(head) = self.queue.front() else {
+            return false;
+        };
         let fits_batch = (self.active.len() as u32) < self.limits.max_batch;
-        let fits_tokens = tokens + head.prompt <= self.limits.max_batch_tokens || self.active.is_empty();
-        let fits_kv = self.kv_used + head.kv_bytes <= self.limits.kv_capacity_bytes || self.active.is_empty();
+        let fits_tokens =
+            tokens + head.prompt <= self.limits.max_batch_tokens || self.active.is_empty();
+        let fits_kv =
+            self.kv_used + head.kv_bytes <= self.limits.kv_capacity_bytes || self.active.is_empty();
         fits_batch && fits_tokens && fits_kv
     }
 
@@ -221,7 +231,9 @@ impl GpuNode {
     /// Completes `k` decode steps in which nothing finishes (all but the
     /// last step of a run).
     pub fn skip_steps(&mut self, k: u64) {
-        assert!(k == 0 || (self.prefilled == self.active.len() && self.steps + k < self.next_finish));
+        assert!(
+            k == 0 || (self.prefilled == self.active.len() && self.steps + k < self.next_finish)
+        );
         self.steps += k;
         self.decode_context += k * self.decode_seqs;
     }
@@ -305,20 +317,30 @@ mod tests {
 
     #[test]
     fn continuous_batching_by_hand() {
-        let mut n = GpuNode::new(BatchLimits { max_batch: 2, max_batch_tokens: 1000, kv_capacity_bytes: 1e9 });
+        let mut n = GpuNode::new(BatchLimits {
+            max_batch: 2,
+            max_batch_tokens: 1000,
+            kv_capacity_bytes: 1e9,
+        });
         let t = SimTime(0);
         n.enqueue(t, seq(1, 10, 3));
         n.enqueue(t, seq(2, 20, 1));
         n.enqueue(t, seq(3, 5, 2));
         assert_eq!(n.admit(), [1, 2], "batch of two");
         let w = n.step_work();
-        assert_eq!((w.prefill_tokens, w.prefill_tokens_sq, w.decode_seqs), (30.0, 500.0, 0.0));
+        assert_eq!(
+            (w.prefill_tokens, w.prefill_tokens_sq, w.decode_seqs),
+            (30.0, 500.0, 0.0)
+        );
         // Step 1: both prefilled; seq 2 wanted one token and is done.
         let end = n.end_step(t);
         assert_eq!((end.first_token, end.finished), (vec![1, 2], vec![2]));
         assert_eq!(n.admit(), [3]);
         let w = n.step_work();
-        assert_eq!((w.prefill_tokens, w.decode_seqs, w.decode_context), (5.0, 1.0, 11.0));
+        assert_eq!(
+            (w.prefill_tokens, w.decode_seqs, w.decode_context),
+            (5.0, 1.0, 11.0)
+        );
         let end = n.end_step(t); // seq 1 has 2 tokens, seq 3 its first
         assert_eq!((end.first_token, end.finished), (vec![3], vec![]));
         let end = n.end_step(t);
@@ -328,7 +350,11 @@ mod tests {
 
     #[test]
     fn kv_memory_limits_admission() {
-        let mut n = GpuNode::new(BatchLimits { max_batch: 8, max_batch_tokens: 1000, kv_capacity_bytes: 25.0 });
+        let mut n = GpuNode::new(BatchLimits {
+            max_batch: 8,
+            max_batch_tokens: 1000,
+            kv_capacity_bytes: 25.0,
+        });
         let t = SimTime(0);
         n.enqueue(t, seq(1, 10, 5)); // 15 bytes
         n.enqueue(t, seq(2, 10, 5)); // would make 30 > 25
@@ -337,7 +363,11 @@ mod tests {
 
     #[test]
     fn littles_law_area_by_hand() {
-        let mut n = GpuNode::new(BatchLimits { max_batch: 1, max_batch_tokens: 100, kv_capacity_bytes: 1e9 });
+        let mut n = GpuNode::new(BatchLimits {
+            max_batch: 1,
+            max_batch_tokens: 100,
+            kv_capacity_bytes: 1e9,
+        });
         n.enqueue(SimTime(0), seq(1, 1, 1));
         n.enqueue(SimTime(10), seq(2, 1, 1)); // 1 in system for 10 ns
         let s = n.start_next().unwrap();
@@ -356,7 +386,11 @@ mod tests {
             state = crate::rng::mix64(state.wrapping_add(1));
             state % m
         };
-        let limits = BatchLimits { max_batch: 6, max_batch_tokens: 900, kv_capacity_bytes: 3000.0 };
+        let limits = BatchLimits {
+            max_batch: 6,
+            max_batch_tokens: 900,
+            kv_capacity_bytes: 3000.0,
+        };
         let mut n = GpuNode::new(limits);
         // Reference: (slot, prompt, output, generated, prefilled) per active sequence.
         let mut reference: Vec<(u32, u32, u32, u32, bool)> = Vec::new();
@@ -396,7 +430,11 @@ mod tests {
                     want.first_token.push(r.0);
                 }
             }
-            want.finished = reference.iter().filter(|r| r.3 >= r.2).map(|r| r.0).collect();
+            want.finished = reference
+                .iter()
+                .filter(|r| r.3 >= r.2)
+                .map(|r| r.0)
+                .collect();
             reference.retain(|r| r.3 < r.2);
             assert_eq!(n.end_step(t), want);
         }

@@ -49,11 +49,27 @@ pub enum Op {
     /// Root-mean-square normalisation of `tokens` rows of `hidden`.
     RmsNorm { tokens: u64, hidden: u64 },
     /// Rotary position embedding applied to `heads` heads (query and key heads together).
-    Rope { tokens: u64, heads: u64, head_dim: u64 },
+    Rope {
+        tokens: u64,
+        heads: u64,
+        head_dim: u64,
+    },
     /// Causal self-attention over `seqs` prompts of `len` tokens each (prefill).
-    AttentionPrefill { seqs: u64, len: u64, heads: u64, kv_heads: u64, head_dim: u64 },
+    AttentionPrefill {
+        seqs: u64,
+        len: u64,
+        heads: u64,
+        kv_heads: u64,
+        head_dim: u64,
+    },
     /// One new token per sequence attending to `context` cached tokens (decode).
-    AttentionDecode { seqs: u64, context: u64, heads: u64, kv_heads: u64, head_dim: u64 },
+    AttentionDecode {
+        seqs: u64,
+        context: u64,
+        heads: u64,
+        kv_heads: u64,
+        head_dim: u64,
+    },
     /// `silu(gate) * up` over `tokens` rows of `ffn`.
     SiluMul { tokens: u64, ffn: u64 },
     /// `x += y` over `tokens` rows of `hidden`.
@@ -74,8 +90,15 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 7] =
-        [OpKind::Gemm, OpKind::RmsNorm, OpKind::Rope, OpKind::AttentionPrefill, OpKind::AttentionDecode, OpKind::SiluMul, OpKind::ResidualAdd];
+    pub const ALL: [OpKind; 7] = [
+        OpKind::Gemm,
+        OpKind::RmsNorm,
+        OpKind::Rope,
+        OpKind::AttentionPrefill,
+        OpKind::AttentionDecode,
+        OpKind::SiluMul,
+        OpKind::ResidualAdd,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -117,28 +140,71 @@ impl Op {
         match *self {
             Op::Gemm { m, k, n } => {
                 let flops = 2.0 * f(m) * f(k) * f(n);
-                Features { flops, bytes: dtype * (f(m) * f(k) + f(k) * f(n) + f(m) * f(n)) }
+                Features {
+                    flops,
+                    bytes: dtype * (f(m) * f(k) + f(k) * f(n) + f(m) * f(n)),
+                }
             }
             // Sum of squares, a division, a scale and a weight per element.
-            Op::RmsNorm { tokens, hidden } => Features { flops: 4.0 * f(tokens) * f(hidden), bytes: dtype * (2.0 * f(tokens) * f(hidden) + f(hidden)) },
+            Op::RmsNorm { tokens, hidden } => Features {
+                flops: 4.0 * f(tokens) * f(hidden),
+                bytes: dtype * (2.0 * f(tokens) * f(hidden) + f(hidden)),
+            },
             // Per pair: 4 multiplies, 2 adds, in place.
-            Op::Rope { tokens, heads, head_dim } => {
+            Op::Rope {
+                tokens,
+                heads,
+                head_dim,
+            } => {
                 let e = f(tokens) * f(heads) * f(head_dim);
-                Features { flops: 3.0 * e, bytes: dtype * 2.0 * e }
+                Features {
+                    flops: 3.0 * e,
+                    bytes: dtype * 2.0 * e,
+                }
             }
-            Op::AttentionPrefill { seqs, len, heads, kv_heads, head_dim } => {
-                attention_features(f(seqs) * f(len), f(seqs) * f(len) * f(len), f(heads), f(kv_heads), f(head_dim), dtype, false)
-            }
-            Op::AttentionDecode { seqs, context, heads, kv_heads, head_dim } => {
-                attention_features(f(seqs), f(seqs) * f(context), f(heads), f(kv_heads), f(head_dim), dtype, true)
-            }
+            Op::AttentionPrefill {
+                seqs,
+                len,
+                heads,
+                kv_heads,
+                head_dim,
+            } => attention_features(
+                f(seqs) * f(len),
+                f(seqs) * f(len) * f(len),
+                f(heads),
+                f(kv_heads),
+                f(head_dim),
+                dtype,
+                false,
+            ),
+            Op::AttentionDecode {
+                seqs,
+                context,
+                heads,
+                kv_heads,
+                head_dim,
+            } => attention_features(
+                f(seqs),
+                f(seqs) * f(context),
+                f(heads),
+                f(kv_heads),
+                f(head_dim),
+                dtype,
+                true,
+            ),
             Op::SiluMul { tokens, ffn } => {
                 let e = f(tokens) * f(ffn);
-                Features { flops: 5.0 * e, bytes: dtype * 3.0 * e }
+                Features {
+                    flops: 5.0 * e,
+                    bytes: dtype * 3.0 * e,
+                }
             }
             Op::ResidualAdd { tokens, hidden } => {
                 let e = f(tokens) * f(hidden);
-                Features { flops: e, bytes: dtype * 3.0 * e }
+                Features {
+                    flops: e,
+                    bytes: dtype * 3.0 * e,
+                }
             }
         }
     }
@@ -148,7 +214,15 @@ impl Op {
 /// sequences costs what the sum of its parts does. `queries` is the number
 /// of query rows, `pairs` the number of (query, key) pairs before causal
 /// masking: Σ len² for prefill, Σ context for decode.
-fn attention_features(queries: f64, pairs: f64, heads: f64, kv_heads: f64, head_dim: f64, dtype: f64, decode: bool) -> Features {
+fn attention_features(
+    queries: f64,
+    pairs: f64,
+    heads: f64,
+    kv_heads: f64,
+    head_dim: f64,
+    dtype: f64,
+    decode: bool,
+) -> Features {
     // QKᵀ and PV, 2 FLOPs per multiply-add each; a causal prefill computes half the pairs.
     let scored = if decode { pairs } else { pairs / 2.0 };
     let flops = 4.0 * heads * head_dim * scored + 5.0 * heads * scored;
@@ -237,11 +311,21 @@ impl StackShape {
 
     /// Predicted time of the whole stack from a fitted profile.
     pub fn predict(&self, fitted: &FittedProfile) -> f64 {
-        self.layers as f64 * self.layer_ops().iter().map(|op| fitted.op_time(op)).sum::<f64>()
+        self.layers as f64
+            * self
+                .layer_ops()
+                .iter()
+                .map(|op| fitted.op_time(op))
+                .sum::<f64>()
     }
 
     pub fn check(&self, measured_s: f64, predicted_s: f64) -> StackCheck {
-        StackCheck { shape: self.clone(), measured_s, predicted_s, error: (predicted_s - measured_s) / measured_s }
+        StackCheck {
+            shape: self.clone(),
+            measured_s,
+            predicted_s,
+            error: (predicted_s - measured_s) / measured_s,
+        }
     }
 }
 
@@ -284,7 +368,9 @@ impl Profile {
         match self.dtype.as_str() {
             "f32" => Ok(4.0),
             "f16" | "bf16" => Ok(2.0),
-            other => Err(format!("unknown dtype {other:?} (expected f32, f16 or bf16)")),
+            other => Err(format!(
+                "unknown dtype {other:?} (expected f32, f16 or bf16)"
+            )),
         }
     }
 
@@ -300,16 +386,29 @@ impl Profile {
         let dtype = self.dtype_bytes()?;
         let mut ops = BTreeMap::new();
         for kind in OpKind::ALL {
-            let rows: Vec<(Op, f64)> = self.measurements.iter().filter(|m| m.op.kind() == kind).map(|m| (m.op, m.median_s)).collect();
+            let rows: Vec<(Op, f64)> = self
+                .measurements
+                .iter()
+                .filter(|m| m.op.kind() == kind)
+                .map(|m| (m.op, m.median_s))
+                .collect();
             if rows.is_empty() {
                 continue;
             }
             if rows.iter().any(|(_, t)| !(*t > 0.0 && t.is_finite())) {
-                return Err(format!("{}: a measured time is not a positive number", kind.name()));
+                return Err(format!(
+                    "{}: a measured time is not a positive number",
+                    kind.name()
+                ));
             }
             ops.insert(kind, OpModel::fit(&rows, dtype));
         }
-        Ok(FittedProfile { hardware: self.hardware.clone(), backend: self.backend.clone(), dtype_bytes: dtype, ops })
+        Ok(FittedProfile {
+            hardware: self.hardware.clone(),
+            backend: self.backend.clone(),
+            dtype_bytes: dtype,
+            ops,
+        })
     }
 }
 
@@ -322,7 +421,10 @@ impl Op {
             // Decode is memory-bound at any context; its efficiency changes
             // with how many sequences share the step (parallelism, reuse).
             Op::AttentionDecode { seqs, .. } => seqs,
-            Op::RmsNorm { tokens, .. } | Op::Rope { tokens, .. } | Op::SiluMul { tokens, .. } | Op::ResidualAdd { tokens, .. } => tokens,
+            Op::RmsNorm { tokens, .. }
+            | Op::Rope { tokens, .. }
+            | Op::SiluMul { tokens, .. }
+            | Op::ResidualAdd { tokens, .. } => tokens,
         }
     }
 
@@ -377,7 +479,9 @@ impl OpModel {
     fn at(&self, x: f64) -> [f64; 3] {
         let k = &self.knots;
         let c = |kn: &Knot| [kn.overhead, kn.per_work, kn.per_work2];
-        let (Some(first), Some(last)) = (k.first(), k.last()) else { return [0.0; 3] };
+        let (Some(first), Some(last)) = (k.first(), k.last()) else {
+            return [0.0; 3];
+        };
         if x <= first.axis {
             return c(first);
         }
@@ -396,13 +500,21 @@ impl OpModel {
     pub fn fit(rows: &[(Op, f64)], dtype: f64) -> OpModel {
         let mut by_axis: BTreeMap<u64, Vec<([f64; 3], f64)>> = BTreeMap::new();
         for (op, t) in rows {
-            by_axis.entry(op.axis()).or_default().push(([1.0, op.work(dtype), op.work2(dtype)], *t));
+            by_axis
+                .entry(op.axis())
+                .or_default()
+                .push(([1.0, op.work(dtype), op.work2(dtype)], *t));
         }
         let knots = by_axis
             .into_iter()
             .map(|(x, pts)| {
                 let [overhead, per_work, per_work2] = fit_knot(&pts);
-                Knot { axis: x as f64, overhead, per_work, per_work2 }
+                Knot {
+                    axis: x as f64,
+                    overhead,
+                    per_work,
+                    per_work2,
+                }
             })
             .collect();
         OpModel { knots }
@@ -417,11 +529,17 @@ impl OpModel {
 /// work) makes its subsets singular, and they are skipped.
 fn fit_knot(pts: &[([f64; 3], f64)]) -> [f64; 3] {
     let a: Vec<[f64; 3]> = pts.iter().map(|(f, t)| f.map(|x| x / t)).collect();
-    let sse = |c: &[f64; 3]| pts.iter().map(|(f, t)| ((0..3).map(|j| c[j] * f[j]).sum::<f64>() - t).powi(2) / (t * t)).sum::<f64>();
+    let sse = |c: &[f64; 3]| {
+        pts.iter()
+            .map(|(f, t)| ((0..3).map(|j| c[j] * f[j]).sum::<f64>() - t).powi(2) / (t * t))
+            .sum::<f64>()
+    };
     let mut feasible: Vec<(usize, f64, [f64; 3])> = Vec::new();
     for mask in 1u32..8 {
         let cols: Vec<usize> = (0..3).filter(|j| mask & (1 << j) != 0).collect();
-        let Some(x) = least_squares(&a, &cols) else { continue };
+        let Some(x) = least_squares(&a, &cols) else {
+            continue;
+        };
         if x.iter().any(|&v| v < 0.0) {
             continue;
         }
@@ -435,7 +553,10 @@ fn fit_knot(pts: &[([f64; 3], f64)]) -> [f64; 3] {
     // collinear terms would otherwise trade coefficients on float noise.
     let best = feasible.iter().map(|f| f.1).fold(f64::INFINITY, f64::min);
     feasible.sort_by_key(|f| f.0);
-    feasible.iter().find(|f| f.1 <= best + 1e-12 * pts.len() as f64).map_or([0.0; 3], |f| f.2)
+    feasible
+        .iter()
+        .find(|f| f.1 <= best + 1e-12 * pts.len() as f64)
+        .map_or([0.0; 3], |f| f.2)
 }
 
 /// Solves min ‖A[:,cols]·x − 1‖ (each row already divided by its target)
@@ -493,7 +614,9 @@ impl FittedProfile {
     /// Predicted time of one operator call; an operator family the profile
     /// lacks costs nothing (the calibration tool always measures all seven).
     pub fn op_time(&self, op: &Op) -> f64 {
-        self.ops.get(&op.kind()).map_or(0.0, |m| m.predict(op, self.dtype_bytes))
+        self.ops
+            .get(&op.kind())
+            .map_or(0.0, |m| m.predict(op, self.dtype_bytes))
     }
 
     /// Time of a forward step of `model` over a batch: every decoder layer's
@@ -505,7 +628,9 @@ impl FittedProfile {
             return 0.0;
         }
         let ops = forward_ops(model, tokens, w);
-        ops.iter().map(|(op, times)| self.op_time(op) * *times as f64).sum()
+        ops.iter()
+            .map(|(op, times)| self.op_time(op) * *times as f64)
+            .sum()
     }
 }
 
@@ -514,10 +639,26 @@ impl FittedProfile {
 /// sequence that yields a token.
 pub fn forward_ops(model: &ModelSpec, tokens: u64, w: &StepWork) -> Vec<(Op, u64)> {
     let l = model.layers as u64;
-    let mut ops: Vec<(Op, u64)> = layer_ops(model, tokens, w).into_iter().map(|op| (op, l)).collect();
+    let mut ops: Vec<(Op, u64)> = layer_ops(model, tokens, w)
+        .into_iter()
+        .map(|op| (op, l))
+        .collect();
     let logits = (w.prefill_seqs + w.decode_seqs).round().max(1.0) as u64;
-    ops.push((Op::RmsNorm { tokens: logits, hidden: model.hidden as u64 }, 1));
-    ops.push((Op::Gemm { m: logits, k: model.hidden as u64, n: model.vocab as u64 }, 1));
+    ops.push((
+        Op::RmsNorm {
+            tokens: logits,
+            hidden: model.hidden as u64,
+        },
+        1,
+    ));
+    ops.push((
+        Op::Gemm {
+            m: logits,
+            k: model.hidden as u64,
+            n: model.vocab as u64,
+        },
+        1,
+    ));
     ops
 }
 
@@ -528,28 +669,65 @@ pub fn forward_ops(model: &ModelSpec, tokens: u64, w: &StepWork) -> Vec<(Op, u64
 /// sizes: prefill as equal prompts with the batch's Σp and Σp² (len =
 /// Σp²/Σp), decode as equal contexts with the batch's Σ context.
 pub fn layer_ops(model: &ModelSpec, tokens: u64, w: &StepWork) -> Vec<Op> {
-    let (d, h, kvh, f) = (model.hidden as u64, model.heads as u64, model.kv_heads as u64, model.ffn as u64);
+    let (d, h, kvh, f) = (
+        model.hidden as u64,
+        model.heads as u64,
+        model.kv_heads as u64,
+        model.ffn as u64,
+    );
     let hd = d / h.max(1);
     let mut ops = vec![
         Op::RmsNorm { tokens, hidden: d },
-        Op::Gemm { m: tokens, k: d, n: d + 2 * kvh * hd },
-        Op::Rope { tokens, heads: h + kvh, head_dim: hd },
+        Op::Gemm {
+            m: tokens,
+            k: d,
+            n: d + 2 * kvh * hd,
+        },
+        Op::Rope {
+            tokens,
+            heads: h + kvh,
+            head_dim: hd,
+        },
     ];
     if w.prefill_tokens > 0.0 {
         let len = (w.prefill_tokens_sq / w.prefill_tokens).round().max(1.0) as u64;
-        ops.push(Op::AttentionPrefill { seqs: w.prefill_seqs.max(1.0) as u64, len, heads: h, kv_heads: kvh, head_dim: hd });
+        ops.push(Op::AttentionPrefill {
+            seqs: w.prefill_seqs.max(1.0) as u64,
+            len,
+            heads: h,
+            kv_heads: kvh,
+            head_dim: hd,
+        });
     }
     if w.decode_seqs > 0.0 {
         let context = (w.decode_context / w.decode_seqs).round().max(1.0) as u64;
-        ops.push(Op::AttentionDecode { seqs: w.decode_seqs as u64, context, heads: h, kv_heads: kvh, head_dim: hd });
+        ops.push(Op::AttentionDecode {
+            seqs: w.decode_seqs as u64,
+            context,
+            heads: h,
+            kv_heads: kvh,
+            head_dim: hd,
+        });
     }
     ops.extend([
-        Op::Gemm { m: tokens, k: d, n: d },
+        Op::Gemm {
+            m: tokens,
+            k: d,
+            n: d,
+        },
         Op::ResidualAdd { tokens, hidden: d },
         Op::RmsNorm { tokens, hidden: d },
-        Op::Gemm { m: tokens, k: d, n: 2 * f },
+        Op::Gemm {
+            m: tokens,
+            k: d,
+            n: 2 * f,
+        },
         Op::SiluMul { tokens, ffn: f },
-        Op::Gemm { m: tokens, k: f, n: d },
+        Op::Gemm {
+            m: tokens,
+            k: f,
+            n: d,
+        },
         Op::ResidualAdd { tokens, hidden: d },
     ]);
     ops
@@ -565,7 +743,13 @@ mod tests {
             for k in [256u64, 1024, 2048] {
                 ops.push(match kind {
                     OpKind::Gemm => Op::Gemm { m, k, n: 2 * k },
-                    _ => Op::AttentionDecode { seqs: m, context: k, heads: 8, kv_heads: 2, head_dim: 64 },
+                    _ => Op::AttentionDecode {
+                        seqs: m,
+                        context: k,
+                        heads: 8,
+                        kv_heads: 2,
+                        head_dim: 64,
+                    },
                 });
             }
         }
@@ -578,12 +762,21 @@ mod tests {
         let a = |m: f64| 5e-6 + 1e-5 / m;
         let b = |m: f64| 1e-11 * (1.0 + 16.0 / m);
         for kind in [OpKind::Gemm, OpKind::AttentionDecode] {
-            let rows: Vec<(Op, f64)> = grid(kind).into_iter().map(|op| (op, a(op.axis() as f64) + b(op.axis() as f64) * op.work(4.0))).collect();
+            let rows: Vec<(Op, f64)> = grid(kind)
+                .into_iter()
+                .map(|op| (op, a(op.axis() as f64) + b(op.axis() as f64) * op.work(4.0)))
+                .collect();
             let fitted = OpModel::fit(&rows, 4.0);
             assert_eq!(fitted.knots.len(), 5);
             for k in &fitted.knots {
-                assert!((k.overhead - a(k.axis)).abs() < 1e-9 * a(k.axis), "{kind:?} {k:?}");
-                assert!((k.per_work - b(k.axis)).abs() < 1e-9 * b(k.axis), "{kind:?} {k:?}");
+                assert!(
+                    (k.overhead - a(k.axis)).abs() < 1e-9 * a(k.axis),
+                    "{kind:?} {k:?}"
+                );
+                assert!(
+                    (k.per_work - b(k.axis)).abs() < 1e-9 * b(k.axis),
+                    "{kind:?} {k:?}"
+                );
             }
             for (op, t) in &rows {
                 assert!((fitted.predict(op, 4.0) - t).abs() < 1e-9 * t, "{op:?}");
@@ -591,13 +784,30 @@ mod tests {
         }
         // Between knots (16 and 64 rows) a and b are linear in 1/m, as the
         // truth is: the prediction at 40 rows is exact.
-        let rows: Vec<(Op, f64)> = grid(OpKind::Gemm).into_iter().map(|op| (op, a(op.axis() as f64) + b(op.axis() as f64) * op.work(4.0))).collect();
+        let rows: Vec<(Op, f64)> = grid(OpKind::Gemm)
+            .into_iter()
+            .map(|op| (op, a(op.axis() as f64) + b(op.axis() as f64) * op.work(4.0)))
+            .collect();
         let fitted = OpModel::fit(&rows, 4.0);
-        let op = Op::Gemm { m: 40, k: 512, n: 300 };
-        assert!((fitted.predict(&op, 4.0) - (a(40.0) + b(40.0) * op.work(4.0))).abs() < 1e-9 * fitted.predict(&op, 4.0));
+        let op = Op::Gemm {
+            m: 40,
+            k: 512,
+            n: 300,
+        };
+        assert!(
+            (fitted.predict(&op, 4.0) - (a(40.0) + b(40.0) * op.work(4.0))).abs()
+                < 1e-9 * fitted.predict(&op, 4.0)
+        );
         // Beyond the largest batch: the last knot's rates (the roof).
-        let op = Op::Gemm { m: 1024, k: 512, n: 300 };
-        assert!((fitted.predict(&op, 4.0) - (a(256.0) + b(256.0) * op.work(4.0))).abs() < 1e-9 * fitted.predict(&op, 4.0));
+        let op = Op::Gemm {
+            m: 1024,
+            k: 512,
+            n: 300,
+        };
+        assert!(
+            (fitted.predict(&op, 4.0) - (a(256.0) + b(256.0) * op.work(4.0))).abs()
+                < 1e-9 * fitted.predict(&op, 4.0)
+        );
     }
 
     #[test]
@@ -606,7 +816,13 @@ mod tests {
         let mut rows = Vec::new();
         for context in [256u64, 1024, 4096] {
             for (heads, kv_heads) in [(8u64, 2u64), (8, 1), (32, 8), (32, 4)] {
-                let op = Op::AttentionDecode { seqs: 8, context, heads, kv_heads, head_dim: 64 };
+                let op = Op::AttentionDecode {
+                    seqs: 8,
+                    context,
+                    heads,
+                    kv_heads,
+                    head_dim: 64,
+                };
                 rows.push((op, truth(&op)));
             }
         }
@@ -620,9 +836,15 @@ mod tests {
 
     #[test]
     fn a_zero_overhead_is_fitted_as_zero() {
-        let rows: Vec<(Op, f64)> = grid(OpKind::Gemm).into_iter().map(|op| (op, 2e-11 * op.work(4.0))).collect();
+        let rows: Vec<(Op, f64)> = grid(OpKind::Gemm)
+            .into_iter()
+            .map(|op| (op, 2e-11 * op.work(4.0)))
+            .collect();
         for k in OpModel::fit(&rows, 4.0).knots {
-            assert!(k.overhead.abs() < 1e-15 && (k.per_work - 2e-11).abs() < 1e-20, "{k:?}");
+            assert!(
+                k.overhead.abs() < 1e-15 && (k.per_work - 2e-11).abs() < 1e-20,
+                "{k:?}"
+            );
         }
     }
 
@@ -642,7 +864,12 @@ mod tests {
             versions: BTreeMap::new(),
             date: "2026-11-25".into(),
             command: "x".into(),
-            measurements: vec![Measurement { op: Op::SiluMul { tokens: 3, ffn: 8 }, median_s: 1e-6, min_s: 1e-6, repeats: 3 }],
+            measurements: vec![Measurement {
+                op: Op::SiluMul { tokens: 3, ffn: 8 },
+                median_s: 1e-6,
+                min_s: 1e-6,
+                repeats: 3,
+            }],
             checks: vec![],
         };
         let shape = StackShape {
@@ -660,7 +887,10 @@ mod tests {
         let mut p = p;
         p.checks.push(shape.check(2e-3, 1.9e-3));
         let text = toml::to_string(&p).unwrap();
-        assert!(text.contains("op = \"silu_mul\"") && text.contains("[check.shape]"), "{text}");
+        assert!(
+            text.contains("op = \"silu_mul\"") && text.contains("[check.shape]"),
+            "{text}"
+        );
         assert_eq!(Profile::parse(&text).unwrap(), p);
     }
 }

@@ -27,7 +27,11 @@ impl Bases {
         spread.resize(padded, 0.0);
         let (lowest, highest) = netem::extreme_deviates();
         // ns + spread·z is monotone in z, and so is its rounding.
-        let most = ns.iter().zip(&spread).map(|(&ns, &s)| (ns + s * lowest).max(ns + s * highest)).fold(0.0, f64::max);
+        let most = ns
+            .iter()
+            .zip(&spread)
+            .map(|(&ns, &s)| (ns + s * lowest).max(ns + s * highest))
+            .fold(0.0, f64::max);
         Bases { ns, spread, most }
     }
 }
@@ -43,8 +47,18 @@ pub const ABSENT: i64 = i64::MAX;
 /// transfer time; `ABSENT` for `f == to` and for senders `NOT_SENT`.
 /// Returns the latest arrival (`i64::MIN` if none).
 /// Times must be below 2^63 ns.
-pub(super) fn normal_arrivals(column: u32, bases: &Bases, transfer: f64, sent: &[u64], to: usize, out: &mut [i64]) -> i64 {
-    assert!(bases.ns.len() == out.len().next_multiple_of(8) && sent.len() == out.len(), "the bases and sends of as many senders");
+pub(super) fn normal_arrivals(
+    column: u32,
+    bases: &Bases,
+    transfer: f64,
+    sent: &[u64],
+    to: usize,
+    out: &mut [i64],
+) -> i64 {
+    assert!(
+        bases.ns.len() == out.len().next_multiple_of(8) && sent.len() == out.len(),
+        "the bases and sends of as many senders"
+    );
     assert!(out.len() <= 1 << 16, "senders are u16 node ids");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -55,16 +69,28 @@ pub(super) fn normal_arrivals(column: u32, bases: &Bases, transfer: f64, sent: &
 }
 
 /// [`normal_arrivals`] one sender at a time.
-fn scalar(column: u32, bases: &Bases, transfer: f64, sent: &[u64], to: usize, out: &mut [i64]) -> i64 {
+fn scalar(
+    column: u32,
+    bases: &Bases,
+    transfer: f64,
+    sent: &[u64],
+    to: usize,
+    out: &mut [i64],
+) -> i64 {
     for (f, o) in out.iter_mut().enumerate() {
-        *o = if f == to || sent[f] == NOT_SENT { ABSENT } else { (sent[f] + one(column, f, bases.ns[f], bases.spread[f], transfer)) as i64 };
+        *o = if f == to || sent[f] == NOT_SENT {
+            ABSENT
+        } else {
+            (sent[f] + one(column, f, bases.ns[f], bases.spread[f], transfer)) as i64
+        };
     }
     latest(out)
 }
 
 /// The latest of the arrivals that come (`i64::MIN` if none).
 pub(super) fn latest(out: &[i64]) -> i64 {
-    out.iter().fold(i64::MIN, |hi, &t| if t == ABSENT { hi } else { hi.max(t) })
+    out.iter()
+        .fold(i64::MIN, |hi, &t| if t == ABSENT { hi } else { hi.max(t) })
 }
 
 /// One delay: what `Jitter::apply` and `Network::delay` compute on a
@@ -119,23 +145,52 @@ mod avx2 {
     /// `src` and `dst` must have 8 slots, and the bases `f + 8` entries.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn block<const CHECKED: bool>(c: &Column, f: usize, src: *const u64, dst: *mut i64, hi: &mut __m256i) -> i32 {
-        let words = _mm256_add_epi32(c.words, _mm256_set1_epi32(STEP.wrapping_mul(f as u32) as i32));
+    unsafe fn block<const CHECKED: bool>(
+        c: &Column,
+        f: usize,
+        src: *const u64,
+        dst: *mut i64,
+        hi: &mut __m256i,
+    ) -> i32 {
+        let words = _mm256_add_epi32(
+            c.words,
+            _mm256_set1_epi32(STEP.wrapping_mul(f as u32) as i32),
+        );
         let mut entry = [0u32; 8];
         // SAFETY: eight lanes into eight slots.
-        unsafe { _mm256_storeu_si256(entry.as_mut_ptr().cast(), _mm256_srli_epi32::<20>(triple32(words))) };
+        unsafe {
+            _mm256_storeu_si256(
+                entry.as_mut_ptr().cast(),
+                _mm256_srli_epi32::<20>(triple32(words)),
+            )
+        };
         // Every entry is below 4096, the table's length.
         let t = |k: usize| NORMAL[entry[k] as usize & 4095];
         let t = _mm256_setr_epi32(t(0), t(1), t(2), t(3), t(4), t(5), t(6), t(7));
-        let (zero, half, two52) = (_mm256_setzero_pd(), _mm256_set1_pd(0.5), _mm256_set1_pd((1u64 << 52) as f64));
-        let (absent, earliest, not_sent) = (_mm256_set1_epi64x(ABSENT), _mm256_set1_epi64x(i64::MIN), _mm256_set1_epi64x(NOT_SENT as i64));
+        let (zero, half, two52) = (
+            _mm256_setzero_pd(),
+            _mm256_set1_pd(0.5),
+            _mm256_set1_pd((1u64 << 52) as f64),
+        );
+        let (absent, earliest, not_sent) = (
+            _mm256_set1_epi64x(ABSENT),
+            _mm256_set1_epi64x(i64::MIN),
+            _mm256_set1_epi64x(NOT_SENT as i64),
+        );
         let mut small = if CHECKED { 0 } else { 0b1111_1111 };
-        for (h, t) in [(0, _mm256_castsi256_si128(t)), (4, _mm256_extracti128_si256::<1>(t))] {
+        for (h, t) in [
+            (0, _mm256_castsi256_si128(t)),
+            (4, _mm256_extracti128_si256::<1>(t)),
+        ] {
             let g = f + h;
             let z = _mm256_mul_pd(_mm256_cvtepi32_pd(t), _mm256_set1_pd(INV_SCALE));
             // SAFETY: g + 3 < the bases' length; src has 8 slots.
             let (ns, spread, sent) = unsafe {
-                (_mm256_loadu_pd(c.bases.ns.as_ptr().add(g)), _mm256_loadu_pd(c.bases.spread.as_ptr().add(g)), _mm256_loadu_si256(src.add(h).cast()))
+                (
+                    _mm256_loadu_pd(c.bases.ns.as_ptr().add(g)),
+                    _mm256_loadu_pd(c.bases.spread.as_ptr().add(g)),
+                    _mm256_loadu_si256(src.add(h).cast()),
+                )
             };
             let propagation = _mm256_max_pd(_mm256_add_pd(ns, _mm256_mul_pd(spread, z)), zero);
             let y = _mm256_add_pd(_mm256_add_pd(propagation, c.transfer), half);
@@ -144,7 +199,10 @@ mod avx2 {
             if CHECKED {
                 small |= _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(y, two52)) << h;
             }
-            let delay = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(y, two52)), _mm256_castpd_si256(two52));
+            let delay = _mm256_sub_epi64(
+                _mm256_castpd_si256(_mm256_add_pd(y, two52)),
+                _mm256_castpd_si256(two52),
+            );
             let gone = _mm256_cmpeq_epi64(sent, not_sent);
             let arrival = _mm256_blendv_epi8(_mm256_add_epi64(sent, delay), absent, gone);
             let counted = _mm256_blendv_epi8(arrival, earliest, gone);
@@ -164,7 +222,14 @@ mod avx2 {
     /// The CPU must have AVX2, `sent` must be as long as `out`, and
     /// `bases`' slices `out`'s length rounded up to a multiple of eight.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn normal_arrivals(column: u32, bases: &Bases, transfer: f64, sent: &[u64], to: usize, out: &mut [i64]) -> i64 {
+    pub(super) unsafe fn normal_arrivals(
+        column: u32,
+        bases: &Bases,
+        transfer: f64,
+        sent: &[u64],
+        to: usize,
+        out: &mut [i64],
+    ) -> i64 {
         // Every delay below 2^51 ns: no lane needs the slow conversion.
         if bases.most + transfer + 0.5 >= (1u64 << 51) as f64 {
             // SAFETY: as this function's.
@@ -178,11 +243,27 @@ mod avx2 {
     /// # Safety
     /// As [`normal_arrivals`]'.
     #[target_feature(enable = "avx2")]
-    unsafe fn arrivals<const CHECKED: bool>(column: u32, bases: &Bases, transfer: f64, sent: &[u64], to: usize, out: &mut [i64]) -> i64 {
+    unsafe fn arrivals<const CHECKED: bool>(
+        column: u32,
+        bases: &Bases,
+        transfer: f64,
+        sent: &[u64],
+        to: usize,
+        out: &mut [i64],
+    ) -> i64 {
         let n = out.len();
         let lane = |k: u32| column.wrapping_add(k.wrapping_mul(STEP)) as i32;
         let c = Column {
-            words: _mm256_setr_epi32(lane(0), lane(1), lane(2), lane(3), lane(4), lane(5), lane(6), lane(7)),
+            words: _mm256_setr_epi32(
+                lane(0),
+                lane(1),
+                lane(2),
+                lane(3),
+                lane(4),
+                lane(5),
+                lane(6),
+                lane(7),
+            ),
             bases,
             transfer: _mm256_set1_pd(transfer),
             column,
@@ -197,7 +278,15 @@ mod avx2 {
             for f in range.step_by(8) {
                 // SAFETY: f + 8 <= n: eight slots of sent and out from f,
                 // and bases padded to n rounded up to 8.
-                let small = unsafe { block::<CHECKED>(&c, f, sent.as_ptr().add(f), out.as_mut_ptr().add(f), &mut hi) };
+                let small = unsafe {
+                    block::<CHECKED>(
+                        &c,
+                        f,
+                        sent.as_ptr().add(f),
+                        out.as_mut_ptr().add(f),
+                        &mut hi,
+                    )
+                };
                 if CHECKED && small != 0b1111_1111 {
                     redo_lanes(&c, f, small, sent, to, out);
                     redo = true;
@@ -214,7 +303,9 @@ mod avx2 {
             }
             let mut last_out = [0i64; 8];
             // SAFETY: eight slots each; bases padded to n rounded up to 8.
-            let small = unsafe { block::<CHECKED>(&c, f, last_sent.as_ptr(), last_out.as_mut_ptr(), &mut hi) };
+            let small = unsafe {
+                block::<CHECKED>(&c, f, last_sent.as_ptr(), last_out.as_mut_ptr(), &mut hi)
+            };
             out[f..end].copy_from_slice(&last_out[..end - f]);
             if CHECKED && small != 0b1111_1111 {
                 redo_lanes(&c, f, small, sent, to, out);
@@ -234,7 +325,9 @@ mod avx2 {
     #[cold]
     fn redo_lanes(c: &Column, f: usize, small: i32, sent: &[u64], to: usize, out: &mut [i64]) {
         let (column, transfer) = (c.column, c.transfer_ns);
-        for g in (f..out.len().min(f + 8)).filter(|g| small & (1 << (g - f)) == 0 && *g != to && sent[*g] != NOT_SENT) {
+        for g in (f..out.len().min(f + 8))
+            .filter(|g| small & (1 << (g - f)) == 0 && *g != to && sent[*g] != NOT_SENT)
+        {
             out[g] = (sent[g] + one(column, g, c.bases.ns[g], c.bases.spread[g], transfer)) as i64;
         }
     }
@@ -264,20 +357,48 @@ mod tests {
             let column = netem::column(jitter, (case % 300) as u16);
             let n = (case % 42) as usize;
             let huge = case % 97 == 0;
-            let ns: Vec<f64> = (0..n).map(|_| (next() % 300_000_000) as f64 + if huge && next() % 2 == 0 { 5e15 } else { 0.0 }).collect();
-            let spread = ns.iter().map(|&b| b * (next() % 21) as f64 / 100.0).collect();
+            let ns: Vec<f64> = (0..n)
+                .map(|_| {
+                    (next() % 300_000_000) as f64 + if huge && next() % 2 == 0 { 5e15 } else { 0.0 }
+                })
+                .collect();
+            let spread = ns
+                .iter()
+                .map(|&b| b * (next() % 21) as f64 / 100.0)
+                .collect();
             let bases = Bases::new(ns, spread);
             let transfer = (next() % 1_000_000) as f64 / 7.0;
-            let sent: Vec<u64> = (0..n).map(|_| if next() % 7 == 0 { NOT_SENT } else { next() % (1 << 50) }).collect();
+            let sent: Vec<u64> = (0..n)
+                .map(|_| {
+                    if next() % 7 == 0 {
+                        NOT_SENT
+                    } else {
+                        next() % (1 << 50)
+                    }
+                })
+                .collect();
             let to = (next() % (n as u64 + 2)) as usize;
             let mut out = vec![0; n];
             let got = normal_arrivals(column, &bases, transfer, &sent, to, &mut out);
             let mut expected = vec![0; n];
             for f in 0..n {
-                expected[f] = if f == to || sent[f] == NOT_SENT { ABSENT } else { (sent[f] + one(column, f, bases.ns[f], bases.spread[f], transfer)) as i64 };
+                expected[f] = if f == to || sent[f] == NOT_SENT {
+                    ABSENT
+                } else {
+                    (sent[f] + one(column, f, bases.ns[f], bases.spread[f], transfer)) as i64
+                };
             }
             assert_eq!(out, expected, "case {case}");
-            assert_eq!(got, expected.iter().filter(|&&t| t != ABSENT).copied().max().unwrap_or(i64::MIN), "case {case}");
+            assert_eq!(
+                got,
+                expected
+                    .iter()
+                    .filter(|&&t| t != ABSENT)
+                    .copied()
+                    .max()
+                    .unwrap_or(i64::MIN),
+                "case {case}"
+            );
             drawn += n;
         }
         assert!(drawn > 400_000);

@@ -67,7 +67,17 @@ impl Economy {
     pub(super) fn new(s: &Scenario) -> Economy {
         let cfg = s.economics.clone();
         let mut ledger = Ledger::new();
-        let users = s.workload.iter().map(|w| ledger.open(format!("user:{}", w.name), to_base_units(cfg.user_balance), 0)).collect();
+        let users = s
+            .workload
+            .iter()
+            .map(|w| {
+                ledger.open(
+                    format!("user:{}", w.name),
+                    to_base_units(cfg.user_balance),
+                    0,
+                )
+            })
+            .collect();
         let background = ledger.open("user:background", to_base_units(cfg.user_balance), 0);
         let (mut validators, mut delegators) = (Vec::new(), Vec::new());
         for v in s.validator_specs() {
@@ -77,7 +87,9 @@ impl Economy {
             delegators.push(ledger.open(format!("delegators:{}", v.name), 0, delegated));
         }
         let n_gpus: usize = s.gpu_nodes.iter().map(|g| g.count + s.gpu_entrants()).sum();
-        let gpus = (0..n_gpus).map(|i| ledger.open(format!("gpu:{i}"), 0, to_base_units(cfg.gpu_node_stake))).collect();
+        let gpus = (0..n_gpus)
+            .map(|i| ledger.open(format!("gpu:{i}"), 0, to_base_units(cfg.gpu_node_stake)))
+            .collect();
         let provers = ledger.open("provers", 0, 0);
         let treasury = ledger.open("treasury", to_base_units(cfg.treasury), 0);
         let per_mtok = economics::BASE_UNITS_PER_TOKEN as f64 / 1e6;
@@ -145,7 +157,11 @@ impl Economy {
     }
 
     fn payer(&self, stream: u16) -> AccountId {
-        if stream == u16::MAX { self.background } else { self.users[stream as usize] }
+        if stream == u16::MAX {
+            self.background
+        } else {
+            self.users[stream as usize]
+        }
     }
 
     /// Flow 1: the user pays the GPU node for a request.
@@ -160,7 +176,9 @@ impl Economy {
         self.user_fees_paid += fee as u128;
         match self.cfg.design {
             Design::Dual => {
-                self.ledger.transfer(user, self.gpus[gpu as usize], fee).expect("balance checked");
+                self.ledger
+                    .transfer(user, self.gpus[gpu as usize], fee)
+                    .expect("balance checked");
                 self.fees_to_gpu_nodes += fee as u128;
             }
             Design::Single => {
@@ -169,14 +187,24 @@ impl Economy {
             }
             Design::FeesToValidators => {
                 let to_gpu = ppm_of(fee, to_ppm(self.cfg.validator_gpu_share));
-                self.ledger.transfer(user, self.gpus[gpu as usize], to_gpu).expect("balance checked");
+                self.ledger
+                    .transfer(user, self.gpus[gpu as usize], to_gpu)
+                    .expect("balance checked");
                 self.fees_to_gpu_nodes += to_gpu as u128;
-                let stake: Vec<u64> = self.validators.iter().map(|&v| self.ledger.bonded(v)).collect();
+                let stake: Vec<u64> = self
+                    .validators
+                    .iter()
+                    .map(|&v| self.ledger.bonded(v))
+                    .collect();
                 let (shares, rest) = split_pro_rata(fee - to_gpu, &stake);
                 for (i, &x) in shares.iter().enumerate() {
-                    self.ledger.transfer(user, self.validators[i], x).expect("balance checked");
+                    self.ledger
+                        .transfer(user, self.validators[i], x)
+                        .expect("balance checked");
                 }
-                self.ledger.transfer(user, self.treasury, rest).expect("balance checked");
+                self.ledger
+                    .transfer(user, self.treasury, rest)
+                    .expect("balance checked");
                 self.to_treasury += rest as u128;
                 self.fees_to_validators += (fee - to_gpu - rest) as u128;
             }
@@ -197,7 +225,10 @@ impl Economy {
 
     pub(super) fn on_proof(&mut self, stream: u16) {
         let fee = to_base_units(self.cfg.zk_prover_fee);
-        match self.ledger.transfer(self.users[stream as usize], self.provers, fee) {
+        match self
+            .ledger
+            .transfer(self.users[stream as usize], self.provers, fee)
+        {
             Ok(()) => self.fees_to_provers += fee as u128,
             Err(_) => self.payments_refused += 1,
         }
@@ -208,7 +239,10 @@ impl Economy {
             SlashTo::Burn => LedgerSlashTo::Burn,
             SlashTo::Treasury => LedgerSlashTo::Account(self.treasury),
         };
-        let amount = self.ledger.slash(account, to_ppm(fraction), to).expect("slashing stays within the stake");
+        let amount = self
+            .ledger
+            .slash(account, to_ppm(fraction), to)
+            .expect("slashing stays within the stake");
         if self.cfg.slash_to == SlashTo::Treasury {
             self.to_treasury += amount as u128;
         }
@@ -228,29 +262,51 @@ impl Economy {
 
     /// Flow 2, emission, evidence and the invariant, for a committed block.
     /// `serving`: whether each GPU node's operator serves (emission goes to those only).
-    pub(super) fn on_block(&mut self, now: SimTime, proposer: u16, txs: &[Tx], serving: &[bool]) -> Result<BlockFlows, String> {
+    pub(super) fn on_block(
+        &mut self,
+        now: SimTime,
+        proposer: u16,
+        txs: &[Tx],
+        serving: &[bool],
+    ) -> Result<BlockFlows, String> {
         let base_fee = self.base_fee;
-        let mut flows = BlockFlows { gas_target: self.gas_target, base_fee, ..Default::default() };
+        let mut flows = BlockFlows {
+            gas_target: self.gas_target,
+            base_fee,
+            ..Default::default()
+        };
         let burn_ppm = to_ppm(self.cfg.burn_fraction);
         for tx in txs {
             flows.gas_used += tx.gas;
             let payer = self.payer(tx.payer);
             let base = base_fee.saturating_mul(tx.gas);
-            let tip = tx.tip.min(tx.max_fee.saturating_sub(base_fee)).saturating_mul(tx.gas);
+            let tip = tx
+                .tip
+                .min(tx.max_fee.saturating_sub(base_fee))
+                .saturating_mul(tx.gas);
             if self.ledger.balance(payer) < base.saturating_add(tip) {
                 self.payments_refused += 1;
                 continue;
             }
             let burn = ppm_of(base, burn_ppm);
             self.ledger.burn(payer, burn).expect("balance checked");
-            self.ledger.transfer(payer, self.treasury, base - burn).expect("balance checked");
-            self.ledger.transfer(payer, self.validators[proposer as usize], tip).expect("balance checked");
+            self.ledger
+                .transfer(payer, self.treasury, base - burn)
+                .expect("balance checked");
+            self.ledger
+                .transfer(payer, self.validators[proposer as usize], tip)
+                .expect("balance checked");
             self.to_treasury += (base - burn) as u128;
             flows.burned += burn;
             flows.tips += tip;
         }
         self.tips_to_proposers += flows.tips as u128;
-        self.base_fee = next_base_fee(base_fee, flows.gas_used, self.gas_target, self.cfg.base_fee_denominator);
+        self.base_fee = next_base_fee(
+            base_fee,
+            flows.gas_used,
+            self.gas_target,
+            self.cfg.base_fee_denominator,
+        );
         for v in std::mem::take(&mut self.pending_evidence) {
             let frac = self.cfg.slash_fraction_double_sign;
             self.slash(self.validators[v as usize], frac);
@@ -269,25 +325,40 @@ impl Economy {
         if due == 0 {
             return 0;
         }
-        let to_gpus = if self.gpus.is_empty() { 0 } else { ppm_of(due, to_ppm(self.cfg.gpu_emission_share)) };
+        let to_gpus = if self.gpus.is_empty() {
+            0
+        } else {
+            ppm_of(due, to_ppm(self.cfg.gpu_emission_share))
+        };
         let weights: Vec<u64> = serving.iter().map(|&a| a as u64).collect();
         let (gpu_shares, gpu_rest) = split_pro_rata(to_gpus, &weights);
         for (i, &x) in gpu_shares.iter().enumerate() {
             self.ledger.mint(self.gpus[i], x).expect("no overflow");
         }
         self.emission_to_gpu_nodes += (to_gpus - gpu_rest) as u128;
-        let stake: Vec<u64> = self.validators.iter().zip(&self.delegators).flat_map(|(&v, &d)| [self.ledger.bonded(v), self.ledger.bonded(d)]).collect();
+        let stake: Vec<u64> = self
+            .validators
+            .iter()
+            .zip(&self.delegators)
+            .flat_map(|(&v, &d)| [self.ledger.bonded(v), self.ledger.bonded(d)])
+            .collect();
         let (shares, rest) = split_pro_rata(due - to_gpus, &stake);
         let commission_ppm = to_ppm(self.cfg.commission);
         for (i, pair) in shares.chunks(2).enumerate() {
             let commission = ppm_of(pair[1], commission_ppm);
-            self.ledger.mint(self.validators[i], pair[0] + commission).expect("no overflow");
-            self.ledger.mint(self.delegators[i], pair[1] - commission).expect("no overflow");
+            self.ledger
+                .mint(self.validators[i], pair[0] + commission)
+                .expect("no overflow");
+            self.ledger
+                .mint(self.delegators[i], pair[1] - commission)
+                .expect("no overflow");
             self.emission_to_validators += (pair[0] + commission) as u128;
             self.emission_to_delegators += (pair[1] - commission) as u128;
         }
         // Rounding remainders go to the treasury, so exactly `due` is minted.
-        self.ledger.mint(self.treasury, rest + gpu_rest).expect("no overflow");
+        self.ledger
+            .mint(self.treasury, rest + gpu_rest)
+            .expect("no overflow");
         self.to_treasury += (rest + gpu_rest) as u128;
         due
     }
@@ -303,7 +374,11 @@ impl Economy {
 
     /// A `ledger` row, at most every `ledger_every`.
     pub(super) fn row(&mut self, now: SimTime, height: u64, force: bool) -> Option<LedgerRecord> {
-        if !force && self.last_row.is_some_and(|t| now.since(t) < self.cfg.ledger_every) {
+        if !force
+            && self
+                .last_row
+                .is_some_and(|t| now.since(t) < self.cfg.ledger_every)
+        {
             return None;
         }
         self.last_row = Some(now);

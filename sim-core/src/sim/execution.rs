@@ -35,7 +35,6 @@ use crate::rng::{self, CounterKey, Purpose, Streams};
 use crate::scenario::{Architecture, Batching, ReplicatedConfig, Scenario};
 use crate::time::SimDuration;
 
-
 /// One request carried by a block, as execution needs it.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct BlockRequest {
@@ -97,9 +96,21 @@ impl Execution {
             };
             class_of.push(i);
         }
-        let models: Vec<_> = s.workload.iter().map(|w| s.models[&w.model].clone()).collect();
+        let models: Vec<_> = s
+            .workload
+            .iter()
+            .map(|w| s.models[&w.model].clone())
+            .collect();
         let cfg = LatencyConfig::default();
-        let latency = classes.iter().map(|(_, hw)| models.iter().map(|m| LatencyModel::new(&cfg, hw, m, 1.0, None)).collect()).collect();
+        let latency = classes
+            .iter()
+            .map(|(_, hw)| {
+                models
+                    .iter()
+                    .map(|m| LatencyModel::new(&cfg, hw, m, 1.0, None))
+                    .collect()
+            })
+            .collect();
         let n = specs.len();
         Execution {
             replicated: s.architecture == Architecture::Replicated,
@@ -129,8 +140,13 @@ impl Execution {
             return *c;
         }
         let mem = self.classes[class].1.mem_gb * 1e9;
-        let slow = if self.cfg.deterministic_kernels { self.cfg.deterministic_slowdown } else { 1.0 };
-        let fits = |stream: u16, tokens: f64| self.models[stream as usize].memory_bytes(tokens) <= mem;
+        let slow = if self.cfg.deterministic_kernels {
+            self.cfg.deterministic_slowdown
+        } else {
+            1.0
+        };
+        let fits =
+            |stream: u16, tokens: f64| self.models[stream as usize].memory_bytes(tokens) <= mem;
         let time = match self.cfg.batching {
             Batching::Sequential => {
                 let mut total = SimDuration::ZERO;
@@ -141,7 +157,9 @@ impl Execution {
                 }
                 ok.then(|| SimDuration::from_secs_f64(total.as_secs_f64() * slow))
             }
-            Batching::Batched => self.batched(class, requests, mem).map(|t| SimDuration::from_secs_f64(t * slow)),
+            Batching::Batched => self
+                .batched(class, requests, mem)
+                .map(|t| SimDuration::from_secs_f64(t * slow)),
         };
         let c = Cost { time };
         self.costs.insert((block, class), c);
@@ -165,12 +183,25 @@ impl Execution {
             let lat = &self.latency[class][s as usize];
             let p: f64 = batch.iter().map(|r| r.prompt as f64).sum();
             let p2: f64 = batch.iter().map(|r| (r.prompt as f64).powi(2)).sum();
-            total += lat.step(&StepWork { prefill_tokens: p, prefill_tokens_sq: p2, prefill_seqs: batch.len() as f64, ..Default::default() }).as_secs_f64();
+            total += lat
+                .step(&StepWork {
+                    prefill_tokens: p,
+                    prefill_tokens_sq: p2,
+                    prefill_seqs: batch.len() as f64,
+                    ..Default::default()
+                })
+                .as_secs_f64();
             let longest = batch.iter().map(|r| r.output).max().unwrap_or(0);
             for j in 1..longest {
                 let live: Vec<&&BlockRequest> = batch.iter().filter(|r| r.output > j).collect();
                 let context: f64 = live.iter().map(|r| (r.prompt + j) as f64).sum();
-                total += lat.step(&StepWork { decode_seqs: live.len() as f64, decode_context: context, ..Default::default() }).as_secs_f64();
+                total += lat
+                    .step(&StepWork {
+                        decode_seqs: live.len() as f64,
+                        decode_context: context,
+                        ..Default::default()
+                    })
+                    .as_secs_f64();
             }
         }
         Some(total)
@@ -194,7 +225,10 @@ impl Execution {
             }
             for r in requests {
                 if rng::unit_f64(&mut self.divergence.at(&[r.id, v as u64])) < p {
-                    self.app_hash[v] = rng::mix64(self.app_hash[v] ^ rng::mix64(r.id.wrapping_mul(rng::GOLDEN) ^ (v as u64 + 1)));
+                    self.app_hash[v] = rng::mix64(
+                        self.app_hash[v]
+                            ^ rng::mix64(r.id.wrapping_mul(rng::GOLDEN) ^ (v as u64 + 1)),
+                    );
                 }
             }
         }
@@ -209,7 +243,13 @@ impl Execution {
 impl super::Simulation {
     /// Block `block` of `height` is committed (first honest validator): the
     /// chain's side of block execution.
-    pub(super) fn on_block_executed(&mut self, height: u64, block: BlockId, b: &super::Block, sink: &mut dyn crate::records::RecordSink) {
+    pub(super) fn on_block_executed(
+        &mut self,
+        height: u64,
+        block: BlockId,
+        b: &super::Block,
+        sink: &mut dyn crate::records::RecordSink,
+    ) {
         let n = self.exec.app_hash.len();
         // Validators whose app hash is not the one this block was built on
         // are left behind by the chain and stop.
@@ -236,7 +276,11 @@ impl super::Simulation {
             if self.net.faults.crashed[v] {
                 continue;
             }
-            if let Some(t) = self.exec.cost(block, self.exec.class_of[v], &b.requests).time {
+            if let Some(t) = self
+                .exec
+                .cost(block, self.exec.class_of[v], &b.requests)
+                .time
+            {
                 able[v] = true;
                 fastest = Some(fastest.map_or(t, |f| f.min(t)));
             }
@@ -291,7 +335,8 @@ impl super::Simulation {
         crate::summary::CostSummary {
             gpu_hours_validators: validator_gpus * hours,
             gpu_hours_inference_nodes: node_gpus * hours,
-            usd_per_1k_requests: (finalised > 0).then(|| usd_per_hour * hours / finalised as f64 * 1000.0),
+            usd_per_1k_requests: (finalised > 0)
+                .then(|| usd_per_hour * hours / finalised as f64 * 1000.0),
         }
     }
 }

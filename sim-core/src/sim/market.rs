@@ -46,7 +46,12 @@ pub(super) struct Market {
 }
 
 impl Market {
-    pub fn new(s: &Scenario, streams: &Streams, usd_per_hour: Vec<f64>, groups: usize) -> Option<Market> {
+    pub fn new(
+        s: &Scenario,
+        streams: &Streams,
+        usd_per_hour: Vec<f64>,
+        groups: usize,
+    ) -> Option<Market> {
         let m = s.market.as_ref()?;
         let n = usd_per_hour.len();
         Some(Market {
@@ -90,7 +95,16 @@ impl Market {
 
     /// Product of the factors of `kind` shocks in force at `now`.
     fn in_force(&self, kind: ShockKind, now: SimTime) -> f64 {
-        self.cfg.shocks.iter().filter(|s| s.kind == kind && SimTime::ZERO + s.at <= now && s.until.is_none_or(|u| now < SimTime::ZERO + u)).map(|s| s.factor).product()
+        self.cfg
+            .shocks
+            .iter()
+            .filter(|s| {
+                s.kind == kind
+                    && SimTime::ZERO + s.at <= now
+                    && s.until.is_none_or(|u| now < SimTime::ZERO + u)
+            })
+            .map(|s| s.factor)
+            .product()
     }
 }
 
@@ -100,11 +114,15 @@ impl super::Simulation {
         let (minted, burned, supply, _) = self.econ.totals();
         let requests = self.inf.submitted();
         let (delivered, latency_sum) = self.inf.delivered();
-        let balances: Vec<u128> = (0..self.inf.active.len()).map(|g| self.econ.gpu_balance(g)).collect();
+        let balances: Vec<u128> = (0..self.inf.active.len())
+            .map(|g| self.econ.gpu_balance(g))
+            .collect();
         let queued = self.inf.queued();
         let user_fees = self.econ.user_fees_paid;
         let lost = self.inf.lost_to_capacity;
-        let Some(m) = self.market.as_mut() else { return };
+        let Some(m) = self.market.as_mut() else {
+            return;
+        };
         let dt = m.cfg.interval;
         // Shocks due: one-off moves now, standing ones through `in_force`.
         for (i, sh) in m.cfg.shocks.clone().iter().enumerate() {
@@ -117,7 +135,9 @@ impl super::Simulation {
                     m.path.shock(sh.factor);
                 }
                 ShockKind::OperatorExit => {
-                    let active: Vec<usize> = (0..self.inf.active.len()).filter(|&g| self.inf.active[g]).collect();
+                    let active: Vec<usize> = (0..self.inf.active.len())
+                        .filter(|&g| self.inf.active[g])
+                        .collect();
                     let leave = (active.len() as f64 * sh.factor).round() as usize;
                     for &g in active.iter().take(leave) {
                         self.inf.set_active(g, false);
@@ -130,7 +150,8 @@ impl super::Simulation {
         // The price.
         let (m0, b0, r0, d0, l0, u0) = m.last;
         let in_interval = requests - r0;
-        let net_issuance = (minted as f64 - m0 as f64 - (burned as f64 - b0 as f64)) / supply.max(1) as f64;
+        let net_issuance =
+            (minted as f64 - m0 as f64 - (burned as f64 - b0 as f64)) / supply.max(1) as f64;
         let demand_change = match m.prev_requests {
             Some(p) if p > 0 => in_interval as f64 / p as f64 - 1.0,
             _ => 0.0,
@@ -143,7 +164,8 @@ impl super::Simulation {
         let window = (m.cfg.operators.window.0 / dt.0.max(1)).max(1) as usize;
         let (mut income_usd, mut cost_usd) = (0.0, 0.0);
         for g in 0..balances.len() {
-            let received = balances[g].saturating_sub(m.balances[g]) as f64 / economics::BASE_UNITS_PER_TOKEN as f64;
+            let received = balances[g].saturating_sub(m.balances[g]) as f64
+                / economics::BASE_UNITS_PER_TOKEN as f64;
             if !self.inf.active[g] {
                 m.profits[g].clear();
                 m.unprofitable_since[g] = None;
@@ -164,7 +186,9 @@ impl super::Simulation {
                 if !self.inf.active[g] {
                     continue;
                 }
-                let (inc, cost): (f64, f64) = m.profits[g].iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
+                let (inc, cost): (f64, f64) = m.profits[g]
+                    .iter()
+                    .fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
                 if inc < cost {
                     let since = *m.unprofitable_since[g].get_or_insert(now);
                     if now.since(since) >= ops.patience {
@@ -188,8 +212,14 @@ impl super::Simulation {
                 if m.pending[gi].is_some() {
                     continue;
                 }
-                let members: Vec<usize> = (0..self.inf.active.len()).filter(|&g| self.inf.group_of[g] == gi).collect();
-                let (inc, cost) = members.iter().filter(|&&g| self.inf.active[g]).flat_map(|&g| m.profits[g].iter()).fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
+                let members: Vec<usize> = (0..self.inf.active.len())
+                    .filter(|&g| self.inf.group_of[g] == gi)
+                    .collect();
+                let (inc, cost) = members
+                    .iter()
+                    .filter(|&&g| self.inf.active[g])
+                    .flat_map(|&g| m.profits[g].iter())
+                    .fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
                 if cost > 0.0
                     && inc > (1.0 + ops.entry_margin) * cost
                     && let Some(&idle) = members.iter().find(|&&g| !self.inf.active[g])

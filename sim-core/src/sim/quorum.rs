@@ -137,7 +137,14 @@ impl Planner {
     /// times at which the others' votes arrived by then reach `needs[0]`
     /// and `needs[1]` of power (`None` if never), the count arriving by
     /// `end`, and the latest arrival; `None` if a vote is lost.
-    fn reach(&mut self, h: &Height, source: &Column, sent: &[u64], to: usize, needs: [u64; 2]) -> Option<([Option<u64>; 2], u64, u64)> {
+    fn reach(
+        &mut self,
+        h: &Height,
+        source: &Column,
+        sent: &[u64],
+        to: usize,
+        needs: [u64; 2],
+    ) -> Option<([Option<u64>; 2], u64, u64)> {
         let n = h.powers.len();
         let a = &mut self.arrivals;
         match source {
@@ -161,7 +168,8 @@ impl Planner {
     fn new_vote(&mut self, h: &Height, sent: &[u64]) {
         self.arrivals.count_senders(sent);
         self.hints.clear();
-        self.hints.resize(h.net.region_of.iter().max().map_or(0, |&r| r + 1), None);
+        self.hints
+            .resize(h.net.region_of.iter().max().map_or(0, |&r| r + 1), None);
     }
 
     /// Which validators precommit. One that has +2/3 of the others'
@@ -199,13 +207,29 @@ impl Planner {
     /// when a validator that precommits has +2/3 of the others' precommits
     /// by then (so it commits instead: `sent` was wrong), `None` when the
     /// fast path does not apply.
-    fn commits(&mut self, h: &Height, sent: &[u64], prevote: &[u64], need: u64, source: &Column, c: &mut Commits) -> Option<bool> {
+    fn commits(
+        &mut self,
+        h: &Height,
+        sent: &[u64],
+        prevote: &[u64],
+        need: u64,
+        source: &Column,
+        c: &mut Commits,
+    ) -> Option<bool> {
         let n = h.powers.len();
         self.new_vote(h, sent);
-        *c = Commits { quorum: vec![SimTime::ZERO; n], power: vec![0; n], received: vec![0; n], first: u64::MAX, last: 0, last_arrival: 0 };
+        *c = Commits {
+            quorum: vec![SimTime::ZERO; n],
+            power: vec![0; n],
+            received: vec![0; n],
+            first: u64::MAX,
+            last: 0,
+            last_arrival: 0,
+        };
         for u in 0..n {
             let own = h.powers[u];
-            let ([full, partial], by_end, last) = self.reach(h, source, sent, u, [need, need.saturating_sub(own)])?;
+            let ([full, partial], by_end, last) =
+                self.reach(h, source, sent, u, [need, need.saturating_sub(own)])?;
             c.received[u] = by_end;
             c.last_arrival = c.last_arrival.max(last);
             let commit = if sent[u] == NEVER {
@@ -238,12 +262,26 @@ impl Planner {
         let need = two_thirds_plus(total);
         let p = h.proposer as usize;
         self.arrivals.set_powers(h.powers);
-        let key = Message::Proposal { height: h.height, round: 0, block: h.block, pol_round: -1, from: h.proposer }.key();
+        let key = Message::Proposal {
+            height: h.height,
+            round: 0,
+            block: h.block,
+            pol_round: -1,
+            from: h.proposer,
+        }
+        .key();
         // Prevote times: round 0 started and proposal in hand.
         let mut prevote = vec![0u64; n];
         for v in 0..n {
             let start = h.start[v].0;
-            let arrival = if v == p { h.now.0 } else { h.now.0 + h.net.send_delay(h.proposer, v as NodeId, h.block_bytes, key)?.0 };
+            let arrival = if v == p {
+                h.now.0
+            } else {
+                h.now.0
+                    + h.net
+                        .send_delay(h.proposer, v as NodeId, h.block_bytes, key)?
+                        .0
+            };
             if v != p && arrival >= start + h.timeout_propose.0 {
                 return None; // prevote nil on the propose timeout
             }
@@ -261,11 +299,15 @@ impl Planner {
         let mut precommit = vec![0u64; n];
         let mut prevote_quorum = vec![SimTime::ZERO; n];
         let mut prevote_power = vec![0u64; n];
-        let prevotes = Column::Drawn(h.net.columns(h.vote_bytes, vote_key(h, VoteKind::Prevote))?);
+        let prevotes = Column::Drawn(
+            h.net
+                .columns(h.vote_bytes, vote_key(h, VoteKind::Prevote))?,
+        );
         self.new_vote(h, &prevote);
         for u in 0..n {
             let own = h.powers[u];
-            let ([full, partial], by_end, last) = self.reach(h, &prevotes, &prevote, u, [need, need.saturating_sub(own)])?;
+            let ([full, partial], by_end, last) =
+                self.reach(h, &prevotes, &prevote, u, [need, need.saturating_sub(own)])?;
             received[u] += by_end;
             last_arrival = last_arrival.max(last);
             let with_own = prevote[u].max(partial.unwrap_or(0));
@@ -283,7 +325,10 @@ impl Planner {
         // over the whole matrix.
         let mut c = Commits::default();
         let mut sent = precommit.clone();
-        let precommits = Column::Drawn(h.net.columns(h.vote_bytes, vote_key(h, VoteKind::Precommit))?);
+        let precommits = Column::Drawn(
+            h.net
+                .columns(h.vote_bytes, vote_key(h, VoteKind::Precommit))?,
+        );
         if !self.commits(h, &sent, &prevote, need, &precommits, &mut c)? {
             self.vote_delays(h, VoteKind::Precommit)?;
             sent = self.precommitters(h, &precommit, need)?;
@@ -299,12 +344,21 @@ impl Planner {
         if last_commit - first >= h.timeout_commit.0 {
             return None; // the next height would overlap this one
         }
-        if h.next_fault.is_some_and(|f| f.0 <= last_arrival.max(last_commit)) {
+        if h.next_fault
+            .is_some_and(|f| f.0 <= last_arrival.max(last_commit))
+        {
             return None;
         }
         let at = |v: Vec<u64>| v.into_iter().map(SimTime).collect();
         Some(Timeline {
-            plan: Plan { height: h.height, block: h.block, prevote_at: at(prevote), precommit_at: at(sent), prevote_power, precommit_power: c.power },
+            plan: Plan {
+                height: h.height,
+                block: h.block,
+                prevote_at: at(prevote),
+                precommit_at: at(sent),
+                prevote_power,
+                precommit_power: c.power,
+            },
             prevote_quorum,
             precommit_quorum: c.quorum,
             received,
@@ -344,7 +398,6 @@ struct Arrivals {
     senders: (u64, u64, i64),
 }
 
-
 /// A bisection stops when this many votes or fewer are left between its ends.
 const CANDIDATES: u64 = 8;
 
@@ -358,7 +411,9 @@ impl Arrivals {
     /// Counts the senders of a vote sent at `sent`, the powers set.
     fn count_senders(&mut self, sent: &[u64]) {
         let sending = sent.iter().zip(&self.powers).filter(|&(&s, _)| s != NEVER);
-        self.senders = sending.fold((0, 0, ABSENT), |(c, p, e), (&s, &w)| (c + 1, p + w, e.min(s as i64)));
+        self.senders = sending.fold((0, 0, ABSENT), |(c, p, e), (&s, &w)| {
+            (c + 1, p + w, e.min(s as i64))
+        });
     }
 
     /// The arrivals at `to` of votes sent at `sent`, drawn by `votes`
@@ -368,7 +423,11 @@ impl Arrivals {
         self.last = votes.arrivals(to as NodeId, sent, &mut self.times)?;
         // No vote arrives before it is sent.
         self.first = self.senders.2;
-        let own = if sent[to] == NEVER { (0, 0) } else { (1, self.powers[to]) };
+        let own = if sent[to] == NEVER {
+            (0, 0)
+        } else {
+            (1, self.powers[to])
+        };
         (self.count, self.total) = (self.senders.0 - own.0, self.senders.1 - own.1);
         self.probes.clear();
         self.span = None;
@@ -378,9 +437,12 @@ impl Arrivals {
     /// The arrivals at `to` of votes sent at `sent` with `delays` (by
     /// sender), the powers set.
     fn fill(&mut self, sent: &[u64], delays: &[u64], to: usize) {
-        assert!(sent.len() == self.powers.len() && delays.len() == self.powers.len() && to < sent.len());
+        assert!(
+            sent.len() == self.powers.len() && delays.len() == self.powers.len() && to < sent.len()
+        );
         self.times.resize(sent.len(), 0);
-        (self.count, self.total, self.first, self.last) = arrive_fast(&mut self.times, sent, delays, &self.powers, to);
+        (self.count, self.total, self.first, self.last) =
+            arrive_fast(&mut self.times, sent, delays, &self.powers, to);
         self.probes.clear();
         self.span = None;
     }
@@ -402,7 +464,11 @@ impl Arrivals {
 
     /// Count of the votes in at or before `t`.
     fn count_by(&self, t: u64) -> u64 {
-        if self.count == 0 || self.last as u64 <= t { self.count } else { self.by(t as i64).1 }
+        if self.count == 0 || self.last as u64 <= t {
+            self.count
+        } else {
+            self.by(t as i64).1
+        }
     }
 
     /// Power of the votes in at or before `t`: from the sorted window when
@@ -413,7 +479,15 @@ impl Arrivals {
         }
         let t = t as i64;
         match self.span {
-            Some((lo, hi, power_lo)) if lo <= t && t <= hi => power_lo + self.window.iter().take_while(|w| w.0 <= t).map(|w| w.1).sum::<u64>(),
+            Some((lo, hi, power_lo)) if lo <= t && t <= hi => {
+                power_lo
+                    + self
+                        .window
+                        .iter()
+                        .take_while(|w| w.0 <= t)
+                        .map(|w| w.1)
+                        .sum::<u64>()
+            }
             _ => self.by(t).0,
         }
     }
@@ -425,10 +499,13 @@ impl Arrivals {
             return None;
         }
         let mut sum = power_lo;
-        self.window.iter().find(|&&(_, p)| {
-            sum += p;
-            sum >= need
-        }).map(|w| w.0)
+        self.window
+            .iter()
+            .find(|&&(_, p)| {
+                sum += p;
+                sum >= need
+            })
+            .map(|w| w.0)
     }
 
     /// The earliest time at which the power of the votes in at or before
@@ -481,12 +558,27 @@ impl Arrivals {
                 (lo, power_lo, count_lo) = (mid, p, c);
             }
         }
-        let k = between(&self.times, &self.powers, lo, hi, &mut self.scratch.0, &mut self.scratch.1);
+        let k = between(
+            &self.times,
+            &self.powers,
+            lo,
+            hi,
+            &mut self.scratch.0,
+            &mut self.scratch.1,
+        );
         self.window.clear();
-        self.window.extend(self.scratch.0[..k].iter().zip(&self.scratch.1[..k]).map(|(&t, &p)| (t, p)));
+        self.window.extend(
+            self.scratch.0[..k]
+                .iter()
+                .zip(&self.scratch.1[..k])
+                .map(|(&t, &p)| (t, p)),
+        );
         self.window.sort_unstable_by_key(|w| w.0);
         self.span = Some((lo, hi, power_lo));
-        Some(self.in_window(need).expect("the power by hi reaches the need") as u64)
+        Some(
+            self.in_window(need)
+                .expect("the power by hi reaches the need") as u64,
+        )
     }
 }
 
@@ -494,9 +586,19 @@ impl Arrivals {
 /// the count, power, earliest and latest of those that do: straight-line,
 /// so that it vectorises.
 #[inline(always)]
-fn arrive(times: &mut [i64], sent: &[u64], delays: &[u64], powers: &[u64], to: usize) -> (u64, u64, i64, i64) {
+fn arrive(
+    times: &mut [i64],
+    sent: &[u64],
+    delays: &[u64],
+    powers: &[u64],
+    to: usize,
+) -> (u64, u64, i64, i64) {
     for ((t, &s), &d) in times.iter_mut().zip(sent).zip(delays) {
-        *t = if s == NEVER { ABSENT } else { s.wrapping_add(d) as i64 };
+        *t = if s == NEVER {
+            ABSENT
+        } else {
+            s.wrapping_add(d) as i64
+        };
     }
     times[to] = ABSENT;
     let (mut count, mut total, mut first, mut last) = (0, 0, ABSENT, i64::MIN);
@@ -511,7 +613,13 @@ fn arrive(times: &mut [i64], sent: &[u64], delays: &[u64], powers: &[u64], to: u
 }
 
 /// [`arrive`], compiled for AVX2 where the CPU has it.
-fn arrive_fast(times: &mut [i64], sent: &[u64], delays: &[u64], powers: &[u64], to: usize) -> (u64, u64, i64, i64) {
+fn arrive_fast(
+    times: &mut [i64],
+    sent: &[u64],
+    delays: &[u64],
+    powers: &[u64],
+    to: usize,
+) -> (u64, u64, i64, i64) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
@@ -523,7 +631,13 @@ fn arrive_fast(times: &mut [i64], sent: &[u64], delays: &[u64], powers: &[u64], 
 /// [`arrive`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn arrive_avx2(times: &mut [i64], sent: &[u64], delays: &[u64], powers: &[u64], to: usize) -> (u64, u64, i64, i64) {
+fn arrive_avx2(
+    times: &mut [i64],
+    sent: &[u64],
+    delays: &[u64],
+    powers: &[u64],
+    to: usize,
+) -> (u64, u64, i64, i64) {
     arrive(times, sent, delays, powers, to)
 }
 
@@ -542,7 +656,14 @@ fn by(times: &[i64], powers: &[u64], t: i64) -> (u64, u64) {
 
 /// Writes to the front of `ts` and `ps` the times and powers of the votes
 /// in at a time in (lo, hi], in sender order, and returns how many.
-fn between(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut Vec<i64>, ps: &mut Vec<u64>) -> usize {
+fn between(
+    times: &[i64],
+    powers: &[u64],
+    lo: i64,
+    hi: i64,
+    ts: &mut Vec<i64>,
+    ps: &mut Vec<u64>,
+) -> usize {
     let n = times.len().min(powers.len());
     ts.resize(n, 0);
     ps.resize(n, 0);
@@ -570,7 +691,14 @@ fn between(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut Vec<i64>, p
 /// at least as long.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn between_avx2(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut [i64], ps: &mut [u64]) -> usize {
+unsafe fn between_avx2(
+    times: &[i64],
+    powers: &[u64],
+    lo: i64,
+    hi: i64,
+    ts: &mut [i64],
+    ps: &mut [u64],
+) -> usize {
     use std::arch::x86_64::*;
     let n = times.len();
     assert!(powers.len() == n && ts.len() >= n && ps.len() >= n);
@@ -582,7 +710,8 @@ unsafe fn between_avx2(times: &[i64], powers: &[u64], lo: i64, hi: i64, ts: &mut
         for f in (0..full).step_by(4) {
             // SAFETY: f + 3 < the chunk's length.
             let t = unsafe { _mm256_loadu_si256(chunk.as_ptr().add(f).cast()) };
-            let inside = _mm256_andnot_si256(_mm256_cmpgt_epi64(t, hi_v), _mm256_cmpgt_epi64(t, lo_v));
+            let inside =
+                _mm256_andnot_si256(_mm256_cmpgt_epi64(t, hi_v), _mm256_cmpgt_epi64(t, lo_v));
             word |= (_mm256_movemask_pd(_mm256_castsi256_pd(inside)) as u64) << f;
         }
         for (f, &t) in chunk.iter().enumerate().skip(full) {
@@ -608,7 +737,14 @@ fn by_avx2(times: &[i64], powers: &[u64], t: i64) -> (u64, u64) {
 /// The key of the height's round-0 vote of `kind` (the sender is the
 /// pair's word, not the message's).
 fn vote_key(h: &Height, kind: VoteKind) -> [u64; 4] {
-    Message::Vote { kind, height: h.height, round: 0, block: h.block, from: 0 }.key()
+    Message::Vote {
+        kind,
+        height: h.height,
+        round: 0,
+        block: h.block,
+        from: 0,
+    }
+    .key()
 }
 
 /// Send time of a vote that is never sent.
@@ -636,11 +772,22 @@ mod tests {
         for case in 0..6000 {
             let n = 1 + (next() % 200) as usize;
             let (base, range) = (next() % (1 << 40), [1u64, 50, 1_000_000, 1 << 60][case % 4]);
-            let sent: Vec<u64> = (0..n).map(|_| if next() % 10 == 0 { NEVER } else { base + next() % range }).collect();
+            let sent: Vec<u64> = (0..n)
+                .map(|_| {
+                    if next() % 10 == 0 {
+                        NEVER
+                    } else {
+                        base + next() % range
+                    }
+                })
+                .collect();
             let delays: Vec<u64> = (0..n).map(|_| next() % (range / 2 + 1)).collect();
             let powers: Vec<u64> = (0..n).map(|_| 1 + next() % 12).collect();
             let to = (next() % n as u64) as usize;
-            let items: Vec<(u64, u64)> = (0..n).filter(|&f| f != to && sent[f] != NEVER).map(|f| (sent[f] + delays[f], powers[f])).collect();
+            let items: Vec<(u64, u64)> = (0..n)
+                .filter(|&f| f != to && sent[f] != NEVER)
+                .map(|f| (sent[f] + delays[f], powers[f]))
+                .collect();
             let total: u64 = items.iter().map(|i| i.1).sum();
             let mut sorted = items.clone();
             sorted.sort_unstable();
@@ -649,10 +796,13 @@ mod tests {
                 if need == 0 {
                     return Some(0);
                 }
-                sorted.iter().find(|i| {
-                    sum += i.1;
-                    sum >= need
-                }).map(|i| i.0)
+                sorted
+                    .iter()
+                    .find(|i| {
+                        sum += i.1;
+                        sum >= need
+                    })
+                    .map(|i| i.0)
             };
             let power_by = |t: u64| sorted.iter().filter(|i| i.0 <= t).map(|i| i.1).sum::<u64>();
             let count_by = |t: u64| sorted.iter().filter(|i| i.0 <= t).count() as u64;
@@ -660,7 +810,11 @@ mod tests {
             let small = if large == 0 { 0 } else { next() % (large + 1) };
             a.set_powers(&powers);
             a.fill(&sent, &delays, to);
-            let needs = if case % 2 == 0 { [large, small] } else { [small, large] };
+            let needs = if case % 2 == 0 {
+                [large, small]
+            } else {
+                [small, large]
+            };
             // A hint anywhere: none, near the answer, far off, out of range.
             let hint = match case % 5 {
                 0 => None,
@@ -668,9 +822,21 @@ mod tests {
                 _ => Some((base + next() % range) as i64 - (next() % 1000) as i64),
             };
             let got = [a.crossing(needs[0], hint), a.crossing(needs[1], None)];
-            assert_eq!(got, needs.map(expected), "case {case}: {items:?} needs {needs:?}");
-            assert_eq!(a.last(), sorted.last().map_or(0, |i| i.0), "case {case}: last");
-            let probes = got.iter().flatten().flat_map(|&t| [t.saturating_sub(1), t, t + 1]).chain([next() % (1 << 41), base + next() % range]);
+            assert_eq!(
+                got,
+                needs.map(expected),
+                "case {case}: {items:?} needs {needs:?}"
+            );
+            assert_eq!(
+                a.last(),
+                sorted.last().map_or(0, |i| i.0),
+                "case {case}: last"
+            );
+            let probes = got
+                .iter()
+                .flatten()
+                .flat_map(|&t| [t.saturating_sub(1), t, t + 1])
+                .chain([next() % (1 << 41), base + next() % range]);
             for t in probes {
                 assert_eq!(a.power_by(t), power_by(t), "case {case}: power by {t}");
                 assert_eq!(a.count_by(t), count_by(t), "case {case}: count by {t}");
@@ -682,7 +848,10 @@ mod tests {
     fn two_thirds_plus_is_the_least_power_over_two_thirds() {
         for total in 1..200u64 {
             let q = two_thirds_plus(total);
-            assert!(3 * q > 2 * total && 3 * (q - 1) <= 2 * total, "total {total}");
+            assert!(
+                3 * q > 2 * total && 3 * (q - 1) <= 2 * total,
+                "total {total}"
+            );
         }
     }
 }

@@ -42,7 +42,16 @@ pub(super) struct Request {
 
 impl Request {
     #[allow(clippy::too_many_arguments)]
-    fn new(id: u64, stream: u16, node: u16, mode: Mode, prompt: u32, output: u32, honest: bool, submitted: SimTime) -> Request {
+    fn new(
+        id: u64,
+        stream: u16,
+        node: u16,
+        mode: Mode,
+        prompt: u32,
+        output: u32,
+        honest: bool,
+        submitted: SimTime,
+    ) -> Request {
         Request {
             id,
             stream,
@@ -164,9 +173,18 @@ impl Inference {
             let m = &s.models[&g.model];
             let hw = &s.hardware[&g.hardware];
             let slowdown = if g.tee { v.tee_slowdown } else { 1.0 };
-            let profile = g.latency.profile.as_ref().and_then(|p| s.profiles.get(p)).cloned();
+            let profile = g
+                .latency
+                .profile
+                .as_ref()
+                .and_then(|p| s.profiles.get(p))
+                .cloned();
             if g.latency.kind == LatencyKind::Profile {
-                assert!(profile.is_some(), "profile {:?} was not attached (Scenario::attach_profiles)", g.latency.profile);
+                assert!(
+                    profile.is_some(),
+                    "profile {:?} was not attached (Scenario::attach_profiles)",
+                    g.latency.profile
+                );
             }
             let latency = LatencyModel::new(&g.latency, hw, m, slowdown, profile);
             let limits = BatchLimits {
@@ -201,11 +219,22 @@ impl Inference {
             .iter()
             .enumerate()
             .map(|(i, cfg)| {
-                let nodes: Vec<u16> = (0..meta.len()).filter(|&n| meta[n].model == cfg.model).map(|n| n as u16).collect();
-                let tee_nodes = nodes.iter().copied().filter(|&n| meta[n as usize].tee).collect();
+                let nodes: Vec<u16> = (0..meta.len())
+                    .filter(|&n| meta[n].model == cfg.model)
+                    .map(|n| n as u16)
+                    .collect();
+                let tee_nodes = nodes
+                    .iter()
+                    .copied()
+                    .filter(|&n| meta[n as usize].tee)
+                    .collect();
                 Stream {
                     cfg: cfg.clone(),
-                    arrivals: Arrivals::new(&cfg.arrival, streams_rng.stream(Purpose::Workload, i as u64), s.traces.get(&i).cloned().unwrap_or_default()),
+                    arrivals: Arrivals::new(
+                        &cfg.arrival,
+                        streams_rng.stream(Purpose::Workload, i as u64),
+                        s.traces.get(&i).cloned().unwrap_or_default(),
+                    ),
                     nodes,
                     tee_nodes,
                     model: s.models[&cfg.model].clone(),
@@ -217,7 +246,10 @@ impl Inference {
             gpus,
             meta,
             coalesce: s.gpu_steps == GpuSteps::Coalesced,
-            loads: active.iter().map(|&a| if a { 0 } else { u32::MAX }).collect(),
+            loads: active
+                .iter()
+                .map(|&a| if a { 0 } else { u32::MAX })
+                .collect(),
             active,
             group_of,
             lost_to_capacity: 0,
@@ -247,7 +279,10 @@ impl Inference {
     }
 
     fn req(&mut self, slot: u32, id: u64) -> Option<&mut Request> {
-        self.requests.get_mut(slot as usize)?.as_mut().filter(|r| r.id == id)
+        self.requests
+            .get_mut(slot as usize)?
+            .as_mut()
+            .filter(|r| r.id == id)
     }
 
     /// Requests submitted so far.
@@ -267,7 +302,8 @@ impl Inference {
                     // the most requests ever live at once (a diurnal peak),
                     // and doubling could hold twice that for the rest of
                     // the run (flat memory, issue #8).
-                    self.requests.reserve_exact((self.requests.len() / 4).max(1024));
+                    self.requests
+                        .reserve_exact((self.requests.len() / 4).max(1024));
                 }
                 self.requests.push(Some(r));
                 (self.requests.len() - 1) as u32
@@ -279,7 +315,11 @@ impl Inference {
     /// index on ties); `None` when every operator serving it has left.
     fn pick_node(&self, stream: usize, mode: Mode) -> Option<u16> {
         let st = &self.streams[stream];
-        let pool = if mode == Mode::Tee { &st.tee_nodes } else { &st.nodes };
+        let pool = if mode == Mode::Tee {
+            &st.tee_nodes
+        } else {
+            &st.nodes
+        };
         let (load, node) = pool.iter().map(|&n| (self.loads[n as usize], n)).min()?;
         (load != u32::MAX).then_some(node)
     }
@@ -288,7 +328,11 @@ impl Inference {
     /// batch changed.
     fn note_load(&mut self, n: u16) {
         let n = n as usize;
-        self.loads[n] = if self.active[n] { self.gpus[n].in_system() as u32 } else { u32::MAX };
+        self.loads[n] = if self.active[n] {
+            self.gpus[n].in_system() as u32
+        } else {
+            u32::MAX
+        };
     }
 
     /// An operator starts or stops serving node `n`.
@@ -304,7 +348,12 @@ impl Inference {
 
     /// Requests waiting for admission on active nodes.
     pub(super) fn queued(&self) -> usize {
-        self.gpus.iter().zip(&self.active).filter(|(_, a)| **a).map(|(g, _)| g.queue.len()).sum()
+        self.gpus
+            .iter()
+            .zip(&self.active)
+            .filter(|(_, a)| **a)
+            .map(|(g, _)| g.queue.len())
+            .sum()
     }
 
     /// GPU nodes (all, active or not) and each one's hardware.
@@ -326,7 +375,10 @@ impl Simulation {
             // Demand that responds (issue #12): the gap to the next arrival
             // shrinks or stretches by the demand factor (exactly unchanged at 1).
             if self.demand_factor != 1.0 {
-                t = self.now + SimDuration::from_secs_f64(t.since(self.now).as_secs_f64() / self.demand_factor.max(1e-9));
+                t = self.now
+                    + SimDuration::from_secs_f64(
+                        t.since(self.now).as_secs_f64() / self.demand_factor.max(1e-9),
+                    );
             }
             if t > self.end {
                 return;
@@ -347,9 +399,22 @@ impl Simulation {
         let mode = st.modes.sample(&mut r);
         if self.exec.replicated {
             // Every validator executes it: a transaction, no GPU node.
-            let slot = inf.alloc(Request::new(id, stream, u16::MAX, mode, prompt, output, true, self.now));
-            let bytes = inf.verification.settlement_tx_bytes + PROMPT_BYTES_PER_TOKEN * prompt as u64;
-            let tx = crate::mempool::Tx { compute: prompt + output, ..self.econ.tx(TxKind::Inference(slot, id), bytes, stream) };
+            let slot = inf.alloc(Request::new(
+                id,
+                stream,
+                u16::MAX,
+                mode,
+                prompt,
+                output,
+                true,
+                self.now,
+            ));
+            let bytes =
+                inf.verification.settlement_tx_bytes + PROMPT_BYTES_PER_TOKEN * prompt as u64;
+            let tx = crate::mempool::Tx {
+                compute: prompt + output,
+                ..self.econ.tx(TxKind::Inference(slot, id), bytes, stream)
+            };
             self.submit_tx(tx, sink);
             self.schedule_arrival(stream);
             return;
@@ -361,7 +426,9 @@ impl Simulation {
         };
         let honest = rng::unit_f64(&mut r) >= inf.meta[node as usize].dishonest;
         let kv_bytes = (prompt + output) as f64 * inf.meta[node as usize].kv_bytes_per_token;
-        let slot = inf.alloc(Request::new(id, stream, node, mode, prompt, output, honest, self.now));
+        let slot = inf.alloc(Request::new(
+            id, stream, node, mode, prompt, output, honest, self.now,
+        ));
         inf.gpus[node as usize].enqueue(self.now, Seq::new(slot, prompt, output, kv_bytes));
         inf.note_load(node);
         self.kick_gpu(node);
@@ -386,7 +453,9 @@ impl Simulation {
 
     fn mark_started(&mut self, slot: u32) {
         let now = self.now;
-        let r = self.inf.requests[slot as usize].as_mut().expect("live request");
+        let r = self.inf.requests[slot as usize]
+            .as_mut()
+            .expect("live request");
         r.started = Some(now);
         let wait = now.since(r.submitted).as_secs_f64();
         self.inf.gpu_waits_s.push(wait);
@@ -403,7 +472,11 @@ impl Simulation {
             gpu.set_busy(self.now, false);
             return;
         }
-        let steps = if self.inf.coalesce { gpu.run_length(MAX_RUN_STEPS) } else { 1 };
+        let steps = if self.inf.coalesce {
+            gpu.run_length(MAX_RUN_STEPS)
+        } else {
+            1
+        };
         gpu.set_busy(self.now, true);
         // When each step ends, one by one (each step's time rounded to the
         // nanosecond, as one event per step would), kept for `cut_run`.
@@ -419,7 +492,13 @@ impl Simulation {
         let end = *ends.last().expect("a run has a step");
         gpu.run.ends = ends;
         gpu.run.id = gpu.run.id.wrapping_add(1);
-        self.queue.push(end, Event::GpuStepEnd { node, run: gpu.run.id });
+        self.queue.push(
+            end,
+            Event::GpuStepEnd {
+                node,
+                run: gpu.run.id,
+            },
+        );
     }
 
     /// Ends the node's run at the first step end after now, so that the
@@ -431,7 +510,8 @@ impl Simulation {
         if k + 1 < run.ends.len() {
             run.ends.truncate(k + 1);
             run.id = run.id.wrapping_add(1);
-            self.queue.push(run.ends[k], Event::GpuStepEnd { node, run: run.id });
+            self.queue
+                .push(run.ends[k], Event::GpuStepEnd { node, run: run.id });
         }
     }
 
@@ -446,7 +526,10 @@ impl Simulation {
             self.inf.note_load(node);
         }
         for slot in end.first_token {
-            self.inf.requests[slot as usize].as_mut().expect("live request").first_token = Some(self.now);
+            self.inf.requests[slot as usize]
+                .as_mut()
+                .expect("live request")
+                .first_token = Some(self.now);
         }
         for slot in end.finished {
             self.deliver(slot, sink);
@@ -458,23 +541,43 @@ impl Simulation {
     fn start_gpu_service(&mut self, node: u16) {
         while let Some(seq) = self.inf.gpus[node as usize].start_next() {
             self.mark_started(seq.slot);
-            let id = self.inf.requests[seq.slot as usize].as_ref().expect("live").id;
+            let id = self.inf.requests[seq.slot as usize]
+                .as_ref()
+                .expect("live")
+                .id;
             let mean = self.inf.meta[node as usize].latency.mean.as_secs_f64();
-            let d = SimDuration::from_secs_f64(rng::exponential(&mut self.inf.service.at(&[id]), mean));
-            self.queue.push(self.now + d, Event::GpuServiceDone { node, slot: seq.slot, id });
+            let d =
+                SimDuration::from_secs_f64(rng::exponential(&mut self.inf.service.at(&[id]), mean));
+            self.queue.push(
+                self.now + d,
+                Event::GpuServiceDone {
+                    node,
+                    slot: seq.slot,
+                    id,
+                },
+            );
         }
         let gpu = &mut self.inf.gpus[node as usize];
         let busy = !gpu.active.is_empty();
         gpu.set_busy(self.now, busy);
     }
 
-    pub(super) fn on_gpu_service_done(&mut self, node: u16, slot: u32, id: u64, sink: &mut dyn RecordSink) {
+    pub(super) fn on_gpu_service_done(
+        &mut self,
+        node: u16,
+        slot: u32,
+        id: u64,
+        sink: &mut dyn RecordSink,
+    ) {
         if self.inf.req(slot, id).is_none() {
             return;
         }
         self.inf.gpus[node as usize].finish(self.now, slot);
         self.inf.note_load(node);
-        self.inf.requests[slot as usize].as_mut().expect("live").first_token = Some(self.now);
+        self.inf.requests[slot as usize]
+            .as_mut()
+            .expect("live")
+            .first_token = Some(self.now);
         self.deliver(slot, sink);
         self.start_gpu_service(node);
     }
@@ -496,7 +599,12 @@ impl Simulation {
             inf.meta[node as usize].wrong_results += 1;
         }
         let v = &inf.verification;
-        let bytes = v.settlement_tx_bytes + if mode == Mode::Tee { v.tee_attestation_bytes } else { 0 };
+        let bytes = v.settlement_tx_bytes
+            + if mode == Mode::Tee {
+                v.tee_attestation_bytes
+            } else {
+                0
+            };
         if mode == Mode::Zk {
             inf.provers.enqueue(slot, id, now);
             self.start_proofs();
@@ -511,7 +619,9 @@ impl Simulation {
             let inf = &mut self.inf;
             let r = inf.requests[slot as usize].as_mut().expect("live request");
             r.proof_started = Some(now);
-            let flops = inf.streams[r.stream as usize].model.request_flops(r.prompt as f64, r.output as f64);
+            let flops = inf.streams[r.stream as usize]
+                .model
+                .request_flops(r.prompt as f64, r.output as f64);
             let d = inf.provers.proof_time(flops);
             self.queue.push(now + d, Event::ProofDone { slot, id });
         }
@@ -521,14 +631,20 @@ impl Simulation {
     /// result cannot be proven, which is how the fraud is caught.
     pub(super) fn on_proof_done(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
         let now = self.now;
-        let Some(r) = self.inf.req(slot, id) else { return };
+        let Some(r) = self.inf.req(slot, id) else {
+            return;
+        };
         r.proof_done = Some(now);
         let took = now.since(r.proof_started.expect("proof started"));
         let (honest, stream) = (r.honest, r.stream);
         self.inf.provers.finish(took);
         if honest {
             self.econ.on_proof(stream);
-            let tx = self.econ.tx(TxKind::Proof(slot, id), self.inf.verification.zk_proof_bytes, stream);
+            let tx = self.econ.tx(
+                TxKind::Proof(slot, id),
+                self.inf.verification.zk_proof_bytes,
+                stream,
+            );
             self.submit_tx(tx, sink);
         } else {
             self.detect(slot);
@@ -545,7 +661,8 @@ impl Simulation {
             match tx.kind {
                 TxKind::Background => {}
                 TxKind::Settlement(slot, id) => {
-                    attestations += self.inf.req(slot, id).is_some_and(|r| r.mode == Mode::Tee) as u64;
+                    attestations +=
+                        self.inf.req(slot, id).is_some_and(|r| r.mode == Mode::Tee) as u64;
                     self.on_settlement_included(slot, id, sink);
                 }
                 TxKind::Proof(slot, id) => {
@@ -578,7 +695,9 @@ impl Simulation {
     /// hash): a replicated request is final.
     pub(super) fn on_replicated_final(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
         let now = self.now;
-        let Some(r) = self.inf.req(slot, id) else { return };
+        let Some(r) = self.inf.req(slot, id) else {
+            return;
+        };
         if r.delivered.is_some_and(|d| d > now) {
             r.delivered = Some(now);
         }
@@ -587,22 +706,41 @@ impl Simulation {
     }
 
     /// A replicated request as block execution needs it.
-    pub(super) fn block_request(&self, slot: u32, id: u64) -> Option<super::execution::BlockRequest> {
-        let r = self.inf.requests.get(slot as usize)?.as_ref().filter(|r| r.id == id)?;
-        Some(super::execution::BlockRequest { slot, id, stream: r.stream, prompt: r.prompt, output: r.output })
+    pub(super) fn block_request(
+        &self,
+        slot: u32,
+        id: u64,
+    ) -> Option<super::execution::BlockRequest> {
+        let r = self
+            .inf
+            .requests
+            .get(slot as usize)?
+            .as_ref()
+            .filter(|r| r.id == id)?;
+        Some(super::execution::BlockRequest {
+            slot,
+            id,
+            stream: r.stream,
+            prompt: r.prompt,
+            output: r.output,
+        })
     }
 
     fn on_settlement_included(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
         let now = self.now;
-        let Some(r) = self.inf.req(slot, id) else { return };
+        let Some(r) = self.inf.req(slot, id) else {
+            return;
+        };
         r.settled = Some(now);
-        let (mode, honest, node, prompt, output, stream) = (r.mode, r.honest, r.node, r.prompt, r.output, r.stream);
+        let (mode, honest, node, prompt, output, stream) =
+            (r.mode, r.honest, r.node, r.prompt, r.output, r.stream);
         self.econ.on_settled(stream, node, prompt, output);
         match mode {
             // The attestation is checked on chain now: a wrong result fails it
             // unless the enclave was breached.
             Mode::Tee => {
-                let breached = rng::unit_f64(&mut self.inf.draws.at(&[id, 1])) < self.inf.verification.tee_breach_probability;
+                let breached = rng::unit_f64(&mut self.inf.draws.at(&[id, 1]))
+                    < self.inf.verification.tee_breach_probability;
                 if honest || breached {
                     self.finalise(slot);
                 } else {
@@ -612,8 +750,10 @@ impl Simulation {
             Mode::Zk => {}
             Mode::Vanilla => {
                 let window = self.inf.verification.vanilla_challenge_window;
-                self.queue.push(now + window, Event::ChallengeEnd { slot, id });
-                let sampled = rng::unit_f64(&mut self.inf.draws.at(&[id, 2])) < self.inf.verification.vanilla_reexecution_rate;
+                self.queue
+                    .push(now + window, Event::ChallengeEnd { slot, id });
+                let sampled = rng::unit_f64(&mut self.inf.draws.at(&[id, 2]))
+                    < self.inf.verification.vanilla_reexecution_rate;
                 if sampled {
                     let d = self.inf.meta[node as usize].latency.solo(prompt, output);
                     self.queue.push(now + d, Event::ReexecDone { slot, id });
@@ -624,7 +764,9 @@ impl Simulation {
     }
 
     pub(super) fn on_reexec_done(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
-        let Some(r) = self.inf.req(slot, id) else { return };
+        let Some(r) = self.inf.req(slot, id) else {
+            return;
+        };
         if !r.honest && r.finalised.is_none() && r.detected.is_none() {
             self.detect(slot);
             self.complete_if_done(slot, sink);
@@ -632,7 +774,9 @@ impl Simulation {
     }
 
     pub(super) fn on_challenge_end(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
-        let Some(r) = self.inf.req(slot, id) else { return };
+        let Some(r) = self.inf.req(slot, id) else {
+            return;
+        };
         if r.detected.is_none() {
             self.finalise(slot);
             self.complete_if_done(slot, sink);
@@ -641,11 +785,17 @@ impl Simulation {
 
     fn finalise(&mut self, slot: u32) {
         let now = self.now;
-        let r = self.inf.requests[slot as usize].as_mut().expect("live request");
+        let r = self.inf.requests[slot as usize]
+            .as_mut()
+            .expect("live request");
         r.finalised = Some(now);
-        let gap = now.since(r.delivered.expect("delivered before final")).as_secs_f64();
+        let gap = now
+            .since(r.delivered.expect("delivered before final"))
+            .as_secs_f64();
         self.inf.gaps[mode_index(r.mode)].push(gap);
-        self.inf.finality_s.push(now.since(r.submitted).as_secs_f64());
+        self.inf
+            .finality_s
+            .push(now.since(r.submitted).as_secs_f64());
         self.inf.finalised += 1;
     }
 
@@ -657,14 +807,17 @@ impl Simulation {
         let r = inf.requests[slot as usize].as_mut().expect("live request");
         r.detected = Some(now);
         inf.detected += 1;
-        inf.detection_delays_s.push(now.since(r.delivered.expect("delivered")).as_secs_f64());
+        inf.detection_delays_s
+            .push(now.since(r.delivered.expect("delivered")).as_secs_f64());
         inf.meta[r.node as usize].slashed += 1;
         self.econ.on_fraud(r.node);
     }
 
     /// Writes the request's row and frees its slot once nothing more can happen to it.
     fn complete_if_done(&mut self, slot: u32, sink: &mut dyn RecordSink) {
-        let r = self.inf.requests[slot as usize].as_ref().expect("live request");
+        let r = self.inf.requests[slot as usize]
+            .as_ref()
+            .expect("live request");
         if r.settled.is_some() && (r.finalised.is_some() || r.detected.is_some()) {
             let record = self.request_record(r);
             sink.request(record);
@@ -696,12 +849,24 @@ impl Simulation {
             detected_s: s(r.detected),
             value_at_risk_usd: cfg.value_at_risk_usd,
             fee_usd: cfg.fee_usd,
-            trust_gap_s: r.finalised.zip(r.delivered).map(|(f, d)| f.since(d).as_secs_f64()),
+            trust_gap_s: r
+                .finalised
+                .zip(r.delivered)
+                .map(|(f, d)| f.since(d).as_secs_f64()),
         }
     }
 
     /// End of run: rows for unfinished requests and every GPU node; the summary parts.
-    pub(super) fn finish_requests(&mut self, sink: &mut dyn RecordSink) -> (RequestCounts, TrustGaps, FraudSummary, PoolSummary, PoolSummary) {
+    pub(super) fn finish_requests(
+        &mut self,
+        sink: &mut dyn RecordSink,
+    ) -> (
+        RequestCounts,
+        TrustGaps,
+        FraudSummary,
+        PoolSummary,
+        PoolSummary,
+    ) {
         let end = self.end;
         let mut unfinished = 0;
         for slot in 0..self.inf.requests.len() {
@@ -742,7 +907,11 @@ impl Simulation {
             finalised_per_s: inf.finalised as f64 / duration.as_secs_f64(),
             time_to_finality_s: inf.finality_s.distribution(),
         };
-        let gaps = TrustGaps { tee: ModeGaps::of(&inf.gaps[0]), zk: ModeGaps::of(&inf.gaps[1]), vanilla: ModeGaps::of(&inf.gaps[2]) };
+        let gaps = TrustGaps {
+            tee: ModeGaps::of(&inf.gaps[0]),
+            zk: ModeGaps::of(&inf.gaps[1]),
+            vanilla: ModeGaps::of(&inf.gaps[2]),
+        };
         let fraud = FraudSummary {
             wrong_results: inf.wrong_results,
             detected: inf.detected,
@@ -751,7 +920,8 @@ impl Simulation {
             exposed_value: inf.exposed_value,
         };
         let gpu = PoolSummary {
-            utilisation_mean: (!utilisation.is_empty()).then(|| utilisation.iter().sum::<f64>() / utilisation.len() as f64),
+            utilisation_mean: (!utilisation.is_empty())
+                .then(|| utilisation.iter().sum::<f64>() / utilisation.len() as f64),
             queue_wait_s_p99: inf.gpu_waits_s.percentile(99.0),
         };
         let uses_provers = inf.streams.iter().any(|s| s.cfg.modes.zk > 0.0);

@@ -19,7 +19,15 @@ pub struct ProverPool {
 
 impl ProverPool {
     pub fn new(provers: u32, flops_per_s: f64, overhead: SimDuration) -> ProverPool {
-        ProverPool { provers, busy: 0, queue: VecDeque::new(), busy_ns: 0, waits_s: Default::default(), flops_per_s, overhead }
+        ProverPool {
+            provers,
+            busy: 0,
+            queue: VecDeque::new(),
+            busy_ns: 0,
+            waits_s: Default::default(),
+            flops_per_s,
+            overhead,
+        }
     }
 
     /// Time to prove an inference of `flops`.

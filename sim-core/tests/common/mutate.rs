@@ -4,8 +4,28 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-const NUMBERS: &[&str] = &["-1", "0", "1e400", "\"x\"", "true", "99999999999999999999", "-0.5", "nan", "3.5"];
-const STRINGS: &[&str] = &["\"\"", "\"3\"", "\"-1s\"", "\"zz\"", "\"1xs\"", "\"0s\"", "[]", "5", "\"Tokyo\""];
+const NUMBERS: &[&str] = &[
+    "-1",
+    "0",
+    "1e400",
+    "\"x\"",
+    "true",
+    "99999999999999999999",
+    "-0.5",
+    "nan",
+    "3.5",
+];
+const STRINGS: &[&str] = &[
+    "\"\"",
+    "\"3\"",
+    "\"-1s\"",
+    "\"zz\"",
+    "\"1xs\"",
+    "\"0s\"",
+    "[]",
+    "5",
+    "\"Tokyo\"",
+];
 
 /// One random edit of a TOML text.
 pub fn mutate(text: &str, rng: &mut ChaCha8Rng) -> String {
@@ -20,7 +40,11 @@ pub fn mutate(text: &str, rng: &mut ChaCha8Rng) -> String {
         2 => {
             // Replace the value of a `key = value` line.
             if let Some((k, _)) = lines[i].split_once('=') {
-                let pool = if rng.next_u32() % 2 == 0 { NUMBERS } else { STRINGS };
+                let pool = if rng.next_u32() % 2 == 0 {
+                    NUMBERS
+                } else {
+                    STRINGS
+                };
                 out[i] = format!("{k}= {}", pool[(rng.next_u32() as usize) % pool.len()]);
             }
         }
@@ -50,4 +74,3 @@ pub fn mutate(text: &str, rng: &mut ChaCha8Rng) -> String {
     }
     out.join("\n")
 }
-
