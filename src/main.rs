@@ -65,6 +65,7 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    output::on_interrupt_remove_staging();
     if let Command::Calibrate(args) = &cli.command {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         return ExitCode::from(gpu_kernels::calibrate::main_with(args, &command) as u8);

@@ -475,6 +475,7 @@ fn prepare_out(
                 }
             }
         } else if force {
+            crate::output::check_replaceable(out)?;
             std::fs::remove_dir_all(out)
                 .map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
         } else {
@@ -486,6 +487,12 @@ fn prepare_out(
     }
     std::fs::create_dir_all(out)
         .map_err(|e| Failure::internal(format!("{}: {e}", out.display())))?;
+    // What a killed sweep or run of this host left beside or inside it.
+    crate::output::clear_stale(out.parent().unwrap_or(Path::new(".")));
+    crate::output::clear_stale(out);
+    if !out.join(crate::output::MARKER).is_file() {
+        crate::output::mark(out, "sweep")?;
+    }
     for (name, contents) in [("sweep.toml", text), ("plan.json", plan_json)] {
         let path = out.join(name);
         if std::fs::read_to_string(&path).is_ok_and(|t| t == contents) {
@@ -541,7 +548,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
     let jobs: Vec<(usize, u64)> = (0..plan.points.len())
         .filter(|p| shard.is_none_or(|(i, n)| p % n == i))
         .flat_map(|p| plan.seeds.iter().map(move |&s| (p, s)))
-        .filter(|&(p, s)| !row_path(&out, p, s).exists())
+        .filter(|&(p, s)| !reports::sweep::row_reads_back(&row_path(&out, p, s)))
         .collect();
     let bar = if args.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         ProgressBar::hidden()
@@ -659,8 +666,15 @@ pub fn merge_dir(out: &Path, allow_partial: bool) -> Result<(), Failure> {
             plan.points.len() * plan.seeds.len()
         )));
     }
-    reports::sweep::merge(out, &plan.axes, &present)
-        .map_err(|e| Failure::internal(e.to_string()))?;
+    reports::sweep::merge(out, &plan.axes, &present).map_err(|e| {
+        if e.is_bad_input() {
+            Failure::input(format!(
+                "{e}; run `hacasim sweep --resume` to redo it"
+            ))
+        } else {
+            Failure::internal(e.to_string())
+        }
+    })?;
     reports::sweep::report_sweep(out, &plan.axes).map_err(|e| Failure::internal(e.to_string()))?;
     Ok(())
 }

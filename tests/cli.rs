@@ -65,12 +65,13 @@ fn run_writes_the_run_directory() {
         "scenario.toml",
         "summary.json",
         "report.html",
+        ".hacasim-output",
     ] {
         assert!(names.iter().any(|n| n == f), "{f} missing from {names:?}");
     }
     assert_eq!(names.iter().filter(|n| n.ends_with(".png")).count(), 8);
     assert_eq!(names.iter().filter(|n| n.ends_with(".svg")).count(), 8);
-    assert_eq!(names.len(), 10 + 16, "{names:?}");
+    assert_eq!(names.len(), 11 + 16, "{names:?}");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     for key in [

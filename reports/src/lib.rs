@@ -44,6 +44,60 @@ pub enum ReportError {
     Plot(String),
     #[error("{path}: {message}")]
     Input { path: PathBuf, message: String },
+    /// A table that does not read back: bad input, not a bug of ours.
+    #[error("{path}: not a readable Parquet table, corrupt or truncated ({message})")]
+    Corrupt { path: PathBuf, message: String },
+}
+
+impl ReportError {
+    /// Whether the error lies in a file given to us (exit 2), not in our
+    /// own work (exit 1).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, ReportError::Input { .. } | ReportError::Corrupt { .. })
+    }
+}
+
+thread_local! {
+    /// Set while a Parquet reader runs on this thread: its panics are caught
+    /// and reported as a corrupt file, so the panic hook stays quiet.
+    static READING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs a Parquet read of `path`, turning both its errors and a panic
+/// inside the reader into [`ReportError::Corrupt`] naming the file: polars'
+/// decoders still panic on some corrupt pages (seen: a flipped byte in a
+/// dictionary-encoded page), and a corrupt file is bad input, not a crash.
+pub fn read_guarded<T>(
+    path: &Path,
+    read: impl FnOnce() -> PolarsResult<T>,
+) -> Result<T, ReportError> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !READING.with(|r| r.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let was = READING.with(|r| r.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+    READING.with(|r| r.set(was));
+    let corrupt = |message: String| ReportError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    match result {
+        Ok(Ok(x)) => Ok(x),
+        Ok(Err(e)) => Err(corrupt(e.to_string())),
+        Err(panic) => Err(corrupt(
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .map_or("the reader panicked".into(), |m| format!("the reader panicked: {m}")),
+        )),
+    }
 }
 
 /// A record type that becomes one Parquet table.
@@ -593,12 +647,7 @@ pub fn read_table(path: &Path) -> Result<DataFrame, ReportError> {
         path: path.to_path_buf(),
         source,
     })?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(|source| ReportError::Polars {
-            path: path.to_path_buf(),
-            source,
-        })
+    read_guarded(path, || ParquetReader::new(file).finish())
 }
 
 /// Writes `contents` through a temporary name and a rename.
@@ -712,12 +761,7 @@ pub fn write_csv(dir: &Path) -> Result<(), ReportError> {
             }
         }
         let file = File::open(&path).map_err(io(&path))?;
-        let schema = ParquetReader::new(file)
-            .schema()
-            .map_err(|source| ReportError::Polars {
-                path: path.clone(),
-                source,
-            })?;
+        let schema = read_guarded(&path, || ParquetReader::new(file).schema())?;
         let names: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
         let (tmp, target) = (
             dir.join(format!("{name}.csv.tmp")),

@@ -636,20 +636,19 @@ pub fn for_each_chunk(
             source,
         })
     };
-    let polars = |source| ReportError::Polars {
-        path: path.to_path_buf(),
-        source,
-    };
-    let rows = ParquetReader::new(open()?).num_rows().map_err(polars)?;
+    let file = open()?;
+    let rows = crate::read_guarded(path, || ParquetReader::new(file).num_rows())?;
     let cols: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
     let mut offset = 0;
     while offset < rows {
         let len = CHUNK_ROWS.min(rows - offset);
-        let df = ParquetReader::new(open()?)
-            .with_columns(Some(cols.clone()))
-            .with_slice(Some((offset, len)))
-            .finish()
-            .map_err(polars)?;
+        let file = open()?;
+        let df = crate::read_guarded(path, || {
+            ParquetReader::new(file)
+                .with_columns(Some(cols.clone()))
+                .with_slice(Some((offset, len)))
+                .finish()
+        })?;
         f(&df);
         offset += len;
     }

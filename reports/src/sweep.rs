@@ -63,6 +63,12 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), ReportError> {
     })
 }
 
+/// Whether a (point, seed)'s row file reads back as one row: `sweep
+/// --resume` runs again a row that is missing, truncated or corrupt.
+pub fn row_reads_back(path: &Path) -> bool {
+    path.is_file() && crate::read_table(path).is_ok_and(|df| df.height() == 1)
+}
+
 /// Writes one (point, seed)'s row atomically.
 pub fn write_row(
     path: &Path,

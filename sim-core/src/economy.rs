@@ -208,6 +208,61 @@ impl Default for EconomicsConfig {
     }
 }
 
+/// Whether the ledger can hold this scenario's tokens for the whole run: the
+/// key to blame and the message, or `None` when it fits.
+///
+/// Balances and stakes are u64 base units (10^9 a token: at most ~1.8e10
+/// tokens in all). No single account can overflow while the *supply* stays
+/// below `u64::MAX`, since every balance is a part of it; the supply starts
+/// at the genesis amounts and grows only by emission, compounded once a year
+/// (`economics::Emission`), so it is bounded by genesis × (1 + inflation)
+/// ^ ⌈years⌉. The genesis amounts are the user accounts (one per stream plus
+/// the background user), the stake of every unit of voting power, the
+/// collateral of every GPU node (entrants included) and the treasury; the
+/// key blamed is the one that contributes most, with the largest value it
+/// may take given the others.
+pub fn genesis_overflow(s: &crate::scenario::Scenario) -> Option<(&'static str, String)> {
+    let e = &s.economics;
+    let per_token = economics::BASE_UNITS_PER_TOKEN as f64;
+    let years = s.duration.as_secs_f64() / (economics::emission::YEAR_NS as f64 / 1e9);
+    let growth = (1.0 + e.annual_inflation).powf(years.ceil());
+    // Headroom for the rounding of f64 tokens to base units.
+    let cap_tokens = u64::MAX as f64 / per_token / growth * (1.0 - 1e-9);
+    let power: u64 = s.validator_specs().iter().map(|v| v.power).sum();
+    let gpus = s
+        .gpu_nodes
+        .iter()
+        .map(|g| g.count + s.gpu_entrants())
+        .sum::<usize>();
+    let parts = [
+        ("user_balance", e.user_balance, (s.workload.len() + 1) as f64),
+        ("stake_per_power", e.stake_per_power, power as f64),
+        ("gpu_node_stake", e.gpu_node_stake, gpus as f64),
+        ("treasury", e.treasury, 1.0),
+    ];
+    let total: f64 = parts.iter().map(|(_, x, n)| x * n).sum();
+    if total.is_finite() && total <= cap_tokens {
+        return None;
+    }
+    let (key, x, n) = parts
+        .iter()
+        .copied()
+        .max_by(|a, b| (a.1 * a.2).total_cmp(&(b.1 * b.2)))
+        .expect("four parts");
+    let others = total - x * n;
+    let largest = ((cap_tokens - others) / n).max(0.0).floor();
+    Some((
+        key,
+        format!(
+            "{x} tokens is too much for the ledger: the genesis supply would be {total:.4e} tokens \
+             (× {growth:.4} by emission over the run), and balances are u64 base units of \
+             10^-9 token, at most {:.4e} tokens in all; the largest {key} allowed here is \
+             {largest} (× {n} accounts or units of power)",
+            u64::MAX as f64 / per_token
+        ),
+    ))
+}
+
 /// Tokens (f64, as written in scenarios) to base units.
 pub fn to_base_units(tokens: f64) -> u64 {
     (tokens * economics::BASE_UNITS_PER_TOKEN as f64).round() as u64

@@ -618,8 +618,8 @@ impl Scenario {
     fn resolve(&mut self) -> Result<(), (Vec<Seg>, String)> {
         use Seg::{Idx, Key};
         let err = |path: Vec<Seg>, msg: String| Err((path, msg));
-        if self.name.trim().is_empty() {
-            return err(vec![Key("name")], "must not be empty".into());
+        if let Err(why) = check_name(&self.name) {
+            return err(vec![Key("name")], why);
         }
         if self.duration.0 == 0 {
             return err(vec![Key("duration")], "must be longer than zero".into());
@@ -1371,6 +1371,9 @@ impl Scenario {
                 "is a fraction per year (0.05 = 5%); more than 10 is surely a mistake".into(),
             );
         }
+        if let Some((key, message)) = crate::economy::genesis_overflow(self) {
+            return err(vec![Key("economics"), Key(key)], message);
+        }
         for (key, x) in [
             ("block_gas_limit", e.block_gas_limit),
             ("elasticity", e.elasticity),
@@ -1535,6 +1538,31 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// The longest scenario name: it is one file name (`runs/<name>`), and file
+/// systems allow 255 bytes for one; hacasim prefixes staging names to it.
+pub const NAME_MAX: usize = 100;
+
+/// A scenario's name becomes a directory, `runs/<name>`, that `--force`
+/// may replace: it must be one safe path component. Allowed: ASCII letters,
+/// digits, `.`, `_` and `-`, starting with a letter or digit (so never `.`,
+/// `..`, a hidden name, a separator or an absolute path), at most
+/// [`NAME_MAX`] characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if !first_ok || !name.chars().all(ok_char) || name.len() > NAME_MAX {
+        return Err(format!(
+            "{name:?} is not a safe directory name: the run directory is runs/<name>, so a name \
+             is one path component of ASCII letters, digits, '.', '_' and '-', starting with a \
+             letter or digit, at most {NAME_MAX} characters (no '/', '..' or absolute path)"
+        ));
+    }
+    Ok(())
 }
 
 /// The 1-based line of the key at `keys` (plain table keys, outermost

@@ -313,17 +313,17 @@ impl Economy {
             self.slash(self.delegators[v as usize], frac);
             self.slashed_validators.insert(v);
         }
-        flows.minted = self.emit(now, serving);
+        flows.minted = self.emit(now, serving)?;
         self.ledger.check().map_err(|e| e.to_string())?;
         Ok(flows)
     }
 
     /// Mints what emission owes up to `now`: a share to GPU nodes, the rest
     /// pro rata to bonded validator and delegator stake, with commission.
-    fn emit(&mut self, now: SimTime, serving: &[bool]) -> u64 {
+    fn emit(&mut self, now: SimTime, serving: &[bool]) -> Result<u64, String> {
         let due = self.emission.mint_due(now.0, self.ledger.supply()) as u64;
         if due == 0 {
-            return 0;
+            return Ok(0);
         }
         let to_gpus = if self.gpus.is_empty() {
             0
@@ -333,7 +333,7 @@ impl Economy {
         let weights: Vec<u64> = serving.iter().map(|&a| a as u64).collect();
         let (gpu_shares, gpu_rest) = split_pro_rata(to_gpus, &weights);
         for (i, &x) in gpu_shares.iter().enumerate() {
-            self.ledger.mint(self.gpus[i], x).expect("no overflow");
+            self.ledger.mint(self.gpus[i], x).map_err(overflow)?;
         }
         self.emission_to_gpu_nodes += (to_gpus - gpu_rest) as u128;
         let stake: Vec<u64> = self
@@ -348,19 +348,19 @@ impl Economy {
             let commission = ppm_of(pair[1], commission_ppm);
             self.ledger
                 .mint(self.validators[i], pair[0] + commission)
-                .expect("no overflow");
+                .map_err(overflow)?;
             self.ledger
                 .mint(self.delegators[i], pair[1] - commission)
-                .expect("no overflow");
+                .map_err(overflow)?;
             self.emission_to_validators += (pair[0] + commission) as u128;
             self.emission_to_delegators += (pair[1] - commission) as u128;
         }
         // Rounding remainders go to the treasury, so exactly `due` is minted.
         self.ledger
             .mint(self.treasury, rest + gpu_rest)
-            .expect("no overflow");
+            .map_err(overflow)?;
         self.to_treasury += (rest + gpu_rest) as u128;
-        due
+        Ok(due)
     }
 
     fn net_issuance_annualised_pct(&self, now: SimTime) -> f64 {
@@ -433,4 +433,11 @@ impl Economy {
             invariant_checks: l.invariant_checks,
         }
     }
+}
+
+/// A mint that would overflow an account: the scenario's checks
+/// (`economy::genesis_overflow`) bound the supply so that this cannot
+/// happen; should it, the run stops with this error rather than panicking.
+fn overflow(e: economics::LedgerError) -> String {
+    format!("emission: {e} (the ledger holds at most u64::MAX base units)")
 }
