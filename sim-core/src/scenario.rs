@@ -724,11 +724,28 @@ impl Scenario {
                 );
             }
         }
-        if c.max_block_bytes == 0 {
+        if c.max_block_bytes == 0 || c.max_block_bytes > MAX_BLOCK_SIZE_BYTES {
             return err(
                 vec![Key("consensus"), Key("max_block_bytes")],
-                "must be > 0".into(),
+                format!(
+                    "must be between 1 and {MAX_BLOCK_SIZE_BYTES} (CometBFT's MaxBlockSizeBytes), \
+                     got {}",
+                    c.max_block_bytes
+                ),
             );
+        }
+        for (key, x) in [
+            ("vote_bytes", c.vote_bytes),
+            ("block_overhead_bytes", c.block_overhead_bytes),
+        ] {
+            if x > MAX_BLOCK_SIZE_BYTES {
+                return err(
+                    vec![Key("consensus"), Key(key)],
+                    format!(
+                        "at most {MAX_BLOCK_SIZE_BYTES} bytes (CometBFT's MaxBlockSizeBytes), got {x}"
+                    ),
+                );
+            }
         }
         // Mempool.
         let m = &self.mempool;
@@ -741,7 +758,7 @@ impl Scenario {
         if m.tx_bytes == 0 {
             return err(vec![Key("mempool"), Key("tx_bytes")], "must be > 0".into());
         }
-        if m.tx_bytes + c.block_overhead_bytes > c.max_block_bytes {
+        if m.tx_bytes.saturating_add(c.block_overhead_bytes) > c.max_block_bytes {
             return err(
                 vec![Key("mempool"), Key("tx_bytes")],
                 format!(
@@ -765,8 +782,11 @@ impl Scenario {
             if self.validators[..i].iter().any(|o| o.name == g.name) {
                 return err(at("name"), format!("group name {:?} is used twice", g.name));
             }
-            if g.count == 0 {
-                return err(at("count"), "must be at least 1".into());
+            if g.count == 0 || g.count > MAX_VALIDATORS {
+                return err(
+                    at("count"),
+                    format!("must be between 1 and {MAX_VALIDATORS}, got {}", g.count),
+                );
             }
             if g.power == 0 {
                 return err(at("power"), "voting power must be > 0".into());
@@ -785,10 +805,14 @@ impl Scenario {
                 );
             }
         }
-        let specs = self.validator_specs();
-        if specs.len() > u16::MAX as usize {
-            return err(vec![Key("validators")], "too many validators".into());
+        let total: usize = self.validators.iter().map(|g| g.count).sum();
+        if total > MAX_VALIDATORS {
+            return err(
+                vec![Key("validators")],
+                format!("{total} validators in all; at most {MAX_VALIDATORS}"),
+            );
         }
+        let specs = self.validator_specs();
         for (i, s) in specs.iter().enumerate() {
             if specs[..i].iter().any(|o| o.name == s.name) {
                 return err(
@@ -1107,8 +1131,11 @@ impl Scenario {
                 );
             }
             group_names.push(&g.name);
-            if g.count == 0 {
-                return err(at("count"), "must be at least 1".into());
+            if g.count == 0 || g.count > MAX_GPU_NODES {
+                return err(
+                    at("count"),
+                    format!("must be between 1 and {MAX_GPU_NODES}, got {}", g.count),
+                );
             }
             let Some(m) = self.models.get(&g.model).or(builtin_models.get(&g.model)) else {
                 return err(
@@ -1539,6 +1566,20 @@ impl Scenario {
         Ok(())
     }
 }
+
+/// CometBFT's largest block (`types.MaxBlockSizeBytes`, 100 MiB,
+/// types/params.go): no message the model sends is larger.
+pub const MAX_BLOCK_SIZE_BYTES: u64 = 104_857_600;
+
+/// The most validators a scenario may have. CometBFT's own QA testnet has
+/// 175 validators of 200 nodes and the largest Cosmos chains keep 100–200
+/// active; a thousand leaves room for what-ifs while bounding memory (the
+/// quorum kernel keeps a validator × validator table).
+pub const MAX_VALIDATORS: usize = 1_000;
+
+/// The most GPU nodes in one group: a bound on memory (each node keeps its
+/// queue and batch), far above any fleet a scenario ships (day-150: 24).
+pub const MAX_GPU_NODES: usize = 100_000;
 
 /// The longest scenario name: it is one file name (`runs/<name>`), and file
 /// systems allow 255 bytes for one; hacasim prefixes staging names to it.

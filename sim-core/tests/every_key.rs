@@ -226,6 +226,9 @@ fn every_numeric_key_at_its_limits_is_refused_or_runs() {
                 continue;
             }
             keys += 1;
+            if std::env::var_os("EVERY_KEY_TRACE").is_some() {
+                eprintln!("key {}", path.show(false));
+            }
             let current = slot(&mut base.clone(), &path).clone();
             let largest = largest_accepted(&path, &base, &file, &current);
             let int = path.int;
