@@ -65,7 +65,6 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
     }
     let out = SharedOut(c.as_mut_ptr());
     (0..n.div_ceil(panel)).into_par_iter().for_each(|p| {
-        let out = out;
         let (j0, j1) = (p * panel, ((p + 1) * panel).min(n));
         // SAFETY: columns j0..j1 of b and c, rows as asserted; panels are disjoint.
         unsafe {
@@ -73,7 +72,7 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
                 m,
                 k,
                 j1 - j0,
-                out.0.add(j0),
+                out.ptr().add(j0),
                 n as isize,
                 a.as_ptr(),
                 k as isize,
@@ -249,6 +248,16 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+impl SharedOut {
+    /// The pointer. A closure that calls this captures the whole
+    /// `SharedOut` (which is `Sync`); one that read the field `.0` would
+    /// capture the bare pointer alone (edition 2021's disjoint captures),
+    /// which is not.
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// `dst[m×n] (row stride dst_rs) = alpha · lhs[m×k] · rhs[k×n]` with
 /// arbitrary strides, on the calling thread.
 ///
@@ -322,7 +331,6 @@ pub fn attention_prefill(
     (0..seqs * heads * blocks).into_par_iter().for_each_init(
         Vec::new,
         |scores: &mut Vec<f32>, task| {
-            let out = out;
             let (s, h, b) = (
                 task / (heads * blocks),
                 (task / blocks) % heads,
@@ -374,7 +382,7 @@ pub fn attention_prefill(
                     rows,
                     keys,
                     hd,
-                    out.0.add(qi),
+                    out.ptr().add(qi),
                     q_rs,
                     scores.as_ptr(),
                     keys as isize,
