@@ -4,22 +4,26 @@
 //!
 //! Timing keeps weights cold, as in serving, where each step streams every
 //! layer's weights from memory: a GEMM's weight matrix rotates through
-//! enough copies to exceed the last-level cache, as the layers of a stack do.
+//! enough copies to exceed the last-level cache, as the layers of a stack do
+//! (twice the cache this machine reports: [`crate::cache`]).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::cache::ColdRotation;
 use crate::stack::Stack;
 use crate::{Op, Timing, random_inputs, reference, tensor_sizes};
 
-/// Bytes of weights to cycle through so none stay cached between calls
-/// (twice a 32 MiB last-level cache).
-const COLD_BYTES: usize = 64 << 20;
+/// Most operand copies one timed operator rotates through (its smallest
+/// operands, a few KiB, would otherwise need hundreds of thousands).
+const MAX_COPIES: usize = 1 << 16;
 
-#[derive(Default)]
 pub struct CpuBackend {
+    /// Bytes of weights (or KV cache) to cycle through so none stay cached
+    /// between calls, and where that size came from.
+    cold: ColdRotation,
     /// cos/sin tables for rotary embedding by (tokens, head_dim), built once
     /// as inference servers cache them.
     rope_tables: BTreeMap<(usize, usize), (Vec<f32>, Vec<f32>)>,
@@ -519,9 +523,30 @@ pub fn residual_add(x: &mut [f32], y: &[f32], hidden: usize) {
     }
 }
 
+impl Default for CpuBackend {
+    fn default() -> CpuBackend {
+        CpuBackend::with_cold_rotation(ColdRotation::for_cpu())
+    }
+}
+
 impl CpuBackend {
+    /// The CPU, with a cold rotation sized from its last-level cache.
     pub fn new() -> CpuBackend {
         CpuBackend::default()
+    }
+
+    /// The CPU, rotating operands through `cold` when timing.
+    pub fn with_cold_rotation(cold: ColdRotation) -> CpuBackend {
+        CpuBackend {
+            cold,
+            rope_tables: BTreeMap::new(),
+            stacks: BTreeMap::new(),
+        }
+    }
+
+    /// The operand rotation `time` uses, and where its size came from.
+    pub fn cold_rotation(&self) -> &ColdRotation {
+        &self.cold
     }
 
     /// The processor's name from /proc/cpuinfo, and the thread count.
@@ -546,6 +571,7 @@ impl CpuBackend {
                 rayon::current_num_threads().to_string(),
             ),
             ("arch".to_string(), std::env::consts::ARCH.to_string()),
+            ("cold_rotation".to_string(), self.cold.describe()),
         ])
     }
 
@@ -637,7 +663,7 @@ impl CpuBackend {
         let copies = if cold.is_empty() {
             0
         } else {
-            COLD_BYTES.div_ceil(bytes.max(1)).clamp(1, 4096)
+            self.cold.bytes.div_ceil(bytes.max(1)).clamp(1, MAX_COPIES)
         };
         let spares: Vec<Vec<Vec<f32>>> = (0..copies)
             .map(|_| cold.iter().map(|&i| inputs[i].clone()).collect())

@@ -9,6 +9,7 @@
 //! and converted on the device, so `run` compares with the reference on the
 //! same inputs whatever the element type.
 
+use crate::cache::{ColdRotation, DEFAULT_GPU_L2_BYTES};
 use crate::{DType, Op, Timing, stack::Stack};
 use cudarc::cublas::{CudaBlas, result as blas_result, sys as blas_sys};
 use cudarc::driver::{
@@ -42,6 +43,8 @@ pub struct CudaBackend {
     ctx: Arc<CudaContext>,
     name: String,
     versions: BTreeMap<String, String>,
+    /// Bytes of weights (or KV cache) `time` cycles through, twice the L2.
+    cold: ColdRotation,
 }
 
 impl CudaBackend {
@@ -120,6 +123,17 @@ impl CudaBackend {
         versions.insert("nvrtc".into(), format!("{maj}.{min}"));
         versions.insert("cudarc".into(), CUDARC_VERSION.into());
         versions.insert("compute_capability".into(), format!("{major}.{minor}"));
+        let cold = match ctx.attribute(cu::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE) {
+            Ok(bytes) if bytes > 0 => ColdRotation::from_cache(
+                bytes as u64,
+                "L2 (CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)".into(),
+            ),
+            other => ColdRotation::from_cache(
+                DEFAULT_GPU_L2_BYTES,
+                format!("L2, default, not measured (CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: {other:?})"),
+            ),
+        };
+        versions.insert("cold_rotation".into(), cold.describe());
 
         Ok(CudaBackend {
             kernels,
@@ -128,6 +142,7 @@ impl CudaBackend {
             ctx,
             name,
             versions,
+            cold,
         })
     }
 
@@ -137,9 +152,14 @@ impl CudaBackend {
     }
 
     /// Versions of the driver, cuBLAS, NVRTC and cudarc (and the compute
-    /// capability), for the profile's provenance.
+    /// capability and the cold rotation), for the profile's provenance.
     pub fn versions(&self) -> BTreeMap<String, String> {
         self.versions.clone()
+    }
+
+    /// The operand rotation `time` uses, sized from the device's L2.
+    pub fn cold_rotation(&self) -> &ColdRotation {
+        &self.cold
     }
 
     /// One call of `op` on host inputs (the layouts of [`crate::reference`]),
@@ -170,6 +190,11 @@ impl CudaBackend {
     /// Per-call device time of `op` on the inputs `crate::random_inputs(op,
     /// SEED)` (generated on the device): 3 warm-up calls, then `repeats`
     /// calls back to back, each between two events on the stream.
+    ///
+    /// The operands a serving step streams from memory (a GEMM's weights, a
+    /// decode step's KV cache: [`per_layer_input`]) rotate through copies
+    /// holding the same values, twice the L2 in all ([`Self::cold_rotation`]),
+    /// so that no call finds them in L2, as no layer of a stack does.
     pub fn time(&mut self, op: &Op, dtype: DType, repeats: u32) -> Result<Timing, String> {
         check(op)?;
         let (sizes, out_len) = crate::tensor_sizes(op);
@@ -178,19 +203,55 @@ impl CudaBackend {
             .enumerate()
             .map(|(t, &n)| self.random(dtype, n, SEED.wrapping_add((t as u64) << 40)))
             .collect::<Result<Vec<_>, _>>()?;
+        let cold: Vec<usize> = (0..sizes.len())
+            .filter(|&i| per_layer_input(op, i))
+            .collect();
+        let cold_bytes: usize = cold.iter().map(|&i| sizes[i] * elem_bytes(dtype)).sum();
+        // Sets beyond the one in `ins`. All are written, in order, even when
+        // there are fewer calls than sets: writing the later sets is what
+        // evicts the earlier ones, which the calls use first.
+        let spare_sets = if cold.is_empty() {
+            0
+        } else {
+            self.cold
+                .bytes
+                .div_ceil(cold_bytes.max(1))
+                .clamp(1, 1 << 16)
+                - 1
+        };
+        let mut spares: Vec<Vec<Buf>> = Vec::with_capacity(spare_sets);
+        for _ in 0..spare_sets {
+            spares.push(
+                cold.iter()
+                    .map(|&i| self.random(dtype, sizes[i], SEED.wrapping_add((i as u64) << 40)))
+                    .collect::<Result<_, _>>()?,
+            );
+        }
         let out = if in_place(op) {
             None
         } else {
             Some(self.alloc(dtype, out_len)?)
         };
         let out = out.as_ref().unwrap_or(&ins[0]);
-        let ins: Vec<&Buf> = ins.iter().collect();
+        // Operand sets in rotation: the originals, then each spare set.
+        let sets: Vec<Vec<&Buf>> = std::iter::once(ins.iter().collect())
+            .chain(spares.iter().map(|spare| {
+                let mut set: Vec<&Buf> = ins.iter().collect();
+                for (&i, b) in cold.iter().zip(spare) {
+                    set[i] = b;
+                }
+                set
+            }))
+            .collect();
+        let mut call = 0usize;
+        let mut next = || {
+            call += 1;
+            self.launch(op, dtype, &sets[call % sets.len()], out)
+        };
         for _ in 0..3 {
-            self.launch(op, dtype, &ins, out)?;
+            next()?;
         }
-        Ok(Timing::from_samples(self.time_calls(repeats, || {
-            self.launch(op, dtype, &ins, out)
-        })?))
+        Ok(Timing::from_samples(self.time_calls(repeats, next)?))
     }
 
     /// Device time of the whole stack: `stack.layers` layers, each running
@@ -1137,6 +1198,12 @@ mod tests {
     #[ignore = "needs a CUDA GPU: run with --include-ignored where one is present"]
     fn timings_are_positive() {
         let mut gpu = backend();
+        eprintln!("cold rotation: {}", gpu.cold_rotation().describe());
+        assert!(
+            gpu.cold_rotation()
+                .source
+                .contains("CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE")
+        );
         for kind in OpKind::ALL {
             let t = gpu.time(&small(kind), DType::Bf16, 5).unwrap();
             assert!(

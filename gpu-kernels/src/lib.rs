@@ -7,8 +7,11 @@
 //! * [`cpu`]: the fast CPU operators and the decoder layer.
 //! * [`cuda`]: the same on a GPU.
 //! * [`stack`]: a stack of decoder layers, the unit of the end-to-end check.
+//! * [`cache`]: how many bytes of operands a timed operator rotates through
+//!   (twice the machine's last-level cache), so its weights arrive cold.
 //! * [`calibrate`]: the grid, the profile file and the end-to-end check.
 
+pub mod cache;
 pub mod calibrate;
 pub mod cpu;
 pub mod cuda;
