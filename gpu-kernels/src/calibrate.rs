@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use sim_core::inference::profile::{FittedProfile, Measurement, StackCheck};
 
+use crate::cache::ColdRotation;
 use crate::cpu::CpuBackend;
 use crate::cuda::CudaBackend;
 use crate::stack::Stack;
@@ -92,6 +93,14 @@ impl Backend {
         match self {
             Backend::Cpu(c) => c.device_name(),
             Backend::Cuda(c, _) => c.device_name(),
+        }
+    }
+
+    /// The operand rotation that keeps timed weights cold, and its source.
+    pub fn cold_rotation(&self) -> &ColdRotation {
+        match self {
+            Backend::Cpu(c) => c.cold_rotation(),
+            Backend::Cuda(c, _) => c.cold_rotation(),
         }
     }
 
@@ -304,6 +313,7 @@ pub fn calibrate(args: &CalibrateArgs, command: &str) -> Result<Outcome, String>
     let dtype = DType::parse(&args.dtype)
         .ok_or_else(|| format!("--dtype {:?}: expected f32, f16 or bf16", args.dtype))?;
     let mut backend = Backend::open(args.backend, dtype)?;
+    eprintln!("{}", header(&backend));
     let big = matches!(backend, Backend::Cuda(..));
     let repeats = match (args.quick, big) {
         (true, false) => 5,
@@ -380,8 +390,23 @@ pub fn calibrate(args: &CalibrateArgs, command: &str) -> Result<Outcome, String>
     })
 }
 
-/// The check table, one stack per line.
+/// The calibration's first line (on stderr): the device, and the operand
+/// rotation that keeps timed weights cold, with where its size came from.
+fn header(backend: &Backend) -> String {
+    format!(
+        "calibrate: {} on {}; cold rotation {}",
+        backend.name(),
+        backend.device_name(),
+        backend.cold_rotation().describe()
+    )
+}
+
+/// The check table, one stack per line, after the cold rotation the
+/// operators were timed with (as the profile records it).
 pub fn print_checks(o: &Outcome, out: &mut dyn Write) -> std::io::Result<()> {
+    if let Some(cold) = o.profile.versions.get("cold_rotation") {
+        writeln!(out, "cold rotation: {cold}")?;
+    }
     writeln!(
         out,
         "{:<16} {:>6} {:>6} {:>12} {:>12} {:>8}",

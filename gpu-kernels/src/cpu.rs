@@ -4,22 +4,26 @@
 //!
 //! Timing keeps weights cold, as in serving, where each step streams every
 //! layer's weights from memory: a GEMM's weight matrix rotates through
-//! enough copies to exceed the last-level cache, as the layers of a stack do.
+//! enough copies to exceed the last-level cache, as the layers of a stack do
+//! (twice the cache this machine reports: [`crate::cache`]).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::cache::ColdRotation;
 use crate::stack::Stack;
 use crate::{Op, Timing, random_inputs, reference, tensor_sizes};
 
-/// Bytes of weights to cycle through so none stay cached between calls
-/// (twice a 32 MiB last-level cache).
-const COLD_BYTES: usize = 64 << 20;
+/// Most operand copies one timed operator rotates through (its smallest
+/// operands, a few KiB, would otherwise need hundreds of thousands).
+const MAX_COPIES: usize = 1 << 16;
 
-#[derive(Default)]
 pub struct CpuBackend {
+    /// Bytes of weights (or KV cache) to cycle through so none stay cached
+    /// between calls, and where that size came from.
+    cold: ColdRotation,
     /// cos/sin tables for rotary embedding by (tokens, head_dim), built once
     /// as inference servers cache them.
     rope_tables: BTreeMap<(usize, usize), (Vec<f32>, Vec<f32>)>,
@@ -65,7 +69,6 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
     }
     let out = SharedOut(c.as_mut_ptr());
     (0..n.div_ceil(panel)).into_par_iter().for_each(|p| {
-        let out = out;
         let (j0, j1) = (p * panel, ((p + 1) * panel).min(n));
         // SAFETY: columns j0..j1 of b and c, rows as asserted; panels are disjoint.
         unsafe {
@@ -73,7 +76,7 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
                 m,
                 k,
                 j1 - j0,
-                out.0.add(j0),
+                out.ptr().add(j0),
                 n as isize,
                 a.as_ptr(),
                 k as isize,
@@ -249,6 +252,16 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+impl SharedOut {
+    /// The pointer. A closure that calls this captures the whole
+    /// `SharedOut` (which is `Sync`); one that read the field `.0` would
+    /// capture the bare pointer alone (edition 2021's disjoint captures),
+    /// which is not.
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// `dst[m×n] (row stride dst_rs) = alpha · lhs[m×k] · rhs[k×n]` with
 /// arbitrary strides, on the calling thread.
 ///
@@ -322,7 +335,6 @@ pub fn attention_prefill(
     (0..seqs * heads * blocks).into_par_iter().for_each_init(
         Vec::new,
         |scores: &mut Vec<f32>, task| {
-            let out = out;
             let (s, h, b) = (
                 task / (heads * blocks),
                 (task / blocks) % heads,
@@ -374,7 +386,7 @@ pub fn attention_prefill(
                     rows,
                     keys,
                     hd,
-                    out.0.add(qi),
+                    out.ptr().add(qi),
                     q_rs,
                     scores.as_ptr(),
                     keys as isize,
@@ -511,9 +523,30 @@ pub fn residual_add(x: &mut [f32], y: &[f32], hidden: usize) {
     }
 }
 
+impl Default for CpuBackend {
+    fn default() -> CpuBackend {
+        CpuBackend::with_cold_rotation(ColdRotation::for_cpu())
+    }
+}
+
 impl CpuBackend {
+    /// The CPU, with a cold rotation sized from its last-level cache.
     pub fn new() -> CpuBackend {
         CpuBackend::default()
+    }
+
+    /// The CPU, rotating operands through `cold` when timing.
+    pub fn with_cold_rotation(cold: ColdRotation) -> CpuBackend {
+        CpuBackend {
+            cold,
+            rope_tables: BTreeMap::new(),
+            stacks: BTreeMap::new(),
+        }
+    }
+
+    /// The operand rotation `time` uses, and where its size came from.
+    pub fn cold_rotation(&self) -> &ColdRotation {
+        &self.cold
     }
 
     /// The processor's name from /proc/cpuinfo, and the thread count.
@@ -538,6 +571,7 @@ impl CpuBackend {
                 rayon::current_num_threads().to_string(),
             ),
             ("arch".to_string(), std::env::consts::ARCH.to_string()),
+            ("cold_rotation".to_string(), self.cold.describe()),
         ])
     }
 
@@ -629,7 +663,7 @@ impl CpuBackend {
         let copies = if cold.is_empty() {
             0
         } else {
-            COLD_BYTES.div_ceil(bytes.max(1)).clamp(1, 4096)
+            self.cold.bytes.div_ceil(bytes.max(1)).clamp(1, MAX_COPIES)
         };
         let spares: Vec<Vec<Vec<f32>>> = (0..copies)
             .map(|_| cold.iter().map(|&i| inputs[i].clone()).collect())

@@ -7,8 +7,11 @@
 //! * [`cpu`]: the fast CPU operators and the decoder layer.
 //! * [`cuda`]: the same on a GPU.
 //! * [`stack`]: a stack of decoder layers, the unit of the end-to-end check.
+//! * [`cache`]: how many bytes of operands a timed operator rotates through
+//!   (twice the machine's last-level cache), so its weights arrive cold.
 //! * [`calibrate`]: the grid, the profile file and the end-to-end check.
 
+pub mod cache;
 pub mod calibrate;
 pub mod cpu;
 pub mod cuda;
@@ -226,10 +229,100 @@ pub fn run_reference(op: &Op, inputs: &[Vec<f32>]) -> Vec<f32> {
 }
 
 /// Largest absolute difference relative to the reference's largest magnitude.
+///
+/// Infinite — so that every `err <= tolerance` check fails — when the
+/// lengths differ or either side holds a NaN or an infinity: a kernel that
+/// returns too few values or non-finite ones must not pass. (`f32::max`
+/// drops NaN and `zip` stops at the shorter side, so a plain fold would
+/// report 0 for both.)
 pub fn relative_error(got: &[f32], want: &[f32]) -> f32 {
+    if got.len() != want.len() || !got.iter().chain(want).all(|v| v.is_finite()) {
+        return f32::INFINITY;
+    }
     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-30);
     got.iter()
         .zip(want)
         .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
         / scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fold this function had before: NaN and short outputs passed.
+    fn old_relative_error(got: &[f32], want: &[f32]) -> f32 {
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-30);
+        got.iter()
+            .zip(want)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+            / scale
+    }
+
+    /// What a backend test asserts.
+    fn passes(err: f32) -> bool {
+        err <= DType::F32.tolerance()
+    }
+
+    #[test]
+    fn close_outputs_pass_and_far_ones_fail() {
+        let want = [1.0, -2.0, 4.0];
+        assert!(passes(relative_error(&[1.0, -2.0, 4.0], &want)));
+        assert!(passes(relative_error(&[1.0, -2.0, 4.0001], &want)));
+        let err = relative_error(&[1.0, -1.0, 4.0], &want);
+        assert!((err - 0.25).abs() < 1e-6, "{err}");
+        assert!(!passes(err));
+        assert_eq!(relative_error(&[], &[]), 0.0);
+    }
+
+    #[test]
+    fn a_nan_in_the_output_fails() {
+        let want = [1.0, 2.0, 3.0];
+        let got = [1.0, f32::NAN, 3.0];
+        assert!(
+            passes(old_relative_error(&got, &want)),
+            "the old fold passed it"
+        );
+        assert_eq!(relative_error(&got, &want), f32::INFINITY);
+        assert!(!passes(relative_error(&got, &want)));
+        // All NaN, and NaN first (where the fold's accumulator starts).
+        assert!(!passes(relative_error(&[f32::NAN; 3], &want)));
+        assert!(!passes(relative_error(&[f32::NAN, 2.0, 3.0], &want)));
+    }
+
+    #[test]
+    fn an_infinity_or_nan_on_either_side_fails() {
+        let want = [1.0, 2.0, 3.0];
+        for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            let mut got = want;
+            got[1] = bad;
+            assert!(!passes(relative_error(&got, &want)), "output {bad}");
+            let mut reference = want;
+            reference[1] = bad;
+            assert!(
+                !passes(relative_error(&want, &reference)),
+                "reference {bad}"
+            );
+        }
+        // A NaN in the reference: the old fold dropped it from the scale
+        // and from the differences alike.
+        let reference = [1.0, f32::NAN, 3.0];
+        assert!(
+            passes(old_relative_error(&want, &reference)),
+            "the old fold passed it"
+        );
+    }
+
+    #[test]
+    fn a_length_mismatch_fails() {
+        let want = [1.0, 2.0, 3.0, 4.0];
+        let short = [1.0, 2.0];
+        assert!(
+            passes(old_relative_error(&short, &want)),
+            "the old zip passed it"
+        );
+        assert_eq!(relative_error(&short, &want), f32::INFINITY);
+        assert!(!passes(relative_error(&[1.0, 2.0, 3.0, 4.0, 5.0], &want)));
+        assert!(!passes(relative_error(&[], &want)));
+    }
 }
