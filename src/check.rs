@@ -149,7 +149,7 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
                 let s = &scenarios[i].1;
                 let summary =
                     sim_core::sim::run(s, s.seed + k, &mut sim_core::NullSink, &mut |_| {})
-                        .map_err(|e| Failure::internal(e.to_string()))?;
+                        .map_err(Failure::from_sim)?;
                 Ok((
                     i,
                     reports::sweep::flatten_metrics(

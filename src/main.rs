@@ -61,6 +61,14 @@ impl Failure {
             message: message.into(),
         }
     }
+    /// A run that stopped: a guard of `[limits]` is the input's problem
+    /// (exit 2; the run directory is not written), anything else a bug.
+    pub fn from_sim(e: sim_core::SimError) -> Self {
+        match e.kind {
+            sim_core::SimErrorKind::Overload => Failure::input(e.to_string()),
+            sim_core::SimErrorKind::Internal => Failure::internal(e.to_string()),
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -144,7 +144,14 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         staged.path(),
         args.quiet,
         args.csv,
-    )?;
+    )
+    .map_err(|mut f| {
+        // A guard of `[limits]` (exit 2): the scenario is the problem, name it.
+        if f.code == 2 {
+            f.message = format!("{}: {}", args.scenario.display(), f.message);
+        }
+        f
+    })?;
     let wall = started.elapsed().as_secs_f64();
     let dir = staged.commit()?;
     if !args.quiet {
@@ -201,12 +208,13 @@ fn write_run(
     };
     let mut sink =
         reports::ParquetSink::new(dir).with_request_plots(scenario.duration.as_secs_f64());
-    let summary = sim_core::sim::run(scenario, seed, &mut sink, &mut |t: SimTime| {
+    let result = sim_core::sim::run(scenario, seed, &mut sink, &mut |t: SimTime| {
         bar.set_position(t.0 / 1_000_000);
         bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
-    })
-    .map_err(|e| Failure::internal(e.to_string()))?;
+    });
     bar.finish_and_clear();
+    // On an error the staging directory, and all written so far, goes.
+    let summary = result.map_err(Failure::from_sim)?;
     let request_plots = sink
         .finish()
         .map_err(|e| Failure::internal(e.to_string()))?;

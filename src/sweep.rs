@@ -610,7 +610,7 @@ fn run_point(
         crate::run::run_to_dir(scenario, seed, &dir, true)?
     } else {
         sim_core::sim::run(scenario, seed, &mut sim_core::NullSink, &mut |_| {})
-            .map_err(|e| Failure::internal(e.to_string()))?
+            .map_err(Failure::from_sim)?
     };
     let metrics = reports::sweep::flatten_metrics(
         &serde_json::to_value(&summary).expect("summary serialises"),

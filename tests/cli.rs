@@ -273,6 +273,81 @@ fn existing_output_is_refused_without_force() {
     assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
 }
 
+/// Issue #22's typo: 100,000 requests/s (for 10) onto one L4, with the
+/// default limits. The guard stops the run at a million requests in
+/// flight (a few hundred MB, seconds of wall time) with the offered load
+/// and the capacity; exit 2 as for any bad input, and nothing written: no
+/// run directory, no staging left, an existing directory left as it was.
+#[test]
+fn an_overloaded_scenario_exits_2_and_writes_nothing() {
+    let t = tmp();
+    let file = t.path().join("overload.toml");
+    std::fs::write(
+        &file,
+        r#"name = "overload"
+duration = "10m"
+[network]
+regions = ["lab"]
+latency_ms = [[1.0]]
+[[validators]]
+name = "v"
+region = "lab"
+[[gpu_nodes]]
+name = "l4"
+hardware = "L4"
+model = "llama-3.1-8b"
+[[workload]]
+name = "chat"
+model = "llama-3.1-8b"
+arrival = { kind = "poisson", rate_per_s = 100000.0 }
+prompt_tokens = { kind = "lognormal", mean = 600, sigma = 0.8, max = 8192 }
+output_tokens = { kind = "lognormal", mean = 250, sigma = 0.7, max = 2048 }
+modes = { vanilla = 1.0 }
+"#,
+    )
+    .unwrap();
+    let out = t.path().join("out");
+    let o = hacasim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let head = format!("error: {}: the run stopped at ", file.display());
+    for want in [
+        head.as_str(),
+        "1000000 requests in flight reached limits.max_in_flight = 1000000",
+        "offers 100000 requests/s",
+        "GPU node serving can take about",
+        "max_queue",
+    ] {
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "nothing may be written");
+    assert_eq!(
+        std::fs::read_dir(t.path()).unwrap().count(),
+        1,
+        "only the scenario file: no staging directory left"
+    );
+    // Over an existing run directory with --force: left as it was.
+    let dir = run_to(t.path(), "r", &[]);
+    let before = files(&dir);
+    let o = hacasim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--force",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(files(&dir), before, "a stopped run must not touch it");
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 2);
+}
+
 #[test]
 fn bad_scenarios_exit_2_name_file_line_key_and_write_nothing() {
     let t = tmp();

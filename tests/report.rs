@@ -248,6 +248,79 @@ fn report_command_reproduces_plots_and_report_byte_for_byte() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Admission limits (issue #22): a node with a short queue under twice the
+/// load it serves, and users who give up. The load plot shows the rejected
+/// and abandoned requests, the rows' outcomes agree with the summary, and
+/// `hacasim report` redraws the plot from the table byte for byte.
+#[test]
+fn admission_limits_show_in_the_rows_summary_and_load_plot() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("limits.toml");
+    std::fs::write(
+        &file,
+        r#"name = "limits"
+duration = "3m"
+[network]
+regions = ["lab"]
+latency_ms = [[1.0]]
+[[validators]]
+name = "v"
+region = "lab"
+[[gpu_nodes]]
+name = "l4"
+hardware = "L4"
+model = "llama-3.1-8b"
+max_batch = 4
+max_queue = 8
+[[workload]]
+name = "chat"
+model = "llama-3.1-8b"
+arrival = { kind = "poisson", rate_per_s = 4.0 }
+prompt_tokens = { kind = "fixed", mean = 300 }
+output_tokens = { kind = "fixed", mean = 60 }
+modes = { vanilla = 1.0 }
+timeout = "3s"
+"#,
+    )
+    .unwrap();
+    let dir = t.path().join("run");
+    let o = hacasim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = summary(&dir);
+    let (rejected, abandoned, in_service) = (
+        s["requests"]["rejected"].as_u64().unwrap(),
+        s["requests"]["abandoned"].as_u64().unwrap(),
+        s["requests"]["abandoned_in_service"].as_u64().unwrap(),
+    );
+    assert!(rejected > 0 && abandoned > in_service, "{}", s["requests"]);
+    let req = reports::read_table(&dir.join("requests.parquet")).unwrap();
+    let outcomes = reports::plots::column_str(&req, "outcome");
+    let count = |o: &str| outcomes.iter().filter(|x| *x == o).count() as u64;
+    assert_eq!(count("rejected"), rejected);
+    assert_eq!(count("abandoned"), abandoned - in_service);
+    let gave_up = reports::plots::column_f64(&req, "abandoned_s");
+    assert_eq!(gave_up.iter().flatten().count() as u64, abandoned);
+    let svg = std::fs::read_to_string(dir.join("load.svg")).unwrap();
+    assert!(
+        svg.contains("rejected: queue full (cumulative)"),
+        "no rejected series"
+    );
+    assert!(
+        svg.contains("abandoned in the queue (cumulative)"),
+        "no abandoned series"
+    );
+    std::fs::remove_file(dir.join("load.svg")).unwrap();
+    let o = hacasim(&["report", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(dir.join("load.svg")).unwrap(), svg);
+}
+
 /// Python (polars, DuckDB, pandas from the project's pinned venv) reads every
 /// table; needs PyPI on first run (scripts/pyenv.sh makes .venv once).
 #[test]

@@ -344,6 +344,11 @@ impl Table for RequestRecord {
                     rows.iter().map(|r| r.fee_usd).collect::<Vec<f64>>(),
                 ),
                 col("trust_gap_s", t(|r| r.trust_gap_s)),
+                col(
+                    "outcome",
+                    rows.iter().map(|r| r.outcome).collect::<Vec<&str>>(),
+                ),
+                col("abandoned_s", t(|r| r.abandoned_s)),
             ],
         )
     }

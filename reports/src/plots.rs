@@ -483,6 +483,9 @@ pub struct RequestRow<'a> {
     pub honest: bool,
     pub value_at_risk_usd: Option<f64>,
     pub detected_s: Option<f64>,
+    /// `"rejected"`, `"abandoned"`, …; empty in tables written before the column.
+    pub outcome: &'a str,
+    pub abandoned_s: Option<f64>,
 }
 
 impl<'a> From<&'a RequestRecord> for RequestRow<'a> {
@@ -498,6 +501,8 @@ impl<'a> From<&'a RequestRecord> for RequestRow<'a> {
             honest: r.honest,
             value_at_risk_usd: Some(r.value_at_risk_usd),
             detected_s: r.detected_s,
+            outcome: r.outcome,
+            abandoned_s: r.abandoned_s,
         }
     }
 }
@@ -516,14 +521,20 @@ pub struct RequestPlots {
     pq: StepCounts,
     pp: StepCounts,
     exposure: StepCounts,
+    /// Requests refused at a full queue and given up while queued, cumulative.
+    rejected: StepCounts,
+    abandoned: StepCounts,
     any_request: bool,
     any_wrong: bool,
+    any_rejected: bool,
+    any_abandoned: bool,
 }
 
 impl RequestPlots {
     /// For a run of `duration_s` simulated seconds.
     pub fn new(duration_s: f64) -> RequestPlots {
-        let [gq, gs, pq, pp, exposure] = std::array::from_fn(|_| StepCounts::new(duration_s, 300));
+        let [gq, gs, pq, pp, exposure, rejected, abandoned] =
+            std::array::from_fn(|_| StepCounts::new(duration_s, 300));
         RequestPlots {
             duration_s,
             gaps: [
@@ -536,8 +547,12 @@ impl RequestPlots {
             pq,
             pp,
             exposure,
+            rejected,
+            abandoned,
             any_request: false,
             any_wrong: false,
+            any_rejected: false,
+            any_abandoned: false,
         }
     }
 
@@ -550,6 +565,22 @@ impl RequestPlots {
         ) && g > 0.0
         {
             bins.push(g);
+        }
+        match r.outcome {
+            "rejected" => {
+                // Never queued: counted where it was refused.
+                self.any_rejected = true;
+                self.rejected.interval(r.submitted_s, None, 1.0);
+                return;
+            }
+            "abandoned" => {
+                // Waited in the queue until its user gave up.
+                self.any_abandoned = true;
+                self.abandoned.interval(r.abandoned_s, None, 1.0);
+                self.gq.interval(r.submitted_s, r.abandoned_s, 1.0);
+                return;
+            }
+            _ => {}
         }
         self.gq.interval(r.submitted_s, r.started_s, 1.0);
         self.gs.interval(r.started_s, r.delivered_s, 1.0);
@@ -579,6 +610,8 @@ impl RequestPlots {
             "honest",
             "value_at_risk_usd",
             "detected_s",
+            "outcome",
+            "abandoned_s",
         ];
         for_each_chunk(path, &cols, |df| {
             let col = |n: &str| column_f64(df, n);
@@ -592,6 +625,8 @@ impl RequestPlots {
                 col("proof_done_s"),
             );
             let (value, detected) = (col("value_at_risk_usd"), col("detected_s"));
+            // Absent from tables written before issue #22: empty.
+            let (outcome, abandoned) = (column_str(df, "outcome"), col("abandoned_s"));
             let honest: Vec<bool> = df
                 .column("honest")
                 .ok()
@@ -613,6 +648,8 @@ impl RequestPlots {
                     honest: honest.get(i).copied().unwrap_or(true),
                     value_at_risk_usd: value[i],
                     detected_s: detected[i],
+                    outcome: outcome.get(i).map_or("", String::as_str),
+                    abandoned_s: abandoned.get(i).copied().flatten(),
                 });
             }
         })?;
@@ -636,9 +673,16 @@ pub fn for_each_chunk(
             source,
         })
     };
-    let file = open()?;
-    let rows = crate::read_guarded(path, || ParquetReader::new(file).num_rows())?;
-    let cols: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    let mut reader = ParquetReader::new(open()?);
+    let (rows, schema) =
+        crate::read_guarded(path, || Ok((reader.num_rows()?, reader.schema()?)))?;
+    // Columns that the table lacks (written by an older version) are left
+    // out: they read as missing, not as an error.
+    let cols: Vec<String> = columns
+        .iter()
+        .filter(|c| schema.contains(c))
+        .map(|c| c.to_string())
+        .collect();
     let mut offset = 0;
     while offset < rows {
         let len = CHUNK_ROWS.min(rows - offset);
@@ -681,8 +725,12 @@ pub fn run_plots(
         pq,
         pp,
         exposure,
+        rejected,
+        abandoned,
         any_request,
         any_wrong,
+        any_rejected,
+        any_abandoned,
         ..
     } = requests_plots;
     let mut plots = vec![trust_gap_cdf(&gaps)?];
@@ -896,12 +944,25 @@ pub fn run_plots(
         title,
     });
 
-    let series = vec![
+    let mut series = vec![
         ("GPU queue (waiting)".to_string(), gq.points()),
         ("GPU batches (in service)".to_string(), gs.points()),
         ("prover queue (waiting)".to_string(), pq.points()),
         ("provers busy".to_string(), pp.points()),
     ];
+    // Admission limits (issue #22), only when they turned requests away.
+    if any_rejected {
+        series.push((
+            "rejected: queue full (cumulative)".to_string(),
+            rejected.points(),
+        ));
+    }
+    if any_abandoned {
+        series.push((
+            "abandoned in the queue (cumulative)".to_string(),
+            abandoned.points(),
+        ));
+    }
     let series: Vec<_> = if any_request { series } else { Vec::new() };
     let title = "GPU-node and prover load".to_string();
     plots.push(Plot {

@@ -54,4 +54,6 @@ pub enum Event {
     ReexecDone { slot: u32, id: u64 },
     /// Vanilla request `slot`'s challenge window closes.
     ChallengeEnd { slot: u32, id: u64 },
+    /// Request `slot`'s user stops waiting (`workload.timeout`).
+    Abandon { slot: u32, id: u64 },
 }

@@ -25,6 +25,6 @@ pub use records::{
     BlockRecord, LedgerRecord, MarketRecord, NodeRecord, NullSink, RecordSink, RoundRecord, VecSink,
 };
 pub use scenario::{Scenario, ScenarioError};
-pub use sim::{SimError, Simulation};
+pub use sim::{SimError, SimErrorKind, Simulation};
 pub use summary::Summary;
 pub use time::{SimDuration, SimTime};

@@ -144,6 +144,14 @@ pub struct RequestRecord {
     pub fee_usd: f64,
     /// finalised − delivered.
     pub trust_gap_s: Option<f64>,
+    /// How it ended: `"completed"` (settled and finalised, or its wrong
+    /// result caught), `"in_flight"` (the run ended first), `"rejected"`
+    /// (its GPU node's queue was full: never served) or `"abandoned"` (its
+    /// user gave up while it waited: never served).
+    pub outcome: &'static str,
+    /// When its user gave up (`workload.timeout`): set for `"abandoned"`
+    /// and for a request that was already in a batch then (served anyway).
+    pub abandoned_s: Option<f64>,
 }
 
 /// Per-GPU-node totals at the end of the run.

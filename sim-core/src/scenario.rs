@@ -94,6 +94,9 @@ pub struct Scenario {
     pub verification: VerificationConfig,
     #[serde(default)]
     pub economics: crate::economy::EconomicsConfig,
+    /// Guards of the run itself (`[limits]`).
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Models beyond (or replacing) the built-in catalogue `scenarios/models.toml`;
     /// the resolved scenario lists every model it uses.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -109,6 +112,31 @@ pub struct Scenario {
     /// loaded by the caller with [`Scenario::attach_profiles`].
     #[serde(skip)]
     pub profiles: BTreeMap<String, std::sync::Arc<crate::inference::profile::FittedProfile>>,
+}
+
+/// Guards that stop a run before it exhausts the machine (issue #22).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most requests in flight at once (submitted and not yet finalised,
+    /// caught, rejected or abandoned: each holds a row of the request
+    /// table, about 200 bytes of memory). An arrival that would pass it
+    /// stops the run (`sim::run` returns an error of kind
+    /// [`crate::SimErrorKind::Overload`]) with the offered load against the
+    /// fleet's estimated capacity; the program exits 2 and writes nothing.
+    /// A workload that overloads its GPU nodes without bounded queues
+    /// (`gpu_nodes.max_queue`, `workload.timeout`) meets it within seconds
+    /// of simulated time, rather than swapping for an hour.
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_in_flight: defaults::max_in_flight(),
+        }
+    }
 }
 
 /// See [`Scenario::architecture`].
@@ -379,6 +407,13 @@ pub mod defaults {
     use super::*;
     pub fn seed() -> u64 {
         1
+    }
+    /// A million requests in flight: about 0.2 GB (~200 bytes each,
+    /// measured: `scenarios/SOURCES.md`), and 34 times the most that any
+    /// shipped scenario holds (`day-150`'s 29,276 at its diurnal peak, with
+    /// its ten-minute vanilla challenge window).
+    pub fn max_in_flight() -> u64 {
+        1_000_000
     }
     /// 64 Ki tokens of inference per block (assumption: a protocol choice;
     /// about 77 chat requests of 600 + 250 tokens).
@@ -1185,6 +1220,12 @@ impl Scenario {
             if g.max_batch_tokens == 0 {
                 return err(at("max_batch_tokens"), "must be at least 1".into());
             }
+            if g.max_queue == Some(0) {
+                return err(
+                    at("max_queue"),
+                    "must be at least 1 (a request waits in the queue for the next step; leave the key out for no limit)".into(),
+                );
+            }
             if !(g.memory_fraction > 0.0 && g.memory_fraction <= 1.0) {
                 return err(
                     at("memory_fraction"),
@@ -1357,6 +1398,18 @@ impl Scenario {
                     return err(at(key), format!("must be ≥ 0, got {x}"));
                 }
             }
+            if st.timeout.is_some_and(|t| t.0 == 0) {
+                return err(
+                    at("timeout"),
+                    "must be longer than zero (leave the key out for no timeout)".into(),
+                );
+            }
+        }
+        if self.limits.max_in_flight == 0 {
+            return err(
+                vec![Key("limits"), Key("max_in_flight")],
+                "must be at least 1".into(),
+            );
         }
         // Economics.
         let e = &self.economics;

@@ -155,14 +155,26 @@ pub struct Simulation {
     market: Option<market::Market>,
     /// Multiplier on every stream's arrival rate (issue #12's demand response and shocks).
     demand_factor: f64,
-    /// Set when the run must stop (a broken invariant: a bug).
-    error: Option<String>,
+    /// Set when the run must stop: a broken invariant (a bug), or a guard
+    /// of `[limits]` that the input passed.
+    error: Option<(SimErrorKind, String)>,
+}
+
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimErrorKind {
+    /// A broken invariant: a bug of the simulator.
+    Internal,
+    /// The scenario asks for more than `[limits]` allows (requests in
+    /// flight past `limits.max_in_flight`): a problem of the input.
+    Overload,
 }
 
 /// A run that had to stop.
 #[derive(Debug, thiserror::Error)]
 #[error("the run stopped at {time_s:.3} s: {message}")]
 pub struct SimError {
+    pub kind: SimErrorKind,
     pub time_s: f64,
     pub message: String,
 }
@@ -322,8 +334,9 @@ impl Simulation {
             self.now = t;
             self.events_processed += 1;
             self.handle(event, sink);
-            if let Some(message) = self.error.take() {
+            if let Some((kind, message)) = self.error.take() {
                 return Err(SimError {
+                    kind,
                     time_s: self.now.as_secs_f64(),
                     message,
                 });
@@ -394,6 +407,7 @@ impl Simulation {
             Event::ProofDone { slot, id } => self.on_proof_done(slot, id, sink),
             Event::ReexecDone { slot, id } => self.on_reexec_done(slot, id, sink),
             Event::ChallengeEnd { slot, id } => self.on_challenge_end(slot, id, sink),
+            Event::Abandon { slot, id } => self.on_abandon(slot, id, sink),
         }
     }
 
@@ -442,8 +456,11 @@ impl Simulation {
     /// by now, all at once.
     fn on_quorum(&mut self, node: NodeId, height: u64, kind: VoteKind, sink: &mut dyn RecordSink) {
         let Some(plan) = self.plan.as_ref().filter(|p| p.height == height) else {
-            self.error = Some(format!(
-                "quorum fast path: no plan for height {height} when validator {node}'s votes came in"
+            self.error = Some((
+                SimErrorKind::Internal,
+                format!(
+                    "quorum fast path: no plan for height {height} when validator {node}'s votes came in"
+                ),
             ));
             return;
         };
@@ -915,11 +932,14 @@ impl Simulation {
                 VoteKind::Precommit => plan.precommit_at[i],
             };
             if round != 0 || block != plan.block || at != self.now {
-                self.error = Some(format!(
-                    "quorum fast path mispredicted: validator {node} cast its {kind:?} of height {height} round {round} for block {block} at {:.9} s; predicted block {} at {:.9} s",
-                    self.now.as_secs_f64(),
-                    plan.block,
-                    at.as_secs_f64()
+                self.error = Some((
+                    SimErrorKind::Internal,
+                    format!(
+                        "quorum fast path mispredicted: validator {node} cast its {kind:?} of height {height} round {round} for block {block} at {:.9} s; predicted block {} at {:.9} s",
+                        self.now.as_secs_f64(),
+                        plan.block,
+                        at.as_secs_f64()
+                    ),
                 ));
             }
             let msg = vote(kind, block);
@@ -1072,7 +1092,7 @@ impl Simulation {
         {
             Ok(f) => f,
             Err(e) => {
-                self.error = Some(e);
+                self.error = Some((SimErrorKind::Internal, e));
                 return;
             }
         };

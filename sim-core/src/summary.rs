@@ -93,6 +93,15 @@ pub struct RequestCounts {
     pub delivered: u64,
     pub finalised: u64,
     pub unfinished_at_end: u64,
+    /// Refused on arrival by a GPU node whose queue was full (`gpu_nodes.max_queue`).
+    pub rejected: u64,
+    /// Given up by their user (`workload.timeout`) before the result came:
+    /// taken out of a queue, or (`abandoned_in_service`) already in a batch.
+    pub abandoned: u64,
+    /// Of `abandoned`, those already in a batch: served and settled anyway.
+    pub abandoned_in_service: u64,
+    /// The most requests in flight at once (`limits.max_in_flight` bounds it).
+    pub peak_in_flight: u64,
     /// Finalised requests per second of simulated time: sustained throughput.
     pub finalised_per_s: f64,
     /// Submitted → finalised, per finalised request.

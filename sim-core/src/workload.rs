@@ -70,6 +70,16 @@ pub struct TokenDist {
 }
 
 impl TokenDist {
+    /// The mean it asks for (the midpoint for `uniform`), within [min, max]
+    /// (clamping's effect on the mean is not counted): for estimates only.
+    pub fn mean_tokens(&self) -> f64 {
+        let (lo, hi) = (self.min.max(1) as f64, self.max.max(1) as f64);
+        match self.kind {
+            TokenKind::Uniform => (lo + hi) / 2.0,
+            _ => self.mean.clamp(lo, hi.max(lo)),
+        }
+    }
+
     pub fn sample(&self, r: &mut CounterRng) -> u32 {
         let x = match self.kind {
             TokenKind::Fixed => self.mean,
@@ -147,6 +157,42 @@ pub struct StreamConfig {
     /// Fee the user offers, USD per request.
     #[serde(default)]
     pub fee_usd: f64,
+    /// The user abandons a request whose result has not reached them this
+    /// long after submitting it: a request still waiting in a GPU node's
+    /// queue is taken out of it (its row's `outcome` is `"abandoned"`); one
+    /// already in a batch runs to the end and is delivered and settled as
+    /// usual (the node has spent the work and claims its fee; the user's
+    /// payment was committed with the request), counted as
+    /// `abandoned_in_service`. Absent (the default): users wait for ever,
+    /// as before the key existed (see `scenarios/SOURCES.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+}
+
+impl ArrivalConfig {
+    /// The long-run mean arrival rate (requests/s): `rate_per_s` for
+    /// Poisson and diurnal (the cosine averages out), the dwell-weighted
+    /// mean of the rates for MMPP, and for a trace its arrivals over the
+    /// time to its last one (`trace`: its times).
+    pub fn mean_rate_per_s(&self, trace: &[SimTime]) -> f64 {
+        match self.kind {
+            ArrivalKind::Poisson | ArrivalKind::Diurnal => self.rate_per_s,
+            ArrivalKind::Mmpp => {
+                let dwell: f64 = self.dwell.iter().map(|d| d.as_secs_f64()).sum();
+                let weighted: f64 = self
+                    .rates
+                    .iter()
+                    .zip(&self.dwell)
+                    .map(|(r, d)| r * d.as_secs_f64())
+                    .sum();
+                if dwell > 0.0 { weighted / dwell } else { 0.0 }
+            }
+            ArrivalKind::Trace => match trace.last() {
+                Some(last) if last.as_secs_f64() > 0.0 => trace.len() as f64 / last.as_secs_f64(),
+                _ => 0.0,
+            },
+        }
+    }
 }
 
 pub mod defaults {
@@ -358,8 +404,9 @@ mod tests {
         c.rates = vec![2.0, 20.0];
         c.dwell = vec![SimDuration::from_secs(30), SimDuration::from_secs(10)];
         // Long-run rate = (2·30 + 20·10) / 40 = 6.5/s.
-        let n = count(&mut arrivals(c), 40_000.0).len() as f64;
+        let n = count(&mut arrivals(c.clone()), 40_000.0).len() as f64;
         assert!((n / 40_000.0 - 6.5).abs() < 0.25, "{}", n / 40_000.0);
+        assert_eq!(c.mean_rate_per_s(&[]), 6.5);
     }
 
     #[test]

@@ -62,7 +62,12 @@ fn busy_fleet_agrees() {
 /// one token finish at their prefill.
 #[test]
 fn saturated_small_batches_agree() {
-    let text = r#"
+    for seed in 1..=3 {
+        same_both_ways("saturated", &parse(SATURATED), seed);
+    }
+}
+
+const SATURATED: &str = r#"
 name = "saturated"
 duration = "20m"
 [[validators]]
@@ -84,9 +89,24 @@ prompt_tokens = { kind = "exponential", mean = 300 }
 output_tokens = { kind = "exponential", mean = 40 }
 modes = { vanilla = 1.0 }
 "#;
+
+/// Admission limits (issue #22) on the saturated node: arrivals rejected
+/// at a full queue, and users who give up take requests out of the queue
+/// (sometimes its head, so that the next one may fit mid-run).
+#[test]
+fn queue_limits_and_timeouts_agree() {
+    let mut s = parse(SATURATED);
+    s.gpu_nodes[0].max_queue = Some(6);
+    s.workload[0].timeout = Some(SimDuration::from_secs(4));
     for seed in 1..=3 {
-        same_both_ways("saturated", &parse(text), seed);
+        same_both_ways("admission limits", &s, seed);
     }
+    let (summary, _) = run(&s, 1);
+    let c = &summary.requests;
+    assert!(
+        c.rejected > 100 && c.abandoned > 100 && c.abandoned_in_service > 10,
+        "{c:?}"
+    );
 }
 
 /// GPU operators leaving and entering under market shocks.

@@ -181,6 +181,14 @@ pub struct GpuGroup {
     /// Share of device memory for weights and KV cache (vLLM's `gpu_memory_utilization`).
     #[serde(default = "group_defaults::memory_fraction")]
     pub memory_fraction: f64,
+    /// Most requests waiting on one node for a place in its batch (not
+    /// counting the batch); a request that the router sends to a node whose
+    /// queue is full is rejected (counted, its row's `outcome` is
+    /// `"rejected"`), as a server answers 429/503 when its admission queue
+    /// is full. Absent (the default): no limit, as vLLM's waiting queue and
+    /// Triton's `max_queue_size = 0` (see `scenarios/SOURCES.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queue: Option<u32>,
     #[serde(default)]
     pub latency: latency::LatencyConfig,
 }

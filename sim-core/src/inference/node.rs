@@ -83,6 +83,9 @@ pub struct Run {
 #[derive(Clone, Debug)]
 pub struct GpuNode {
     pub limits: BatchLimits,
+    /// Most sequences waiting in `queue` (`usize::MAX`: no limit); see
+    /// `GpuGroup::max_queue`.
+    pub max_queue: usize,
     pub queue: VecDeque<Seq>,
     /// The batch: prefilled sequences first, then those admitted for the
     /// step in progress (`active[prefilled..]`).
@@ -116,6 +119,7 @@ impl GpuNode {
     pub fn new(limits: BatchLimits) -> GpuNode {
         GpuNode {
             limits,
+            max_queue: usize::MAX,
             queue: VecDeque::new(),
             active: Vec::new(),
             prefilled: 0,
@@ -158,6 +162,23 @@ impl GpuNode {
     pub fn enqueue(&mut self, now: SimTime, seq: Seq) {
         self.account(now);
         self.queue.push_back(seq);
+    }
+
+    /// Whether a request arriving now would find the queue full.
+    pub fn queue_full(&self) -> bool {
+        self.queue.len() >= self.max_queue
+    }
+
+    /// Takes the queued sequence `slot` out of the queue (its user gave up);
+    /// `false` if it is not queued (already in the batch). Searched from the
+    /// head, where the longest-waiting sequences are.
+    pub fn remove_queued(&mut self, now: SimTime, slot: u32) -> bool {
+        let Some(i) = self.queue.iter().position(|s| s.slot == slot) else {
+            return false;
+        };
+        self.account(now);
+        self.queue.remove(i);
+        true
     }
 
     pub fn set_busy(&mut self, now: SimTime, busy: bool) {
@@ -374,6 +395,32 @@ mod tests {
         n.finish(SimTime(30), s.slot); // 2 in system for 20 ns
         n.settle_stats(SimTime(40)); // 1 for 10 ns
         assert_eq!(n.in_system_area, 10 + 40 + 10);
+    }
+
+    /// A queue of two: the third waiting sequence finds it full; one taken
+    /// out (its user gave up) leaves room, and the time integral counts it
+    /// only while it waited.
+    #[test]
+    fn queue_limit_and_removal_by_hand() {
+        let mut n = GpuNode::new(BatchLimits {
+            max_batch: 1,
+            max_batch_tokens: 100,
+            kv_capacity_bytes: 1e9,
+        });
+        n.max_queue = 2;
+        n.enqueue(SimTime(0), seq(1, 1, 1));
+        assert_eq!(n.admit(), [1]); // in the batch: not queued
+        n.enqueue(SimTime(0), seq(2, 1, 1));
+        assert!(!n.queue_full());
+        n.enqueue(SimTime(0), seq(3, 1, 1));
+        assert!(n.queue_full(), "two waiting: a third is refused");
+        assert!(!n.remove_queued(SimTime(5), 1), "1 is in the batch");
+        assert!(n.remove_queued(SimTime(10), 2));
+        assert!(!n.queue_full());
+        assert_eq!(n.queue.iter().map(|s| s.slot).collect::<Vec<_>>(), [3]);
+        n.settle_stats(SimTime(20));
+        // 3 in system for 10 ns, then 2 for 10 ns.
+        assert_eq!(n.in_system_area, 30 + 20);
     }
 
     /// The running sums against the definition, summed over the batch every

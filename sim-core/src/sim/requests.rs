@@ -4,7 +4,7 @@
 //! with sampled re-execution). Every handler is named after its event.
 
 use crate::event::Event;
-use crate::inference::latency::{LatencyKind, LatencyModel};
+use crate::inference::latency::{LatencyKind, LatencyModel, StepWork};
 use crate::inference::node::{BatchLimits, GpuNode, Seq};
 use crate::mempool::{Tx, TxKind};
 use crate::records::{GpuNodeRecord, RecordSink, RequestRecord};
@@ -38,6 +38,8 @@ pub(super) struct Request {
     proof_done: Option<SimTime>,
     finalised: Option<SimTime>,
     detected: Option<SimTime>,
+    /// When its user gave up waiting (`workload.timeout`).
+    abandoned: Option<SimTime>,
 }
 
 impl Request {
@@ -69,7 +71,22 @@ impl Request {
             proof_done: None,
             finalised: None,
             detected: None,
+            abandoned: None,
         }
+    }
+}
+
+/// Memory that one request in flight holds, roughly: its row of the
+/// request table, its place in a node's queue, the growth reserve of both,
+/// and its `Abandon` event (measured, `scenarios/SOURCES.md`).
+const BYTES_PER_REQUEST_IN_FLIGHT: u64 = 200;
+
+/// A rate for messages: whole requests/s when large, else three figures.
+fn rate(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
     }
 }
 
@@ -100,6 +117,8 @@ struct GpuMeta {
 struct Stream {
     cfg: StreamConfig,
     arrivals: Arrivals,
+    /// Long-run mean arrival rate (requests/s), for the overload message.
+    mean_rate_per_s: f64,
     /// Nodes serving the stream's model, and those of them in TEE mode.
     nodes: Vec<u16>,
     tee_nodes: Vec<u16>,
@@ -129,6 +148,9 @@ pub(super) struct Inference {
     requests: Vec<Option<Request>>,
     free: Vec<u32>,
     next_id: u64,
+    /// `limits.max_in_flight`: live rows of `requests` allowed.
+    max_in_flight: u64,
+    peak_in_flight: u64,
     provers: ProverPool,
     verification: VerificationConfig,
     draws: CounterKey,
@@ -137,6 +159,9 @@ pub(super) struct Inference {
     submitted: u64,
     delivered: u64,
     finalised: u64,
+    rejected: u64,
+    abandoned: u64,
+    abandoned_in_service: u64,
     gaps: [Sketch; 3],
     finality_s: Sketch,
     gpu_waits_s: Sketch,
@@ -195,7 +220,9 @@ impl Inference {
             {
                 active.push(serving);
                 group_of.push(gi);
-                gpus.push(GpuNode::new(limits));
+                let mut node = GpuNode::new(limits);
+                node.max_queue = g.max_queue.map_or(usize::MAX, |q| q as usize);
+                gpus.push(node);
                 meta.push(GpuMeta {
                     name: match (serving, g.count) {
                         (false, _) => format!("{}-entrant-{}", g.name, i),
@@ -228,12 +255,14 @@ impl Inference {
                     .copied()
                     .filter(|&n| meta[n as usize].tee)
                     .collect();
+                let trace = s.traces.get(&i).cloned().unwrap_or_default();
                 Stream {
                     cfg: cfg.clone(),
+                    mean_rate_per_s: cfg.arrival.mean_rate_per_s(&trace),
                     arrivals: Arrivals::new(
                         &cfg.arrival,
                         streams_rng.stream(Purpose::Workload, i as u64),
-                        s.traces.get(&i).cloned().unwrap_or_default(),
+                        trace,
                     ),
                     nodes,
                     tee_nodes,
@@ -257,6 +286,8 @@ impl Inference {
             requests: Vec::new(),
             free: Vec::new(),
             next_id: 0,
+            max_in_flight: s.limits.max_in_flight,
+            peak_in_flight: 0,
             provers: ProverPool::new(v.zk_provers, v.zk_prover_flops, v.zk_proof_overhead),
             verification: v.clone(),
             draws: streams_rng.counter_key(Purpose::Request),
@@ -264,6 +295,9 @@ impl Inference {
             submitted: 0,
             delivered: 0,
             finalised: 0,
+            rejected: 0,
+            abandoned: 0,
+            abandoned_in_service: 0,
             gaps: Default::default(),
             gpu_waits_s: Sketch::default(),
             finality_s: Sketch::default(),
@@ -290,7 +324,13 @@ impl Inference {
         self.submitted
     }
 
+    /// Requests in flight: the live rows of the request table.
+    pub(super) fn in_flight(&self) -> u64 {
+        (self.requests.len() - self.free.len()) as u64
+    }
+
     fn alloc(&mut self, r: Request) -> u32 {
+        self.peak_in_flight = self.peak_in_flight.max(self.in_flight() + 1);
         match self.free.pop() {
             Some(slot) => {
                 self.requests[slot as usize] = Some(r);
@@ -356,6 +396,102 @@ impl Inference {
             .sum()
     }
 
+    /// Frees the row of a request whose record has been written.
+    fn release(&mut self, slot: u32) {
+        self.requests[slot as usize] = None;
+        self.free.push(slot);
+    }
+
+    /// The error that stops a run at `limits.max_in_flight`: the offered
+    /// load against the fleet's estimated capacity, and what to change.
+    fn overload_message(&self, replicated: bool) -> String {
+        let offered: f64 = self.streams.iter().map(|s| s.mean_rate_per_s).sum();
+        let mut text = format!(
+            "{} requests in flight reached limits.max_in_flight = {}. The workload offers {} requests/s (mean arrival rates summed over {} stream{})",
+            self.in_flight(),
+            self.max_in_flight,
+            rate(offered),
+            self.streams.len(),
+            if self.streams.len() == 1 { "" } else { "s" }
+        );
+        if replicated {
+            text.push_str(
+                "; with architecture = \"replicated\" every validator executes them inside blocks (no GPU-node capacity to estimate), so requests wait in the mempool.",
+            );
+        } else {
+            let capacity = self.capacity_per_s();
+            let nodes = self.active.iter().filter(|&&a| a).count();
+            text.push_str(&format!(
+                "; the {nodes} GPU node{} serving can take about {} requests/s with full batches (a rough estimate from the latency model)",
+                if nodes == 1 { "" } else { "s" },
+                rate(capacity)
+            ));
+            if offered > capacity {
+                text.push_str(&format!(
+                    ", so the load is {:.0}× the capacity and the queues grow without bound.",
+                    offered / capacity.max(f64::MIN_POSITIVE)
+                ));
+            } else {
+                text.push_str(
+                    ", so the requests pile up after their GPU step (settlements waiting for block space, proofs, challenge windows).",
+                );
+            }
+        }
+        text.push_str(&format!(
+            " Lower the arrival rates ([[workload]] arrival), add [[gpu_nodes]], bound the queues (gpu_nodes max_queue, workload timeout), or raise [limits] max_in_flight if the memory is there (about {BYTES_PER_REQUEST_IN_FLIGHT} bytes per request in flight)."
+        ));
+        text
+    }
+
+    /// Requests per second the active GPU nodes can serve with full
+    /// batches, summed: a rough figure for messages, not used by the
+    /// simulation. Per node, with the mean prompt `P` and output `O` of the
+    /// streams of its model (weighted by their rates): `B` sequences at
+    /// once (`max_batch`, fewer if their KV cache does not fit), prefilled
+    /// as many prompts a step as `max_batch_tokens` holds, then `O` decode
+    /// steps of all `B` at a context of `P + O/2` each; `B` requests per
+    /// that time. Exponential service: `max_batch / mean`.
+    fn capacity_per_s(&self) -> f64 {
+        (0..self.gpus.len())
+            .filter(|&n| self.active[n])
+            .map(|n| self.node_capacity_per_s(n))
+            .sum()
+    }
+
+    fn node_capacity_per_s(&self, n: usize) -> f64 {
+        let (meta, limits) = (&self.meta[n], &self.gpus[n].limits);
+        let lat = &meta.latency;
+        if lat.kind == LatencyKind::Exponential {
+            return limits.max_batch as f64 / lat.mean.as_secs_f64().max(1e-12);
+        }
+        let (mut weight, mut prompt, mut output) = (0.0, 0.0, 0.0);
+        for s in self.streams.iter().filter(|s| s.cfg.model == meta.model) {
+            weight += s.mean_rate_per_s;
+            prompt += s.mean_rate_per_s * s.cfg.prompt_tokens.mean_tokens();
+            output += s.mean_rate_per_s * s.cfg.output_tokens.mean_tokens();
+        }
+        if weight <= 0.0 {
+            return 0.0;
+        }
+        let (p, o) = ((prompt / weight).max(1.0), (output / weight).max(1.0));
+        let fit_kv = (limits.kv_capacity_bytes / (meta.kv_bytes_per_token * (p + o))).floor();
+        let b = (limits.max_batch as f64).min(fit_kv).max(1.0);
+        let per_step = (limits.max_batch_tokens as f64 / p).floor().max(1.0).min(b);
+        let prefill = lat.step(&StepWork {
+            prefill_tokens: per_step * p,
+            prefill_tokens_sq: per_step * p * p,
+            prefill_seqs: per_step,
+            ..Default::default()
+        });
+        let decode = lat.step(&StepWork {
+            decode_seqs: b,
+            decode_context: b * (p + o / 2.0),
+            ..Default::default()
+        });
+        let secs = (b / per_step).ceil() * prefill.as_secs_f64() + o * decode.as_secs_f64();
+        b / secs.max(1e-12)
+    }
+
     /// GPU nodes (all, active or not) and each one's hardware.
     pub(super) fn node_hardware(&self) -> Vec<String> {
         self.meta.iter().map(|m| m.hardware.clone()).collect()
@@ -388,6 +524,13 @@ impl Simulation {
     }
 
     pub(super) fn on_arrival(&mut self, stream: u16, sink: &mut dyn RecordSink) {
+        if self.inf.in_flight() >= self.inf.max_in_flight {
+            // The guard (issue #22): stop before memory runs out.
+            let message = self.inf.overload_message(self.exec.replicated);
+            self.error = Some((super::SimErrorKind::Overload, message));
+            return;
+        }
+        let timeout = self.inf.streams[stream as usize].cfg.timeout;
         let inf = &mut self.inf;
         let id = inf.next_id;
         inf.next_id += 1;
@@ -409,6 +552,8 @@ impl Simulation {
                 true,
                 self.now,
             ));
+            self.schedule_abandon(slot, id, timeout);
+            let inf = &mut self.inf;
             let bytes =
                 inf.verification.settlement_tx_bytes + PROMPT_BYTES_PER_TOKEN * prompt as u64;
             let tx = crate::mempool::Tx {
@@ -425,14 +570,64 @@ impl Simulation {
             return;
         };
         let honest = rng::unit_f64(&mut r) >= inf.meta[node as usize].dishonest;
+        let request = Request::new(id, stream, node, mode, prompt, output, honest, self.now);
+        if inf.gpus[node as usize].queue_full() {
+            // Refused at admission (`gpu_nodes.max_queue`): a row, no slot.
+            inf.rejected += 1;
+            let record = self.request_record(&request, "rejected");
+            sink.request(record);
+            self.schedule_arrival(stream);
+            return;
+        }
         let kv_bytes = (prompt + output) as f64 * inf.meta[node as usize].kv_bytes_per_token;
-        let slot = inf.alloc(Request::new(
-            id, stream, node, mode, prompt, output, honest, self.now,
-        ));
+        let slot = inf.alloc(request);
         inf.gpus[node as usize].enqueue(self.now, Seq::new(slot, prompt, output, kv_bytes));
         inf.note_load(node);
+        self.schedule_abandon(slot, id, timeout);
         self.kick_gpu(node);
         self.schedule_arrival(stream);
+    }
+
+    /// The user of request `slot` gives up `timeout` after now, if the
+    /// stream has one and that is within the run.
+    fn schedule_abandon(&mut self, slot: u32, id: u64, timeout: Option<SimDuration>) {
+        if let Some(t) = timeout
+            && self.now + t <= self.end
+        {
+            self.queue.push(self.now + t, Event::Abandon { slot, id });
+        }
+    }
+
+    /// The user of a request stops waiting. Still queued: it leaves the
+    /// queue and its row is written (`"abandoned"`). Already in a batch (or
+    /// a block, replicated): it is served and settled all the same, and
+    /// counted as abandoned in service.
+    pub(super) fn on_abandon(&mut self, slot: u32, id: u64, sink: &mut dyn RecordSink) {
+        let now = self.now;
+        let Some(r) = self.inf.req(slot, id) else {
+            return; // finished and written
+        };
+        if r.delivered.is_some_and(|d| d <= now) {
+            return;
+        }
+        r.abandoned = Some(now);
+        let (node, queued) = (r.node, r.started.is_none());
+        self.inf.abandoned += 1;
+        if !(queued && node != u16::MAX && self.inf.gpus[node as usize].remove_queued(now, slot)) {
+            self.inf.abandoned_in_service += 1;
+            return;
+        }
+        self.inf.note_load(node);
+        // A new head of the queue may fit where the old one did not: the
+        // next step must admit it, as one event per step would.
+        let gpu = &self.inf.gpus[node as usize];
+        if gpu.busy && gpu.run.ends.len() > 1 && gpu.would_admit() {
+            self.cut_run(node);
+        }
+        let r = self.inf.requests[slot as usize].as_ref().expect("live");
+        let record = self.request_record(r, "abandoned");
+        sink.request(record);
+        self.inf.release(slot);
     }
 
     /// Starts work on an idle node; on a busy one, cuts its run of steps
@@ -819,14 +1014,13 @@ impl Simulation {
             .as_ref()
             .expect("live request");
         if r.settled.is_some() && (r.finalised.is_some() || r.detected.is_some()) {
-            let record = self.request_record(r);
+            let record = self.request_record(r, "completed");
             sink.request(record);
-            self.inf.requests[slot as usize] = None;
-            self.inf.free.push(slot);
+            self.inf.release(slot);
         }
     }
 
-    fn request_record(&self, r: &Request) -> RequestRecord {
+    fn request_record(&self, r: &Request, outcome: &'static str) -> RequestRecord {
         let s = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
         let cfg = &self.inf.streams[r.stream as usize].cfg;
         RequestRecord {
@@ -853,6 +1047,8 @@ impl Simulation {
                 .finalised
                 .zip(r.delivered)
                 .map(|(f, d)| f.since(d).as_secs_f64()),
+            outcome,
+            abandoned_s: s(r.abandoned),
         }
     }
 
@@ -872,7 +1068,7 @@ impl Simulation {
         for slot in 0..self.inf.requests.len() {
             if let Some(r) = &self.inf.requests[slot] {
                 unfinished += 1;
-                let record = self.request_record(r);
+                let record = self.request_record(r, "in_flight");
                 sink.request(record);
             }
         }
@@ -904,6 +1100,10 @@ impl Simulation {
             delivered: inf.delivered,
             finalised: inf.finalised,
             unfinished_at_end: unfinished,
+            rejected: inf.rejected,
+            abandoned: inf.abandoned,
+            abandoned_in_service: inf.abandoned_in_service,
+            peak_in_flight: inf.peak_in_flight,
             finalised_per_s: inf.finalised as f64 / duration.as_secs_f64(),
             time_to_finality_s: inf.finality_s.distribution(),
         };
