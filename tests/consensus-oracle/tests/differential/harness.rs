@@ -922,6 +922,16 @@ impl Pair {
             let _ = writeln!(self.trace, "  MISMATCH in what was emitted");
             return Err(self.trace.clone());
         }
+        self.outcome.locked |= s.hs.iter().any(|e| {
+            matches!(
+                e,
+                Ev::Vote {
+                    kind: VoteKind::Precommit,
+                    block: Some(_),
+                    ..
+                }
+            )
+        });
         if hs_decision.is_some() {
             self.outcome.decided = true;
             return Ok(());
@@ -935,16 +945,6 @@ impl Pair {
             return Err(self.trace.clone());
         }
         self.outcome.max_round = self.outcome.max_round.max(self.hs.round);
-        self.outcome.locked |= s.hs.iter().any(|e| {
-            matches!(
-                e,
-                Ev::Vote {
-                    kind: VoteKind::Precommit,
-                    block: Some(_),
-                    ..
-                }
-            )
-        });
         for e in &s.hs {
             if let Ev::Timeout { kind, round } = *e {
                 self.pending.push((kind, round));
