@@ -1,0 +1,1 @@
+//! Test only: hacasim's round state machine against Malachite's driver; see `tests/differential/`.
