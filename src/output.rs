@@ -84,10 +84,11 @@ pub fn clear_stale(dir: &Path) {
         if !name.starts_with('.') {
             continue;
         }
-        let writer = name
-            .rsplit_once(".tmp-")
-            .map(|(_, rest)| rest)
-            .or_else(|| name.strip_suffix(".tmp").and_then(|n| n.rsplit_once('.')).map(|(_, r)| r));
+        let writer = name.rsplit_once(".tmp-").map(|(_, rest)| rest).or_else(|| {
+            name.strip_suffix(".tmp")
+                .and_then(|n| n.rsplit_once('.'))
+                .map(|(_, r)| r)
+        });
         let Some(pid) = writer
             .and_then(|w| w.strip_prefix(&tag))
             .and_then(|w| w.split('-').next())
@@ -276,7 +277,12 @@ mod tests {
         assert!(check_replaceable(&foreign).is_ok());
         let file = root.path().join("file");
         std::fs::write(&file, "x").unwrap();
-        assert!(check_replaceable(&file).unwrap_err().message.contains("not a directory"));
+        assert!(
+            check_replaceable(&file)
+                .unwrap_err()
+                .message
+                .contains("not a directory")
+        );
     }
 
     #[test]

@@ -668,9 +668,7 @@ pub fn merge_dir(out: &Path, allow_partial: bool) -> Result<(), Failure> {
     }
     reports::sweep::merge(out, &plan.axes, &present).map_err(|e| {
         if e.is_bad_input() {
-            Failure::input(format!(
-                "{e}; run `hacasim sweep --resume` to redo it"
-            ))
+            Failure::input(format!("{e}; run `hacasim sweep --resume` to redo it"))
         } else {
             Failure::internal(e.to_string())
         }

@@ -80,8 +80,15 @@ fn a_name_that_climbs_out_of_runs_is_refused_and_the_victim_kept() {
 fn an_absolute_name_is_refused_and_the_victim_kept() {
     let t = tempfile::tempdir().unwrap();
     let v = victim(&t.path().join("abs/victim"));
-    let s = small_scenario(t.path(), &format!("name = {:?}", v.display().to_string()), "");
-    let o = hacasim_in(t.path(), &["run", s.to_str().unwrap(), "--force", "--quiet"]);
+    let s = small_scenario(
+        t.path(),
+        &format!("name = {:?}", v.display().to_string()),
+        "",
+    );
+    let o = hacasim_in(
+        t.path(),
+        &["run", s.to_str().unwrap(), "--force", "--quiet"],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("key `name`"), "{}", stderr(&o));
     intact(&v);
@@ -112,10 +119,21 @@ fn force_replaces_only_a_directory_hacasim_wrote() {
     let home = victim(&t.path().join("home"));
     let o = hacasim_in(
         t.path(),
-        &["run", s.to_str().unwrap(), "--quiet", "--force", "--out", home.to_str().unwrap()],
+        &[
+            "run",
+            s.to_str().unwrap(),
+            "--quiet",
+            "--force",
+            "--out",
+            home.to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains(home.to_str().unwrap()), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(home.to_str().unwrap()),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("marker"), "{}", stderr(&o));
     intact(&home);
     // A sweep's --force the same.
@@ -123,7 +141,14 @@ fn force_replaces_only_a_directory_hacasim_wrote() {
     std::fs::write(&sweep, "base = \"s.toml\"\n[axes]\n\"seed\" = [1, 2]\n").unwrap();
     let o = hacasim_in(
         t.path(),
-        &["sweep", sweep.to_str().unwrap(), "--quiet", "--force", "--out", home.to_str().unwrap()],
+        &[
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--quiet",
+            "--force",
+            "--out",
+            home.to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     intact(&home);
@@ -132,7 +157,14 @@ fn force_replaces_only_a_directory_hacasim_wrote() {
     for _ in 0..2 {
         let o = hacasim_in(
             t.path(),
-            &["run", s.to_str().unwrap(), "--quiet", "--force", "--out", run.to_str().unwrap()],
+            &[
+                "run",
+                s.to_str().unwrap(),
+                "--quiet",
+                "--force",
+                "--out",
+                run.to_str().unwrap(),
+            ],
         );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert!(run.join(".hacasim-output").is_file());
@@ -141,7 +173,14 @@ fn force_replaces_only_a_directory_hacasim_wrote() {
     std::fs::create_dir(&empty).unwrap();
     let o = hacasim_in(
         t.path(),
-        &["run", s.to_str().unwrap(), "--quiet", "--force", "--out", empty.to_str().unwrap()],
+        &[
+            "run",
+            s.to_str().unwrap(),
+            "--quiet",
+            "--force",
+            "--out",
+            empty.to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
@@ -155,7 +194,11 @@ fn amounts_the_ledger_cannot_hold_are_refused_with_the_largest_allowed() {
         ("stake_per_power = 9e11", "economics.stake_per_power"),
         ("user_balance = 9.9e11", "economics.user_balance"),
     ] {
-        let s = small_scenario(t.path(), "name = \"rich\"", &format!("[economics]\n{line}\n"));
+        let s = small_scenario(
+            t.path(),
+            "name = \"rich\"",
+            &format!("[economics]\n{line}\n"),
+        );
         let o = hacasim_in(t.path(), &["run", s.to_str().unwrap(), "--quiet"]);
         assert_eq!(o.status.code(), Some(2), "{line}: {}", stderr(&o));
         let e = stderr(&o);
@@ -165,7 +208,11 @@ fn amounts_the_ledger_cannot_hold_are_refused_with_the_largest_allowed() {
     }
     // Just under the ledger's capacity runs (four validators of power 10:
     // 40 units of stake; the rest as treasury).
-    let s = small_scenario(t.path(), "name = \"rich\"", "[economics]\ntreasury = 1.7e10\n");
+    let s = small_scenario(
+        t.path(),
+        "name = \"rich\"",
+        "[economics]\ntreasury = 1.7e10\n",
+    );
     let o = hacasim_in(t.path(), &["run", s.to_str().unwrap(), "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
@@ -189,7 +236,16 @@ fn report_on_a_corrupt_table_exits_2_naming_it() {
     let t = tempfile::tempdir().unwrap();
     let s = small_scenario(t.path(), "name = \"small\"", "");
     let run = t.path().join("run");
-    let o = hacasim_in(t.path(), &["run", s.to_str().unwrap(), "--quiet", "--out", run.to_str().unwrap()]);
+    let o = hacasim_in(
+        t.path(),
+        &[
+            "run",
+            s.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            run.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let pristine = std::fs::read(run.join("blocks.parquet")).unwrap();
     for seed in 0..40 {
@@ -212,17 +268,37 @@ fn merge_of_a_corrupt_row_exits_2_and_resume_redoes_it() {
     let t = tempfile::tempdir().unwrap();
     let s = small_scenario(t.path(), "name = \"small\"", "");
     let sweep = t.path().join("sw.toml");
-    std::fs::write(&sweep, format!("base = {:?}\n[axes]\n\"seed\" = [1, 2]\n", s.display().to_string())).unwrap();
+    std::fs::write(
+        &sweep,
+        format!(
+            "base = {:?}\n[axes]\n\"seed\" = [1, 2]\n",
+            s.display().to_string()
+        ),
+    )
+    .unwrap();
     let out = t.path().join("out");
     let go = |extra: &[&str]| {
-        let mut args = vec!["sweep", sweep.to_str().unwrap(), "--quiet", "--jobs", "1", "--out", out.to_str().unwrap()];
+        let mut args = vec![
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--quiet",
+            "--jobs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         hacasim_in(t.path(), &args)
     };
     assert!(go(&[]).status.success());
     let merged = std::fs::read(out.join("sweep.parquet")).unwrap();
     let seeds = std::fs::read_dir(out.join("rows/point=00001")).unwrap();
-    let row = seeds.flatten().next().unwrap().path().join("part-0.parquet");
+    let row = seeds
+        .flatten()
+        .next()
+        .unwrap()
+        .path()
+        .join("part-0.parquet");
     let len = std::fs::metadata(&row).unwrap().len();
     // A truncated row, as a full disk or a killed copy leaves it.
     std::fs::write(&row, &std::fs::read(&row).unwrap()[..len as usize / 2]).unwrap();
@@ -241,7 +317,13 @@ fn sigterm_and_sigint_remove_the_staging_directory() {
         let t = tempfile::tempdir().unwrap();
         let out = t.path().join("run");
         let mut child = Command::new(env!("CARGO_BIN_EXE_hacasim"))
-            .args(["run", &scenario("day-150.toml"), "--quiet", "--out", out.to_str().unwrap()])
+            .args([
+                "run",
+                &scenario("day-150.toml"),
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ])
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -256,7 +338,10 @@ fn sigterm_and_sigint_remove_the_staging_directory() {
             if let Some(p) = found {
                 break p;
             }
-            assert!(started.elapsed().as_secs() < 60, "no staging directory appeared");
+            assert!(
+                started.elapsed().as_secs() < 60,
+                "no staging directory appeared"
+            );
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
         std::thread::sleep(std::time::Duration::from_millis(300));
@@ -264,7 +349,11 @@ fn sigterm_and_sigint_remove_the_staging_directory() {
         assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(code), "signal {signal}");
-        assert!(!staging.exists(), "signal {signal}: {} left behind", staging.display());
+        assert!(
+            !staging.exists(),
+            "signal {signal}: {} left behind",
+            staging.display()
+        );
         assert!(!out.exists());
         assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
     }

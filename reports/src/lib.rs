@@ -53,7 +53,10 @@ impl ReportError {
     /// Whether the error lies in a file given to us (exit 2), not in our
     /// own work (exit 1).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, ReportError::Input { .. } | ReportError::Corrupt { .. })
+        matches!(
+            self,
+            ReportError::Input { .. } | ReportError::Corrupt { .. }
+        )
     }
 }
 
@@ -95,7 +98,9 @@ pub fn read_guarded<T>(
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
-                .map_or("the reader panicked".into(), |m| format!("the reader panicked: {m}")),
+                .map_or("the reader panicked".into(), |m| {
+                    format!("the reader panicked: {m}")
+                }),
         )),
     }
 }

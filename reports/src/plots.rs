@@ -674,8 +674,7 @@ pub fn for_each_chunk(
         })
     };
     let mut reader = ParquetReader::new(open()?);
-    let (rows, schema) =
-        crate::read_guarded(path, || Ok((reader.num_rows()?, reader.schema()?)))?;
+    let (rows, schema) = crate::read_guarded(path, || Ok((reader.num_rows()?, reader.schema()?)))?;
     // Columns that the table lacks (written by an older version) are left
     // out: they read as missing, not as an error.
     let cols: Vec<String> = columns

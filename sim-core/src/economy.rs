@@ -235,7 +235,11 @@ pub fn genesis_overflow(s: &crate::scenario::Scenario) -> Option<(&'static str, 
         .map(|g| g.count + s.gpu_entrants())
         .sum::<usize>();
     let parts = [
-        ("user_balance", e.user_balance, (s.workload.len() + 1) as f64),
+        (
+            "user_balance",
+            e.user_balance,
+            (s.workload.len() + 1) as f64,
+        ),
         ("stake_per_power", e.stake_per_power, power as f64),
         ("gpu_node_stake", e.gpu_node_stake, gpus as f64),
         ("treasury", e.treasury, 1.0),

@@ -146,7 +146,11 @@ fn largest_accepted(path: &KeyPath, base: &Value, file: &str, from: &Value) -> V
         }
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if ok(Value::Integer(mid)) { lo = mid } else { hi = mid }
+            if ok(Value::Integer(mid)) {
+                lo = mid
+            } else {
+                hi = mid
+            }
         }
         Value::Integer(lo)
     } else {
@@ -158,7 +162,11 @@ fn largest_accepted(path: &KeyPath, base: &Value, file: &str, from: &Value) -> V
         }
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if ok(Value::Float(f64::from_bits(mid))) { lo = mid } else { hi = mid }
+            if ok(Value::Float(f64::from_bits(mid))) {
+                lo = mid
+            } else {
+                hi = mid
+            }
         }
         Value::Float(f64::from_bits(lo))
     }
@@ -190,6 +198,8 @@ fn runs_cleanly(s: &mut Scenario, what: &str) -> Result<(), String> {
     }));
     match result {
         Ok(Ok(_)) => Ok(()),
+        // The in-flight guard: a problem of the input, the CLI's exit 2.
+        Ok(Err(e)) if e.kind == sim_core::sim::SimErrorKind::Overload => Ok(()),
         Ok(Err(e)) => Err(format!("{what}: accepted by the check, then failed: {e}")),
         Err(p) if p.is::<OutOfTime>() => Ok(()),
         Err(p) => {
@@ -233,8 +243,16 @@ fn every_numeric_key_at_its_limits_is_refused_or_runs() {
             let largest = largest_accepted(&path, &base, &file, &current);
             let int = path.int;
             let mut values = vec![
-                (if int { Value::Integer(0) } else { Value::Float(0.0) }),
-                (if int { Value::Integer(-1) } else { Value::Float(-1.5) }),
+                (if int {
+                    Value::Integer(0)
+                } else {
+                    Value::Float(0.0)
+                }),
+                (if int {
+                    Value::Integer(-1)
+                } else {
+                    Value::Float(-1.5)
+                }),
                 Value::Float(f64::NAN),
                 Value::Float(f64::INFINITY),
                 Value::Float(f64::NEG_INFINITY),
@@ -262,7 +280,12 @@ fn every_numeric_key_at_its_limits_is_refused_or_runs() {
         }
     }
     eprintln!("{keys} keys: {refused} variants refused, {ran} ran");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(keys > 100, "numeric keys found: {keys}");
     assert!(refused > 0 && ran > 0);
 }
