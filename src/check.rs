@@ -143,7 +143,8 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
         .num_threads(args.jobs.unwrap_or(0))
         .build()
         .map_err(|e| Failure::internal(e.to_string()))?;
-    let results: Vec<Result<(usize, Vec<(String, Option<f64>)>), Failure>> = pool.install(|| {
+    type Metrics = Vec<(String, Option<f64>)>;
+    let results: Vec<Result<(usize, Metrics), Failure>> = pool.install(|| {
         jobs.par_iter()
             .map(|&(i, k)| {
                 let s = &scenarios[i].1;
@@ -159,7 +160,7 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
             })
             .collect()
     });
-    let mut per: Vec<Vec<Vec<(String, Option<f64>)>>> = vec![Vec::new(); scenarios.len()];
+    let mut per: Vec<Vec<Metrics>> = vec![Vec::new(); scenarios.len()];
     for r in results {
         let (i, m) = r?;
         per[i].push(m);

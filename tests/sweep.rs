@@ -157,7 +157,7 @@ fn killed_sweep_resumes_to_the_same_result() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let done = rows(&out);
-    assert!(done >= 3 && done < 12, "killed after {done} of 12 runs");
+    assert!((3..12).contains(&done), "killed after {done} of 12 runs");
     assert!(!out.join("sweep.parquet").exists());
     // Without --resume the directory is refused; with it, only the rest runs.
     assert_eq!(sweep(&f, &out, &[]).status.code(), Some(2));

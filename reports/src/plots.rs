@@ -438,6 +438,10 @@ impl StepCounts {
     }
     fn add(&mut self, t: f64, amount: f64) {
         let samples = self.diff.len() - 2;
+        #[allow(
+            clippy::neg_cmp_op_on_partial_ord,
+            reason = "NaN must take this branch too"
+        )]
         if !(t <= self.end) {
             return; // after the last sample (or never): counts nowhere
         }
@@ -1147,118 +1151,6 @@ pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, ReportError> {
     pixmap.encode_png().map_err(plot_err)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The sorted sweep that `StepCounts` replaces, as the oracle.
-    fn sorted_sweep(mut events: Vec<(f64, f64)>, end: f64, samples: usize) -> Vec<(f64, f64)> {
-        events.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (mut level, mut j, mut out) = (0.0, 0, Vec::new());
-        for k in 0..=samples {
-            let t = end * k as f64 / samples as f64;
-            while j < events.len() && events[j].0 <= t {
-                level += events[j].1;
-                j += 1;
-            }
-            out.push((t, level));
-        }
-        out
-    }
-
-    #[test]
-    fn step_counts_equal_a_sorted_sweep() {
-        let mut state = 11u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
-        for &end in &[100.0, 3600.0, 86_400.0] {
-            let mut counts = StepCounts::new(end, 300);
-            let mut events = Vec::new();
-            for i in 0..5000 {
-                // Start times on sample instants too, to exercise the edges.
-                let a = if i % 10 == 0 {
-                    end * (i % 301) as f64 / 300.0
-                } else {
-                    next() * end * 1.1
-                };
-                let b = if i % 7 == 0 {
-                    None
-                } else {
-                    Some(a + next() * end * 0.2)
-                };
-                counts.interval(Some(a), b, 1.0);
-                events.push((a, 1.0));
-                events.push((b.unwrap_or(f64::INFINITY), -1.0));
-            }
-            assert_eq!(counts.points(), sorted_sweep(events, end, 300), "end {end}");
-        }
-    }
-
-    /// A table of several row groups streams back whole, in bounded chunks.
-    #[test]
-    fn tables_stream_back_in_bounded_chunks() {
-        let dir = std::env::temp_dir().join(format!("hacasim-chunks-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let n = 2 * CHUNK_ROWS as u64 + 1234;
-        let mut w = crate::TableWriter::<sim_core::BlockRecord>::new(&dir);
-        for height in 1..=n {
-            let row = sim_core::BlockRecord {
-                height,
-                round: 0,
-                proposer: 0,
-                txs: 0,
-                bytes: 0,
-                proposed_at_s: 0.0,
-                committed_at_s: height as f64,
-                interval_s: None,
-                mempool_pending: 0,
-                gas_used: 0,
-                gas_target: 0,
-                base_fee: 0,
-                burned: 0,
-                tips: 0,
-                minted: 0,
-            };
-            w.push(row).unwrap();
-        }
-        w.finish().unwrap();
-        let (mut rows, mut sum, mut largest) = (0u64, 0u64, 0usize);
-        for_each_chunk(&dir.join("blocks.parquet"), &["height"], |df| {
-            largest = largest.max(df.height());
-            rows += df.height() as u64;
-            sum += column_f64(df, "height").into_iter().flatten().sum::<f64>() as u64;
-        })
-        .unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!((rows, sum), (n, n * (n + 1) / 2));
-        assert_eq!(largest, CHUNK_ROWS);
-    }
-
-    /// A CDF from bins at each bin's upper edge: the fraction of values at or below it.
-    #[test]
-    fn log_bins_cdf_counts_values_below_each_edge() {
-        let mut bins = LogBins::new();
-        let values = [0.5, 0.5, 2.0, 30.0];
-        values.iter().for_each(|&v| bins.push(v));
-        let cdf = bins.cdf();
-        for &(edge, frac) in &cdf {
-            let below = values
-                .iter()
-                .filter(|&&v| v <= edge * (1.0 + 1e-12))
-                .count() as f64
-                / 4.0;
-            assert_eq!(frac, below, "edge {edge}");
-        }
-        assert_eq!(cdf.last().unwrap().1, 1.0);
-        assert_eq!(cdf[0].1, 0.0, "starts from zero");
-        assert!(cdf[1].0 >= 0.5 && cdf[1].0 < 0.5 * 1.04 && cdf[0].0 < 0.5);
-    }
-}
-
 /// One named series of (x, y) points for a panel, drawn as a line with
 /// markers: `solid` lines and filled circles, or thin lines and crosses.
 pub struct PanelSeries {
@@ -1409,4 +1301,116 @@ fn si(v: f64) -> String {
         format!("{v:.2e}")
     }
     .replace(".000", "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sorted sweep that `StepCounts` replaces, as the oracle.
+    fn sorted_sweep(mut events: Vec<(f64, f64)>, end: f64, samples: usize) -> Vec<(f64, f64)> {
+        events.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut level, mut j, mut out) = (0.0, 0, Vec::new());
+        for k in 0..=samples {
+            let t = end * k as f64 / samples as f64;
+            while j < events.len() && events[j].0 <= t {
+                level += events[j].1;
+                j += 1;
+            }
+            out.push((t, level));
+        }
+        out
+    }
+
+    #[test]
+    fn step_counts_equal_a_sorted_sweep() {
+        let mut state = 11u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for &end in &[100.0, 3600.0, 86_400.0] {
+            let mut counts = StepCounts::new(end, 300);
+            let mut events = Vec::new();
+            for i in 0..5000 {
+                // Start times on sample instants too, to exercise the edges.
+                let a = if i % 10 == 0 {
+                    end * (i % 301) as f64 / 300.0
+                } else {
+                    next() * end * 1.1
+                };
+                let b = if i % 7 == 0 {
+                    None
+                } else {
+                    Some(a + next() * end * 0.2)
+                };
+                counts.interval(Some(a), b, 1.0);
+                events.push((a, 1.0));
+                events.push((b.unwrap_or(f64::INFINITY), -1.0));
+            }
+            assert_eq!(counts.points(), sorted_sweep(events, end, 300), "end {end}");
+        }
+    }
+
+    /// A table of several row groups streams back whole, in bounded chunks.
+    #[test]
+    fn tables_stream_back_in_bounded_chunks() {
+        let dir = std::env::temp_dir().join(format!("hacasim-chunks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = 2 * CHUNK_ROWS as u64 + 1234;
+        let mut w = crate::TableWriter::<sim_core::BlockRecord>::new(&dir);
+        for height in 1..=n {
+            let row = sim_core::BlockRecord {
+                height,
+                round: 0,
+                proposer: 0,
+                txs: 0,
+                bytes: 0,
+                proposed_at_s: 0.0,
+                committed_at_s: height as f64,
+                interval_s: None,
+                mempool_pending: 0,
+                gas_used: 0,
+                gas_target: 0,
+                base_fee: 0,
+                burned: 0,
+                tips: 0,
+                minted: 0,
+            };
+            w.push(row).unwrap();
+        }
+        w.finish().unwrap();
+        let (mut rows, mut sum, mut largest) = (0u64, 0u64, 0usize);
+        for_each_chunk(&dir.join("blocks.parquet"), &["height"], |df| {
+            largest = largest.max(df.height());
+            rows += df.height() as u64;
+            sum += column_f64(df, "height").into_iter().flatten().sum::<f64>() as u64;
+        })
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((rows, sum), (n, n * (n + 1) / 2));
+        assert_eq!(largest, CHUNK_ROWS);
+    }
+
+    /// A CDF from bins at each bin's upper edge: the fraction of values at or below it.
+    #[test]
+    fn log_bins_cdf_counts_values_below_each_edge() {
+        let mut bins = LogBins::new();
+        let values = [0.5, 0.5, 2.0, 30.0];
+        values.iter().for_each(|&v| bins.push(v));
+        let cdf = bins.cdf();
+        for &(edge, frac) in &cdf {
+            let below = values
+                .iter()
+                .filter(|&&v| v <= edge * (1.0 + 1e-12))
+                .count() as f64
+                / 4.0;
+            assert_eq!(frac, below, "edge {edge}");
+        }
+        assert_eq!(cdf.last().unwrap().1, 1.0);
+        assert_eq!(cdf[0].1, 0.0, "starts from zero");
+        assert!(cdf[1].0 >= 0.5 && cdf[1].0 < 0.5 * 1.04 && cdf[0].0 < 0.5);
+    }
 }

@@ -237,20 +237,6 @@ pub fn merge(
     write_parquet(&out.join("points.parquet"), &mut df)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mean_and_t_interval_by_hand() {
-        // xs = 1, 2, 3: mean 2, s = 1, half-width = t(2) · 1/√3 = 4.303/1.732.
-        let (m, h) = mean_ci(&[1.0, 2.0, 3.0]);
-        assert_eq!(m, Some(2.0));
-        assert!((h.unwrap() - 4.303 / 3f64.sqrt()).abs() < 1e-12);
-        assert_eq!(mean_ci(&[5.0]), (Some(5.0), None));
-    }
-}
-
 /// Metrics worth a plot across parameters, when the sweep has them.
 const SWEEP_METRICS: [(&str, &str); 7] = [
     (
@@ -466,7 +452,7 @@ fn design_panel(
         .unwrap_or_else(|| vec![None; pts.height()]);
     // The shocks in the order they first appear, named by kind and factor.
     let shock = |i: usize| match (kinds[i].as_str(), factors[i]) {
-        (_, Some(f)) if f == 1.0 => "none".to_string(),
+        (_, Some(1.0)) => "none".to_string(),
         (k, Some(f)) => format!(
             "{} ×{f}",
             match k {
@@ -582,7 +568,8 @@ pub fn report_sweep(out: &Path, params: &[String]) -> Result<Vec<String>, Report
                 .collect(),
         })
         .collect();
-    let metric_cols: Vec<(Vec<Option<f64>>, Vec<Option<f64>>)> = shown
+    type MeanAndCi = (Vec<Option<f64>>, Vec<Option<f64>>);
+    let metric_cols: Vec<MeanAndCi> = shown
         .iter()
         .map(|(m, _)| {
             (
@@ -617,4 +604,18 @@ pub fn report_sweep(out: &Path, params: &[String]) -> Result<Vec<String>, Report
     ));
     crate::write_atomic(&out.join("report.html"), h.as_bytes())?;
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_t_interval_by_hand() {
+        // xs = 1, 2, 3: mean 2, s = 1, half-width = t(2) · 1/√3 = 4.303/1.732.
+        let (m, h) = mean_ci(&[1.0, 2.0, 3.0]);
+        assert_eq!(m, Some(2.0));
+        assert!((h.unwrap() - 4.303 / 3f64.sqrt()).abs() < 1e-12);
+        assert_eq!(mean_ci(&[5.0]), (Some(5.0), None));
+    }
 }

@@ -48,7 +48,7 @@ pub fn parse_price_trace(text: &str) -> Result<Vec<(SimTime, f64)>, (usize, Stri
         }
         out.push((SimTime::ZERO + SimDuration::from_secs_f64(secs), price));
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|a| a.0);
     Ok(out)
 }
 

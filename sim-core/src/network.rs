@@ -770,6 +770,10 @@ region = "r3"
                 for (from, row) in rows.iter_mut().enumerate() {
                     net.send_delays(from as NodeId, 500, key, row).unwrap();
                 }
+                #[allow(
+                    clippy::needless_range_loop,
+                    reason = "the index walks several tables in step"
+                )]
                 for to in 0..4 {
                     let mut column = [0i64; 4];
                     let latest = net

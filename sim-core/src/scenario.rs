@@ -1443,7 +1443,7 @@ impl Scenario {
             ("price_per_mtok_per_bparam", e.price_per_mtok_per_bparam),
             ("annual_inflation", e.annual_inflation),
         ] {
-            if !(x.is_finite() && x >= 0.0 && x < 1e12) {
+            if !(x.is_finite() && (0.0..1e12).contains(&x)) {
                 return err(
                     vec![Key("economics"), Key(key)],
                     format!("must be between 0 and 1e12, got {x}"),
@@ -1755,7 +1755,7 @@ fn locate(text: &str, path: &[Seg]) -> Option<usize> {
                     v
                 }),
             (Seg::Idx(i), _, Some(DeValue::Array(a))) => {
-                a.iter().nth(*i).inspect(|v| span = Some(v.span()))
+                a.get(*i).inspect(|v| span = Some(v.span()))
             }
             _ => None,
         };

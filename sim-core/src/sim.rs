@@ -341,7 +341,7 @@ impl Simulation {
                     message,
                 });
             }
-            if self.events_processed % PROGRESS_EVERY == 0 {
+            if self.events_processed.is_multiple_of(PROGRESS_EVERY) {
                 progress(self.now);
             }
         }
@@ -1149,7 +1149,7 @@ impl Simulation {
         self.equivocations = self.equivocations.split_off(&(height.saturating_sub(1), 0));
         self.blocks
             .retain(|_, b| b.height + BLOCKS_KEPT_BELOW_TIP >= height);
-        if height % 64 == 0 {
+        if height.is_multiple_of(64) {
             let lowest = self.nodes.iter().map(|s| s.height).min().unwrap_or(height);
             let needed = lowest.min(height);
             self.schedule.prune_below(needed);

@@ -345,7 +345,7 @@ mod tests {
                 state = crate::rng::mix64(state.wrapping_add(1));
                 // Log-uniform over 1 µs .. 1000 s, a few exact zeros.
                 let u = (state >> 11) as f64 / (1u64 << 53) as f64;
-                let x = if state % 50 == 0 {
+                let x = if state.is_multiple_of(50) {
                     0.0
                 } else {
                     1e-6 * 1e9f64.powf(u)

@@ -135,7 +135,7 @@ impl fmt::Display for SimDuration {
             return write!(f, "0s");
         }
         for (scale, unit) in units {
-            if ns % scale == 0 {
+            if ns.is_multiple_of(scale) {
                 return write!(f, "{}{}", ns / scale, unit);
             }
         }

@@ -590,6 +590,10 @@ fn least_squares(a: &[[f64; 3]], cols: &[usize]) -> Option<Vec<f64>> {
         for r in 0..n {
             if r != c {
                 let k = m[r][c] / m[c][c];
+                #[allow(
+                    clippy::needless_range_loop,
+                    reason = "the index walks several tables in step"
+                )]
                 for j in c..=n {
                     m[r][j] -= k * m[c][j];
                 }

@@ -272,6 +272,10 @@ impl super::Simulation {
         // can run the model has executed the block.
         let mut fastest: Option<SimDuration> = None;
         let mut able = vec![false; n];
+        #[allow(
+            clippy::needless_range_loop,
+            reason = "the index walks several tables in step"
+        )]
         for v in 0..n {
             if self.net.faults.crashed[v] {
                 continue;
@@ -307,7 +311,7 @@ impl super::Simulation {
                 self.exec.halted_at = Some(height + 1);
             }
         }
-        if height % 64 == 0 {
+        if height.is_multiple_of(64) {
             self.exec.prune_below(block.saturating_sub(64 * 4));
         }
     }

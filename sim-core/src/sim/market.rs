@@ -163,6 +163,10 @@ impl super::Simulation {
         let cost_factor = m.in_force(ShockKind::GpuCost, now);
         let window = (m.cfg.operators.window.0 / dt.0.max(1)).max(1) as usize;
         let (mut income_usd, mut cost_usd) = (0.0, 0.0);
+        #[allow(
+            clippy::needless_range_loop,
+            reason = "the index walks several tables in step"
+        )]
         for g in 0..balances.len() {
             let received = balances[g].saturating_sub(m.balances[g]) as f64
                 / economics::BASE_UNITS_PER_TOKEN as f64;

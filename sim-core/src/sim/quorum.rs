@@ -184,6 +184,10 @@ impl Planner {
         let mut sent = vec![NEVER; n];
         for &u in &order {
             let (mut before, mut by) = (0, 0);
+            #[allow(
+                clippy::needless_range_loop,
+                reason = "the index walks several tables in step"
+            )]
             for v in 0..n {
                 if sent[v] != NEVER {
                     let t = sent[v] + self.delays[v * n + u];
@@ -272,6 +276,10 @@ impl Planner {
         .key();
         // Prevote times: round 0 started and proposal in hand.
         let mut prevote = vec![0u64; n];
+        #[allow(
+            clippy::needless_range_loop,
+            reason = "the index walks several tables in step"
+        )]
         for v in 0..n {
             let start = h.start[v].0;
             let arrival = if v == p {

@@ -40,7 +40,7 @@ pub fn mutate(text: &str, rng: &mut ChaCha8Rng) -> String {
         2 => {
             // Replace the value of a `key = value` line.
             if let Some((k, _)) = lines[i].split_once('=') {
-                let pool = if rng.next_u32() % 2 == 0 {
+                let pool = if rng.next_u32().is_multiple_of(2) {
                     NUMBERS
                 } else {
                     STRINGS
