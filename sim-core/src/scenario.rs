@@ -710,10 +710,12 @@ impl Scenario {
                         );
                     }
                     for (j, &v) in row.iter().enumerate() {
-                        if !v.is_finite() || v < 0.0 {
+                        if !(0.0..=MAX_LATENCY_MS).contains(&v) {
                             return err(
                                 vec![Key("network"), Key("latency_ms"), Idx(i), Idx(j)],
-                                format!("latency must be a finite number of ms ≥ 0, got {v}"),
+                                format!(
+                                    "latency must be between 0 and {MAX_LATENCY_MS} ms, got {v}"
+                                ),
                             );
                         }
                     }
@@ -1043,6 +1045,21 @@ impl Scenario {
                 vec![Key("verification"), Key("zk_prover_flops")],
                 "must be > 0".into(),
             );
+        }
+        for (key, x) in [
+            ("settlement_tx_bytes", v.settlement_tx_bytes),
+            ("tee_attestation_bytes", v.tee_attestation_bytes),
+            ("zk_proof_bytes", v.zk_proof_bytes),
+        ] {
+            if x > MAX_BLOCK_SIZE_BYTES {
+                return err(
+                    vec![Key("verification"), Key(key)],
+                    format!(
+                        "at most {MAX_BLOCK_SIZE_BYTES} bytes (a transaction must fit CometBFT's \
+                         largest block), got {x}"
+                    ),
+                );
+            }
         }
         for (i, g) in self.validators.iter().enumerate() {
             if !self.hardware.contains_key(&g.hardware) && !builtin_hw.contains_key(&g.hardware) {
@@ -1634,6 +1651,11 @@ pub const MAX_BLOCK_SIZE_BYTES: u64 = 104_857_600;
 /// active; a thousand leaves room for what-ifs while bounding memory (the
 /// quorum kernel keeps a validator × validator table).
 pub const MAX_VALIDATORS: usize = 1_000;
+
+/// The longest one-way latency between two regions, ms: a minute, far past
+/// any path on Earth (the AWS matrix's longest is ~170 ms) and still far from
+/// the nanosecond clock's range when messages add up.
+pub const MAX_LATENCY_MS: f64 = 60_000.0;
 
 /// The highest arrival rate of one stream, requests (or transactions) per
 /// second: ten times the peak of the largest payment networks (Visa's stated

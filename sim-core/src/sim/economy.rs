@@ -148,7 +148,8 @@ impl Economy {
         Tx {
             kind,
             bytes: bytes as u32,
-            gas: self.cfg.tx_base_gas + self.cfg.gas_per_byte * bytes,
+            // Saturating: a transaction whose gas passes u64 fits no block.
+            gas: (self.cfg.gas_per_byte.saturating_mul(bytes)).saturating_add(self.cfg.tx_base_gas),
             tip: self.cfg.tip_per_gas,
             max_fee: self.cfg.max_fee_per_gas,
             payer,
