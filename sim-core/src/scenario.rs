@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
+use crate::consensus::Rules;
 use crate::inference::latency::LatencyKind;
 use crate::inference::{self, GpuGroup, HardwareSpec, ModelSpec};
 use crate::regions;
@@ -304,6 +305,11 @@ pub struct ConsensusConfig {
     /// delivers every vote as its own event (the reference semantics).
     #[serde(default)]
     pub vote_delivery: VoteDelivery,
+    /// Whose round rules validators follow: `"cometbft-v0.38"` (default:
+    /// what the Cosmos SDK's v0.50 and v0.53 releases ship), `"cometbft-v1"`
+    /// or `"tendermint-paper"` (see [`Rules`]).
+    #[serde(default)]
+    pub rules: Rules,
 }
 
 /// See [`Scenario::gpu_steps`].
@@ -554,6 +560,7 @@ impl Default for ConsensusConfig {
             vote_bytes: defaults::vote_bytes(),
             block_overhead_bytes: defaults::block_overhead_bytes(),
             vote_delivery: VoteDelivery::Quorum,
+            rules: Rules::default(),
         }
     }
 }

@@ -200,7 +200,7 @@ impl Simulation {
             end: SimTime::ZERO + scenario.duration,
             queue: EventQueue::new(),
             nodes: (0..n)
-                .map(|i| RoundState::new(i as NodeId, powers.clone()))
+                .map(|i| RoundState::new(i as NodeId, powers.clone(), scenario.consensus.rules))
                 .collect(),
             stats: vec![NodeStats::default(); n],
             honest: specs

@@ -4,7 +4,19 @@
 mod common;
 
 use common::{load, parse, run};
+use sim_core::Scenario;
+use sim_core::consensus::Rules;
 use sim_core::consensus::proposer::ProposerSchedule;
+
+/// The scenario under each of `consensus.rules`: the safety and liveness
+/// tests below hold under every version's rules.
+fn under_every_rules(s: &Scenario) -> impl Iterator<Item = (Rules, Scenario)> + '_ {
+    Rules::ALL.into_iter().map(|rules| {
+        let mut s = s.clone();
+        s.consensus.rules = rules;
+        (rules, s)
+    })
+}
 
 /// 4 validators, 1 ms one-way, no jitter. After `timeout_commit` (1 s) the
 /// proposer broadcasts (1 ms), everyone prevotes on receipt (1 ms more to
@@ -39,8 +51,13 @@ fn block_interval_is_timeout_commit_plus_three_message_delays() {
 /// and commit in round 1 with the next proposer.
 #[test]
 fn crashed_proposer_heights_end_in_round_one_after_timeout_propose() {
-    let s = load("proposer-crashed");
-    let (summary, sink) = run(&s, 1);
+    for (rules, s) in under_every_rules(&load("proposer-crashed")) {
+        crashed_proposer_case(rules, &s);
+    }
+}
+
+fn crashed_proposer_case(rules: Rules, s: &Scenario) {
+    let (summary, sink) = run(s, 1);
     let mut schedule = ProposerSchedule::new(&[10, 10, 10, 10]);
     let mut seen = 0;
     for b in &sink.blocks {
@@ -48,7 +65,7 @@ fn crashed_proposer_heights_end_in_round_one_after_timeout_propose() {
             seen += 1;
             assert!(
                 b.round >= 1,
-                "height {} committed in round {}",
+                "{rules:?}: height {} committed in round {}",
                 b.height,
                 b.round
             );
@@ -68,55 +85,65 @@ fn crashed_proposer_heights_end_in_round_one_after_timeout_propose() {
 
 #[test]
 fn one_of_four_crashed_keeps_committing() {
-    let s = load("one-of-four-crashed");
-    let (summary, sink) = run(&s, 3);
-    let after = sink
-        .blocks
-        .iter()
-        .filter(|b| b.committed_at_s > 21.0)
-        .count();
-    // 99 s left; even with every 4th height taking a propose timeout, far more than 40 heights.
-    assert!(after > 40, "only {after} heights after the crash");
-    assert_eq!(summary.consensus.safety_violations, 0);
+    for (rules, s) in under_every_rules(&load("one-of-four-crashed")) {
+        let (summary, sink) = run(&s, 3);
+        let after = sink
+            .blocks
+            .iter()
+            .filter(|b| b.committed_at_s > 21.0)
+            .count();
+        // 99 s left; even with every 4th height taking a propose timeout, far more than 40 heights.
+        assert!(
+            after > 40,
+            "{rules:?}: only {after} heights after the crash"
+        );
+        assert_eq!(summary.consensus.safety_violations, 0, "{rules:?}");
+    }
 }
 
 #[test]
 fn two_of_four_crashed_halts_the_chain() {
-    let s = load("two-of-four-crashed");
-    let (summary, sink) = run(&s, 3);
-    let last = sink.blocks.last().unwrap().committed_at_s;
-    // Votes already in flight at 20 s may finish one height, no more.
-    assert!(
-        last < 21.5,
-        "a block committed at {last} s, after the crash"
-    );
-    assert!(summary.consensus.longest_stall_s >= 120.0 - last - 1e-9);
-    assert!(summary.consensus.longest_stall_s >= 98.0);
+    for (rules, s) in under_every_rules(&load("two-of-four-crashed")) {
+        let (summary, sink) = run(&s, 3);
+        let last = sink.blocks.last().unwrap().committed_at_s;
+        // Votes already in flight at 20 s may finish one height, no more.
+        assert!(
+            last < 21.5,
+            "{rules:?}: a block committed at {last} s, after the crash"
+        );
+        assert!(summary.consensus.longest_stall_s >= 120.0 - last - 1e-9);
+        assert!(summary.consensus.longest_stall_s >= 98.0, "{rules:?}");
+    }
 }
 
 #[test]
 fn equivocating_minority_never_breaks_safety() {
-    let s = load("byzantine-minority");
-    for seed in 1..=20 {
-        let (summary, sink) = run(&s, seed);
-        assert_eq!(summary.consensus.safety_violations, 0, "seed {seed}");
-        assert!(
-            sink.blocks.len() > 50,
-            "seed {seed}: liveness: only {} blocks",
-            sink.blocks.len()
-        );
+    for (rules, s) in under_every_rules(&load("byzantine-minority")) {
+        for seed in 1..=20 {
+            let (summary, sink) = run(&s, seed);
+            assert_eq!(
+                summary.consensus.safety_violations, 0,
+                "{rules:?} seed {seed}"
+            );
+            assert!(
+                sink.blocks.len() > 50,
+                "{rules:?} seed {seed}: liveness: only {} blocks",
+                sink.blocks.len()
+            );
+        }
     }
 }
 
 #[test]
 fn equivocating_majority_with_split_honest_validators_is_a_detected_violation() {
-    let s = load("byzantine-split");
-    let (summary, _) = run(&s, 1);
-    assert!(
-        summary.consensus.safety_violations >= 1,
-        "{:?}",
-        summary.consensus
-    );
+    for (rules, s) in under_every_rules(&load("byzantine-split")) {
+        let (summary, _) = run(&s, 1);
+        assert!(
+            summary.consensus.safety_violations >= 1,
+            "{rules:?}: {:?}",
+            summary.consensus
+        );
+    }
 }
 
 #[test]
@@ -153,7 +180,13 @@ fn partition_halts_then_heal_resumes() {
     let s = parse(&format!(
         "{TWO_REGIONS}\n[[faults]]\nat = \"20s\"\nkind = \"partition\"\ngroups = [[\"London\"], [\"Ireland\"]]\nuntil = \"50s\"\n"
     ));
-    let (summary, sink) = run(&s, 4);
+    for (rules, s) in under_every_rules(&s) {
+        partition_case(rules, &s);
+    }
+}
+
+fn partition_case(rules: Rules, s: &Scenario) {
+    let (summary, sink) = run(s, 4);
     let during = sink
         .blocks
         .iter()
@@ -165,7 +198,7 @@ fn partition_halts_then_heal_resumes() {
         .iter()
         .filter(|b| b.committed_at_s > 50.0)
         .count();
-    assert!(after > 10, "{after} heights after the heal");
+    assert!(after > 10, "{rules:?}: {after} heights after the heal");
     assert!(summary.consensus.longest_stall_s >= 28.0);
     assert_eq!(summary.consensus.safety_violations, 0);
     let heights: Vec<u64> = sink.nodes.iter().map(|n| n.final_height).collect();
@@ -181,11 +214,21 @@ fn crashed_validator_recovers_and_catches_up() {
     let s = parse(&format!(
         "{TWO_REGIONS}\n[[faults]]\nat = \"10s\"\nkind = \"crash\"\nvalidators = [\"ie-1\"]\nuntil = \"40s\"\n"
     ));
-    let (summary, sink) = run(&s, 2);
+    for (rules, s) in under_every_rules(&s) {
+        recovery_case(rules, &s);
+    }
+}
+
+fn recovery_case(rules: Rules, s: &Scenario) {
+    let (summary, sink) = run(s, 2);
     let ie1 = sink.nodes.iter().find(|n| n.name == "ie-1").unwrap();
     // 30 s down; with every 4th height waiting out its silent proposer
     // (≥ 3 s), about 30 / ((3 × 1 + 4) / 4) ≈ 17 heights pass meanwhile.
-    assert!(ie1.heights_synced >= 10, "synced {}", ie1.heights_synced);
+    assert!(
+        ie1.heights_synced >= 10,
+        "{rules:?}: synced {}",
+        ie1.heights_synced
+    );
     assert!(!ie1.crashed_at_end);
     let top = sink.nodes.iter().map(|n| n.final_height).max().unwrap();
     assert!(top - ie1.final_height <= 1);
@@ -200,14 +243,16 @@ fn lossy_network_and_slow_node_stay_live_and_safe() {
     let s = parse(&format!(
         "{TWO_REGIONS}\n[[faults]]\nat = \"5s\"\nkind = \"loss\"\nrate = 0.05\n\n[[faults]]\nat = \"5s\"\nkind = \"slow\"\nfactor = 20.0\nvalidators = [\"uk-0\"]\n"
     ));
-    for seed in 1..=5 {
-        let (summary, _) = run(&s, seed);
-        assert!(
-            summary.consensus.heights_committed > 40,
-            "seed {seed}: {:?}",
-            summary.consensus
-        );
-        assert_eq!(summary.consensus.safety_violations, 0);
+    for (rules, s) in under_every_rules(&s) {
+        for seed in 1..=5 {
+            let (summary, _) = run(&s, seed);
+            assert!(
+                summary.consensus.heights_committed > 40,
+                "{rules:?} seed {seed}: {:?}",
+                summary.consensus
+            );
+            assert_eq!(summary.consensus.safety_violations, 0, "{rules:?}");
+        }
     }
 }
 

@@ -7,6 +7,61 @@ pub mod round;
 pub mod timeouts;
 
 use crate::network::NodeId;
+use serde::{Deserialize, Serialize};
+
+/// Whose round rules a validator follows (`consensus.rules`). Users run a
+/// CometBFT version, and the versions differ from the paper where a round
+/// goes wrong (a lock, a round skip); where everything goes right (round 0
+/// with an honest proposer) all three agree. Line numbers cited in
+/// `round.rs` are of tags v0.38.25 (`consensus/state.go`) and v1.0.1
+/// (`internal/consensus/state.go`) of github.com/cometbft/cometbft; v0.39
+/// and v0.40 keep v0.38's rules in these functions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rules {
+    /// CometBFT v0.38 (`consensus/state.go`), what the Cosmos SDK's
+    /// releases v0.50 and v0.53 ship (v0.54 ships v0.39, same rules): a locked validator prevotes its locked
+    /// block; it unlocks on a later polka for anything else (nil included);
+    /// a proposal with a POL round is complete once that round has +2/3 for
+    /// any one value; it goes to a later round on +2/3 of any prevotes (or
+    /// precommits) from it, and stops voting in a round once +2/3 of any
+    /// precommits of it are in (`enterPrecommitWait`).
+    #[default]
+    #[serde(rename = "cometbft-v0.38")]
+    CometbftV038,
+    /// CometBFT v1.x (`internal/consensus/state.go`): prevotes by lines
+    /// 22/28 of Algorithm 1 literally and never unlocks, with v0.38's round
+    /// skip and precommit wait.
+    #[serde(rename = "cometbft-v1")]
+    CometbftV1,
+    /// Algorithm 1 of arXiv:1807.04938 as written: lines 22/28, and line 55's
+    /// round skip on f+1 of any messages (proposals included) from a later
+    /// round. The rules the Malachite oracle checks.
+    #[serde(rename = "tendermint-paper")]
+    TendermintPaper,
+}
+
+impl Rules {
+    pub const ALL: [Rules; 3] = [
+        Rules::CometbftV038,
+        Rules::CometbftV1,
+        Rules::TendermintPaper,
+    ];
+
+    /// The name a scenario file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rules::CometbftV038 => "cometbft-v0.38",
+            Rules::CometbftV1 => "cometbft-v1",
+            Rules::TendermintPaper => "tendermint-paper",
+        }
+    }
+
+    /// CometBFT's round skip and precommit wait (both versions) rather than
+    /// the paper's line 55.
+    fn cometbft(self) -> bool {
+        self != Rules::TendermintPaper
+    }
+}
 
 /// Index of a block in the simulation's block table. Two proposals of the
 /// same height and round by an equivocating proposer are two blocks.

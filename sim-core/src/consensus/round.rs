@@ -9,7 +9,7 @@
 //! for one with [`Action::EnterRound`], because only the simulation knows the
 //! proposer schedule.
 
-use super::{BlockId, Message, NIL, Step, VoteKind};
+use super::{BlockId, Message, NIL, Rules, Step, VoteKind};
 use crate::network::NodeId;
 
 /// What the state machine asks the simulation to do.
@@ -105,6 +105,18 @@ impl Tally {
             .find(|(id, _)| *id == block)
             .map_or(0, |(_, p)| *p)
     }
+    /// The value (a block or `NIL`) with more than `2/3` of `total`, if any:
+    /// CometBFT's `TwoThirdsMajority`.
+    fn majority(&self, total: u64) -> Option<BlockId> {
+        let quorum = |p: u64| p * 3 > total * 2;
+        if quorum(self.nil) {
+            return Some(NIL);
+        }
+        self.blocks
+            .iter()
+            .find(|&&(_, p)| quorum(p))
+            .map(|&(b, _)| b)
+    }
 }
 
 /// Everything a validator knows about one round of the current height.
@@ -140,6 +152,7 @@ impl RoundData {
 #[derive(Clone, Debug)]
 pub struct RoundState {
     pub id: NodeId,
+    pub rules: Rules,
     pub height: u64,
     pub round: u32,
     pub step: Step,
@@ -164,10 +177,11 @@ pub struct RoundState {
 const NEXT_HEIGHT_BUFFER_PER_VALIDATOR: usize = 6;
 
 impl RoundState {
-    pub fn new(id: NodeId, powers: std::sync::Arc<[u64]>) -> RoundState {
+    pub fn new(id: NodeId, powers: std::sync::Arc<[u64]>, rules: Rules) -> RoundState {
         let total = powers.iter().sum();
         RoundState {
             id,
+            rules,
             height: 1,
             round: 0,
             step: Step::NewHeight,
@@ -380,18 +394,33 @@ impl RoundState {
             return;
         }
         match step {
-            // Rule 57.
+            // Rule 57; v0.38's `defaultDoPrevote` prevotes its locked block
+            // even without a proposal.
             Step::Propose if self.step == Step::Propose => {
-                self.vote(VoteKind::Prevote, NIL);
+                let block = match (self.rules, self.locked) {
+                    (Rules::CometbftV038, Some((b, _))) => b,
+                    _ => NIL,
+                };
+                self.vote(VoteKind::Prevote, block);
                 self.step = Step::Prevote;
             }
-            // Rule 61.
+            // Rule 61; CometBFT's timeout goes through `enterPrecommit`,
+            // which still precommits a polka's block it may precommit.
             Step::Prevote if self.step == Step::Prevote => {
-                self.vote(VoteKind::Precommit, NIL);
-                self.step = Step::Precommit;
+                if self.rules.cometbft() {
+                    self.enter_precommit();
+                } else {
+                    self.vote(VoteKind::Precommit, NIL);
+                    self.step = Step::Precommit;
+                }
             }
-            // Rule 65: any step of this round.
+            // Rule 65: any step of this round. CometBFT's `handleTimeout`
+            // runs `enterPrecommit` first (v0.38 state.go @1003, v1 @1011):
+            // a validator that has not precommitted in the round does now.
             Step::Precommit if self.step != Step::NewHeight => {
+                if self.rules.cometbft() && self.step < Step::Precommit {
+                    self.enter_precommit();
+                }
                 self.outbox.push(Action::EnterRound {
                     height,
                     round: round + 1,
@@ -448,8 +477,15 @@ impl RoundState {
                     self.outbox.push(Action::FetchBlock { height, block });
                 }
             }
-            // Rule 55: f+1 of the power is already in a later round.
-            if let Some(r) = self.later_round() {
+            // Rule 55: f+1 of the power is already in a later round (the
+            // paper); CometBFT: +2/3 of any votes of a later round.
+            // (v0.38 state.go @2304-2306 and @2346-2348; v1 @2453, @2496).
+            let later = if self.rules.cometbft() {
+                self.later_round_cometbft()
+            } else {
+                self.later_round()
+            };
+            if let Some(r) = later {
                 self.outbox.push(Action::EnterRound {
                     height: self.height,
                     round: r,
@@ -460,11 +496,49 @@ impl RoundState {
                 return;
             }
             let r = self.round;
+            // v0.38 `addVote` (state.go @2256-2265): a polka in a round after
+            // the lock's, up to ours, for anything but the locked block (nil
+            // included) unlocks; `enterPrecommit`'s two unlocks (@1483-1493,
+            // @1542-1544) are this rule's cases in our own round.
+            if self.rules == Rules::CometbftV038
+                && let Some((lb, lr)) = self.locked
+                && (lr + 1..=r).any(|vr| {
+                    let polka = self.rounds[vr as usize].prevotes.majority(self.total);
+                    polka.is_some_and(|x| x != lb)
+                })
+            {
+                self.locked = None;
+            }
             let step = self.step;
             let d = &self.rounds[r as usize];
             let proposal = d.proposal;
+            // v0.38 `defaultDoPrevote` (@1344-1397) once the proposal is
+            // complete (`isProposalComplete` @1254-1265: no POL round, or +2/3
+            // for one value, whichever, in it): the locked block if locked.
+            if self.rules == Rules::CometbftV038
+                && step == Step::Propose
+                && let Some((b, pol)) = proposal
+            {
+                let complete = pol < 0 || {
+                    let vr = pol as usize;
+                    vr < r as usize
+                        && vr < self.rounds_used
+                        && self.rounds[vr].prevotes.majority(self.total).is_some()
+                };
+                if complete {
+                    let block = match self.locked {
+                        Some((lb, _)) => lb,
+                        None if self.rejected.contains(&b) => NIL,
+                        None => b,
+                    };
+                    self.vote(VoteKind::Prevote, block);
+                    self.step = Step::Prevote;
+                    continue;
+                }
+            }
             // Rules 22 and 28: prevote on the proposal.
-            if step == Step::Propose
+            if self.rules != Rules::CometbftV038
+                && step == Step::Propose
                 && let Some((b, pol)) = proposal
             {
                 let valid = !self.rejected.contains(&b);
@@ -527,6 +601,18 @@ impl RoundState {
                 self.step = Step::Precommit;
                 continue;
             }
+            // CometBFT `addVote` (v0.38 @2332-2349, v1 @2481-2499): +2/3 of
+            // any precommits of our round end our voting in it
+            // (`enterPrecommitWait`); +2/3 for one value (nil: no decision)
+            // first runs `enterPrecommit`.
+            if self.rules.cometbft() && step < Step::Precommit && self.quorum(d.precommits.any) {
+                if d.precommits.majority(self.total).is_some() {
+                    self.enter_precommit();
+                } else {
+                    self.step = Step::Precommit;
+                }
+                continue;
+            }
             // Rule 47: +2/3 of any precommits, first time: start the precommit timer.
             if !d.precommit_wait && self.quorum(d.precommits.any) {
                 self.rounds[r as usize].precommit_wait = true;
@@ -566,6 +652,56 @@ impl RoundState {
             .map(|r| r as u32)
     }
 
+    /// CometBFT's round skip (`addVote`): the highest round above ours with
+    /// +2/3 of any prevotes or of any precommits. Round 0 while waiting in
+    /// `NewHeight` does not count, as in [`Self::later_round`] (CometBFT would
+    /// enter round 0 early on +2/3 of its precommits: a validator that far
+    /// behind syncs instead, here).
+    fn later_round_cometbft(&self) -> Option<u32> {
+        let lowest = self.round as usize + 1;
+        (lowest..self.rounds_used)
+            .rev()
+            .find(|&r| {
+                let d = &self.rounds[r];
+                self.quorum(d.prevotes.any) || self.quorum(d.precommits.any)
+            })
+            .map(|r| r as u32)
+    }
+
+    /// CometBFT's `enterPrecommit` for our round (v0.38 state.go
+    /// @1437-1556, v1 @1604-1703): precommit the polka's
+    /// block if it is our locked block or the round's valid proposal (and
+    /// lock on it); otherwise nil, unlocking under v0.38 on a polka for
+    /// nil or for a block we cannot precommit.
+    fn enter_precommit(&mut self) {
+        let r = self.round;
+        let d = &self.rounds[r as usize];
+        let proposal = d.proposal.map(|(b, _)| b);
+        let block = match d.prevotes.majority(self.total) {
+            None => NIL,
+            Some(b)
+                if b != NIL
+                    && (self.locked.is_some_and(|(lb, _)| lb == b)
+                        || (proposal == Some(b) && !self.rejected.contains(&b))) =>
+            {
+                self.locked = Some((b, r));
+                if proposal == Some(b) {
+                    self.valid = Some((b, r));
+                    self.rounds[r as usize].locked_here = true;
+                }
+                b
+            }
+            Some(_) => {
+                if self.rules == Rules::CometbftV038 {
+                    self.locked = None;
+                }
+                NIL
+            }
+        };
+        self.vote(VoteKind::Precommit, block);
+        self.step = Step::Precommit;
+    }
+
     /// After a commit: clean state for the next height, then the messages
     /// that arrived early for it.
     fn advance_height(&mut self) {
@@ -590,7 +726,7 @@ mod tests {
     use super::*;
 
     fn machine(id: NodeId, n: usize) -> RoundState {
-        RoundState::new(id, vec![1u64; n].into())
+        RoundState::new(id, vec![1u64; n].into(), Rules::TendermintPaper)
     }
 
     fn prevote(from: NodeId, block: BlockId) -> Message {
@@ -778,5 +914,259 @@ mod tests {
         m.on_message(precommit(2, 7));
         check(&m);
         assert!(checked > 20);
+    }
+
+    // Hand-worked cases of `consensus.rules`, 4 validators of power 1 (a
+    // quorum is 3, more than a third is 2), this machine validator 1. Each
+    // cites the lines of CometBFT's state.go (tags v0.38.25 and v1.0.1) whose
+    // behaviour it checks.
+
+    fn with_rules(rules: Rules) -> RoundState {
+        RoundState::new(1, vec![1u64; 4].into(), rules)
+    }
+    fn vote_in(kind: VoteKind, round: u32, from: NodeId, block: BlockId) -> Message {
+        Message::Vote {
+            kind,
+            height: 1,
+            round,
+            block,
+            from,
+        }
+    }
+    fn proposal_in(round: u32, block: BlockId, pol_round: i32) -> Message {
+        Message::Proposal {
+            height: 1,
+            round,
+            block,
+            pol_round,
+            from: 0,
+        }
+    }
+    fn votes_of(m: &mut RoundState) -> Vec<(VoteKind, u32, BlockId)> {
+        m.outbox
+            .drain(..)
+            .filter_map(|a| match a {
+                Action::Vote {
+                    kind, round, block, ..
+                } => Some((kind, round, block)),
+                _ => None,
+            })
+            .collect()
+    }
+    /// Locked on block 7 in round 0 the way the rules lock: proposal 7,
+    /// prevotes of 0 and 2, our precommit; then round 1 entered.
+    fn locked_on_7(rules: Rules) -> RoundState {
+        let mut m = with_rules(rules);
+        m.start_round(0, false);
+        m.on_message(proposal_in(0, 7, -1));
+        m.on_message(vote_in(VoteKind::Prevote, 0, 0, 7));
+        m.on_message(vote_in(VoteKind::Prevote, 0, 2, 7));
+        assert_eq!(m.locked, Some((7, 0)));
+        m.start_round(1, false);
+        m.outbox.clear();
+        m
+    }
+
+    /// v0.38 `defaultDoPrevote` @1344-1347 prevotes the locked block whatever
+    /// the proposal; v1 @1499-1506 and the paper's line 23 prevote nil for a
+    /// fresh proposal of another block.
+    #[test]
+    fn locked_validator_meets_another_block() {
+        for (rules, want) in [
+            (Rules::CometbftV038, 7),
+            (Rules::CometbftV1, NIL),
+            (Rules::TendermintPaper, NIL),
+        ] {
+            let mut m = locked_on_7(rules);
+            m.on_message(proposal_in(1, 8, -1));
+            assert_eq!(
+                votes_of(&mut m),
+                [(VoteKind::Prevote, 1, want)],
+                "{rules:?}"
+            );
+        }
+    }
+
+    /// No proposal in round 1: at `timeout_propose` v0.38 still prevotes its
+    /// lock (`handleTimeout` @983-988 → `defaultDoPrevote` @1344); v1
+    /// (@1384-1388) and the paper's line 57 prevote nil.
+    #[test]
+    fn locked_validator_at_timeout_propose() {
+        for (rules, want) in [
+            (Rules::CometbftV038, 7),
+            (Rules::CometbftV1, NIL),
+            (Rules::TendermintPaper, NIL),
+        ] {
+            let mut m = locked_on_7(rules);
+            m.on_timeout(1, 1, Step::Propose);
+            assert_eq!(
+                votes_of(&mut m),
+                [(VoteKind::Prevote, 1, want)],
+                "{rules:?}"
+            );
+        }
+    }
+
+    /// +2/3 prevotes for nil in round 1 (ours: the lock's prevote under
+    /// v0.38, nil otherwise): v0.38 unlocks ("+2/3 prevoted for nil;
+    /// unlocking", @1483-1493; `addVote` @2256-2265) and in round 2 prevotes
+    /// a new block 8; v1 (@1649-1654) and the paper keep the lock and
+    /// prevote nil.
+    #[test]
+    fn nil_polka_unlocks_only_under_v038() {
+        for (rules, unlocked) in [
+            (Rules::CometbftV038, true),
+            (Rules::CometbftV1, false),
+            (Rules::TendermintPaper, false),
+        ] {
+            let mut m = locked_on_7(rules);
+            m.on_timeout(1, 1, Step::Propose);
+            for from in [0, 2, 3] {
+                m.on_message(vote_in(VoteKind::Prevote, 1, from, NIL));
+            }
+            assert_eq!(m.locked.is_none(), unlocked, "{rules:?}");
+            let votes = votes_of(&mut m);
+            assert!(
+                votes.contains(&(VoteKind::Precommit, 1, NIL)),
+                "{rules:?}: {votes:?}"
+            );
+            m.start_round(2, false);
+            m.outbox.clear();
+            m.on_message(proposal_in(2, 8, -1));
+            let want = if unlocked { 8 } else { NIL };
+            assert_eq!(
+                votes_of(&mut m),
+                [(VoteKind::Prevote, 2, want)],
+                "{rules:?}"
+            );
+        }
+    }
+
+    /// A proposal of block 8 with POL round 1, where round 1 had +2/3
+    /// prevotes for nil, not for 8. v0.38's `isProposalComplete`
+    /// (@1254-1265) asks only for +2/3 for one value in the POL round, and
+    /// an unlocked validator then prevotes the proposal; line 28 of the
+    /// paper (v1 @1536-1563) needs the polka to be for 8: no prevote until
+    /// `timeout_propose`.
+    #[test]
+    fn pol_round_with_a_polka_for_another_value() {
+        for (rules, want) in [
+            (Rules::CometbftV038, Some(8)),
+            (Rules::CometbftV1, None),
+            (Rules::TendermintPaper, None),
+        ] {
+            let mut m = with_rules(rules);
+            m.start_round(1, false);
+            for from in [0, 2, 3] {
+                m.on_message(vote_in(VoteKind::Prevote, 1, from, NIL));
+            }
+            m.start_round(2, false);
+            m.outbox.clear();
+            m.on_message(proposal_in(2, 8, 1));
+            let got = votes_of(&mut m).first().map(|&(_, _, b)| b);
+            assert_eq!(got, want, "{rules:?}");
+        }
+    }
+
+    /// Round skip: prevotes of round 3 from validators 0 and 2 (half the
+    /// power: more than a third, not more than two thirds). The paper's
+    /// line 55 moves on f+1; CometBFT's `addVote` (v0.38 @2304-2306, v1
+    /// @2453-2455) needs +2/3 of any prevotes, so only the third one moves it.
+    #[test]
+    fn round_skip_threshold() {
+        for rules in Rules::ALL {
+            let mut m = with_rules(rules);
+            m.start_round(0, false);
+            m.outbox.clear();
+            m.on_message(vote_in(VoteKind::Prevote, 3, 0, NIL));
+            m.on_message(vote_in(VoteKind::Prevote, 3, 2, NIL));
+            let enter = Action::EnterRound {
+                height: 1,
+                round: 3,
+            };
+            let moved = m.outbox.contains(&enter);
+            assert_eq!(moved, rules == Rules::TendermintPaper, "{rules:?}");
+            m.outbox.clear();
+            m.on_message(vote_in(VoteKind::Prevote, 3, 3, NIL));
+            if rules.cometbft() {
+                assert_eq!(m.outbox, [enter], "{rules:?}");
+            }
+        }
+    }
+
+    /// Proposals do not move a CometBFT validator to another round
+    /// (`defaultSetProposal` drops them, v0.38 @1906, v1 @2051); the
+    /// paper's line 55 counts them with the votes.
+    #[test]
+    fn a_later_proposal_counts_only_in_the_paper() {
+        for rules in Rules::ALL {
+            let mut m = with_rules(rules);
+            m.start_round(0, false);
+            m.outbox.clear();
+            m.on_message(vote_in(VoteKind::Prevote, 2, 2, NIL));
+            m.on_message(proposal_in(2, 9, -1));
+            let moved = m.outbox.contains(&Action::EnterRound {
+                height: 1,
+                round: 2,
+            });
+            assert_eq!(moved, !rules.cometbft(), "{rules:?}");
+        }
+    }
+
+    /// +2/3 of precommits of our round, split between two blocks and nil
+    /// (no value has +2/3), while we wait in the prevote step: CometBFT
+    /// enters `PrecommitWait` (v0.38 @2346-2348, v1 @2496-2498) and never
+    /// precommits in this round, even when its timers fire (`enterPrecommit`
+    /// returns at a later step); the paper schedules the precommit timer
+    /// (line 47) and precommits nil at `timeout_prevote` (line 61).
+    #[test]
+    fn precommit_wait_ends_voting_in_cometbft() {
+        for rules in Rules::ALL {
+            let mut m = with_rules(rules);
+            m.start_round(0, false);
+            m.on_timeout(1, 0, Step::Propose);
+            m.outbox.clear();
+            m.on_message(vote_in(VoteKind::Precommit, 0, 0, 7));
+            m.on_message(vote_in(VoteKind::Precommit, 0, 2, 8));
+            m.on_message(vote_in(VoteKind::Precommit, 0, 3, NIL));
+            assert!(m.outbox.contains(&Action::Schedule {
+                step: Step::Precommit,
+                height: 1,
+                round: 0
+            }));
+            m.on_timeout(1, 0, Step::Prevote);
+            m.on_timeout(1, 0, Step::Precommit);
+            let precommitted = !votes_of(&mut m).is_empty();
+            assert_eq!(precommitted, !rules.cometbft(), "{rules:?}");
+        }
+    }
+
+    /// Locked on 7 in round 0, no proposal in round 1, then +2/3 prevotes
+    /// for 7 in round 1. At `timeout_prevote` CometBFT's `enterPrecommit`
+    /// relocks and precommits the locked block (v1 @1658; under v0.38 the
+    /// validator prevoted 7 itself); the paper's line 61 precommits nil (line
+    /// 36 needs round 1's proposal of 7).
+    #[test]
+    fn polka_for_the_locked_block_without_its_proposal() {
+        for (rules, want) in [
+            (Rules::CometbftV038, 7),
+            (Rules::CometbftV1, 7),
+            (Rules::TendermintPaper, NIL),
+        ] {
+            let mut m = locked_on_7(rules);
+            m.on_timeout(1, 1, Step::Propose);
+            for from in [0, 2, 3] {
+                m.on_message(vote_in(VoteKind::Prevote, 1, from, 7));
+            }
+            m.outbox.clear();
+            m.on_timeout(1, 1, Step::Prevote);
+            assert_eq!(
+                votes_of(&mut m),
+                [(VoteKind::Precommit, 1, want)],
+                "{rules:?}"
+            );
+            let relocked = m.locked == Some((7, 1));
+            assert_eq!(relocked, want == 7, "{rules:?}");
+        }
     }
 }

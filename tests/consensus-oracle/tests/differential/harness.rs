@@ -19,7 +19,7 @@ use malachitebft_core_types::{
     NilOrVal, Round, SignedMessage, Threshold, Timeout, TimeoutKind, Validity, VoteType,
 };
 use sim_core::consensus::round::{Action, RoundState};
-use sim_core::consensus::{BlockId, Message, NIL, Step, VoteKind};
+use sim_core::consensus::{BlockId, Message, NIL, Rules, Step, VoteKind};
 use sim_core::network::NodeId;
 
 use crate::context::{Addr, Block, Ctx, Height, Proposal, ValidatorSet, Vote};
@@ -338,7 +338,7 @@ struct StepOut {
 impl Pair {
     pub fn new(case: Case, without: Option<Rule>) -> Pair {
         let powers: std::sync::Arc<[u64]> = case.powers.clone().into();
-        let mut hs = RoundState::new(case.me, powers);
+        let mut hs = RoundState::new(case.me, powers, Rules::TendermintPaper);
         for b in 0..OTHER_BLOCKS {
             if case.invalid >> b & 1 == 1 {
                 hs.reject(b as BlockId);
