@@ -468,23 +468,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Today's UTC date from the system clock (days since 1970 to y-m-d,
-/// Howard Hinnant's civil-from-days).
+/// Today's UTC date from the system clock, for the profile's header.
 fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}")
+        .map_or(0, |d| d.as_secs() as i64);
+    date_of(secs)
+}
+
+/// The UTC date (`YYYY-MM-DD`) of a Unix time, by `chrono` (already in the
+/// build through Polars' Arrow, so no new crate is compiled; its `std`
+/// features suffice, no clock or time zone database).
+fn date_of(unix_secs: i64) -> String {
+    chrono::DateTime::from_timestamp(unix_secs, 0)
+        .map_or_else(|| "unknown".into(), |t| t.date_naive().to_string())
 }
 
 #[cfg(test)]
@@ -526,6 +523,15 @@ mod tests {
                     .all(|s| !grid_tokens.contains(&s.tokens()))
             );
         }
+    }
+
+    /// Known instants (from Python's `calendar.timegm`): the epoch, a
+    /// 400-year leap day and the last second before a century's March.
+    #[test]
+    fn dates_of_known_instants() {
+        assert_eq!(date_of(0), "1970-01-01");
+        assert_eq!(date_of(951_782_400), "2000-02-29");
+        assert_eq!(date_of(4_107_542_399), "2100-02-28");
     }
 
     #[test]
