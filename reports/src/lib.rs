@@ -323,6 +323,10 @@ impl Table for RequestRecord {
                     rows.iter().map(|r| r.output_tokens).collect::<Vec<u32>>(),
                 ),
                 col(
+                    "images",
+                    rows.iter().map(|r| r.images).collect::<Vec<u32>>(),
+                ),
+                col(
                     "submitted_s",
                     rows.iter().map(|r| r.submitted_s).collect::<Vec<f64>>(),
                 ),

@@ -125,8 +125,11 @@ pub struct RequestRecord {
     pub mode: &'static str,
     /// GPU node id (index in `gpu_nodes`).
     pub node: u16,
+    /// The language model's prompt, image tokens included.
     pub prompt_tokens: u32,
     pub output_tokens: u32,
+    /// Images its model encoded (0 for a text-only stream).
+    pub images: u32,
     pub submitted_s: f64,
     pub started_s: Option<f64>,
     pub first_token_s: Option<f64>,

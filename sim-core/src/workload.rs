@@ -150,6 +150,12 @@ pub struct StreamConfig {
     pub arrival: ArrivalConfig,
     pub prompt_tokens: TokenDist,
     pub output_tokens: TokenDist,
+    /// Images per request, for a stream of a vision-language model (at
+    /// least one each: a stream with some text-only requests is two
+    /// streams). Each adds the model's `image_tokens` to the prompt and its
+    /// encoder's work to the prefill step. Absent: text only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<TokenDist>,
     pub modes: ModeMix,
     /// What the user loses if a wrong result is acted on, USD per request.
     #[serde(default)]

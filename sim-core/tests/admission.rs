@@ -56,7 +56,7 @@ fn service_s() -> f64 {
     let model = &builtin_models()["llama-3.1-8b"];
     let hw = &builtin_hardware()["L4"];
     let s = LatencyModel::new(&LatencyConfig::default(), hw, model, 1.0, None)
-        .solo(100, 10)
+        .solo(100, 10, 0)
         .as_secs_f64();
     assert!(
         s > 0.1 && s < 3.0,

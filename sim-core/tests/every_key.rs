@@ -35,6 +35,7 @@ fn scenarios() -> Vec<(String, String)> {
         "deflation.toml",
         "tests/byzantine-split.toml",
         "tests/trace-workload.toml",
+        "tests/multimodal.toml",
     ]
     .iter()
     .map(|f| {

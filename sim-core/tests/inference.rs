@@ -396,3 +396,41 @@ fn cpu_profile_changes_only_latencies() {
     assert_eq!(a, b);
     assert_eq!(prof.requests, again.requests);
 }
+
+/// A vision-language stream (`scenarios/tests/multimodal.toml`: LLaVA-1.5
+/// 7B, 60 text tokens and 1–3 images a request): every row's prompt is its
+/// text plus 576 tokens an image; every image count occurs; a ZK proof
+/// covers the request's real work, the encoder's FLOPs included (its
+/// proving time is the pool's overhead plus those FLOPs at the prover's
+/// rate, by the formula); and the run is deterministic.
+#[test]
+fn multimodal_requests_carry_their_images() {
+    let s = common::load("multimodal");
+    let (summary, sink) = run(&s, 5);
+    let model = &s.models["llava-1.5-7b"];
+    let v = &s.verification;
+    let mut seen = [0usize; 4];
+    let mut proofs = 0;
+    for r in &sink.requests {
+        assert!((1..=3).contains(&r.images), "{} images", r.images);
+        seen[r.images as usize] += 1;
+        assert_eq!(r.prompt_tokens, 60 + 576 * r.images);
+        if let (Some(a), Some(b)) = (r.proof_started_s, r.proof_done_s) {
+            let flops = model.request_flops(r.prompt_tokens as f64, r.output_tokens as f64)
+                + model.encoder_flops(r.images as f64);
+            let want = v.zk_proof_overhead.as_secs_f64() + flops / v.zk_prover_flops;
+            assert!(
+                (b - a - want).abs() < 1e-6,
+                "proof {} s, formula {want} s",
+                b - a
+            );
+            proofs += 1;
+        }
+    }
+    assert!(seen[1..].iter().all(|&n| n > 20), "{seen:?}");
+    assert!(proofs > 20, "{proofs} proofs");
+    assert!(summary.requests.delivered > 100);
+    let (again, sink2) = run(&s, 5);
+    assert_eq!(summary, again);
+    assert_eq!(sink.requests, sink2.requests);
+}

@@ -79,6 +79,10 @@ pub struct StepWork {
     pub decode_seqs: f64,
     /// Sum of the decoding sequences' context lengths.
     pub decode_context: f64,
+    /// Images encoded in this step: those of the sequences prefilled in it
+    /// (a vision-language model encodes a request's images just before
+    /// prefilling its prompt, image tokens included in `prefill_tokens`).
+    pub images: f64,
 }
 
 /// The terms of `LatencyModel::step` that do not change along a run of
@@ -242,9 +246,14 @@ impl LatencyModel {
     }
 
     /// Time of one batched step: the slower of compute and memory traffic
-    /// (weights once, plus the KV cache of every decoding sequence).
+    /// (weights once, plus the KV cache of every decoding sequence), plus
+    /// the image encoder's own roofline time when the step encodes images.
     pub fn step(&self, w: &StepWork) -> SimDuration {
         let m = &self.model;
+        if w.images > 0.0 {
+            let text = StepWork { images: 0.0, ..*w };
+            return self.step(&text) + SimDuration::from_secs_f64(self.encoder_secs(w.images));
+        }
         if let Some(p) = &self.profile {
             return SimDuration::from_secs_f64(p.step_secs(m, w) * self.slowdown);
         }
@@ -255,6 +264,18 @@ impl LatencyModel {
         let bytes = m.streamed_weight_bytes()
             + m.kv_bytes_per_token() * (w.decode_context + w.prefill_tokens);
         SimDuration::from_secs_f64((flops * self.per_flop).max(bytes * self.per_byte))
+    }
+
+    /// Seconds to encode `images` images, by the roofline whatever the
+    /// model's latency kind: the encoder's FLOPs, or its weights streamed
+    /// once, whichever is slower. The calibration does not time a vision
+    /// transformer's operators (its GEMMs, attention and norms are of the
+    /// same kinds as a decoder layer's, but not at its shapes), so under a
+    /// profile this part is the datasheet's, not a measurement.
+    pub fn encoder_secs(&self, images: f64) -> f64 {
+        let flops = self.model.encoder_flops(images);
+        let bytes = self.model.encoder_weight_bytes();
+        (flops * self.per_flop).max(bytes * self.per_byte)
     }
 
     /// The end times of `steps` decode steps from `start` over `seqs`
@@ -334,13 +355,15 @@ impl LatencyModel {
         }
     }
 
-    /// Time to serve one request alone (prefill, then each decode step).
-    pub fn solo(&self, prompt: u32, output: u32) -> SimDuration {
+    /// Time to serve one request alone (encoding its `images`, prefill of
+    /// its prompt, image tokens included, then each decode step).
+    pub fn solo(&self, prompt: u32, output: u32, images: u32) -> SimDuration {
         let p = prompt as f64;
         let mut total = self.step(&StepWork {
             prefill_tokens: p,
             prefill_tokens_sq: p * p,
             prefill_seqs: 1.0,
+            images: images as f64,
             ..Default::default()
         });
         for i in 1..output {
@@ -477,5 +500,41 @@ mod tests {
             }
         }
         assert!(crossed > 10, "{crossed} crossings");
+    }
+
+    /// LLaVA-1.5 7B on an H100, one request of 60 text tokens and 2 images
+    /// (2 × 576 image tokens), by the roofline formula written out: the
+    /// prefill step is the language model's prefill of all 1,212 prompt
+    /// tokens plus the encoder's two images (577 patches each), each the
+    /// slower of its FLOPs and its weights streamed; the TEE slowdown
+    /// multiplies both.
+    #[test]
+    fn multimodal_prefill_is_the_encoders_plus_the_texts() {
+        let m = &builtin_models()["llava-1.5-7b"];
+        let hw = &builtin_hardware()["H100-SXM"];
+        let (flops_per_s, bytes_per_s): (f64, f64) = (989e12 * 0.5, 3350e9 * 0.8);
+        let p = 60.0 + 2.0 * 576.0;
+        assert_eq!(m.image_tokens(2), 1152);
+        let text_flops = 2.0 * 6.74e9 * p + 32.0 * 4096.0 * p * p;
+        // KV: 2 × 32 layers × 32 heads × 128 dims × 2 bytes per token.
+        let text_bytes = 6.74e9 * 2.0 + 2.0 * 32.0 * 32.0 * 128.0 * 2.0 * p;
+        let enc_flops = 2.0 * (2.0 * 0.325e9 * 577.0 + 2.0 * 24.0 * 577.0 * 577.0 * 1024.0);
+        let enc_bytes = 0.325e9 * 2.0;
+        for slowdown in [1.0, 1.07] {
+            let lat = LatencyModel::new(&LatencyConfig::default(), hw, m, slowdown, None);
+            let text = slowdown * (text_flops / flops_per_s).max(text_bytes / bytes_per_s);
+            let enc = slowdown * (enc_flops / flops_per_s).max(enc_bytes / bytes_per_s);
+            let got = lat.solo(p as u32, 1, 2).as_secs_f64();
+            assert!(
+                (got - (text + enc)).abs() < 2e-9,
+                "{got} vs {text} + {enc} (slowdown {slowdown})"
+            );
+            assert!(
+                (lat.solo(p as u32, 1, 0).as_secs_f64() - text).abs() < 1e-9,
+                "without images: the text's prefill alone"
+            );
+        }
+        // Memory holds both sets of weights.
+        assert_eq!(m.weight_bytes(), 6.74e9 * 2.0 + 0.325e9 * 2.0);
     }
 }

@@ -25,6 +25,38 @@ pub struct ModelSpec {
     pub vocab: u32,
     /// Bytes per weight and per cached key/value (2 for bf16/fp16).
     pub dtype_bytes: u32,
+    /// A vision-language model's image encoder (absent: text only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision: Option<VisionSpec>,
+}
+
+/// The image side of a vision-language model that feeds the language model
+/// image tokens in its prompt (LLaVA's design): a vision transformer encodes
+/// each image's patches, a projector maps them into the language model's
+/// embedding space, and the language model prefills them with the text.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisionSpec {
+    /// Parameters of the encoder and the projector.
+    pub params: f64,
+    /// The encoder's transformer layers and width (for its attention term).
+    pub layers: u32,
+    pub hidden: u32,
+    /// Tokens the encoder processes per image (patches, plus a class token).
+    pub patches: u32,
+    /// Tokens one image adds to the language model's prompt.
+    pub image_tokens: u32,
+}
+
+impl VisionSpec {
+    /// Forward FLOPs of encoding one image: 2·params per patch (the
+    /// projector's share counted over every patch: an upper bound of
+    /// 1/patches on it) plus attention over all patches in both directions,
+    /// 2·layers·patches²·hidden (twice a causal prefill's `L·d·p²`).
+    pub fn flops_per_image(&self) -> f64 {
+        let p = self.patches as f64;
+        2.0 * self.params * p + 2.0 * self.layers as f64 * p * p * self.hidden as f64
+    }
 }
 
 impl ModelSpec {
@@ -35,9 +67,10 @@ impl ModelSpec {
     pub fn active(&self) -> f64 {
         self.active_params.unwrap_or(self.params)
     }
-    /// Bytes of all weights: what must fit in memory.
+    /// Bytes of all weights, the image encoder's included: what must fit in
+    /// memory.
     pub fn weight_bytes(&self) -> f64 {
-        self.params * self.dtype_bytes as f64
+        self.params * self.dtype_bytes as f64 + self.encoder_weight_bytes()
     }
     /// Bytes of weights read per forward step: the active parameters' (for a
     /// mixture of experts, an optimistic floor: a batch touches more experts).
@@ -61,6 +94,24 @@ impl ModelSpec {
     /// FLOPs of a prefill of `p` tokens (token i attends to i earlier ones).
     pub fn prefill_flops(&self, p: f64) -> f64 {
         2.0 * self.active() * p + self.layers as f64 * self.hidden as f64 * p * p
+    }
+    /// FLOPs of encoding `images` images (0 for a text-only model).
+    pub fn encoder_flops(&self, images: f64) -> f64 {
+        self.vision
+            .as_ref()
+            .map_or(0.0, |v| images * v.flops_per_image())
+    }
+    /// Bytes of the encoder's weights, streamed once by a step that encodes.
+    pub fn encoder_weight_bytes(&self) -> f64 {
+        self.vision
+            .as_ref()
+            .map_or(0.0, |v| v.params * self.dtype_bytes as f64)
+    }
+    /// Prompt tokens `images` images add (0 for a text-only model).
+    pub fn image_tokens(&self, images: u32) -> u32 {
+        self.vision
+            .as_ref()
+            .map_or(0, |v| images.saturating_mul(v.image_tokens))
     }
     /// FLOPs of a whole request: prefill of `prompt`, then `output` decode steps.
     pub fn request_flops(&self, prompt: f64, output: f64) -> f64 {

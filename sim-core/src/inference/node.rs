@@ -26,6 +26,8 @@ pub struct Seq {
     pub first_step: u64,
     /// KV-cache bytes reserved for the whole sequence (prompt + output).
     pub kv_bytes: f64,
+    /// Images its prefill step encodes first (a vision-language model).
+    pub images: u32,
 }
 
 /// Limits of the batch.
@@ -57,7 +59,13 @@ impl Seq {
             output,
             first_step: 0,
             kv_bytes,
+            images: 0,
         }
+    }
+
+    /// The same sequence with `images` images to encode before its prefill.
+    pub fn with_images(self, images: u32) -> Seq {
+        Seq { images, ..self }
     }
 
     /// Tokens generated once the node has completed `steps` steps, for a
@@ -99,6 +107,8 @@ pub struct GpuNode {
     decode_context: u64,
     prefill_tokens: u64,
     prefill_tokens_sq: u64,
+    /// Images of the sequences being prefilled.
+    prefill_images: u64,
     /// The earliest step count at which a prefilled sequence finishes.
     next_finish: u64,
     /// The run of steps in progress (see [`GpuNode::run_length`]).
@@ -128,6 +138,7 @@ impl GpuNode {
             decode_context: 0,
             prefill_tokens: 0,
             prefill_tokens_sq: 0,
+            prefill_images: 0,
             next_finish: u64::MAX,
             run: Run::default(),
             busy: false,
@@ -202,6 +213,7 @@ impl GpuNode {
             self.kv_used += seq.kv_bytes;
             self.prefill_tokens += seq.prompt as u64;
             self.prefill_tokens_sq += seq.prompt as u64 * seq.prompt as u64;
+            self.prefill_images += seq.images as u64;
             admitted.push(seq.slot);
             self.active.push(seq);
         }
@@ -267,6 +279,7 @@ impl GpuNode {
             prefill_seqs: (self.active.len() - self.prefilled) as f64,
             decode_seqs: self.decode_seqs as f64,
             decode_context: self.decode_context as f64,
+            images: self.prefill_images as f64,
         }
     }
 
@@ -284,7 +297,11 @@ impl GpuNode {
             self.next_finish = self.next_finish.min(s.finish_step());
         }
         self.prefilled = self.active.len();
-        (self.prefill_tokens, self.prefill_tokens_sq) = (0, 0);
+        (
+            self.prefill_tokens,
+            self.prefill_tokens_sq,
+            self.prefill_images,
+        ) = (0, 0, 0);
         if self.steps >= self.next_finish {
             self.account(now);
             let (steps, mut kv_freed, mut context_freed, mut next) = (self.steps, 0.0, 0, u64::MAX);

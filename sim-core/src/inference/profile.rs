@@ -288,6 +288,7 @@ impl StackShape {
             ffn: self.ffn,
             vocab: 0,
             dtype_bytes: 4,
+            vision: None,
         }
     }
 
@@ -300,6 +301,7 @@ impl StackShape {
             prefill_seqs: s,
             decode_seqs: self.decode_seqs as f64,
             decode_context: self.decode_seqs as f64 * self.decode_context as f64,
+            images: 0.0,
         }
     }
 

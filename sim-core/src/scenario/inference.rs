@@ -143,6 +143,22 @@ pub(super) fn check_own_catalogue(
                 ),
             );
         }
+        if let Some(v) = &m.vision
+            && !(v.params.is_finite()
+                && v.params > 0.0
+                && v.layers > 0
+                && v.hidden > 0
+                && v.patches > 0
+                && v.image_tokens > 0)
+        {
+            return err(
+                vec![Key("models")],
+                format!(
+                    "model {name:?}: vision params, layers, hidden, patches and image_tokens \
+                     must be > 0"
+                ),
+            );
+        }
     }
     for (name, h) in hardware {
         if !(h.peak_tflops > 0.0 && h.mem_bw_gbps > 0.0 && h.mem_gb > 0.0) {

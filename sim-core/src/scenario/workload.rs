@@ -39,6 +39,15 @@ pub(super) fn check_workload(
                 ),
             );
         }
+        if st.images.is_some() && cat.model(&st.model).is_some_and(|m| m.vision.is_none()) {
+            return err(
+                at("images"),
+                format!(
+                    "model {:?} takes no images (it has no `vision` encoder)",
+                    st.model
+                ),
+            );
+        }
         let serving: Vec<&GpuGroup> = gpu_nodes.iter().filter(|g| g.model == st.model).collect();
         if serving.is_empty() && !replicated {
             return err(
@@ -89,9 +98,11 @@ pub(super) fn check_workload(
             _ => {}
         }
         for (key, d) in [
-            ("prompt_tokens", &st.prompt_tokens),
-            ("output_tokens", &st.output_tokens),
+            ("prompt_tokens", Some(&st.prompt_tokens)),
+            ("output_tokens", Some(&st.output_tokens)),
+            ("images", st.images.as_ref()),
         ] {
+            let Some(d) = d else { continue };
             let path = |k: &'static str| vec![Key("workload"), Idx(i), Key(key), Key(k)];
             if d.kind != TokenKind::Uniform && !(d.mean.is_finite() && d.mean >= 1.0) {
                 return err(path("mean"), format!("must be ≥ 1, got {}", d.mean));

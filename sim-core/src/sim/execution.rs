@@ -43,6 +43,7 @@ pub(super) struct BlockRequest {
     pub stream: u16,
     pub prompt: u32,
     pub output: u32,
+    pub images: u32,
 }
 
 /// What executing one block costs one hardware class.
@@ -153,7 +154,8 @@ impl Execution {
                 let mut ok = true;
                 for r in requests {
                     ok &= fits(r.stream, (r.prompt + r.output) as f64);
-                    total = total + self.latency[class][r.stream as usize].solo(r.prompt, r.output);
+                    total = total
+                        + self.latency[class][r.stream as usize].solo(r.prompt, r.output, r.images);
                 }
                 ok.then(|| SimDuration::from_secs_f64(total.as_secs_f64() * slow))
             }
@@ -183,11 +185,13 @@ impl Execution {
             let lat = &self.latency[class][s as usize];
             let p: f64 = batch.iter().map(|r| r.prompt as f64).sum();
             let p2: f64 = batch.iter().map(|r| (r.prompt as f64).powi(2)).sum();
+            let images: f64 = batch.iter().map(|r| r.images as f64).sum();
             total += lat
                 .step(&StepWork {
                     prefill_tokens: p,
                     prefill_tokens_sq: p2,
                     prefill_seqs: batch.len() as f64,
+                    images,
                     ..Default::default()
                 })
                 .as_secs_f64();

@@ -26,8 +26,11 @@ pub(super) struct Request {
     stream: u16,
     node: u16,
     mode: Mode,
+    /// Prompt tokens of the language model, image tokens included.
     prompt: u32,
     output: u32,
+    /// Images the model encodes (a vision-language model's stream).
+    images: u32,
     honest: bool,
     submitted: SimTime,
     started: Option<SimTime>,
@@ -61,6 +64,7 @@ impl Request {
             mode,
             prompt,
             output,
+            images: 0,
             honest,
             submitted,
             started: None,
@@ -537,21 +541,20 @@ impl Simulation {
         inf.submitted += 1;
         let st = &inf.streams[stream as usize].cfg;
         let mut r = inf.draws.at(&[id]);
-        let prompt = st.prompt_tokens.sample(&mut r);
+        let text = st.prompt_tokens.sample(&mut r);
         let output = st.output_tokens.sample(&mut r);
         let mode = st.modes.sample(&mut r);
+        // Drawn after the rest, and only for a stream with images: the
+        // draws of text-only streams are those they always were.
+        let images = st.images.as_ref().map_or(0, |d| d.sample(&mut r));
+        let model = &inf.streams[stream as usize].model;
+        let prompt = text.saturating_add(model.image_tokens(images));
         if self.exec.replicated {
             // Every validator executes it: a transaction, no GPU node.
-            let slot = inf.alloc(Request::new(
-                id,
-                stream,
-                u16::MAX,
-                mode,
-                prompt,
-                output,
-                true,
-                self.now,
-            ));
+            let slot = inf.alloc(Request {
+                images,
+                ..Request::new(id, stream, u16::MAX, mode, prompt, output, true, self.now)
+            });
             self.schedule_abandon(slot, id, timeout);
             let inf = &mut self.inf;
             let bytes =
@@ -570,7 +573,10 @@ impl Simulation {
             return;
         };
         let honest = rng::unit_f64(&mut r) >= inf.meta[node as usize].dishonest;
-        let request = Request::new(id, stream, node, mode, prompt, output, honest, self.now);
+        let request = Request {
+            images,
+            ..Request::new(id, stream, node, mode, prompt, output, honest, self.now)
+        };
         if inf.gpus[node as usize].queue_full() {
             // Refused at admission (`gpu_nodes.max_queue`): a row, no slot.
             inf.rejected += 1;
@@ -581,7 +587,8 @@ impl Simulation {
         }
         let kv_bytes = (prompt + output) as f64 * inf.meta[node as usize].kv_bytes_per_token;
         let slot = inf.alloc(request);
-        inf.gpus[node as usize].enqueue(self.now, Seq::new(slot, prompt, output, kv_bytes));
+        let seq = Seq::new(slot, prompt, output, kv_bytes).with_images(images);
+        inf.gpus[node as usize].enqueue(self.now, seq);
         inf.note_load(node);
         self.schedule_abandon(slot, id, timeout);
         self.kick_gpu(node);
@@ -814,9 +821,9 @@ impl Simulation {
             let inf = &mut self.inf;
             let r = inf.requests[slot as usize].as_mut().expect("live request");
             r.proof_started = Some(now);
-            let flops = inf.streams[r.stream as usize]
-                .model
-                .request_flops(r.prompt as f64, r.output as f64);
+            let model = &inf.streams[r.stream as usize].model;
+            let flops = model.request_flops(r.prompt as f64, r.output as f64)
+                + model.encoder_flops(r.images as f64);
             let d = inf.provers.proof_time(flops);
             self.queue.push(now + d, Event::ProofDone { slot, id });
         }
@@ -918,6 +925,7 @@ impl Simulation {
             stream: r.stream,
             prompt: r.prompt,
             output: r.output,
+            images: r.images,
         })
     }
 
@@ -927,8 +935,9 @@ impl Simulation {
             return;
         };
         r.settled = Some(now);
-        let (mode, honest, node, prompt, output, stream) =
-            (r.mode, r.honest, r.node, r.prompt, r.output, r.stream);
+        let (mode, honest, node, prompt, output, images, stream) = (
+            r.mode, r.honest, r.node, r.prompt, r.output, r.images, r.stream,
+        );
         self.econ.on_settled(stream, node, prompt, output);
         match mode {
             // The attestation is checked on chain now: a wrong result fails it
@@ -950,7 +959,9 @@ impl Simulation {
                 let sampled = rng::unit_f64(&mut self.inf.draws.at(&[id, 2]))
                     < self.inf.verification.vanilla_reexecution_rate;
                 if sampled {
-                    let d = self.inf.meta[node as usize].latency.solo(prompt, output);
+                    let d = self.inf.meta[node as usize]
+                        .latency
+                        .solo(prompt, output, images);
                     self.queue.push(now + d, Event::ReexecDone { slot, id });
                 }
             }
@@ -1031,6 +1042,7 @@ impl Simulation {
             node: r.node,
             prompt_tokens: r.prompt,
             output_tokens: r.output,
+            images: r.images,
             submitted_s: r.submitted.as_secs_f64(),
             started_s: s(r.started),
             first_token_s: s(r.first_token),
