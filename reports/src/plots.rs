@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use polars::prelude::*;
 
 use sim_core::records::RequestRecord;
@@ -179,6 +180,85 @@ fn tick(v: f64, range: f64) -> String {
     if s == "-0" { "0".into() } else { s }
 }
 
+/// Ticks for a log axis over [lo, hi] (values, not logs): 1, 2 and 5 times
+/// the powers of ten, so a reader sees round numbers; where fewer than three
+/// of them fall in the range, every 1–9 times a power of ten; where still
+/// fewer than two, the two ends.
+pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo > 0.0 && hi > lo && hi.is_finite()) {
+        return Vec::new();
+    }
+    let within = |mantissas: &[f64]| -> Vec<f64> {
+        let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        (k0..=k1)
+            .flat_map(|k| mantissas.iter().map(move |m| round_sig(m * 10f64.powi(k))))
+            .filter(|&v| v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9))
+            .collect()
+    };
+    let ticks = within(&[1.0, 2.0, 5.0]);
+    if ticks.len() >= 3 {
+        return ticks;
+    }
+    let ticks = within(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    if ticks.len() >= 2 {
+        return ticks;
+    }
+    vec![round_sig(lo), round_sig(hi)]
+}
+
+/// About six ticks for a linear axis over [lo, hi], a step of 1, 2 or 5
+/// times a power of ten.
+pub fn linear_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if !(hi > lo && lo.is_finite() && hi.is_finite()) {
+        return Vec::new();
+    }
+    // The smallest step of 1, 2 or 5 times a power of ten that gives at
+    // most eight ticks.
+    let p = 10f64.powf(((hi - lo) / 10.0).log10().floor());
+    let count = |st: f64| (hi / st).floor() - (lo / st).ceil() + 1.0;
+    let step = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|&st| count(st) <= 8.0)
+        .unwrap_or(100.0 * p);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last)
+        .map(|i| round_sig(i as f64 * step))
+        .map(|v| if v == 0.0 { 0.0 } else { v })
+        .collect()
+}
+
+/// `v` to 12 significant digits: 0.30000000000000004 is 0.3 again.
+fn round_sig(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(11 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
+/// A tick value as a plain number: no exponent, no trailing zeros, at most
+/// four significant digits below 1 (0.002, 0.5, 2, 5000, 1.5).
+pub fn plain(v: f64) -> String {
+    let v = round_sig(v);
+    let a = v.abs();
+    let s = if a == 0.0 {
+        "0".to_string()
+    } else if a >= 1.0 {
+        format!("{v:.3}")
+    } else {
+        let decimals = (3 - a.log10().floor() as i32).clamp(1, 12) as usize;
+        format!("{v:.decimals$}")
+    };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".into() } else { s }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Style {
     Lines,
@@ -311,18 +391,15 @@ fn trust_gap_cdf(bins: &[(&str, LogBins)]) -> Result<Plot, ReportError> {
             .margin_right(40)
             .x_label_area_size(50)
             .y_label_area_size(80)
-            .build_cartesian_2d((lo..hi).log_scale(), 0f64..1.0)
+            .build_cartesian_2d(
+                (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
+                0f64..1.0,
+            )
             .map_err(plot_err)?;
         chart
             .configure_mesh()
             .x_desc("trust gap = finalised − delivered (s, log scale)")
-            .x_label_formatter(&|v| {
-                if *v >= 1.0 {
-                    format!("{v:.0}")
-                } else {
-                    format!("{v:.2}")
-                }
-            })
+            .x_label_formatter(&|v| plain(*v))
             .y_desc("fraction of finalised requests")
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
@@ -1152,17 +1229,41 @@ pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, ReportError> {
 }
 
 /// One named series of (x, y) points for a panel, drawn as a line with
-/// markers: `solid` lines and filled circles, or thin lines and crosses.
+/// markers: `solid` lines and filled circles, or thin lines and crosses; on
+/// a categorical x axis, markers only (categories are not a line).
 pub struct PanelSeries {
     pub name: String,
     pub colour: usize,
     pub solid: bool,
     pub points: Vec<(f64, f64)>,
+    /// 95 % half-widths over seeds, one per point (empty, or `None`: no
+    /// interval drawn).
+    pub ci: Vec<Option<f64>>,
+    /// For a point a log axis cannot show (0 or below), the word drawn at
+    /// the axis floor instead (e.g. `"halted"`), one per point (empty, or
+    /// `None`: "0").
+    pub notes: Vec<Option<String>>,
+}
+
+impl PanelSeries {
+    /// A series with neither intervals nor notes.
+    pub fn new(name: String, colour: usize, solid: bool, points: Vec<(f64, f64)>) -> PanelSeries {
+        PanelSeries {
+            name,
+            colour,
+            solid,
+            points,
+            ci: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
 }
 
 /// Small charts side by side sharing an x axis (a 2 × 3 grid): `charts`
-/// are (title, log y axis, series). A log axis plots log10 of the values
-/// (non-positive values are left out) with labels in the original units.
+/// are (title, log y axis, series). A log axis plots log10 of the values,
+/// ticked at 1, 2 and 5 times powers of ten and labelled in the original
+/// units; a value it cannot show (0 or below) is drawn at its floor as a
+/// triangle with a word, not left out.
 pub fn panel(
     title: &str,
     x_desc: &str,
@@ -1171,7 +1272,53 @@ pub fn panel(
     panel_with_labels(title, x_desc, &[], charts)
 }
 
-/// [`panel`] with names for the x positions 0, 1, 2, … (categories).
+/// A linear f64 axis ticked at the given values only (plotters' own
+/// key points are evenly spaced in the coordinate: on a log10 axis they
+/// fall at 10^0.3 = 1.995 and the like).
+struct Ticked {
+    inner: plotters::coord::types::RangedCoordf64,
+    keys: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(range: std::ops::Range<f64>, keys: Vec<f64>) -> Ticked {
+        Ticked {
+            inner: range.into(),
+            keys,
+        }
+    }
+}
+
+impl Ranged for Ticked {
+    type FormatOption = plotters::coord::ranged1d::NoDefaultFormatting;
+    type ValueType = f64;
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+    fn key_points<H: plotters::coord::ranged1d::KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.keys.clone()
+        }
+    }
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+impl plotters::coord::ranged1d::ValueFormatter<f64> for Ticked {
+    fn format(value: &f64) -> String {
+        plain(*value)
+    }
+}
+
+/// One series' points as a chart draws them: shown points (x, y′, interval
+/// ends) and the points at the floor (x, note).
+type Placed = (Vec<(f64, f64, Option<(f64, f64)>)>, Vec<(f64, String)>);
+
+/// [`panel`] with names for the x positions 0, 1, 2, … (categories): each
+/// series' markers side by side within its category, with its intervals.
 pub fn panel_with_labels(
     title: &str,
     x_desc: &str,
@@ -1179,6 +1326,7 @@ pub fn panel_with_labels(
     charts: &[(String, bool, Vec<PanelSeries>)],
 ) -> Result<String, ReportError> {
     let size = (1500u32, 900u32);
+    let categorical = !x_labels.is_empty();
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
@@ -1193,39 +1341,73 @@ pub fn panel_with_labels(
                     Some(y)
                 }
             };
-            let pts: Vec<Vec<(f64, f64)>> = series
+            let n = series.len().max(1) as f64;
+            let placed: Vec<Placed> = series
                 .iter()
-                .map(|s| {
-                    s.points
-                        .iter()
-                        .filter_map(|&(x, y)| Some((x, tf(y)?)))
-                        .collect()
+                .enumerate()
+                .map(|(j, s)| {
+                    let dx = if categorical {
+                        (j as f64 - (n - 1.0) / 2.0) * (0.6 / n)
+                    } else {
+                        0.0
+                    };
+                    let (mut shown, mut floor) = (Vec::new(), Vec::new());
+                    for (i, &(x, y)) in s.points.iter().enumerate() {
+                        let Some(ty) = tf(y) else {
+                            let note = s.notes.get(i).cloned().flatten();
+                            floor.push((x + dx, note.unwrap_or_else(|| "0".into())));
+                            continue;
+                        };
+                        let ci = s.ci.get(i).copied().flatten().map(|c| {
+                            let lo = tf(y - c).unwrap_or(ty);
+                            (lo, tf(y + c).unwrap_or(ty))
+                        });
+                        shown.push((x + dx, ty, ci));
+                    }
+                    (shown, floor)
                 })
                 .collect();
-            let (x0, x1) = if x_labels.is_empty() {
-                span(pts.iter().flatten().map(|p| p.0), (0.0, 1.0))
-            } else {
+            let xs = placed
+                .iter()
+                .flat_map(|(p, f)| p.iter().map(|q| q.0).chain(f.iter().map(|q| q.0)));
+            let (x0, x1) = if categorical {
                 (-0.5, x_labels.len() as f64 - 0.5)
+            } else {
+                span(xs, (0.0, 1.0))
             };
-            let (y0, y1) = span(pts.iter().flatten().map(|p| p.1), (0.0, 1.0));
+            let ys = placed.iter().flat_map(|(p, _)| {
+                p.iter()
+                    .flat_map(|q| [Some(q.1), q.2.map(|c| c.0), q.2.map(|c| c.1)])
+                    .flatten()
+            });
+            let (mut y0, y1) = span(ys, (0.0, 1.0));
+            let any_floor = placed.iter().any(|(_, f)| !f.is_empty());
+            if any_floor {
+                // Room at the bottom for the floor's markers and words.
+                y0 -= 0.12 * (y1 - y0);
+            }
+            let keys: Vec<f64> = if *log {
+                log_ticks(10f64.powf(y0), 10f64.powf(y1))
+                    .into_iter()
+                    .map(f64::log10)
+                    .collect()
+            } else {
+                linear_ticks(y0, y1)
+            };
             let mut chart = ChartBuilder::on(area)
                 .caption(name, (FONT, 18))
                 .margin(10)
                 .x_label_area_size(36)
                 .y_label_area_size(64)
-                .build_cartesian_2d(x0..x1, y0..y1)
+                .build_cartesian_2d(x0..x1, Ticked::new(y0..y1, keys))
                 .map_err(plot_err)?;
-            let yr = y1 - y0;
             chart
                 .configure_mesh()
                 .x_desc(x_desc)
-                .x_labels(if x_labels.is_empty() {
-                    10
-                } else {
-                    x_labels.len() + 1
-                })
+                .max_light_lines(0)
+                .x_labels(if categorical { x_labels.len() + 1 } else { 10 })
                 .x_label_formatter(&|v| {
-                    if x_labels.is_empty() {
+                    if !categorical {
                         tick(*v, x1 - x0)
                     } else if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
                         x_labels
@@ -1238,21 +1420,26 @@ pub fn panel_with_labels(
                 })
                 .y_label_formatter(&|v| {
                     if *log {
-                        si(10f64.powf(*v))
+                        plain(10f64.powf(*v))
                     } else {
-                        tick(*v, yr)
+                        plain(*v)
                     }
                 })
                 .label_style((FONT, 13))
                 .axis_desc_style((FONT, 14))
                 .draw()
                 .map_err(plot_err)?;
-            for (s, p) in series.iter().zip(&pts) {
+            let floor_y = y0 + 0.04 * (y1 - y0);
+            for (s, (shown, floor)) in series.iter().zip(&placed) {
                 let c = PALETTE[s.colour % PALETTE.len()];
                 let width = if s.solid { 3 } else { 1 };
-                let drawn = chart
-                    .draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(width)))
-                    .map_err(plot_err)?;
+                let line: Vec<(f64, f64)> = shown.iter().map(|q| (q.0, q.1)).collect();
+                let drawn = if categorical {
+                    chart.draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                } else {
+                    chart.draw_series(LineSeries::new(line.iter().copied(), c.stroke_width(width)))
+                }
+                .map_err(plot_err)?;
                 if k == 0 {
                     let solid = s.solid;
                     drawn.label(s.name.as_str()).legend(move |(x, y)| {
@@ -1262,13 +1449,46 @@ pub fn panel_with_labels(
                         )
                     });
                 }
+                for &(x, _, ci) in shown {
+                    if let Some((lo, hi)) = ci {
+                        let cap = 0.08 / n.max(2.0);
+                        chart
+                            .draw_series([
+                                PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(2)),
+                                PathElement::new(
+                                    vec![(x - cap, lo), (x + cap, lo)],
+                                    c.stroke_width(2),
+                                ),
+                                PathElement::new(
+                                    vec![(x - cap, hi), (x + cap, hi)],
+                                    c.stroke_width(2),
+                                ),
+                            ])
+                            .map_err(plot_err)?;
+                    }
+                }
                 if s.solid {
                     chart
-                        .draw_series(p.iter().map(|&q| Circle::new(q, 4, c.filled())))
+                        .draw_series(line.iter().map(|&q| Circle::new(q, 4, c.filled())))
                         .map_err(plot_err)?;
                 } else {
                     chart
-                        .draw_series(p.iter().map(|&q| Cross::new(q, 5, c.stroke_width(2))))
+                        .draw_series(line.iter().map(|&q| Cross::new(q, 5, c.stroke_width(2))))
+                        .map_err(plot_err)?;
+                }
+                for (x, note) in floor {
+                    chart
+                        .draw_series([TriangleMarker::new((*x, floor_y), 6, c.filled())])
+                        .map_err(plot_err)?;
+                    chart
+                        .draw_series([Text::new(
+                            note.clone(),
+                            (*x, floor_y + 0.03 * (y1 - y0)),
+                            (FONT, 12)
+                                .into_font()
+                                .color(&c)
+                                .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                        )])
                         .map_err(plot_err)?;
                 }
             }
@@ -1286,21 +1506,6 @@ pub fn panel_with_labels(
         root.present().map_err(plot_err)?;
     }
     Ok(out)
-}
-
-/// 0.0123 → "0.012", 1500 → "1.5k": short labels for a log axis.
-fn si(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1e6 {
-        format!("{:.3}M", v / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.3}k", v / 1e3)
-    } else if a >= 1.0 {
-        format!("{v:.3}")
-    } else {
-        format!("{v:.2e}")
-    }
-    .replace(".000", "")
 }
 
 #[cfg(test)]
@@ -1412,5 +1617,88 @@ mod tests {
         assert_eq!(cdf.last().unwrap().1, 1.0);
         assert_eq!(cdf[0].1, 0.0, "starts from zero");
         assert!(cdf[1].0 >= 0.5 && cdf[1].0 < 0.5 * 1.04 && cdf[0].0 < 0.5);
+    }
+
+    /// Log ticks by hand: 1-2-5 over the range; 1–9 where 1-2-5 gives
+    /// fewer than three; the ends where even that gives fewer than two.
+    #[test]
+    fn log_ticks_are_round_numbers() {
+        assert_eq!(log_ticks(0.8, 30.0), [1.0, 2.0, 5.0, 10.0, 20.0]);
+        assert_eq!(log_ticks(0.003, 0.2), [0.005, 0.01, 0.02, 0.05, 0.1, 0.2]);
+        assert_eq!(log_ticks(3.0, 9.0), [3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        assert_eq!(log_ticks(1.1, 1.9), [1.1, 1.9]);
+        assert!(log_ticks(0.0, 1.0).is_empty());
+    }
+
+    #[test]
+    fn linear_ticks_step_by_1_2_5() {
+        assert_eq!(linear_ticks(0.0, 1.0), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        assert_eq!(linear_ticks(-3.0, 47.0), [0.0, 10.0, 20.0, 30.0, 40.0]);
+        assert_eq!(
+            linear_ticks(-0.35, 0.35),
+            [-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3]
+        );
+    }
+
+    #[test]
+    fn plain_numbers_have_no_exponent() {
+        for (v, s) in [
+            (0.002, "0.002"),
+            (0.5, "0.5"),
+            (2.0, "2"),
+            (5000.0, "5000"),
+            (1.5, "1.5"),
+            (0.1 + 0.2, "0.3"),
+            (10f64.powf(20f64.log10()), "20"),
+            (0.0, "0"),
+            (-0.25, "-0.25"),
+        ] {
+            assert_eq!(plain(v), s, "{v}");
+        }
+    }
+
+    /// A log panel labels its axis with the 1-2-5 ticks as plain numbers
+    /// (not 8.91e-1 or 1.995), and a 0 it cannot show is written at the
+    /// floor with its note; a categorical panel draws each series' interval.
+    #[test]
+    fn panel_axes_and_floor_notes() {
+        let series = vec![PanelSeries {
+            notes: vec![None, None, Some("halted".into())],
+            ..PanelSeries::new(
+                "a".into(),
+                0,
+                true,
+                vec![(1.0, 0.9), (2.0, 30.0), (3.0, 0.0)],
+            )
+        }];
+        let svg = panel("t", "x", &[("c".into(), true, series)]).unwrap();
+        // The words of every <text> element.
+        let texts = |svg: &str| -> Vec<String> {
+            svg.split("</text>")
+                .filter_map(|t| t.rsplit('>').next())
+                .map(|t| t.trim().to_string())
+                .collect()
+        };
+        let words = texts(&svg);
+        for label in ["1", "2", "5", "10", "20", "halted"] {
+            assert!(
+                words.iter().any(|w| w == label),
+                "{label} missing: {words:?}"
+            );
+        }
+        assert!(
+            !words
+                .iter()
+                .any(|w| w.contains("e-") || w.contains("1.995")),
+            "{words:?}"
+        );
+        let bars = vec![PanelSeries {
+            ci: vec![Some(0.5), None],
+            ..PanelSeries::new("d".into(), 1, true, vec![(0.0, 2.0), (1.0, 3.0)])
+        }];
+        let labels = ["none".to_string(), "price ×0.2".to_string()];
+        let svg = panel_with_labels("t", "shock", &labels, &[("c".into(), false, bars)]).unwrap();
+        let words = texts(&svg);
+        assert!(words.iter().any(|w| w == "none") && words.iter().any(|w| w == "price ×0.2"));
     }
 }

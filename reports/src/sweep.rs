@@ -391,17 +391,20 @@ fn architecture_panel(
         ("cost.usd_per_1k_requests", "USD per 1,000 requests", true),
         ("consensus.halts", "share of runs that halted", false),
     ];
+    // A run that halted shows 0 on a log axis: the panel writes "halted" there.
+    let halts = column_f64(pts, "consensus.halts.mean");
     let mut charts = Vec::new();
     for (metric, label, log) in measures {
         let ys = column_f64(pts, &format!("{metric}.mean"));
+        let cis = column_f64(pts, &format!("{metric}.ci95"));
         let series = keys
             .iter()
             .map(|(a, m)| {
-                let mut points: Vec<(f64, f64)> = (0..pts.height())
+                let mut rows: Vec<(f64, f64, usize)> = (0..pts.height())
                     .filter(|&i| archs[i] == *a && models[i] == *m)
-                    .filter_map(|i| Some((xs[i]?, ys[i]?)))
+                    .filter_map(|i| Some((xs[i]?, ys[i]?, i)))
                     .collect();
-                points.sort_by(|p, q| p.0.total_cmp(&q.0));
+                rows.sort_by(|p, q| p.0.total_cmp(&q.0));
                 let name = if m.is_empty() {
                     a.clone()
                 } else {
@@ -411,7 +414,12 @@ fn architecture_panel(
                     name,
                     colour: model_names.iter().position(|x| *x == m).unwrap_or(0),
                     solid: a == "decoupled",
-                    points,
+                    points: rows.iter().map(|r| (r.0, r.1)).collect(),
+                    ci: rows.iter().map(|r| cis[r.2]).collect(),
+                    notes: rows
+                        .iter()
+                        .map(|r| halts[r.2].is_some_and(|h| h > 0.0).then(|| "halted".into()))
+                        .collect(),
                 }
             })
             .collect();
@@ -500,28 +508,37 @@ fn design_panel(
     let mut charts = Vec::new();
     for (metric, label, log) in measures {
         let ys = column_f64(pts, &format!("{metric}.mean"));
+        let cis = column_f64(pts, &format!("{metric}.ci95"));
         let series = names
             .iter()
             .enumerate()
             .map(|(c, d)| {
-                let mut points: Vec<(f64, f64)> = (0..pts.height())
+                let mut rows: Vec<(f64, f64, usize)> = (0..pts.height())
                     .filter(|&i| designs[i] == **d)
                     .filter_map(|i| {
-                        Some((labels.iter().position(|l| *l == shock(i))? as f64, ys[i]?))
+                        Some((
+                            labels.iter().position(|l| *l == shock(i))? as f64,
+                            ys[i]?,
+                            i,
+                        ))
                     })
                     .collect();
-                points.sort_by(|p, q| p.0.total_cmp(&q.0));
+                rows.sort_by(|p, q| p.0.total_cmp(&q.0));
                 PanelSeries {
-                    name: (*d).clone(),
-                    colour: c,
-                    solid: true,
-                    points,
+                    ci: rows.iter().map(|r| cis[r.2]).collect(),
+                    ..PanelSeries::new(
+                        (*d).clone(),
+                        c,
+                        true,
+                        rows.iter().map(|r| (r.0, r.1)).collect(),
+                    )
                 }
             })
             .collect();
         charts.push((label.to_string(), log, series));
     }
-    let title = "Economic designs through the same shock (mean over seeds)".to_string();
+    let title =
+        "Economic designs through the same shock (mean over seeds, 95 % interval)".to_string();
     let svg = panel_with_labels(&title, "shock", &labels, &charts)?;
     Ok(Some(Plot {
         name: "sweep_design_panel".into(),
