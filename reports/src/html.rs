@@ -72,6 +72,7 @@ const HEADLINE: &[(&str, &str)] = &[
     ),
     ("economics.burned", "burned (base units)"),
     ("economics.minted", "minted (base units)"),
+    ("requests.delivered_per_s", "requests delivered per second"),
     ("requests.finalised_per_s", "requests finalised per second"),
     (
         "requests.time_to_finality_s.p50",

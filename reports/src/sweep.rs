@@ -369,18 +369,18 @@ fn architecture_panel(
     model_names.dedup();
     let measures = [
         (
+            "requests.delivered_per_s",
+            "requests/s delivered to users",
+            true,
+        ),
+        (
             "requests.finalised_per_s",
-            "sustained requests/s (finalised)",
+            "requests/s final within the run",
             true,
         ),
         (
             "consensus.block_interval_s.p50",
             "block interval p50 (s)",
-            true,
-        ),
-        (
-            "consensus.block_interval_s.p99",
-            "block interval p99 (s)",
             true,
         ),
         (

@@ -102,7 +102,12 @@ pub struct RequestCounts {
     pub abandoned_in_service: u64,
     /// The most requests in flight at once (`limits.max_in_flight` bounds it).
     pub peak_in_flight: u64,
-    /// Finalised requests per second of simulated time: sustained throughput.
+    /// Delivered requests (results to their users) per second of simulated
+    /// time: what the GPU side served, whether or not final by the end.
+    pub delivered_per_s: f64,
+    /// Finalised requests per second of simulated time: sustained throughput
+    /// of final results (a request whose challenge window outlasts the run
+    /// is delivered but not counted here).
     pub finalised_per_s: f64,
     /// Submitted → finalised, per finalised request.
     pub time_to_finality_s: Distribution,

@@ -1116,6 +1116,7 @@ impl Simulation {
             abandoned: inf.abandoned,
             abandoned_in_service: inf.abandoned_in_service,
             peak_in_flight: inf.peak_in_flight,
+            delivered_per_s: inf.delivered as f64 / duration.as_secs_f64(),
             finalised_per_s: inf.finalised as f64 / duration.as_secs_f64(),
             time_to_finality_s: inf.finality_s.distribution(),
         };
