@@ -4,6 +4,8 @@
 
 use thiserror::Error;
 
+pub use crate::slashing::SlashTo;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AccountId(pub u32);
 
@@ -27,13 +29,6 @@ pub enum LedgerError {
         expected: u128,
         actual: u128,
     },
-}
-
-/// Where slashed stake goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SlashTo {
-    Burn,
-    Account(AccountId),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -135,11 +130,12 @@ impl Ledger {
         Ok(())
     }
 
-    /// Takes `ppm` parts per million of `a`'s bonded stake (rounded down),
-    /// burning it or crediting it to an account. Returns the amount.
+    /// Takes `ppm` parts per million of `a`'s bonded stake (rounded down,
+    /// `slashing::slash_amount`), burning it or crediting it to an account.
+    /// Returns the amount.
     pub fn slash(&mut self, a: AccountId, ppm: u64, to: SlashTo) -> Result<u64, LedgerError> {
         let stake = self.bonded[a.0 as usize];
-        let amount = crate::ppm_of(stake, ppm.min(1_000_000));
+        let amount = crate::slashing::slash_amount(stake, ppm);
         if let SlashTo::Account(t) = to {
             self.balances[t.0 as usize]
                 .checked_add(amount)

@@ -1,7 +1,7 @@
 //! The economics settings of a scenario (`[economics]`). The ledger and the
-//! policies themselves live in the `economics` crate; `sim/economy.rs`
-//! applies them as blocks commit. Defaults and their sources are in
-//! `scenarios/SOURCES.md`.
+//! policies themselves (fee splits, EIP-1559, emission, slashing) live in the
+//! `economics` crate; `sim/economy.rs` applies them as blocks commit.
+//! Defaults and their sources are in `scenarios/SOURCES.md`.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::SimDuration;
 
-/// Where users' inference fees go (issue #12's economic designs).
+/// Tokens to base units and fractions to parts per million (in the
+/// `economics` crate; re-exported for this path).
+pub use economics::{to_base_units, to_ppm};
+
+/// Where users' inference fees go (issue #12's economic designs; the
+/// split itself is `economics::designs`).
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Design {
@@ -23,6 +28,16 @@ pub enum Design {
     /// Inference fees go to the validators (pro rata to bonded stake), who
     /// pass `validator_gpu_share` of each on to the GPU node that served it.
     FeesToValidators,
+}
+
+impl From<Design> for economics::Design {
+    fn from(d: Design) -> economics::Design {
+        match d {
+            Design::Dual => economics::Design::Dual,
+            Design::Single => economics::Design::Single,
+            Design::FeesToValidators => economics::Design::FeesToValidators,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -265,14 +280,4 @@ pub fn genesis_overflow(s: &crate::scenario::Scenario) -> Option<(&'static str, 
             u64::MAX as f64 / per_token
         ),
     ))
-}
-
-/// Tokens (f64, as written in scenarios) to base units.
-pub fn to_base_units(tokens: f64) -> u64 {
-    (tokens * economics::BASE_UNITS_PER_TOKEN as f64).round() as u64
-}
-
-/// A fraction in [0, 1] as parts per million.
-pub fn to_ppm(x: f64) -> u64 {
-    (x * 1e6).round() as u64
 }

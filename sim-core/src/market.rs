@@ -1,20 +1,16 @@
-//! The token's market price (issue #12, first part): an exogenous path
-//! (constant, or geometric Brownian motion from a seeded stream) or an
-//! endogenous rule in which the price responds to net issuance and to
-//! demand with configured elasticities. A modelling assumption to explore
-//! designs with, not a forecast.
+//! The market settings of a scenario (`[market]`, issue #12) and the token's
+//! price path: an exogenous path (constant, a trace, or geometric Brownian
+//! motion from a seeded stream) or an endogenous rule in which the price
+//! responds to net issuance and to demand with configured elasticities. A
+//! modelling assumption to explore designs with, not a forecast.
 //!
-//! The endogenous rule, per market interval of length Δt: with i the net
-//! issuance over the interval as a fraction of supply (minted − burned) and
-//! d the relative change of demand (requests in this interval over the
-//! previous one, minus 1),
-//!     P ← P · exp(−ε_issuance · i + ε_demand · d),
-//! so more tokens chasing the same demand lower the price and more demand
-//! raises it; zero elasticities keep it exactly constant.
-//!
-//! GPU operators, demand response and shocks are in `crate::sim::market`;
-//! the economic designs in `crate::sim::economy`.
+//! The models themselves (and the rules for shocks, demand and GPU
+//! operators) are the `economics` crate's (`economics::market`,
+//! `economics::operators`); `PricePath` holds the price and the seeded
+//! stream GBM draws from, and `crate::sim::market` applies it all at each
+//! market interval.
 
+use economics::market::{self, PriceModel};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -218,13 +214,34 @@ pub mod defaults {
     }
 }
 
-/// Seconds in a year of 365.25 days, for per-year rates.
-pub const SECONDS_PER_YEAR: f64 = 365.25 * 86_400.0;
+/// Seconds in a year of 365.25 days, for per-year rates (in the
+/// `economics` crate; re-exported for this path).
+pub use economics::market::SECONDS_PER_YEAR;
+
+impl MarketConfig {
+    /// The price model these settings describe.
+    pub fn price_model(&self) -> PriceModel {
+        match self.price {
+            PriceKind::Constant => PriceModel::Constant,
+            PriceKind::Gbm => PriceModel::Gbm {
+                drift: self.drift,
+                volatility: self.volatility,
+            },
+            PriceKind::Endogenous => PriceModel::Endogenous {
+                issuance_elasticity: self.issuance_elasticity,
+                demand_elasticity: self.demand_elasticity,
+            },
+            PriceKind::Trace => {
+                PriceModel::Trace(self.trace.iter().map(|&(t, p)| (t.0, p)).collect())
+            }
+        }
+    }
+}
 
 /// The price as it moves, one interval at a time.
 #[derive(Clone, Debug)]
 pub struct PricePath {
-    cfg: MarketConfig,
+    model: PriceModel,
     pub price: f64,
     rng: ChaCha8Rng,
 }
@@ -232,14 +249,16 @@ pub struct PricePath {
 impl PricePath {
     pub fn new(cfg: &MarketConfig, rng: ChaCha8Rng) -> PricePath {
         PricePath {
-            cfg: cfg.clone(),
+            model: cfg.price_model(),
             price: cfg.initial_price_usd,
             rng,
         }
     }
 
     /// Moves the price over `dt` to `now`, given the interval's net
-    /// issuance as a fraction of supply and the relative change of demand.
+    /// issuance as a fraction of supply and the relative change of demand
+    /// (`economics::market::next_price`; GBM draws one standard normal from
+    /// the path's stream, the other models none).
     pub fn step(
         &mut self,
         now: SimTime,
@@ -247,34 +266,22 @@ impl PricePath {
         net_issuance: f64,
         demand_change: f64,
     ) -> f64 {
-        let c = &self.cfg;
-        match c.price {
-            PriceKind::Constant => {}
-            PriceKind::Trace => {
-                if let Some(&(_, p)) = c.trace.iter().take_while(|r| r.0 <= now).last() {
-                    self.price = p;
-                }
-            }
-            PriceKind::Gbm => {
-                let t = dt.as_secs_f64() / SECONDS_PER_YEAR;
-                let z = rng::standard_normal(&mut self.rng);
-                self.price *= ((c.drift - 0.5 * c.volatility * c.volatility) * t
-                    + c.volatility * t.sqrt() * z)
-                    .exp();
-            }
-            PriceKind::Endogenous => {
-                let x = -c.issuance_elasticity * net_issuance + c.demand_elasticity * demand_change;
-                if x != 0.0 {
-                    self.price *= x.exp();
-                }
-            }
-        }
+        let stream = &mut self.rng;
+        self.price = market::next_price(
+            &self.model,
+            self.price,
+            now.0,
+            dt.as_secs_f64(),
+            net_issuance,
+            demand_change,
+            || rng::standard_normal(stream),
+        );
         self.price
     }
 
     /// A one-off move of the price (a shock).
     pub fn shock(&mut self, factor: f64) -> f64 {
-        self.price *= factor;
+        self.price = market::shocked_price(self.price, factor);
         self.price
     }
 

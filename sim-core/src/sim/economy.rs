@@ -1,15 +1,21 @@
 //! The token flows of a run, applied through the `economics` crate's ledger:
 //! inference fees (user → GPU node, prover fees), settlement fees (base fee
 //! burned, tip to the proposer) with EIP-1559's base-fee rule, emission to
-//! bonded stake, and slashing. The supply invariant is checked after every
-//! block; a violation stops the run (it is a bug).
+//! bonded stake, and slashing. How much goes where is the `economics`
+//! crate's (`designs`, `fees`, `emission`, `slashing`); this is the glue
+//! that calls it as events happen, moves the amounts on the ledger and keeps
+//! the run's totals. The supply invariant is checked after every block; a
+//! violation stops the run (it is a bug).
 
 use std::collections::BTreeSet;
 
-use economics::ledger::SlashTo as LedgerSlashTo;
-use economics::{AccountId, Emission, Ledger, next_base_fee, ppm_of, split_pro_rata};
+use economics::fees::{gas_target, inference_fee, settlement_fee, tx_gas};
+use economics::{
+    AccountId, Emission, Ledger, Offence, SlashPolicy, SlashTo as LedgerSlashTo, next_base_fee,
+    split_inference_fee,
+};
 
-use crate::economy::{Design, EconomicsConfig, FeeTiming, SlashTo, to_base_units, to_ppm};
+use crate::economy::{EconomicsConfig, FeeTiming, SlashTo, to_base_units, to_ppm};
 use crate::mempool::{Tx, TxKind};
 use crate::records::LedgerRecord;
 use crate::scenario::Scenario;
@@ -42,6 +48,7 @@ pub(super) struct Economy {
     pub base_fee: u64,
     gas_target: u64,
     emission: Emission,
+    slashing: SlashPolicy,
     slashed_validators: BTreeSet<u16>,
     pending_evidence: BTreeSet<u16>,
     last_row: Option<SimTime>,
@@ -107,10 +114,19 @@ impl Economy {
             .map(|(i, o)| (i * per_mtok, o * per_mtok))
             .collect();
         let genesis = ledger.supply();
+        let slashing = SlashPolicy {
+            fraud_ppm: to_ppm(cfg.slash_fraction_fraud),
+            double_sign_ppm: to_ppm(cfg.slash_fraction_double_sign),
+            to: match cfg.slash_to {
+                SlashTo::Burn => LedgerSlashTo::Burn,
+                SlashTo::Treasury => LedgerSlashTo::Account(treasury),
+            },
+        };
         Economy {
             base_fee: cfg.initial_base_fee,
-            gas_target: cfg.block_gas_limit / cfg.elasticity.max(1),
+            gas_target: gas_target(cfg.block_gas_limit, cfg.elasticity),
             emission: Emission::new((cfg.annual_inflation * 1e9).round() as u64, genesis),
+            slashing,
             cfg,
             ledger,
             users,
@@ -148,8 +164,7 @@ impl Economy {
         Tx {
             kind,
             bytes: bytes as u32,
-            // Saturating: a transaction whose gas passes u64 fits no block.
-            gas: (self.cfg.gas_per_byte.saturating_mul(bytes)).saturating_add(self.cfg.tx_base_gas),
+            gas: tx_gas(bytes, self.cfg.tx_base_gas, self.cfg.gas_per_byte),
             tip: self.cfg.tip_per_gas,
             max_fee: self.cfg.max_fee_per_gas,
             payer,
@@ -165,51 +180,43 @@ impl Economy {
         }
     }
 
-    /// Flow 1: the user pays the GPU node for a request.
+    /// Flow 1: the user pays for a request, and the design
+    /// (`economics::designs`) says who gets the fee.
     fn pay_inference(&mut self, stream: u16, gpu: u16, prompt: u32, output: u32) {
         let (pi, po) = self.prices[stream as usize];
-        let fee = ((pi * prompt as f64 + po * output as f64) * self.fee_scale).round() as u64;
+        let fee = inference_fee(pi, po, prompt, output, self.fee_scale);
         let user = self.users[stream as usize];
         if self.ledger.balance(user) < fee {
             self.payments_refused += 1;
             return;
         }
         self.user_fees_paid += fee as u128;
-        match self.cfg.design {
-            Design::Dual => {
-                self.ledger
-                    .transfer(user, self.gpus[gpu as usize], fee)
-                    .expect("balance checked");
-                self.fees_to_gpu_nodes += fee as u128;
-            }
-            Design::Single => {
-                self.ledger.burn(user, fee).expect("balance checked");
-                self.inference_fees_burned += fee as u128;
-            }
-            Design::FeesToValidators => {
-                let to_gpu = ppm_of(fee, to_ppm(self.cfg.validator_gpu_share));
-                self.ledger
-                    .transfer(user, self.gpus[gpu as usize], to_gpu)
-                    .expect("balance checked");
-                self.fees_to_gpu_nodes += to_gpu as u128;
-                let stake: Vec<u64> = self
-                    .validators
-                    .iter()
-                    .map(|&v| self.ledger.bonded(v))
-                    .collect();
-                let (shares, rest) = split_pro_rata(fee - to_gpu, &stake);
-                for (i, &x) in shares.iter().enumerate() {
-                    self.ledger
-                        .transfer(user, self.validators[i], x)
-                        .expect("balance checked");
-                }
-                self.ledger
-                    .transfer(user, self.treasury, rest)
-                    .expect("balance checked");
-                self.to_treasury += rest as u128;
-                self.fees_to_validators += (fee - to_gpu - rest) as u128;
-            }
+        let design = economics::Design::from(self.cfg.design);
+        let stakes: Vec<u64> = if design.pays_validators() {
+            self.validators
+                .iter()
+                .map(|&v| self.ledger.bonded(v))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let split = split_inference_fee(design, fee, to_ppm(self.cfg.validator_gpu_share), &stakes);
+        // The parts sum to the fee, which the user holds: none is refused.
+        let paid = "balance checked";
+        self.ledger
+            .transfer(user, self.gpus[gpu as usize], split.to_gpu)
+            .expect(paid);
+        for (&v, &x) in self.validators.iter().zip(&split.to_validators) {
+            self.ledger.transfer(user, v, x).expect(paid);
         }
+        self.ledger
+            .transfer(user, self.treasury, split.to_treasury)
+            .expect(paid);
+        self.ledger.burn(user, split.burned).expect(paid);
+        self.fees_to_gpu_nodes += split.to_gpu as u128;
+        self.fees_to_validators += split.to_validators.iter().map(|&x| x as u128).sum::<u128>();
+        self.to_treasury += split.to_treasury as u128;
+        self.inference_fees_burned += split.burned as u128;
     }
 
     pub(super) fn on_delivered(&mut self, stream: u16, gpu: u16, prompt: u32, output: u32) {
@@ -235,23 +242,21 @@ impl Economy {
         }
     }
 
-    fn slash(&mut self, account: AccountId, fraction: f64) {
-        let to = match self.cfg.slash_to {
-            SlashTo::Burn => LedgerSlashTo::Burn,
-            SlashTo::Treasury => LedgerSlashTo::Account(self.treasury),
-        };
+    /// Slashes `account` for `offence` by the policy (`economics::slashing`).
+    fn slash(&mut self, account: AccountId, offence: Offence) {
+        let p = self.slashing;
         let amount = self
             .ledger
-            .slash(account, to_ppm(fraction), to)
+            .slash(account, p.ppm(offence), p.to)
             .expect("slashing stays within the stake");
-        if self.cfg.slash_to == SlashTo::Treasury {
+        if let LedgerSlashTo::Account(_) = p.to {
             self.to_treasury += amount as u128;
         }
     }
 
     /// A GPU node's wrong result was caught.
     pub(super) fn on_fraud(&mut self, gpu: u16) {
-        self.slash(self.gpus[gpu as usize], self.cfg.slash_fraction_fraud);
+        self.slash(self.gpus[gpu as usize], Offence::Fraud);
     }
 
     /// A validator double-signed; the evidence goes into the next block.
@@ -280,26 +285,23 @@ impl Economy {
         for tx in txs {
             flows.gas_used += tx.gas;
             let payer = self.payer(tx.payer);
-            let base = base_fee.saturating_mul(tx.gas);
-            let tip = tx
-                .tip
-                .min(tx.max_fee.saturating_sub(base_fee))
-                .saturating_mul(tx.gas);
-            if self.ledger.balance(payer) < base.saturating_add(tip) {
+            let fee = settlement_fee(base_fee, tx.gas, tx.tip, tx.max_fee, burn_ppm);
+            if self.ledger.balance(payer) < fee.total() {
                 self.payments_refused += 1;
                 continue;
             }
-            let burn = ppm_of(base, burn_ppm);
-            self.ledger.burn(payer, burn).expect("balance checked");
             self.ledger
-                .transfer(payer, self.treasury, base - burn)
+                .burn(payer, fee.burned)
                 .expect("balance checked");
             self.ledger
-                .transfer(payer, self.validators[proposer as usize], tip)
+                .transfer(payer, self.treasury, fee.to_treasury)
                 .expect("balance checked");
-            self.to_treasury += (base - burn) as u128;
-            flows.burned += burn;
-            flows.tips += tip;
+            self.ledger
+                .transfer(payer, self.validators[proposer as usize], fee.tip)
+                .expect("balance checked");
+            self.to_treasury += fee.to_treasury as u128;
+            flows.burned += fee.burned;
+            flows.tips += fee.tip;
         }
         self.tips_to_proposers += flows.tips as u128;
         self.base_fee = next_base_fee(
@@ -309,9 +311,8 @@ impl Economy {
             self.cfg.base_fee_denominator,
         );
         for v in std::mem::take(&mut self.pending_evidence) {
-            let frac = self.cfg.slash_fraction_double_sign;
-            self.slash(self.validators[v as usize], frac);
-            self.slash(self.delegators[v as usize], frac);
+            self.slash(self.validators[v as usize], Offence::DoubleSign);
+            self.slash(self.delegators[v as usize], Offence::DoubleSign);
             self.slashed_validators.insert(v);
         }
         flows.minted = self.emit(now, serving)?;
@@ -319,48 +320,43 @@ impl Economy {
         Ok(flows)
     }
 
-    /// Mints what emission owes up to `now`: a share to GPU nodes, the rest
-    /// pro rata to bonded validator and delegator stake, with commission.
+    /// Mints what emission owes up to `now`, paid out by
+    /// `economics::emission::pay_out`: a share to the GPU nodes that serve,
+    /// the rest pro rata to bonded validator and delegator stake, with
+    /// commission, and the rounding remainders to the treasury.
     fn emit(&mut self, now: SimTime, serving: &[bool]) -> Result<u64, String> {
         let due = self.emission.mint_due(now.0, self.ledger.supply()) as u64;
         if due == 0 {
             return Ok(0);
         }
-        let to_gpus = if self.gpus.is_empty() {
-            0
-        } else {
-            ppm_of(due, to_ppm(self.cfg.gpu_emission_share))
-        };
-        let weights: Vec<u64> = serving.iter().map(|&a| a as u64).collect();
-        let (gpu_shares, gpu_rest) = split_pro_rata(to_gpus, &weights);
-        for (i, &x) in gpu_shares.iter().enumerate() {
-            self.ledger.mint(self.gpus[i], x).map_err(overflow)?;
-        }
-        self.emission_to_gpu_nodes += (to_gpus - gpu_rest) as u128;
-        let stake: Vec<u64> = self
+        debug_assert_eq!(serving.len(), self.gpus.len(), "one flag per GPU node");
+        let stakes: Vec<(u64, u64)> = self
             .validators
             .iter()
             .zip(&self.delegators)
-            .flat_map(|(&v, &d)| [self.ledger.bonded(v), self.ledger.bonded(d)])
+            .map(|(&v, &d)| (self.ledger.bonded(v), self.ledger.bonded(d)))
             .collect();
-        let (shares, rest) = split_pro_rata(due - to_gpus, &stake);
-        let commission_ppm = to_ppm(self.cfg.commission);
-        for (i, pair) in shares.chunks(2).enumerate() {
-            let commission = ppm_of(pair[1], commission_ppm);
-            self.ledger
-                .mint(self.validators[i], pair[0] + commission)
-                .map_err(overflow)?;
-            self.ledger
-                .mint(self.delegators[i], pair[1] - commission)
-                .map_err(overflow)?;
-            self.emission_to_validators += (pair[0] + commission) as u128;
-            self.emission_to_delegators += (pair[1] - commission) as u128;
+        let p = economics::emission::pay_out(
+            due,
+            to_ppm(self.cfg.gpu_emission_share),
+            serving,
+            &stakes,
+            to_ppm(self.cfg.commission),
+        );
+        for (&g, &x) in self.gpus.iter().zip(&p.to_gpus) {
+            self.ledger.mint(g, x).map_err(overflow)?;
         }
-        // Rounding remainders go to the treasury, so exactly `due` is minted.
+        self.emission_to_gpu_nodes += p.to_gpus.iter().map(|&x| x as u128).sum::<u128>();
+        for (i, (&v, &d)) in p.to_validators.iter().zip(&p.to_delegators).enumerate() {
+            self.ledger.mint(self.validators[i], v).map_err(overflow)?;
+            self.ledger.mint(self.delegators[i], d).map_err(overflow)?;
+            self.emission_to_validators += v as u128;
+            self.emission_to_delegators += d as u128;
+        }
         self.ledger
-            .mint(self.treasury, rest + gpu_rest)
+            .mint(self.treasury, p.to_treasury)
             .map_err(overflow)?;
-        self.to_treasury += (rest + gpu_rest) as u128;
+        self.to_treasury += p.to_treasury as u128;
         Ok(due)
     }
 

@@ -3,9 +3,15 @@
 //! are re-priced, GPU operators judge their USD profit and leave or enter,
 //! demand responds to price and latency, and a `market` row records it all.
 //! Everything happens at interval boundaries, so a shock's time and an
-//! operator's patience are quantised to the interval.
+//! operator's patience are quantised to the interval. The rules (price
+//! models, shocks, demand's response, operators' decisions) are the
+//! `economics` crate's (`market`, `operators`); this is the glue that reads
+//! the run's state, calls them and applies what they decide.
 
 use std::collections::VecDeque;
+
+use economics::market::{self as rules, ShockWindow};
+use economics::operators::{self, OperatorRule};
 
 use crate::market::{FeeDenomination, MarketConfig, PricePath, ShockKind};
 use crate::records::{MarketRecord, RecordSink};
@@ -31,8 +37,8 @@ pub(super) struct Market {
     usd_per_hour: Vec<f64>,
     /// Profit (USD) of each node over the last intervals of the window.
     profits: Vec<VecDeque<(f64, f64)>>,
-    /// When each active node's trailing profit turned negative.
-    unprofitable_since: Vec<Option<SimTime>>,
+    /// When each active node's trailing profit turned negative (ns).
+    unprofitable_since: Vec<Option<u64>>,
     /// Per GPU group: an entrant being provisioned, serving from the time.
     pending: Vec<Option<(usize, SimTime)>>,
     shocks_applied: Vec<bool>,
@@ -95,16 +101,17 @@ impl Market {
 
     /// Product of the factors of `kind` shocks in force at `now`.
     fn in_force(&self, kind: ShockKind, now: SimTime) -> f64 {
-        self.cfg
+        let windows = self
+            .cfg
             .shocks
             .iter()
-            .filter(|s| {
-                s.kind == kind
-                    && SimTime::ZERO + s.at <= now
-                    && s.until.is_none_or(|u| now < SimTime::ZERO + u)
-            })
-            .map(|s| s.factor)
-            .product()
+            .filter(|s| s.kind == kind)
+            .map(|s| ShockWindow {
+                at_ns: s.at.0,
+                until_ns: s.until.map(|u| u.0),
+                factor: s.factor,
+            });
+        rules::factor_in_force(windows, now.0)
     }
 }
 
@@ -138,7 +145,7 @@ impl super::Simulation {
                     let active: Vec<usize> = (0..self.inf.active.len())
                         .filter(|&g| self.inf.active[g])
                         .collect();
-                    let leave = (active.len() as f64 * sh.factor).round() as usize;
+                    let leave = rules::operators_leaving(active.len(), sh.factor);
                     for &g in active.iter().take(leave) {
                         self.inf.set_active(g, false);
                         m.exits += 1;
@@ -150,18 +157,14 @@ impl super::Simulation {
         // The price.
         let (m0, b0, r0, d0, l0, u0) = m.last;
         let in_interval = requests - r0;
-        let net_issuance =
-            (minted as f64 - m0 as f64 - (burned as f64 - b0 as f64)) / supply.max(1) as f64;
-        let demand_change = match m.prev_requests {
-            Some(p) if p > 0 => in_interval as f64 / p as f64 - 1.0,
-            _ => 0.0,
-        };
+        let net_issuance = rules::net_issuance(minted, m0, burned, b0, supply);
+        let demand_change = rules::demand_change(in_interval, m.prev_requests);
         let price = m.path.step(now, dt, net_issuance, demand_change);
         (m.min, m.max) = (m.min.min(price), m.max.max(price));
         // Operators: USD income (tokens received × price) against cost.
         let hours = dt.as_secs_f64() / 3600.0;
         let cost_factor = m.in_force(ShockKind::GpuCost, now);
-        let window = (m.cfg.operators.window.0 / dt.0.max(1)).max(1) as usize;
+        let window = operators::window_intervals(m.cfg.operators.window.0, dt.0);
         let (mut income_usd, mut cost_usd) = (0.0, 0.0);
         #[allow(
             clippy::needless_range_loop,
@@ -175,7 +178,8 @@ impl super::Simulation {
                 m.unprofitable_since[g] = None;
                 continue;
             }
-            let (inc, cost) = (received * price, m.usd_per_hour[g] * cost_factor * hours);
+            let (inc, cost) =
+                operators::interval_profit(received, price, m.usd_per_hour[g], cost_factor, hours);
             income_usd += inc;
             cost_usd += cost;
             m.profits[g].push_back((inc, cost));
@@ -186,22 +190,18 @@ impl super::Simulation {
         m.balances = balances;
         let ops = m.cfg.operators.clone();
         if ops.enabled {
+            let rule = OperatorRule {
+                patience_ns: ops.patience.0,
+                entry_margin: ops.entry_margin,
+            };
             for g in 0..self.inf.active.len() {
                 if !self.inf.active[g] {
                     continue;
                 }
-                let (inc, cost): (f64, f64) = m.profits[g]
-                    .iter()
-                    .fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
-                if inc < cost {
-                    let since = *m.unprofitable_since[g].get_or_insert(now);
-                    if now.since(since) >= ops.patience {
-                        self.inf.set_active(g, false);
-                        m.exits += 1;
-                        m.unprofitable_since[g] = None;
-                    }
-                } else {
-                    m.unprofitable_since[g] = None;
+                let (inc, cost) = operators::totals(&m.profits[g]);
+                if rule.leaves(inc, cost, &mut m.unprofitable_since[g], now.0) {
+                    self.inf.set_active(g, false);
+                    m.exits += 1;
                 }
             }
             // Entry: one at a time per group, after the provisioning delay.
@@ -219,13 +219,13 @@ impl super::Simulation {
                 let members: Vec<usize> = (0..self.inf.active.len())
                     .filter(|&g| self.inf.group_of[g] == gi)
                     .collect();
-                let (inc, cost) = members
-                    .iter()
-                    .filter(|&&g| self.inf.active[g])
-                    .flat_map(|&g| m.profits[g].iter())
-                    .fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
-                if cost > 0.0
-                    && inc > (1.0 + ops.entry_margin) * cost
+                let (inc, cost) = operators::totals(
+                    members
+                        .iter()
+                        .filter(|&&g| self.inf.active[g])
+                        .flat_map(|&g| m.profits[g].iter()),
+                );
+                if rule.enters(inc, cost)
                     && let Some(&idle) = members.iter().find(|&&g| !self.inf.active[g])
                 {
                     m.pending[gi] = Some((idle, now + ops.provisioning));
@@ -244,14 +244,15 @@ impl super::Simulation {
         if served > 0 {
             let paid = (user_fees - u0) as f64 / economics::BASE_UNITS_PER_TOKEN as f64 * price;
             let (p, l) = (paid / served as f64, (latency_sum - l0) / served as f64);
-            let (p0, l0) = *m.reference.get_or_insert((p, l));
+            let reference = *m.reference.get_or_insert((p, l));
             let d = &m.cfg.demand;
-            if d.price_elasticity != 0.0 && p > 0.0 && p0 > 0.0 {
-                factor *= (p / p0).powf(-d.price_elasticity);
-            }
-            if d.latency_elasticity != 0.0 && l > 0.0 && l0 > 0.0 {
-                factor *= (l / l0).powf(-d.latency_elasticity);
-            }
+            factor = rules::demand_factor(
+                factor,
+                (p, l),
+                reference,
+                d.price_elasticity,
+                d.latency_elasticity,
+            );
         }
         self.demand_factor = factor;
         sink.market(MarketRecord {
