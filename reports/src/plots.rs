@@ -1380,7 +1380,11 @@ pub fn panel_with_labels(
                     .flat_map(|q| [Some(q.1), q.2.map(|c| c.0), q.2.map(|c| c.1)])
                     .flatten()
             });
-            let (mut y0, y1) = span(ys, (0.0, 1.0));
+            let (mut y0, mut y1) = span(ys, (0.0, 1.0));
+            if k == 0 {
+                // Headroom for the legend, so that it covers no data.
+                y1 += 0.08 * series.len() as f64 * (y1 - y0);
+            }
             let any_floor = placed.iter().any(|(_, f)| !f.is_empty());
             if any_floor {
                 // Room at the bottom for the floor's markers and words.
