@@ -364,3 +364,35 @@ fn shipped_model_upgrade_scenario_completes_without_loss() {
     assert_eq!(u.requests_lost, 0);
     assert_eq!(u.from_model, "llama-3.1-8b");
 }
+
+/// A node still serving at `at` drains first: it takes nothing new, finishes
+/// what it has, then loads for 1 s. With 200 output tokens a request runs
+/// past the next arrival, so at 10 s a node of the group is still busy; the
+/// batch (both nodes) serves the new model at max(10 s, the last delivery
+/// on either node) + 1 s, and no request reaches them in between.
+#[test]
+fn busy_nodes_drain_before_loading() {
+    let text = rolling(&ROLLING_UPGRADE.replace("streams = [\"chat\"]", "streams = []"))
+        .replace("count = 4", "count = 2")
+        .replace(
+            "output_tokens = { kind = \"fixed\", mean = 1 }",
+            "output_tokens = { kind = \"fixed\", mean = 200 }",
+        );
+    let s = parse_with_trace(&text);
+    let (summary, sink) = run(&s, 1);
+    let done = summary.upgrades[0].completed_s.unwrap();
+    let last = sink
+        .requests
+        .iter()
+        .filter(|r| r.node < 2 && r.submitted_s < 10.0)
+        .map(|r| r.delivered_s.unwrap())
+        .fold(10.0, f64::max);
+    assert!(last > 10.0, "no node was busy at 10 s: {last}");
+    assert!((done - (last + 1.0)).abs() < 1e-9, "{done} vs {last} + 1");
+    for r in &sink.requests {
+        if r.submitted_s >= 10.0 && r.submitted_s < done {
+            assert_eq!(r.node, 2, "{}", r.submitted_s);
+        }
+    }
+    assert_eq!(summary.upgrades[0].requests_lost, 0);
+}

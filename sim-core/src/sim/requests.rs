@@ -160,7 +160,7 @@ pub(super) struct Inference {
     /// `set_upgrading`, which keeps `loads`.
     upgrading: Vec<bool>,
     /// Each node's requests in system (queued or batched), `u32::MAX` while
-    /// its operator is away: what `pick_node` compares for every request,
+    /// its operator is away or it is upgrading: what `pick_node` compares for every request,
     /// kept in one small array rather than read from each node.
     loads: Vec<u32>,
     pub(super) group_of: Vec<usize>,
