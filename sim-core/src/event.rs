@@ -56,4 +56,11 @@ pub enum Event {
     ChallengeEnd { slot: u32, id: u64 },
     /// Request `slot`'s user stops waiting (`workload.timeout`).
     Abandon { slot: u32, id: u64 },
+    /// Upgrade `index` of `[[upgrades]]` starts (decoupled: its first
+    /// batch of nodes leaves routing and drains).
+    UpgradeStart { index: u16 },
+    /// GPU node `node` has loaded the new weights of upgrade `index`.
+    WeightsLoaded { node: u16, index: u16 },
+    /// The workload streams of upgrade `index` switch to its model.
+    StreamsSwitch { index: u16 },
 }

@@ -8,6 +8,7 @@ mod execution;
 mod market;
 mod quorum;
 mod requests;
+mod upgrades;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -153,6 +154,8 @@ pub struct Simulation {
     econ: economy::Economy,
     exec: execution::Execution,
     market: Option<market::Market>,
+    /// Model upgrades (`[[upgrades]]`).
+    upg: upgrades::Upgrades,
     /// Multiplier on every stream's arrival rate (issue #12's demand response and shocks).
     demand_factor: f64,
     /// Set when the run must stop: a broken invariant (a bug), or a guard
@@ -243,6 +246,7 @@ impl Simulation {
             heights_fast: 0,
             events_processed: 0,
             inf: requests::Inference::new(scenario, &streams),
+            upg: upgrades::Upgrades::default(),
             econ: economy::Economy::new(scenario),
             exec: execution::Execution::new(scenario, &streams),
             market: None,
@@ -283,6 +287,8 @@ impl Simulation {
             .map(|h| scenario.hardware[h].usd_per_hour)
             .collect();
         sim.market = market::Market::new(scenario, &streams, hw, scenario.gpu_nodes.len());
+        sim.upg = upgrades::Upgrades::new(scenario, sim.inf.num_nodes());
+        sim.schedule_upgrades();
         sim.start_workload();
         if let Some(m) = &sim.market {
             sim.queue
@@ -408,6 +414,9 @@ impl Simulation {
             Event::ReexecDone { slot, id } => self.on_reexec_done(slot, id, sink),
             Event::ChallengeEnd { slot, id } => self.on_challenge_end(slot, id, sink),
             Event::Abandon { slot, id } => self.on_abandon(slot, id, sink),
+            Event::UpgradeStart { index } => self.on_upgrade_start(index),
+            Event::WeightsLoaded { node, index } => self.on_weights_loaded(node, index),
+            Event::StreamsSwitch { index } => self.on_streams_switch(index),
         }
     }
 
@@ -1237,6 +1246,7 @@ impl Simulation {
                     self.inf.active.iter().filter(|&&a| a).count() as u32,
                 )
             }),
+            upgrades: self.upgrade_summaries(),
         }
     }
 }

@@ -29,6 +29,30 @@ pub struct Summary {
     /// when operators, demand response and shocks are built).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub market: Option<MarketSummary>,
+    /// Model upgrades (`[[upgrades]]`, issue #26), in scenario order;
+    /// absent when the scenario has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upgrades: Vec<UpgradeSummary>,
+}
+
+/// One `[[upgrades]]` entry as it went.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UpgradeSummary {
+    pub at_s: f64,
+    /// The GPU-node group upgraded (decoupled; `None` when replicated).
+    pub group: Option<String>,
+    /// The group's model before (decoupled), or the first switched
+    /// stream's (replicated).
+    pub from_model: String,
+    pub to_model: String,
+    /// When the group's last node served the new model (decoupled), or
+    /// when the streams switched (replicated); `None` if not within the run.
+    pub completed_s: Option<f64>,
+    /// Requests that found no node serving their model (lost to capacity,
+    /// any stream) from `at` until completion, or the end of the run;
+    /// 0 when replicated (no GPU nodes: a halted chain loses none, it
+    /// leaves them unfinished).
+    pub requests_lost: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

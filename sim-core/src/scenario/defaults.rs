@@ -104,3 +104,17 @@ pub fn power() -> u64 {
 pub fn behaviour() -> Behaviour {
     Behaviour::Honest
 }
+/// A rolling upgrade takes one node at a time unless the scenario says
+/// otherwise.
+pub fn upgrade_batch() -> usize {
+    1
+}
+/// 1,000 MiB/s = 1.048576 GB/s: the most throughput an AWS EBS gp3 volume
+/// could be provisioned for (EC2 API reference, `CreateVolume`
+/// `Throughput`). Assumption: a node reads the new weights from a network
+/// block volume provisioned at that rate and the read is the bottleneck
+/// (deserialising and copying to the GPU are faster); see
+/// `scenarios/SOURCES.md`.
+pub fn load_gb_per_s() -> f64 {
+    1000.0 * 1024.0 * 1024.0 / 1e9
+}

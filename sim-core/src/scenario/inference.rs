@@ -323,6 +323,12 @@ impl Scenario {
                     .insert(st.model.clone(), builtin_models[&st.model].clone());
             }
         }
+        for u in &self.upgrades {
+            if !self.models.contains_key(&u.to_model) {
+                self.models
+                    .insert(u.to_model.clone(), builtin_models[&u.to_model].clone());
+            }
+        }
         for g in &self.validators {
             if !self.hardware.contains_key(&g.hardware) {
                 self.hardware

@@ -28,6 +28,7 @@ mod inference;
 mod locate;
 mod market;
 mod network;
+mod upgrades;
 mod validators;
 mod verification;
 mod workload;
@@ -37,6 +38,7 @@ pub use faults::{FaultKind, FaultSpec};
 pub use inference::{Architecture, Batching, GpuSteps, ReplicatedConfig};
 pub use locate::{did_you_mean, line_of, line_of_keys};
 pub use network::{JitterConfig, JitterKind, NetworkConfig, TopologyConfig, TopologyKind};
+pub use upgrades::UpgradeSpec;
 pub use validators::{Behaviour, ValidatorGroup, ValidatorSpec};
 
 use inference::Catalogue;
@@ -116,6 +118,9 @@ pub struct Scenario {
     /// Request streams (`[[workload]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workload: Vec<StreamConfig>,
+    /// Model upgrades on a timetable (`[[upgrades]]`, issue #26).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgrades: Vec<UpgradeSpec>,
     #[serde(default)]
     pub verification: VerificationConfig,
     #[serde(default)]
@@ -225,6 +230,14 @@ impl Scenario {
         )?;
         check_limits(&self.limits)?;
         economics::check_economics(self, &cat)?;
+        upgrades::check_upgrades(
+            &self.upgrades,
+            &self.gpu_nodes,
+            &self.workload,
+            self.architecture,
+            self.duration,
+            &cat,
+        )?;
         let (builtin_models, builtin_hw) = cat.into_builtins();
         self.carry_catalogue_entries(builtin_models, builtin_hw);
         Ok(())

@@ -44,6 +44,8 @@ pub(super) struct BlockRequest {
     pub prompt: u32,
     pub output: u32,
     pub images: u32,
+    /// Its stream's model version (1: the model an upgrade switched to).
+    pub version: u8,
 }
 
 /// What executing one block costs one hardware class.
@@ -59,10 +61,14 @@ pub(super) struct Execution {
     /// Hardware class of each validator, and the classes.
     pub class_of: Vec<usize>,
     pub classes: Vec<(String, HardwareSpec)>,
-    /// Latency model per (class, workload stream).
+    /// Latency model per (class, workload stream model): index
+    /// `first[stream] + version`.
     latency: Vec<Vec<LatencyModel>>,
-    /// Memory per (class, stream): bytes for weights plus KV of `tokens`.
+    /// Each workload stream's models (its own, then the one an upgrade
+    /// switches it to), one after another.
     models: Vec<crate::inference::ModelSpec>,
+    /// Where each stream's models start in `models`.
+    first: Vec<usize>,
     /// Execution costs per (block, class), computed once.
     costs: BTreeMap<(BlockId, usize), Cost>,
     /// Each validator's app hash after the last block it executed.
@@ -97,11 +103,14 @@ impl Execution {
             };
             class_of.push(i);
         }
-        let models: Vec<_> = s
-            .workload
-            .iter()
-            .map(|w| s.models[&w.model].clone())
-            .collect();
+        let (mut models, mut first) = (Vec::new(), Vec::new());
+        for w in &s.workload {
+            first.push(models.len());
+            models.push(s.models[&w.model].clone());
+            if let Some(u) = s.upgrades.iter().find(|u| u.streams.contains(&w.name)) {
+                models.push(s.models[&u.to_model].clone());
+            }
+        }
         let cfg = LatencyConfig::default();
         let latency = classes
             .iter()
@@ -120,6 +129,7 @@ impl Execution {
             classes,
             latency,
             models,
+            first,
             costs: BTreeMap::new(),
             app_hash: vec![0; n],
             unable: vec![false; n],
@@ -146,16 +156,15 @@ impl Execution {
         } else {
             1.0
         };
-        let fits =
-            |stream: u16, tokens: f64| self.models[stream as usize].memory_bytes(tokens) <= mem;
+        let fits = |k: usize, tokens: f64| self.models[k].memory_bytes(tokens) <= mem;
         let time = match self.cfg.batching {
             Batching::Sequential => {
                 let mut total = SimDuration::ZERO;
                 let mut ok = true;
                 for r in requests {
-                    ok &= fits(r.stream, (r.prompt + r.output) as f64);
-                    total = total
-                        + self.latency[class][r.stream as usize].solo(r.prompt, r.output, r.images);
+                    let k = self.key(r);
+                    ok &= fits(k, (r.prompt + r.output) as f64);
+                    total = total + self.latency[class][k].solo(r.prompt, r.output, r.images);
                 }
                 ok.then(|| SimDuration::from_secs_f64(total.as_secs_f64() * slow))
             }
@@ -168,21 +177,26 @@ impl Execution {
         c
     }
 
+    /// The index of a request's model in `models` and `latency`.
+    fn key(&self, r: &BlockRequest) -> usize {
+        self.first[r.stream as usize] + r.version as usize
+    }
+
     /// One batch per model of the block: a prefill of every prompt, then
     /// decode steps while any sequence still has tokens to produce.
     fn batched(&self, class: usize, requests: &[BlockRequest], mem: f64) -> Option<f64> {
         let mut total = 0.0;
-        let mut streams: Vec<u16> = requests.iter().map(|r| r.stream).collect();
-        streams.sort_unstable();
-        streams.dedup();
-        for s in streams {
-            let batch: Vec<&BlockRequest> = requests.iter().filter(|r| r.stream == s).collect();
-            let m = &self.models[s as usize];
+        let mut keys: Vec<usize> = requests.iter().map(|r| self.key(r)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for s in keys {
+            let batch: Vec<&BlockRequest> = requests.iter().filter(|r| self.key(r) == s).collect();
+            let m = &self.models[s];
             let tokens: f64 = batch.iter().map(|r| (r.prompt + r.output) as f64).sum();
             if m.memory_bytes(tokens) > mem {
                 return None;
             }
-            let lat = &self.latency[class][s as usize];
+            let lat = &self.latency[class][s];
             let p: f64 = batch.iter().map(|r| r.prompt as f64).sum();
             let p2: f64 = batch.iter().map(|r| (r.prompt as f64).powi(2)).sum();
             let images: f64 = batch.iter().map(|r| r.images as f64).sum();

@@ -32,6 +32,9 @@ pub(super) struct Request {
     /// Images the model encodes (a vision-language model's stream).
     images: u32,
     honest: bool,
+    /// Which of its stream's models it was submitted for (0: the
+    /// stream's own; 1: after an upgrade switched the stream).
+    version: u8,
     submitted: SimTime,
     started: Option<SimTime>,
     first_token: Option<SimTime>,
@@ -66,6 +69,7 @@ impl Request {
             output,
             images: 0,
             honest,
+            version: 0,
             submitted,
             started: None,
             first_token: None,
@@ -126,8 +130,19 @@ struct Stream {
     /// Nodes serving the stream's model, and those of them in TEE mode.
     nodes: Vec<u16>,
     tee_nodes: Vec<u16>,
-    /// The stream's model (for the FLOPs a ZK proof must cover).
-    model: crate::inference::ModelSpec,
+    /// The stream's models by version (for the FLOPs a ZK proof must
+    /// cover, the image tokens): its own, then the model an upgrade
+    /// switches it to (`[[upgrades]]`).
+    models: Vec<(String, crate::inference::ModelSpec)>,
+    /// The version new requests are submitted for.
+    version: u8,
+}
+
+impl Stream {
+    /// The model of the stream's new requests.
+    fn model_name(&self) -> &str {
+        &self.models[self.version as usize].0
+    }
 }
 
 /// Everything about inference and verification in one run.
@@ -140,8 +155,12 @@ pub(super) struct Inference {
     /// Whether each GPU node's operator is serving (issue #12), and its
     /// group. Changed only through `set_active`, which keeps `loads`.
     pub(super) active: Vec<bool>,
+    /// Whether each GPU node is out of routing for a model upgrade
+    /// (draining or loading weights). Changed only through
+    /// `set_upgrading`, which keeps `loads`.
+    upgrading: Vec<bool>,
     /// Each node's requests in system (queued or batched), `u32::MAX` while
-    /// its operator is away: what `pick_node` compares for every request,
+    /// its operator is away or it is upgrading: what `pick_node` compares for every request,
     /// kept in one small array rather than read from each node.
     loads: Vec<u32>,
     pub(super) group_of: Vec<usize>,
@@ -173,6 +192,20 @@ pub(super) struct Inference {
     detected: u64,
     detection_delays_s: Sketch,
     exposed_value: f64,
+}
+
+/// The nodes serving `model`, and those of them in TEE mode.
+fn serving(meta: &[GpuMeta], model: &str) -> (Vec<u16>, Vec<u16>) {
+    let nodes: Vec<u16> = (0..meta.len())
+        .filter(|&n| meta[n].model == model)
+        .map(|n| n as u16)
+        .collect();
+    let tee_nodes = nodes
+        .iter()
+        .copied()
+        .filter(|&n| meta[n as usize].tee)
+        .collect();
+    (nodes, tee_nodes)
 }
 
 fn mode_index(m: Mode) -> usize {
@@ -250,15 +283,11 @@ impl Inference {
             .iter()
             .enumerate()
             .map(|(i, cfg)| {
-                let nodes: Vec<u16> = (0..meta.len())
-                    .filter(|&n| meta[n].model == cfg.model)
-                    .map(|n| n as u16)
-                    .collect();
-                let tee_nodes = nodes
-                    .iter()
-                    .copied()
-                    .filter(|&n| meta[n as usize].tee)
-                    .collect();
+                let (nodes, tee_nodes) = serving(&meta, &cfg.model);
+                let mut models = vec![(cfg.model.clone(), s.models[&cfg.model].clone())];
+                if let Some(u) = s.upgrades.iter().find(|u| u.streams.contains(&cfg.name)) {
+                    models.push((u.to_model.clone(), s.models[&u.to_model].clone()));
+                }
                 let trace = s.traces.get(&i).cloned().unwrap_or_default();
                 Stream {
                     cfg: cfg.clone(),
@@ -270,7 +299,8 @@ impl Inference {
                     ),
                     nodes,
                     tee_nodes,
-                    model: s.models[&cfg.model].clone(),
+                    models,
+                    version: 0,
                 }
             })
             .collect();
@@ -283,6 +313,7 @@ impl Inference {
                 .iter()
                 .map(|&a| if a { 0 } else { u32::MAX })
                 .collect(),
+            upgrading: vec![false; active.len()],
             active,
             group_of,
             lost_to_capacity: 0,
@@ -372,7 +403,7 @@ impl Inference {
     /// batch changed.
     fn note_load(&mut self, n: u16) {
         let n = n as usize;
-        self.loads[n] = if self.active[n] {
+        self.loads[n] = if self.active[n] && !self.upgrading[n] {
             self.gpus[n].in_system() as u32
         } else {
             u32::MAX
@@ -383,6 +414,58 @@ impl Inference {
     pub(super) fn set_active(&mut self, n: usize, active: bool) {
         self.active[n] = active;
         self.note_load(n as u16);
+    }
+
+    /// Node `n` leaves routing for an upgrade (`true`) or returns to it.
+    pub(super) fn set_upgrading(&mut self, n: usize, upgrading: bool) {
+        self.upgrading[n] = upgrading;
+        self.note_load(n as u16);
+    }
+
+    /// Node `n` has nothing queued or running.
+    pub(super) fn is_idle(&self, n: usize) -> bool {
+        self.gpus[n].in_system() == 0
+    }
+
+    /// GPU nodes in all (serving or not).
+    pub(super) fn num_nodes(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Node `n` (idle) now serves `model`: its latency model, KV bytes per
+    /// token and KV capacity those of the new model; the streams' node
+    /// lists follow.
+    pub(super) fn switch_node_model(
+        &mut self,
+        n: usize,
+        model: &str,
+        latency: &LatencyModel,
+        kv_bytes_per_token: f64,
+        kv_capacity_bytes: f64,
+    ) {
+        debug_assert!(self.is_idle(n), "a node switches model only when idle");
+        let m = &mut self.meta[n];
+        m.model = model.to_string();
+        m.latency = latency.clone();
+        m.kv_bytes_per_token = kv_bytes_per_token;
+        self.gpus[n].limits.kv_capacity_bytes = kv_capacity_bytes;
+        self.refresh_stream_nodes();
+    }
+
+    /// Stream `stream`'s new requests are for its model `version` from now.
+    pub(super) fn switch_stream(&mut self, stream: usize, version: u8) {
+        let st = &mut self.streams[stream];
+        st.version = st.version.max(version.min(st.models.len() as u8 - 1));
+        self.refresh_stream_nodes();
+    }
+
+    /// Recomputes each stream's nodes from each node's current model.
+    fn refresh_stream_nodes(&mut self) {
+        for st in &mut self.streams {
+            let (nodes, tee_nodes) = serving(&self.meta, &st.models[st.version as usize].0);
+            st.nodes = nodes;
+            st.tee_nodes = tee_nodes;
+        }
     }
 
     /// Delivered requests so far and the sum of their latencies.
@@ -469,7 +552,7 @@ impl Inference {
             return limits.max_batch as f64 / lat.mean.as_secs_f64().max(1e-12);
         }
         let (mut weight, mut prompt, mut output) = (0.0, 0.0, 0.0);
-        for s in self.streams.iter().filter(|s| s.cfg.model == meta.model) {
+        for s in self.streams.iter().filter(|s| s.model_name() == meta.model) {
             weight += s.mean_rate_per_s;
             prompt += s.mean_rate_per_s * s.cfg.prompt_tokens.mean_tokens();
             output += s.mean_rate_per_s * s.cfg.output_tokens.mean_tokens();
@@ -547,12 +630,15 @@ impl Simulation {
         // Drawn after the rest, and only for a stream with images: the
         // draws of text-only streams are those they always were.
         let images = st.images.as_ref().map_or(0, |d| d.sample(&mut r));
-        let model = &inf.streams[stream as usize].model;
+        let st = &inf.streams[stream as usize];
+        let version = st.version;
+        let model = &st.models[version as usize].1;
         let prompt = text.saturating_add(model.image_tokens(images));
         if self.exec.replicated {
             // Every validator executes it: a transaction, no GPU node.
             let slot = inf.alloc(Request {
                 images,
+                version,
                 ..Request::new(id, stream, u16::MAX, mode, prompt, output, true, self.now)
             });
             self.schedule_abandon(slot, id, timeout);
@@ -575,6 +661,7 @@ impl Simulation {
         let honest = rng::unit_f64(&mut r) >= inf.meta[node as usize].dishonest;
         let request = Request {
             images,
+            version,
             ..Request::new(id, stream, node, mode, prompt, output, honest, self.now)
         };
         if inf.gpus[node as usize].queue_full() {
@@ -625,6 +712,7 @@ impl Simulation {
             return;
         }
         self.inf.note_load(node);
+        self.check_drained(node as usize);
         // A new head of the queue may fit where the old one did not: the
         // next step must admit it, as one event per step would.
         let gpu = &self.inf.gpus[node as usize];
@@ -737,6 +825,7 @@ impl Simulation {
             self.deliver(slot, sink);
         }
         self.start_gpu_step(node);
+        self.check_drained(node as usize);
     }
 
     /// Exponential service: every free server takes a queued request.
@@ -782,6 +871,7 @@ impl Simulation {
             .first_token = Some(self.now);
         self.deliver(slot, sink);
         self.start_gpu_service(node);
+        self.check_drained(node as usize);
     }
 
     /// The result reaches the user (optimistically); its settlement goes to
@@ -821,7 +911,7 @@ impl Simulation {
             let inf = &mut self.inf;
             let r = inf.requests[slot as usize].as_mut().expect("live request");
             r.proof_started = Some(now);
-            let model = &inf.streams[r.stream as usize].model;
+            let model = &inf.streams[r.stream as usize].models[r.version as usize].1;
             let flops = model.request_flops(r.prompt as f64, r.output as f64)
                 + model.encoder_flops(r.images as f64);
             let d = inf.provers.proof_time(flops);
@@ -926,6 +1016,7 @@ impl Simulation {
             prompt: r.prompt,
             output: r.output,
             images: r.images,
+            version: r.version,
         })
     }
 
@@ -1033,11 +1124,12 @@ impl Simulation {
 
     fn request_record(&self, r: &Request, outcome: &'static str) -> RequestRecord {
         let s = |t: Option<SimTime>| t.map(SimTime::as_secs_f64);
-        let cfg = &self.inf.streams[r.stream as usize].cfg;
+        let st = &self.inf.streams[r.stream as usize];
+        let cfg = &st.cfg;
         RequestRecord {
             id: r.id,
             stream: cfg.name.clone(),
-            model: cfg.model.clone(),
+            model: st.models[r.version as usize].0.clone(),
             mode: r.mode.name(),
             node: r.node,
             prompt_tokens: r.prompt,
