@@ -209,7 +209,7 @@ impl GpuNode {
         let mut tokens: u32 = self.active.len() as u32;
         while self.head_fits(tokens) {
             let seq = self.queue.pop_front().expect("head exists");
-            tokens += seq.prompt;
+            tokens = tokens.saturating_add(seq.prompt);
             self.kv_used += seq.kv_bytes;
             self.prefill_tokens += seq.prompt as u64;
             self.prefill_tokens_sq += seq.prompt as u64 * seq.prompt as u64;
@@ -226,8 +226,8 @@ impl GpuNode {
             return false;
         };
         let fits_batch = (self.active.len() as u32) < self.limits.max_batch;
-        let fits_tokens =
-            tokens + head.prompt <= self.limits.max_batch_tokens || self.active.is_empty();
+        let fits_tokens = tokens.saturating_add(head.prompt) <= self.limits.max_batch_tokens
+            || self.active.is_empty();
         let fits_kv =
             self.kv_used + head.kv_bytes <= self.limits.kv_capacity_bytes || self.active.is_empty();
         fits_batch && fits_tokens && fits_kv

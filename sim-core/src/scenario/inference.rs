@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::locate::Seg::{self, Idx, Key};
 use super::locate::{did_you_mean, err, error_at};
-use super::{MAX_GPU_NODES, Scenario, ScenarioError, defaults};
+use super::{MAX_GPU_NODES, MAX_IMAGE_TOKENS, Scenario, ScenarioError, defaults};
 use crate::inference::latency::LatencyKind;
 use crate::inference::{self, GpuGroup, HardwareSpec, ModelSpec};
 
@@ -156,6 +156,18 @@ pub(super) fn check_own_catalogue(
                 format!(
                     "model {name:?}: vision params, layers, hidden, patches and image_tokens \
                      must be > 0"
+                ),
+            );
+        }
+        if let Some(v) = &m.vision
+            && (v.image_tokens > MAX_IMAGE_TOKENS || v.patches > MAX_IMAGE_TOKENS)
+        {
+            return err(
+                vec![Key("models")],
+                format!(
+                    "model {name:?}: vision patches and image_tokens must be at most \
+                     {MAX_IMAGE_TOKENS}, got {} and {}",
+                    v.patches, v.image_tokens
                 ),
             );
         }

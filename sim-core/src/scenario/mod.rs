@@ -294,6 +294,19 @@ pub const MAX_RATE_PER_S: f64 = 1e6;
 /// queue and batch), far above any fleet a scenario ships (day-150: 24).
 pub const MAX_GPU_NODES: usize = 100_000;
 
+/// The most tokens a prompt or an output may ask for: 16.8 million, above
+/// the longest context windows offered (10 million), and small enough that
+/// a request's prompt (its text and its images' tokens) and output add up
+/// within u32.
+pub const MAX_SEQUENCE_TOKENS: u32 = 1 << 24;
+
+/// The most images one request may carry.
+pub const MAX_IMAGES_PER_REQUEST: u32 = 1024;
+
+/// The most prompt tokens one image may become (LLaVA-1.5: 576; tiled
+/// high-resolution encoders a few thousand).
+pub const MAX_IMAGE_TOKENS: u32 = 1 << 14;
+
 /// The longest scenario name: it is one file name (`runs/<name>`), and file
 /// systems allow 255 bytes for one; hacasim prefixes staging names to it.
 pub const NAME_MAX: usize = 100;

@@ -4,7 +4,7 @@
 use super::inference::{Architecture, Catalogue};
 use super::locate::Seg::{self, Idx, Key};
 use super::locate::{did_you_mean, err, error_at};
-use super::{MAX_RATE_PER_S, Scenario, ScenarioError};
+use super::{MAX_IMAGES_PER_REQUEST, MAX_RATE_PER_S, MAX_SEQUENCE_TOKENS, Scenario, ScenarioError};
 use crate::inference::GpuGroup;
 use crate::verification::VerificationConfig;
 use crate::workload::{ArrivalKind, StreamConfig, TokenKind};
@@ -109,6 +109,14 @@ pub(super) fn check_workload(
             }
             if d.min > d.max {
                 return err(path("min"), format!("min {} is above max {}", d.min, d.max));
+            }
+            let most = if key == "images" {
+                MAX_IMAGES_PER_REQUEST
+            } else {
+                MAX_SEQUENCE_TOKENS
+            };
+            if d.max > most {
+                return err(path("max"), format!("at most {most}, got {}", d.max));
             }
             if !(d.sigma.is_finite() && d.sigma >= 0.0) {
                 return err(path("sigma"), format!("must be ≥ 0, got {}", d.sigma));
