@@ -1085,6 +1085,7 @@ impl Simulation {
         let interval = (height > 1).then(|| stall.as_secs_f64());
         if let Some(x) = interval {
             self.chain.intervals_s.push(x);
+            self.upg.note_interval(self.now, x);
         }
         let c = &mut self.chain;
         c.first.push_back(block);

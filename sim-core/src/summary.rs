@@ -48,6 +48,13 @@ pub struct UpgradeSummary {
     /// When the group's last node served the new model (decoupled), or
     /// when the streams switched (replicated); `None` if not within the run.
     pub completed_s: Option<f64>,
+    /// Block intervals that ended before `at`, and from `at` to the end.
+    pub block_interval_s_before: Distribution,
+    pub block_interval_s_after: Distribution,
+    /// Trust gaps (finalised − delivered, every mode) of requests finalised
+    /// before `at`, and from `at` to the end.
+    pub trust_gap_s_before: Distribution,
+    pub trust_gap_s_after: Distribution,
     /// Requests that found no node serving their model (lost to capacity,
     /// any stream) from `at` until completion, or the end of the run;
     /// 0 when replicated (no GPU nodes: a halted chain loses none, it

@@ -396,3 +396,53 @@ fn busy_nodes_drain_before_loading() {
     }
     assert_eq!(summary.upgrades[0].requests_lost, 0);
 }
+
+/// `summary.upgrades`' before and after distributions, against the same
+/// percentiles computed here from the records: block intervals of heights
+/// committed before and after the upgrade's `at` (the `blocks` table), and
+/// trust gaps of requests finalised before and after it (`requests`) —
+/// equal within the summary sketch's 2⁻¹¹ relative precision.
+#[test]
+fn before_and_after_percentiles_match_the_records() {
+    use sim_core::summary::Distribution;
+    let s = common::scenario_file("model-upgrade.toml");
+    let (summary, sink) = run(&s, 3);
+    let u = &summary.upgrades[0];
+    let at = u.at_s;
+    let split = |xs: Vec<(f64, f64)>| -> [Distribution; 2] {
+        let before: Vec<f64> = xs.iter().filter(|p| p.0 < at).map(|p| p.1).collect();
+        let after: Vec<f64> = xs.iter().filter(|p| p.0 >= at).map(|p| p.1).collect();
+        [Distribution::of(&before), Distribution::of(&after)]
+    };
+    let intervals = split(
+        sink.blocks
+            .iter()
+            .filter_map(|b| Some((b.committed_at_s, b.interval_s?)))
+            .collect(),
+    );
+    let gaps = split(
+        sink.requests
+            .iter()
+            .filter_map(|r| Some((r.finalised_s?, r.trust_gap_s?)))
+            .collect(),
+    );
+    let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= b.abs() * 2f64.powi(-11) + 1e-9,
+        (a, b) => a == b,
+    };
+    for (got, want, what) in [
+        (&u.block_interval_s_before, &intervals[0], "interval before"),
+        (&u.block_interval_s_after, &intervals[1], "interval after"),
+        (&u.trust_gap_s_before, &gaps[0], "trust gap before"),
+        (&u.trust_gap_s_after, &gaps[1], "trust gap after"),
+    ] {
+        assert!(want.p50.is_some(), "{what}: no samples");
+        for (a, b) in [
+            (got.p50, want.p50),
+            (got.p99, want.p99),
+            (got.max, want.max),
+        ] {
+            assert!(close(a, b), "{what}: {a:?} vs {b:?}");
+        }
+    }
+}

@@ -1090,6 +1090,7 @@ impl Simulation {
             .since(r.delivered.expect("delivered before final"))
             .as_secs_f64();
         self.inf.gaps[mode_index(r.mode)].push(gap);
+        self.upg.note_gap(now, gap);
         self.inf
             .finality_s
             .push(now.since(r.submitted).as_secs_f64());

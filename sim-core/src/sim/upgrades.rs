@@ -21,7 +21,7 @@
 use crate::event::Event;
 use crate::inference::latency::LatencyModel;
 use crate::scenario::{Architecture, Scenario, UpgradeSpec};
-use crate::summary::UpgradeSummary;
+use crate::summary::{Sketch, UpgradeSummary};
 use crate::time::{SimDuration, SimTime};
 
 use super::Simulation;
@@ -48,6 +48,10 @@ struct Run {
     lost_at_start: u64,
     lost: Option<u64>,
     switched: bool,
+    /// Block intervals and trust gaps (all modes) ending before `at` and
+    /// from `at` on: what the upgrade did to the chain and to finality.
+    intervals: [Sketch; 2],
+    gaps: [Sketch; 2],
 }
 
 /// Every upgrade of the run.
@@ -59,6 +63,20 @@ pub(super) struct Upgrades {
 }
 
 impl Upgrades {
+    /// A block interval that ended at `now`, for every upgrade's before and after.
+    pub(super) fn note_interval(&mut self, now: SimTime, secs: f64) {
+        for r in &mut self.runs {
+            r.intervals[usize::from(now >= SimTime::ZERO + r.spec.at)].push(secs);
+        }
+    }
+
+    /// A trust gap of a request finalised at `now`.
+    pub(super) fn note_gap(&mut self, now: SimTime, secs: f64) {
+        for r in &mut self.runs {
+            r.gaps[usize::from(now >= SimTime::ZERO + r.spec.at)].push(secs);
+        }
+    }
+
     pub(super) fn new(s: &Scenario, gpu_nodes: usize) -> Upgrades {
         if s.upgrades.is_empty() {
             return Upgrades::default();
@@ -122,6 +140,8 @@ impl Upgrades {
                     lost_at_start: 0,
                     lost: None,
                     switched: false,
+                    intervals: Default::default(),
+                    gaps: Default::default(),
                 }
             })
             .collect();
@@ -274,6 +294,10 @@ impl Simulation {
                 from_model: r.from_model.clone(),
                 to_model: r.spec.to_model.clone(),
                 completed_s: r.completed.map(SimTime::as_secs_f64),
+                block_interval_s_before: r.intervals[0].distribution(),
+                block_interval_s_after: r.intervals[1].distribution(),
+                trust_gap_s_before: r.gaps[0].distribution(),
+                trust_gap_s_after: r.gaps[1].distribution(),
                 requests_lost: r.lost.unwrap_or_else(|| {
                     if self.exec.replicated {
                         0
