@@ -47,15 +47,6 @@ impl Rules {
         Rules::TendermintPaper,
     ];
 
-    /// The name a scenario file uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rules::CometbftV038 => "cometbft-v0.38",
-            Rules::CometbftV1 => "cometbft-v1",
-            Rules::TendermintPaper => "tendermint-paper",
-        }
-    }
-
     /// CometBFT's round skip and precommit wait (both versions) rather than
     /// the paper's line 55.
     fn cometbft(self) -> bool {

@@ -479,13 +479,7 @@ impl RoundState {
             }
             // Rule 55: f+1 of the power is already in a later round (the
             // paper); CometBFT: +2/3 of any votes of a later round.
-            // (v0.38 state.go @2304-2306 and @2346-2348; v1 @2453, @2496).
-            let later = if self.rules.cometbft() {
-                self.later_round_cometbft()
-            } else {
-                self.later_round()
-            };
-            if let Some(r) = later {
+            if let Some(r) = self.later_round() {
                 self.outbox.push(Action::EnterRound {
                     height: self.height,
                     round: r,
@@ -641,29 +635,25 @@ impl RoundState {
         None
     }
 
-    /// The highest round above ours that f+1 of the power has sent messages
-    /// in. While waiting in `NewHeight`, round 0 does not count: the wait for
-    /// `timeout_commit` is deliberate.
+    /// The highest round above ours that the rules move us to: under the
+    /// paper's line 55, one that f+1 of the power has sent messages in;
+    /// under CometBFT's `addVote`, one with +2/3 of any prevotes or of any
+    /// precommits (v0.38 state.go @2304-2306 and @2346-2348; v1 @2453,
+    /// @2496). While waiting in `NewHeight`, round 0 does not count: the
+    /// wait for `timeout_commit` is deliberate (CometBFT would enter round 0
+    /// early on +2/3 of its precommits: a validator that far behind syncs
+    /// instead, here).
     fn later_round(&self) -> Option<u32> {
-        let lowest = self.round as usize + 1;
-        (lowest..self.rounds_used)
-            .rev()
-            .find(|&r| self.one_third(self.rounds[r].senders.any))
-            .map(|r| r as u32)
-    }
-
-    /// CometBFT's round skip (`addVote`): the highest round above ours with
-    /// +2/3 of any prevotes or of any precommits. Round 0 while waiting in
-    /// `NewHeight` does not count, as in [`Self::later_round`] (CometBFT would
-    /// enter round 0 early on +2/3 of its precommits: a validator that far
-    /// behind syncs instead, here).
-    fn later_round_cometbft(&self) -> Option<u32> {
         let lowest = self.round as usize + 1;
         (lowest..self.rounds_used)
             .rev()
             .find(|&r| {
                 let d = &self.rounds[r];
-                self.quorum(d.prevotes.any) || self.quorum(d.precommits.any)
+                if self.rules.cometbft() {
+                    self.quorum(d.prevotes.any) || self.quorum(d.precommits.any)
+                } else {
+                    self.one_third(d.senders.any)
+                }
             })
             .map(|r| r as u32)
     }

@@ -109,6 +109,14 @@ impl<'a> Catalogue<'a> {
         self.own_models.get(name).or(self.builtin_models.get(name))
     }
 
+    /// The error message for a model name in neither catalogue.
+    pub(super) fn unknown_model(&self, name: &str) -> String {
+        format!(
+            "unknown model {name:?}{}",
+            did_you_mean(name, &self.model_names)
+        )
+    }
+
     /// The scenario's own hardware of that name, else the built-in one.
     pub(super) fn hardware(&self, name: &str) -> Option<&HardwareSpec> {
         self.own_hardware.get(name).or(self.builtin_hw.get(name))
@@ -223,14 +231,7 @@ pub(super) fn check_gpu_nodes(
             );
         }
         let Some(m) = cat.model(&g.model) else {
-            return err(
-                at("model"),
-                format!(
-                    "unknown model {:?}{}",
-                    g.model,
-                    did_you_mean(&g.model, &cat.model_names)
-                ),
-            );
+            return err(at("model"), cat.unknown_model(&g.model));
         };
         let Some(h) = cat.hardware(&g.hardware) else {
             return err(

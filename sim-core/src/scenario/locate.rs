@@ -156,6 +156,16 @@ fn path_at(text: &str, offset: usize) -> String {
     out
 }
 
+/// The names serde lists after the first backticked word of its message
+/// ("… `x`, expected one of `a`, `b`"): `a`, `b`.
+fn expected_names(rest: &str) -> Vec<String> {
+    rest.split('`')
+        .skip(2)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
 pub(super) fn serde_error(text: &str, file: &str, e: &toml::de::Error) -> ScenarioError {
     let raw = e.message().trim().to_string();
     let line = Some(e.span().map_or(1, |s| line_of(text, s.start)));
@@ -164,12 +174,7 @@ pub(super) fn serde_error(text: &str, file: &str, e: &toml::de::Error) -> Scenar
     // serde: "unknown field `x`, expected one of `a`, `b`" / "expected `a`".
     if let Some(rest) = raw.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("");
-        let expected: Vec<String> = rest
-            .split('`')
-            .skip(2)
-            .step_by(2)
-            .map(|s| s.to_string())
-            .collect();
+        let expected = expected_names(rest);
         if !key.ends_with(field) {
             key = if key.is_empty() {
                 field.to_string()
@@ -191,12 +196,7 @@ pub(super) fn serde_error(text: &str, file: &str, e: &toml::de::Error) -> Scenar
         message = format!("required key `{field}` is missing");
     } else if let Some(rest) = raw.strip_prefix("unknown variant `") {
         let value = rest.split('`').next().unwrap_or("");
-        let expected: Vec<String> = rest
-            .split('`')
-            .skip(2)
-            .step_by(2)
-            .map(|s| s.to_string())
-            .collect();
+        let expected = expected_names(rest);
         message = format!(
             "unknown value {value:?}{} (allowed: {})",
             did_you_mean(value, &expected),

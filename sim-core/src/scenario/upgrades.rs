@@ -81,14 +81,7 @@ pub(super) fn check_upgrades(
             );
         }
         let Some(new) = cat.model(&u.to_model) else {
-            return err(
-                at("to_model"),
-                format!(
-                    "unknown model {:?}{}",
-                    u.to_model,
-                    did_you_mean(&u.to_model, &cat.model_names)
-                ),
-            );
+            return err(at("to_model"), cat.unknown_model(&u.to_model));
         };
         if !(u.load_gb_per_s.is_finite() && u.load_gb_per_s > 0.0 && u.load_gb_per_s <= 1e4) {
             return err(

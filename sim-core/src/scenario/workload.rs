@@ -3,7 +3,7 @@
 
 use super::inference::{Architecture, Catalogue};
 use super::locate::Seg::{self, Idx, Key};
-use super::locate::{did_you_mean, err, error_at};
+use super::locate::{err, error_at};
 use super::{MAX_IMAGES_PER_REQUEST, MAX_RATE_PER_S, MAX_SEQUENCE_TOKENS, Scenario, ScenarioError};
 use crate::inference::GpuGroup;
 use crate::verification::VerificationConfig;
@@ -30,14 +30,7 @@ pub(super) fn check_workload(
         }
         stream_names.push(&st.name);
         if cat.model(&st.model).is_none() {
-            return err(
-                at("model"),
-                format!(
-                    "unknown model {:?}{}",
-                    st.model,
-                    did_you_mean(&st.model, &cat.model_names)
-                ),
-            );
+            return err(at("model"), cat.unknown_model(&st.model));
         }
         if st.images.is_some() && cat.model(&st.model).is_some_and(|m| m.vision.is_none()) {
             return err(
