@@ -37,6 +37,10 @@ pub enum Event {
     CatchUp { node: NodeId, rearm: bool },
     /// The fault at this index of the run's fault table takes effect.
     Fault { index: u32 },
+    /// The gossip routine of p2p link `link` wakes (`network.model = "p2p"`).
+    GossipWake { link: u32 },
+    /// Batches flushed on p2p link `link` reach its receiver.
+    LinkArrive { link: u32 },
     /// The market interval ends: the price moves, a `market` row is written.
     MarketTick,
     /// A background settlement transaction enters the mempool.

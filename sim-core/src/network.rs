@@ -7,6 +7,7 @@
 
 mod column;
 mod netem;
+pub mod p2p;
 
 pub use column::{ABSENT, NOT_SENT};
 
@@ -166,6 +167,8 @@ impl Network {
         network.bases = network.make_bases();
         let topo = &net.topology;
         let edges: Option<Vec<(usize, usize)>> = match topo.kind {
+            // The p2p model keeps its own peer graph (`sim/gossip.rs`).
+            _ if net.model == crate::scenario::NetworkModel::P2p => None,
             TopologyKind::Full => None,
             TopologyKind::Random => Some(random_links(n, topo.degree, streams)),
             TopologyKind::Edges => {
@@ -218,6 +221,32 @@ impl Network {
             Some(side) => matches!((side[a], side[b]), (Some(x), Some(y)) if x != y),
             None => false,
         }
+    }
+
+    /// One-way delay of a p2p batch (`network::p2p`) between nodes `from` and
+    /// `to` of the p2p network, in regions `rf` and `rt`: the matrix cell,
+    /// jittered once per batch (`key`: link and batch number), scaled by a
+    /// slow fault on a validator at either end. Transfer time is the
+    /// connection's rate limiter's, not this.
+    pub fn batch_latency(
+        &self,
+        (from, rf): (NodeId, usize),
+        (to, rt): (NodeId, usize),
+        key: [u64; 2],
+    ) -> SimDuration {
+        let base = self.region_latency_ns[rf * self.num_regions + rt];
+        let propagation = self
+            .jitter
+            .apply(base as f64, self.jitter_key.then(&key), from, to);
+        let slow = |i: NodeId| self.faults.slow.get(i as usize).copied().unwrap_or(1.0);
+        SimDuration((propagation * slow(from).max(slow(to)) + 0.5) as u64)
+    }
+
+    /// Whether a partition in force separates validators `a` and `b`
+    /// (nodes past the validators are in no side).
+    pub fn separated(&self, a: NodeId, b: NodeId) -> bool {
+        let n = self.num_nodes();
+        (a as usize) < n && (b as usize) < n && self.partitioned(a as usize, b as usize)
     }
 
     /// Delay of a message of `bytes` from `from` to `to`, or `None` if it is

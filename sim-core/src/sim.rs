@@ -5,6 +5,7 @@
 
 mod economy;
 mod execution;
+mod gossip;
 mod market;
 mod quorum;
 mod requests;
@@ -158,6 +159,9 @@ pub struct Simulation {
     upg: upgrades::Upgrades,
     /// Multiplier on every stream's arrival rate (issue #12's demand response and shocks).
     demand_factor: f64,
+    /// The p2p model's links and relays (`network.model = "p2p"`), or
+    /// `None` for direct delivery.
+    gossip: Option<gossip::Gossip>,
     /// Set when the run must stop: a broken invariant (a bug), or a guard
     /// of `[limits]` that the input passed.
     error: Option<(SimErrorKind, String)>,
@@ -251,6 +255,8 @@ impl Simulation {
             exec: execution::Execution::new(scenario, &streams),
             market: None,
             demand_factor: 1.0,
+            gossip: (scenario.network.model == crate::scenario::NetworkModel::P2p)
+                .then(|| gossip::Gossip::new(scenario, &streams, powers.clone())),
             error: None,
             specs,
             net,
@@ -403,6 +409,8 @@ impl Simulation {
             Event::Quorum { node, height, kind } => self.on_quorum(node, height, kind, sink),
             Event::CatchUp { node, rearm } => self.on_catch_up(node, rearm, sink),
             Event::Fault { index } => self.on_fault(index as usize),
+            Event::GossipWake { link } => self.on_gossip_wake(link),
+            Event::LinkArrive { link } => self.on_link_arrive(link, sink),
             Event::TxArrival => self.on_tx_arrival(sink),
             Event::MarketTick => self.on_market_tick(sink),
             Event::Arrival { stream } => self.on_arrival(stream, sink),
@@ -490,6 +498,7 @@ impl Simulation {
     fn plan_height(&mut self, proposer: NodeId, height: u64, block: BlockId, bytes: u64) {
         self.plan = None;
         let fresh = self.vote_delivery == VoteDelivery::Quorum
+            && self.gossip.is_none()
             && !self.exec.replicated
             && self.all_honest
             && self.create_empty_blocks
@@ -625,6 +634,10 @@ impl Simulation {
                         },
                     );
                 }
+                if self.gossip.is_some() {
+                    self.reconnect(Some(&ids));
+                    return;
+                }
                 // Peers gossip their current votes to the returning validators.
                 for from in 0..self.nodes.len() as NodeId {
                     if !ids.contains(&from) {
@@ -633,6 +646,7 @@ impl Simulation {
                 }
             }
             // Links are back: every validator's gossip sends what peers lack.
+            FaultAction::Heal if self.gossip.is_some() => self.forget_known(),
             FaultAction::Heal => {
                 for from in 0..self.nodes.len() as NodeId {
                     self.regossip(from, None);
@@ -727,6 +741,9 @@ impl Simulation {
             actions.clear();
             std::mem::swap(&mut actions, &mut self.nodes[node as usize].outbox);
         }
+        if self.gossip.is_some() {
+            self.relay_follow(node);
+        }
     }
 
     fn perform(&mut self, node: NodeId, action: Action, sink: &mut dyn RecordSink) {
@@ -782,6 +799,9 @@ impl Simulation {
                 round,
                 block,
             } => self.on_commit(node, height, round, block, sink),
+            Action::FetchBlock { height, block } if self.gossip.is_some() => {
+                self.gossip_want(node, height, block);
+            }
             Action::FetchBlock { height, block } => {
                 let Some(b) = self.blocks.get(&block) else {
                     return;
@@ -886,7 +906,11 @@ impl Simulation {
             if round == 0 && reuse.is_none() {
                 self.plan_height(node, height, block, bytes);
             }
-            self.broadcast(node, msg, bytes);
+            if self.gossip.is_some() {
+                self.gossip_own(node, msg);
+            } else {
+                self.broadcast(node, msg, bytes);
+            }
             msg
         };
         self.nodes[node as usize].on_message(own);
@@ -930,6 +954,10 @@ impl Simulation {
                     );
                 }
             }
+            return;
+        }
+        if self.gossip.is_some() {
+            self.gossip_own(node, vote(kind, block));
             return;
         }
         if let Some(plan) = self.plan.as_ref().filter(|p| p.height == height) {
@@ -1013,6 +1041,9 @@ impl Simulation {
     ) {
         let i = node as usize;
         self.stats[i].heights_committed += 1;
+        if self.gossip.is_some() {
+            self.gossip_commit(node, round, block);
+        }
         // The next height starts after timeout_commit, or at once when
         // skip_timeout_commit is set and every validator's precommit is in.
         let all_in = self.skip_timeout_commit

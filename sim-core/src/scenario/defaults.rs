@@ -118,3 +118,33 @@ pub fn upgrade_batch() -> usize {
 pub fn load_gb_per_s() -> f64 {
     1000.0 * 1024.0 * 1024.0 / 1e9
 }
+
+// CometBFT's p2p layer (issue #23). Sources: `config/config.go`
+// `DefaultP2PConfig` and `DefaultConsensusConfig` at v0.38.25 and
+// v1.0.0-alpha.2 (the QA's version), which agree on every value below;
+// v1.0.1 lowered `flush_throttle_timeout` to 10 ms. See `scenarios/SOURCES.md`.
+pub fn max_num_inbound_peers() -> usize {
+    40
+}
+pub fn max_num_outbound_peers() -> usize {
+    10
+}
+/// 5,120,000 B/s: `SendRate` and `RecvRate` ("5 mB/s").
+pub fn send_rate() -> u64 {
+    5_120_000
+}
+pub fn recv_rate() -> u64 {
+    5_120_000
+}
+/// 100 ms at v0.38.25 and v1.0.0-alpha.2 (10 ms from v1.0.1).
+pub fn flush_throttle_timeout() -> SimDuration {
+    SimDuration(100_000_000)
+}
+/// 1,024 bytes ("1 kB").
+pub fn max_packet_msg_payload_size() -> u64 {
+    1024
+}
+/// 100 ms (`[consensus] peer_gossip_sleep_duration`).
+pub fn peer_gossip_sleep_duration() -> SimDuration {
+    SimDuration(100_000_000)
+}

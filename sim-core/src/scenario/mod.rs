@@ -28,6 +28,7 @@ mod inference;
 mod locate;
 mod market;
 mod network;
+mod p2p;
 mod upgrades;
 mod validators;
 mod verification;
@@ -38,6 +39,7 @@ pub use faults::{FaultKind, FaultSpec};
 pub use inference::{Architecture, Batching, GpuSteps, ReplicatedConfig};
 pub use locate::{did_you_mean, line_of, line_of_keys};
 pub use network::{JitterConfig, JitterKind, NetworkConfig, TopologyConfig, TopologyKind};
+pub use p2p::{FullNodeGroup, NetworkModel, NodeRole, P2pConfig, PeerSpec};
 pub use upgrades::UpgradeSpec;
 pub use validators::{Behaviour, ValidatorGroup, ValidatorSpec};
 
@@ -109,6 +111,10 @@ pub struct Scenario {
     pub mempool: MempoolConfig,
     /// Validator groups (`[[validators]]`), in address order.
     pub validators: Vec<ValidatorGroup>,
+    /// Nodes that do not vote (`[[full_nodes]]`): full nodes that relay,
+    /// seed nodes that form the peer graph (`network.model = "p2p"` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub full_nodes: Vec<FullNodeGroup>,
     /// Faults on a timetable (`[[faults]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
@@ -202,7 +208,9 @@ impl Scenario {
         consensus::check_mempool(&self.mempool, &self.consensus)?;
         validators::check_validators(&self.validators, &self.network.regions)?;
         let specs = self.validator_specs();
-        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        p2p::check_p2p(self)?;
+        // Explicit links may name full nodes too under the p2p model.
+        let names: Vec<String> = self.peer_specs().into_iter().map(|s| s.name).collect();
         network::check_topology(&self.network.topology, &names)?;
         faults::check_faults(
             &self.faults,

@@ -11,6 +11,13 @@ use crate::regions;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
+    /// `"direct"` (default) or `"p2p"`: CometBFT's p2p layer as deployed
+    /// (see `scenario/p2p.rs`).
+    #[serde(default)]
+    pub model: super::NetworkModel,
+    /// Connections and gossip of the p2p model (`[network.p2p]`).
+    #[serde(default)]
+    pub p2p: super::P2pConfig,
     /// Region names; default: the 13 AWS regions of CometBFT's QA matrix.
     #[serde(default = "defaults::regions")]
     pub regions: Vec<String>,
@@ -86,6 +93,8 @@ pub struct TopologyConfig {
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
+            model: super::NetworkModel::Direct,
+            p2p: super::P2pConfig::default(),
             regions: defaults::regions(),
             latency_ms: None,
             jitter: JitterConfig::default(),

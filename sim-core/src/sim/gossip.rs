@@ -1,0 +1,1066 @@
+//! The consensus reactor's gossip over the p2p model (issue #23,
+//! `network.model = "p2p"`): what each node holds of its height, what it
+//! believes each peer holds, and the per-peer gossip routine that sends
+//! the difference.
+//!
+//! CometBFT (`internal/consensus/reactor.go`, v1.0.0-alpha.2, and
+//! `consensus/reactor.go`, v0.38) runs, per peer, a data routine and a votes
+//! routine. Each sends what the peer lacks of the peer's own height and
+//! round — the proposal, then the block's parts; the votes of the peer's
+//! round (and earlier ones); to a peer one height behind, the last commit's
+//! precommits and the block — and, finding nothing, sleeps
+//! `peer_gossip_sleep_duration`. Here one routine per link does both; it
+//! sends everything due when it wakes (CometBFT sends one item per loop
+//! turn, without sleeping, so the same items go out within microseconds).
+//!
+//! What a node knows of its peer comes from what they exchanged, as
+//! `PeerState` records it; the peer's height and round are read from the
+//! peer itself, which `NewRoundStep` messages tell CometBFT one latency
+//! later: a peer's change of step wakes the routines towards it after that
+//! latency. `HasVote` is not modelled: it only saves duplicate sends.
+
+use std::sync::Arc;
+
+use super::{Event, RecordSink, Simulation};
+use crate::consensus::{BlockId, Message, NIL, VoteKind};
+use crate::network::NodeId;
+use crate::network::p2p::{BLOCK_PART_BYTES, Item, Link, PROPOSAL_BYTES, PeerGraph, Wire};
+use crate::scenario::{NodeRole, Scenario, TopologyKind};
+use crate::rng::{Purpose, Streams};
+use rand::Rng;
+use crate::time::{SimDuration, SimTime};
+
+/// A set of small indices (validators, block parts), one bit each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+    /// Sets bit `i`; whether it was clear.
+    fn set(&mut self, i: usize) -> bool {
+        let w = i / 64;
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        let was = self.0[w] >> (i % 64) & 1 == 0;
+        self.0[w] |= 1 << (i % 64);
+        was
+    }
+    fn clear(&mut self) {
+        self.0.iter_mut().for_each(|w| *w = 0);
+    }
+    fn count(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+    /// The indices in `self` and not in `other`.
+    fn minus<'a>(&'a self, other: &'a Bits) -> impl Iterator<Item = usize> + 'a {
+        self.0.iter().enumerate().flat_map(move |(k, &w)| {
+            let mut d = w & !other.0.get(k).copied().unwrap_or(0);
+            std::iter::from_fn(move || {
+                (d != 0).then(|| {
+                    let b = d.trailing_zeros() as usize;
+                    d &= d - 1;
+                    k * 64 + b
+                })
+            })
+        })
+    }
+}
+
+/// The votes of one kind and round that a node holds.
+#[derive(Clone, Debug, Default)]
+struct Votes {
+    have: Bits,
+    /// The block each validator voted for (valid where `have` is set).
+    block: Vec<BlockId>,
+    /// Power per block voted for, for a full node's commit.
+    power: Vec<(BlockId, u64)>,
+}
+
+impl Votes {
+    fn reset(&mut self) {
+        self.have.clear();
+        self.power.clear();
+    }
+}
+
+/// A block's parts that a node holds.
+#[derive(Clone, Debug)]
+struct Parts {
+    block: BlockId,
+    total: u16,
+    have: Bits,
+}
+
+impl Parts {
+    fn complete(&self) -> bool {
+        self.have.count() == self.total as u32
+    }
+}
+
+/// The block committed at the height below and its precommits: what a node
+/// sends a peer that is one height behind.
+#[derive(Clone, Debug)]
+struct Last {
+    height: u64,
+    round: u32,
+    block: BlockId,
+    total: u16,
+}
+
+/// One node's consensus data at its height (`RoundState` of the reactor).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Relay {
+    pub height: u64,
+    pub round: u32,
+    proposals: Vec<Option<Message>>,
+    parts: Vec<Parts>,
+    /// Per round: prevotes, precommits.
+    votes: Vec<[Votes; 2]>,
+    rounds_used: usize,
+    /// Blocks this node wants without a proposal for them (it saw them
+    /// precommitted: CometBFT takes the part-set header from the commit).
+    wanted: Vec<BlockId>,
+    /// Blocks whose completion a validator's state machine was told of.
+    fed: Vec<BlockId>,
+    last: Option<Last>,
+    /// The last commit's precommits (kept apart from `votes`, which is reset).
+    last_votes: Votes,
+}
+
+impl Relay {
+    fn enter_height(&mut self, height: u64) {
+        self.height = height;
+        self.round = 0;
+        self.proposals.clear();
+        self.parts.clear();
+        self.rounds_used = 0;
+        self.wanted.clear();
+        self.fed.clear();
+    }
+
+    fn votes(&mut self, round: u32, kind: VoteKind, n: usize) -> &mut Votes {
+        let r = round as usize;
+        while self.rounds_used <= r {
+            if self.votes.len() <= self.rounds_used {
+                self.votes.push(Default::default());
+            }
+            for v in &mut self.votes[self.rounds_used] {
+                v.reset();
+                v.block.resize(n, NIL);
+            }
+            self.rounds_used += 1;
+        }
+        &mut self.votes[r][kind as usize]
+    }
+
+    fn parts_of(&self, block: BlockId) -> Option<&Parts> {
+        self.parts.iter().find(|p| p.block == block)
+    }
+
+    fn has_block(&self, block: BlockId) -> bool {
+        self.parts_of(block).is_some_and(Parts::complete)
+    }
+
+    /// Blocks the node is gathering parts of: its proposals' and `wanted`.
+    fn wants(&self, block: BlockId) -> bool {
+        self.proposals.iter().flatten().any(|p| match *p {
+            Message::Proposal { block: b, .. } => b == block,
+            _ => false,
+        }) || self.wanted.contains(&block)
+    }
+}
+
+/// What a node believes one peer holds of the peer's height (`PeerState`).
+#[derive(Clone, Debug, Default)]
+struct Known {
+    height: u64,
+    proposals: Bits,
+    parts: Vec<(BlockId, Bits)>,
+    votes: Vec<[Bits; 2]>,
+}
+
+impl Known {
+    fn at(&mut self, height: u64) -> &mut Known {
+        if self.height != height {
+            self.height = height;
+            self.proposals.clear();
+            self.parts.clear();
+            self.votes.iter_mut().flatten().for_each(Bits::clear);
+        }
+        self
+    }
+    fn votes(&mut self, round: u32, kind: VoteKind) -> &mut Bits {
+        let r = round as usize;
+        if self.votes.len() <= r {
+            self.votes.resize(r + 1, Default::default());
+        }
+        &mut self.votes[r][kind as usize]
+    }
+    fn parts(&mut self, block: BlockId) -> &mut Bits {
+        match self.parts.iter().position(|(b, _)| *b == block) {
+            Some(i) => &mut self.parts[i].1,
+            None => {
+                self.parts.push((block, Bits::default()));
+                &mut self.parts.last_mut().expect("pushed").1
+            }
+        }
+    }
+    fn mark(&mut self, item: &Item) {
+        match *item {
+            Item::Msg(Message::Proposal { height, round, .. }) => {
+                self.at(height).proposals.set(round as usize);
+            }
+            Item::Msg(Message::Vote {
+                kind,
+                height,
+                round,
+                from,
+                ..
+            }) => {
+                self.at(height).votes(round, kind).set(from as usize);
+            }
+            Item::Part {
+                height,
+                block,
+                index,
+            } => {
+                self.at(height).parts(block).set(index as usize);
+            }
+        }
+    }
+}
+
+/// The p2p model's state: links, what every node holds and believes.
+pub(super) struct Gossip {
+    pub links: Vec<Link>,
+    known: Vec<Known>,
+    /// Outgoing links of each node.
+    pub out: Vec<Vec<u32>>,
+    /// Region of each node of the p2p network.
+    region: Vec<usize>,
+    pub relay: Vec<Relay>,
+    wire: Wire,
+    /// Validators come first; nodes from here on do not vote.
+    validators: usize,
+    powers: Arc<[u64]>,
+    total: u64,
+    vote_bytes: u64,
+    /// Items being handled (kept to reuse the allocation).
+    scratch: Vec<Item>,
+    /// When each link's queued wake fires, if one is queued.
+    wake_at: Vec<Option<SimTime>>,
+    /// Peers of each node (in peer order), for reports and tests.
+    pub peers: Vec<Vec<NodeId>>,
+}
+
+impl Gossip {
+    pub fn new(scenario: &Scenario, streams: &Streams, powers: Arc<[u64]>) -> Gossip {
+        let specs = scenario.peer_specs();
+        let net = &scenario.network;
+        let graph = match net.topology.kind {
+            TopologyKind::Edges => {
+                let pos = |x: &str| {
+                    specs
+                        .iter()
+                        .position(|s| s.name == x)
+                        .expect("validated edge name")
+                };
+                let edges: Vec<(usize, usize)> = net
+                    .topology
+                    .edges
+                    .iter()
+                    .map(|[a, b]| (pos(a), pos(b)))
+                    .collect();
+                PeerGraph::from_edges(specs.len(), &edges)
+            }
+            _ => PeerGraph::pex(&specs, &net.p2p, streams),
+        };
+        let (mut links, out) = graph.links();
+        // Routines start when their connection does, at no common instant:
+        // each link's sleep grid gets its own phase.
+        let sleep = net.p2p.peer_gossip_sleep_duration.0;
+        let mut phase = streams.stream(Purpose::Topology, 2);
+        let r = net.regions.len();
+        let matrix = net.latency_ms.as_ref().expect("resolved scenario has a latency matrix");
+        let _ = r;
+        for l in &mut links {
+            l.dry_since = SimTime(phase.next_u64() % sleep);
+            let one_way = matrix[specs[l.from as usize].region][specs[l.to as usize].region]
+                + matrix[specs[l.to as usize].region][specs[l.from as usize].region];
+            l.tcp = crate::network::p2p::Tcp::new(SimDuration((one_way * 1e6).round() as u64));
+        }
+        let n = specs.len();
+        let validators = specs.iter().filter(|s| s.role.is_none()).count();
+        let mut relay = vec![Relay::default(); n];
+        for r in &mut relay {
+            r.enter_height(1);
+        }
+        // Seeds keep no connections: they have no relay state worth keeping.
+        debug_assert!(
+            specs
+                .iter()
+                .zip(&graph.peers)
+                .all(|(s, p)| s.role != Some(NodeRole::Seed) || p.is_empty()
+                    || net.topology.kind == TopologyKind::Edges)
+        );
+        Gossip {
+            known: vec![Known::default(); links.len()],
+            wake_at: vec![None; links.len()],
+            links,
+            out,
+            region: specs.iter().map(|s| s.region).collect(),
+            relay,
+            wire: Wire::new(&net.p2p),
+            validators,
+            total: powers.iter().sum(),
+            powers,
+            vote_bytes: scenario.consensus.vote_bytes,
+            scratch: Vec::new(),
+            peers: graph.peers,
+        }
+    }
+
+    pub fn num_nodes(&self) -> usize {
+        self.relay.len()
+    }
+}
+
+/// Bytes of an item on its channel (before framing).
+fn item_bytes(item: &Item, vote_bytes: u64, part_bytes: impl Fn(BlockId, u16) -> u64) -> u64 {
+    match *item {
+        Item::Msg(Message::Proposal { .. }) => PROPOSAL_BYTES,
+        Item::Msg(Message::Vote { .. }) => vote_bytes,
+        Item::Part { block, index, .. } => part_bytes(block, index),
+    }
+}
+
+/// Parts of a block of `bytes`.
+pub(super) fn parts_of(bytes: u64) -> u16 {
+    bytes.div_ceil(BLOCK_PART_BYTES).clamp(1, u16::MAX as u64) as u16
+}
+
+impl Simulation {
+    fn gossip(&mut self) -> &mut Gossip {
+        self.gossip.as_mut().expect("p2p model")
+    }
+
+    /// Whether node `i` of the p2p network runs (nodes that do not vote never crash).
+    fn p2p_alive(&self, i: NodeId) -> bool {
+        (i as usize) >= self.nodes.len() || self.alive(i)
+    }
+
+    /// Queues the wake of link `l`'s gossip routine at its first sleep-grid
+    /// point at or after `t`, unless one is queued no later.
+    fn wake_link(&mut self, l: u32, t: SimTime) {
+        let g = self.gossip.as_mut().expect("p2p model");
+        let at = g.links[l as usize].next_wake(t, g.wire.sleep);
+        if g.wake_at[l as usize].is_some_and(|w| w <= at) {
+            return;
+        }
+        g.wake_at[l as usize] = Some(at);
+        g.links[l as usize].wake_pending = true;
+        self.queue.push(at, Event::GossipWake { link: l });
+    }
+
+    /// `node` holds something new: each of its routines sends it at its next wake.
+    fn wake_out(&mut self, node: NodeId) {
+        let out = std::mem::take(&mut self.gossip().out[node as usize]);
+        let now = self.now;
+        for &l in &out {
+            self.wake_link(l, now);
+        }
+        self.gossip().out[node as usize] = out;
+    }
+
+    /// `node` changed height, round or wants: its peers' routines towards
+    /// it learn so one latency later (`NewRoundStep`) and look again.
+    fn wake_in(&mut self, node: NodeId) {
+        let out = std::mem::take(&mut self.gossip().out[node as usize]);
+        for &l in &out {
+            let g = self.gossip.as_ref().expect("p2p model");
+            let rev = g.links[l as usize].reverse;
+            let peer = g.links[l as usize].to;
+            let lat = self.net.batch_latency(
+                (node, g.region[node as usize]),
+                (peer, g.region[peer as usize]),
+                [l as u64, u64::MAX],
+            );
+            let at = self.now + lat;
+            self.wake_link(rev, at);
+        }
+        self.gossip().out[node as usize] = out;
+    }
+
+    /// A gossip routine wakes: it sends its peer what the peer lacks.
+    pub(super) fn on_gossip_wake(&mut self, l: u32) {
+        let now = self.now;
+        let g = self.gossip();
+        if g.wake_at[l as usize] != Some(now) {
+            return; // superseded by an earlier wake
+        }
+        g.wake_at[l as usize] = None;
+        g.links[l as usize].wake_pending = false;
+        let (x, y) = (g.links[l as usize].from, g.links[l as usize].to);
+        if !self.p2p_alive(x) || !self.p2p_alive(y) || self.net.separated(x, y) {
+            return;
+        }
+        let g = self.gossip.as_ref().expect("p2p model");
+        let (hx, hy) = (g.relay[x as usize].height, g.relay[y as usize].height);
+        if hx > hy + 1 {
+            // More than a height behind: blocksync, not consensus gossip.
+            if (y as usize) < self.nodes.len() {
+                let peer = if (x as usize) < self.nodes.len() { x } else { y };
+                self.request_catch_up(y, peer);
+            } else {
+                self.full_node_catch_up(y);
+            }
+            return;
+        }
+        if hx < hy {
+            return;
+        }
+        let mut items = std::mem::take(&mut self.gossip().scratch);
+        items.clear();
+        self.due_items(l, &mut items);
+        if items.is_empty() {
+            self.gossip().scratch = items;
+            return;
+        }
+        let g = self.gossip.as_mut().expect("p2p model");
+        let vote_bytes = g.vote_bytes;
+        let wire = g.wire;
+        let (rx, ry) = (g.region[x as usize], g.region[y as usize]);
+        let net = &self.net;
+        let mut latency = |batch: u64| net.batch_latency((x, rx), (y, ry), [l as u64, batch]);
+        let relay = &g.relay[x as usize];
+        let part_bytes = |block: BlockId, index: u16| {
+            let total = relay
+                .parts_of(block)
+                .map(|p| p.total)
+                .or(relay.last.as_ref().filter(|c| c.block == block).map(|c| c.total))
+                .unwrap_or(1);
+            let bytes = self.blocks.get(&block).map_or(BLOCK_PART_BYTES, |b| b.bytes);
+            if index + 1 < total {
+                BLOCK_PART_BYTES
+            } else {
+                bytes.saturating_sub(BLOCK_PART_BYTES * (total as u64 - 1)).max(1)
+            }
+        };
+        let link = &mut g.links[l as usize];
+        let known = &mut g.known[l as usize];
+        let mut schedule = Vec::new();
+        for item in &items {
+            let bytes = item_bytes(item, vote_bytes, part_bytes);
+            if let Some(at) = link.write(now, *item, bytes, &wire, &mut latency).schedule {
+                schedule.push(at);
+            }
+            known.mark(item);
+        }
+        link.dry_since = now;
+        for at in schedule {
+            self.queue.push(at, Event::LinkArrive { link: l });
+        }
+        self.gossip().scratch = items;
+    }
+
+    /// What link `l`'s routine sends now (`gossipDataRoutine` and
+    /// `gossipVotesRoutine` in one pass).
+    fn due_items(&mut self, l: u32, items: &mut Vec<Item>) {
+        let g = self.gossip.as_mut().expect("p2p model");
+        let (x, y) = (g.links[l as usize].from as usize, g.links[l as usize].to as usize);
+        let (from, to) = (&g.relay[x], &g.relay[y]);
+        let known = g.known[l as usize].at(to.height);
+        if from.height == to.height {
+            let h = from.height;
+            // The proposal of the peer's round, then the parts of every
+            // block the peer is gathering.
+            let ry = to.round;
+            if let Some(Some(p)) = from.proposals.get(ry as usize)
+                && !known.proposals.get(ry as usize)
+            {
+                items.push(Item::Msg(*p));
+            }
+            let sending = items.first().and_then(|i| match *i {
+                Item::Msg(Message::Proposal { block, .. }) => Some(block),
+                _ => None,
+            });
+            for p in &from.parts {
+                if !(to.wants(p.block) || sending == Some(p.block)) {
+                    continue;
+                }
+                let k = known.parts(p.block);
+                for i in p.have.minus(k) {
+                    items.push(Item::Part {
+                        height: h,
+                        block: p.block,
+                        index: i as u16,
+                    });
+                }
+            }
+            // Votes of every round up to both nodes' (the peer's round and
+            // its POL round are among them).
+            let top = from.round.min(to.round) as usize;
+            for r in 0..=top.min(from.rounds_used.saturating_sub(1)) {
+                if r >= from.rounds_used {
+                    break;
+                }
+                for kind in [VoteKind::Prevote, VoteKind::Precommit] {
+                    let v = &from.votes[r][kind as usize];
+                    let k = known.votes(r as u32, kind);
+                    for i in v.have.minus(k) {
+                        items.push(Item::Msg(Message::Vote {
+                            kind,
+                            height: h,
+                            round: r as u32,
+                            block: v.block[i],
+                            from: i as NodeId,
+                        }));
+                    }
+                }
+            }
+        } else if let Some(last) = from.last.as_ref().filter(|c| c.height == to.height) {
+            // The peer is one height behind: the last commit and its block.
+            let k = known.votes(last.round, VoteKind::Precommit);
+            for i in from.last_votes.have.minus(k) {
+                items.push(Item::Msg(Message::Vote {
+                    kind: VoteKind::Precommit,
+                    height: last.height,
+                    round: last.round,
+                    block: from.last_votes.block[i],
+                    from: i as NodeId,
+                }));
+            }
+            if !to.has_block(last.block) {
+                let k = known.parts(last.block);
+                for i in 0..last.total as usize {
+                    if !k.get(i) {
+                        items.push(Item::Part {
+                            height: last.height,
+                            block: last.block,
+                            index: i as u16,
+                        });
+                    }
+                }
+                // The peer now knows the header from the commit.
+            }
+        }
+    }
+
+    /// Batches of link `l` reach its receiver.
+    pub(super) fn on_link_arrive(&mut self, l: u32, sink: &mut dyn RecordSink) {
+        let (x, y) = {
+            let g = self.gossip();
+            (g.links[l as usize].from, g.links[l as usize].to)
+        };
+        let now = self.now;
+        if (y as usize) < self.nodes.len() {
+            // Executing a block blocks a validator's consensus routine.
+            let busy = self.exec.busy_until[y as usize];
+            if busy > now {
+                self.queue.push(busy, Event::LinkArrive { link: l });
+                return;
+            }
+        }
+        let mut items = Vec::new();
+        self.gossip().links[l as usize].take_arrived(now, &mut items);
+        if items.is_empty() || !self.p2p_alive(y) || self.net.separated(x, y) {
+            return;
+        }
+        let rev = self.gossip().links[l as usize].reverse as usize;
+        let (h0, r0) = {
+            let r = &self.gossip().relay[y as usize];
+            (r.height, r.round)
+        };
+        let mut fresh = false;
+        for item in &items {
+            if !self.p2p_alive(y) {
+                break;
+            }
+            // The sender has it.
+            self.gossip().known[rev].mark(item);
+            fresh |= self.receive(y, *item, sink);
+        }
+        if fresh {
+            self.wake_out(y);
+        }
+        let r = &self.gossip().relay[y as usize];
+        if (r.height, r.round) != (h0, r0) {
+            self.wake_in(y);
+        }
+    }
+
+    /// Node `y` receives `item`; whether it was new to it.
+    fn receive(&mut self, y: NodeId, item: Item, sink: &mut dyn RecordSink) -> bool {
+        let validator = (y as usize) < self.nodes.len();
+        if validator {
+            self.stats[y as usize].messages_received += 1;
+        }
+        let n = self.nodes.len();
+        let g = self.gossip.as_mut().expect("p2p model");
+        let r = &mut g.relay[y as usize];
+        match item {
+            Item::Msg(
+                m @ Message::Vote {
+                    kind,
+                    height,
+                    round,
+                    block,
+                    from,
+                },
+            ) => {
+                if height != r.height {
+                    return false;
+                }
+                let power = g.powers[from as usize];
+                let v = r.votes(round, kind, n);
+                if !v.have.set(from as usize) {
+                    return false;
+                }
+                v.block[from as usize] = block;
+                if validator {
+                    self.nodes[y as usize].on_message(m);
+                    self.drain(y, sink);
+                } else {
+                    match v.power.iter_mut().find(|(b, _)| *b == block) {
+                        Some((_, p)) => *p += power,
+                        None => v.power.push((block, power)),
+                    }
+                    r.round = r.round.max(round);
+                    self.full_node_check_commit(y);
+                }
+                true
+            }
+            Item::Msg(
+                m @ Message::Proposal {
+                    height,
+                    round,
+                    from,
+                    block,
+                    ..
+                },
+            ) => {
+                if height != r.height || self.schedule.proposer(height, round) != from {
+                    return false;
+                }
+                let i = round as usize;
+                if r.proposals.len() <= i {
+                    r.proposals.resize(i + 1, None);
+                }
+                if r.proposals[i].is_some() {
+                    return false;
+                }
+                r.proposals[i] = Some(m);
+                if !validator {
+                    r.round = r.round.max(round);
+                }
+                if r.parts_of(block).is_none() {
+                    let total = self.blocks.get(&block).map_or(1, |b| parts_of(b.bytes));
+                    r.parts.push(Parts {
+                        block,
+                        total,
+                        have: Bits::default(),
+                    });
+                }
+                self.block_progress(y, block, sink);
+                true
+            }
+            Item::Part {
+                height,
+                block,
+                index,
+            } => {
+                if height != r.height {
+                    return false;
+                }
+                if r.parts_of(block).is_none() {
+                    let total = self.blocks.get(&block).map_or(1, |b| parts_of(b.bytes));
+                    r.parts.push(Parts {
+                        block,
+                        total,
+                        have: Bits::default(),
+                    });
+                }
+                let p = r
+                    .parts
+                    .iter_mut()
+                    .find(|p| p.block == block)
+                    .expect("just added");
+                if (index as usize) >= p.total as usize || !p.have.set(index as usize) {
+                    return false;
+                }
+                self.block_progress(y, block, sink);
+                true
+            }
+        }
+    }
+
+    /// Once a block's parts are all in, a validator's state machine gets
+    /// the proposals naming it (a proposal counts only with its block); a
+    /// full node may commit.
+    fn block_progress(&mut self, y: NodeId, block: BlockId, sink: &mut dyn RecordSink) {
+        let g = self.gossip.as_mut().expect("p2p model");
+        let r = &mut g.relay[y as usize];
+        if !r.has_block(block) {
+            return;
+        }
+        if (y as usize) >= self.nodes.len() {
+            self.full_node_check_commit(y);
+            return;
+        }
+        if r.fed.contains(&block) {
+            return;
+        }
+        let proposals: Vec<Message> = r
+            .proposals
+            .iter()
+            .flatten()
+            .filter(|p| matches!(p, Message::Proposal { block: b, .. } if *b == block))
+            .copied()
+            .collect();
+        if proposals.is_empty() && !r.wanted.contains(&block) {
+            return; // parts ahead of their proposal
+        }
+        r.fed.push(block);
+        self.check_app_hash(y, block);
+        for p in proposals {
+            self.nodes[y as usize].on_message(p);
+        }
+        self.nodes[y as usize].on_block(block);
+        self.drain(y, sink);
+    }
+
+    /// A full node commits once it holds a block and +2/3 of the power
+    /// precommitted it in one round.
+    fn full_node_check_commit(&mut self, y: NodeId) {
+        let g = self.gossip.as_mut().expect("p2p model");
+        let total = g.total;
+        let r = &mut g.relay[y as usize];
+        let mut decided = None;
+        for round in 0..r.rounds_used {
+            for &(b, p) in &r.votes[round][VoteKind::Precommit as usize].power {
+                if b != NIL && p * 3 > total * 2 {
+                    decided = Some((round as u32, b));
+                }
+            }
+        }
+        let Some((round, block)) = decided else {
+            return;
+        };
+        if !r.has_block(block) {
+            if !r.wanted.contains(&block) {
+                r.wanted.push(block);
+                self.wake_in(y);
+            }
+            return;
+        }
+        self.relay_commit(y, round, block);
+        self.wake_out(y);
+        self.wake_in(y);
+    }
+
+    /// Node `y` committed `block` in `round`: keep the commit for peers
+    /// behind, and move to the next height.
+    fn relay_commit(&mut self, y: NodeId, round: u32, block: BlockId) {
+        let g = self.gossip.as_mut().expect("p2p model");
+        let r = &mut g.relay[y as usize];
+        let total = r.parts_of(block).map_or(1, |p| p.total);
+        let h = r.height;
+        if (round as usize) < r.rounds_used {
+            std::mem::swap(
+                &mut r.last_votes,
+                &mut r.votes[round as usize][VoteKind::Precommit as usize],
+            );
+        } else {
+            r.last_votes.reset();
+        }
+        r.last = Some(Last {
+            height: h,
+            round,
+            block,
+            total,
+        });
+        r.enter_height(h + 1);
+    }
+
+    /// A full node more than a height behind syncs the blocks it missed.
+    fn full_node_catch_up(&mut self, y: NodeId) {
+        let tip = self.chain.tip();
+        let r = &mut self.gossip().relay[y as usize];
+        if tip >= r.height {
+            r.last = None;
+            r.enter_height(tip + 1);
+            self.wake_in(y);
+        }
+    }
+
+    /// After validator `node`'s state machine ran: its relay follows its
+    /// height and round, and peers hear of a change.
+    pub(super) fn relay_follow(&mut self, node: NodeId) {
+        let s = &self.nodes[node as usize];
+        let (h, round) = (s.height, s.round);
+        let r = &mut self.gossip().relay[node as usize];
+        if r.height == h && r.round == round {
+            return;
+        }
+        if r.height != h {
+            // Commits go through `relay_commit`; this is a jump (blocksync).
+            r.last = None;
+            r.enter_height(h);
+        }
+        r.round = round;
+        self.wake_in(node);
+        self.wake_out(node);
+    }
+
+    /// A validator's own vote or proposal enters its relay, for its routines to send.
+    pub(super) fn gossip_own(&mut self, node: NodeId, msg: Message) {
+        let n = self.nodes.len();
+        let bytes_of = |b: BlockId| self.blocks.get(&b).map_or(1, |x| x.bytes);
+        let total = match msg {
+            Message::Proposal { block, .. } => parts_of(bytes_of(block)),
+            _ => 0,
+        };
+        let g = self.gossip.as_mut().expect("p2p model");
+        let r = &mut g.relay[node as usize];
+        if msg.height() != r.height {
+            return;
+        }
+        match msg {
+            Message::Vote {
+                kind,
+                round,
+                block,
+                from,
+                ..
+            } => {
+                let v = r.votes(round, kind, n);
+                v.have.set(from as usize);
+                v.block[from as usize] = block;
+            }
+            Message::Proposal { round, block, .. } => {
+                let i = round as usize;
+                if r.proposals.len() <= i {
+                    r.proposals.resize(i + 1, None);
+                }
+                r.proposals[i] = Some(msg);
+                if !r.has_block(block) {
+                    r.parts.retain(|p| p.block != block);
+                    let mut have = Bits::default();
+                    for i in 0..total as usize {
+                        have.set(i);
+                    }
+                    r.parts.push(Parts { block, total, have });
+                }
+                r.fed.push(block);
+            }
+        }
+        self.wake_out(node);
+    }
+
+    /// A validator's state machine asks for a block it saw precommitted.
+    pub(super) fn gossip_want(&mut self, node: NodeId, height: u64, block: BlockId) {
+        let total = self.blocks.get(&block).map_or(1, |b| parts_of(b.bytes));
+        let r = &mut self.gossip().relay[node as usize];
+        if r.height != height || r.wanted.contains(&block) {
+            return;
+        }
+        r.wanted.push(block);
+        if r.parts_of(block).is_none() {
+            r.parts.push(Parts {
+                block,
+                total,
+                have: Bits::default(),
+            });
+        }
+        self.wake_in(node);
+    }
+
+    /// Validator `node` committed: the relay keeps the commit.
+    pub(super) fn gossip_commit(&mut self, node: NodeId, round: u32, block: BlockId) {
+        self.relay_commit(node, round, block);
+        self.relay_follow(node);
+        self.wake_in(node);
+        self.wake_out(node);
+    }
+
+    /// A partition healed: every node forgets what it believed its peers
+    /// hold (reconnected peers start a new `PeerState`) and looks again.
+    pub(super) fn forget_known(&mut self) {
+        let g = self.gossip();
+        for k in &mut g.known {
+            k.height = u64::MAX;
+        }
+        for node in 0..g.relay.len() as NodeId {
+            self.wake_out(node);
+        }
+    }
+
+    /// Connections of `nodes` broke (crash) or came back: both directions
+    /// start empty and each side forgets what it believed of the other.
+    pub(super) fn reconnect(&mut self, nodes: Option<&[NodeId]>) {
+        let now = self.now;
+        let g = self.gossip();
+        for l in 0..g.links.len() {
+            let (a, b) = (g.links[l].from, g.links[l].to);
+            if nodes.is_none_or(|ns| ns.contains(&a) || ns.contains(&b)) {
+                g.links[l].reset(now);
+                g.known[l] = Known {
+                    height: u64::MAX,
+                    ..Known::default()
+                };
+            }
+        }
+        let all: Vec<NodeId> = match nodes {
+            Some(ns) => ns.to_vec(),
+            None => (0..g.relay.len() as NodeId).collect(),
+        };
+        for node in all {
+            self.wake_out(node);
+            self.wake_in(node);
+        }
+    }
+
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bits;
+    use crate::consensus::{Message, VoteKind};
+    use crate::records::VecSink;
+    use crate::scenario::Scenario;
+    use crate::sim::Simulation;
+    use crate::time::SimTime;
+
+    #[test]
+    fn bits_minus_lists_what_the_peer_lacks() {
+        let mut a = Bits::default();
+        let mut b = Bits::default();
+        for i in [0, 3, 64, 130] {
+            a.set(i);
+        }
+        b.set(3);
+        b.set(130);
+        assert_eq!(a.minus(&b).collect::<Vec<_>>(), vec![0, 64]);
+        assert_eq!(a.count(), 4);
+        assert!(a.get(64) && !a.get(65));
+    }
+
+    /// Validators `a` and `c` joined only through full node `b`; 1,000,000
+    /// B/s connections (1 µs a byte), 5 ms one way, a 10 ms flush throttle,
+    /// routines that wake at once (1 ns sleep), no TCP window; a block of
+    /// 150,000 + 2 × 110 (last-commit signatures) = 150,220 bytes: three
+    /// parts of 65,536, 65,536 and 19,148 bytes.
+    const LINE: &str = r#"
+name = "line"
+duration = "2s"
+[network]
+model = "p2p"
+regions = ["r"]
+latency_ms = [[5.0]]
+jitter = { kind = "none" }
+[network.p2p]
+send_rate = 1000000
+recv_rate = 1000000
+flush_throttle_timeout = "10ms"
+peer_gossip_sleep_duration = "1ns"
+tcp_slow_start = false
+[network.topology]
+kind = "edges"
+edges = [["a", "b"], ["b", "c"]]
+[consensus]
+rules = "cometbft-v1"
+block_overhead_bytes = 150000
+[[validators]]
+name = "a"
+region = "r"
+[[validators]]
+name = "c"
+region = "r"
+[[full_nodes]]
+name = "b"
+region = "r"
+"#;
+
+    /// Steps `sim` until `done` holds; the time it first does.
+    fn time_when(sim: &mut Simulation, done: impl Fn(&Simulation) -> bool) -> SimTime {
+        let mut sink = VecSink::default();
+        for node in 0..sim.nodes.len() {
+            sim.drain(node as u16, &mut sink);
+        }
+        while !done(sim) {
+            let (t, e) = sim.queue.pop().expect("it happens before the queue empties");
+            sim.now = t;
+            sim.handle(e, &mut sink);
+            assert!(sim.error.is_none(), "{:?}", sim.error);
+        }
+        sim.now
+    }
+
+    /// Hand-computed (wire bytes: payload + 11 per 1,024-byte packet):
+    ///
+    /// On a→b at 0 the proposer writes the proposal (211 B, in the buffer
+    /// at 0.211 ms, timer armed at 0 fires at 10 ms: arrives 15 ms), part
+    /// 0 (66,240 B, in at 66.451 ms; a full buffer goes at once: arrives
+    /// 71.451), part 1 (in at 132.691: arrives 137.691), part 2 (19,357 B,
+    /// in at 152.048; the timer, re-armed every 10 ms from 10 ms, fires at
+    /// 160: arrives 165) and its prevote (171 B, in at 152.219, same
+    /// flush: arrives 165).
+    ///
+    /// b relays each at once. b→c: part 0 written at 71.451, in at
+    /// 137.691, arrives 142.691; part 1 written at 137.691, in at 203.931,
+    /// arrives 208.931; part 2 written at 165 waits for the connection to
+    /// be free at 203.931, in at 223.288; the timer (armed at 81.451,
+    /// re-armed every 10 ms) fires at 231.451: arrives 236.451 with the
+    /// proposer's prevote behind it.
+    #[test]
+    fn a_three_part_block_crosses_a_line_of_three_at_the_computed_times() {
+        let s = Scenario::from_toml_str(LINE, "line.toml").unwrap();
+        let mut sim = Simulation::new(&s, 1);
+        let proposer = sim.schedule.proposer(1, 0) as usize;
+        let other = 1 - proposer;
+        let b = 2;
+        assert_eq!(sim.gossip.as_ref().unwrap().peers[other], vec![b as u16]);
+        let has_block = |sim: &Simulation, node: usize| {
+            let r = &sim.gossip.as_ref().unwrap().relay[node];
+            r.parts.iter().any(|p| p.complete())
+        };
+        assert_eq!(
+            time_when(&mut sim, |sim| has_block(sim, b)),
+            SimTime(165_000_000)
+        );
+        let got_vote = |sim: &Simulation| {
+            let r = &sim.gossip.as_ref().unwrap().relay[other];
+            r.rounds_used > 0 && r.votes[0][VoteKind::Prevote as usize].have.get(proposer)
+        };
+        assert!(!got_vote(&sim));
+        let t = time_when(&mut sim, |sim| has_block(sim, other));
+        assert_eq!(t, SimTime(236_451_000));
+        // The proposer's prevote reached `other` only through the full
+        // node, and in the same flush as the last part (behind it).
+        assert!(got_vote(&sim));
+        let _ = Message::Vote {
+            kind: VoteKind::Prevote,
+            height: 1,
+            round: 0,
+            block: 0,
+            from: 0,
+        };
+    }
+
+    /// The same scenario run twice gives the same records, event for event.
+    #[test]
+    fn the_p2p_model_is_deterministic() {
+        let s = Scenario::from_toml_str(&LINE.replace("2s", "20s"), "line.toml").unwrap();
+        let run = || {
+            let mut sink = VecSink::default();
+            let summary = crate::sim::run(&s, 3, &mut sink, &mut |_| {}).unwrap();
+            (format!("{summary:?}"), sink.blocks)
+        };
+        let (a, blocks) = run();
+        assert_eq!((a.clone(), blocks.clone()), run());
+        assert!(blocks.len() > 5, "the line commits: {} blocks", blocks.len());
+    }
+}
