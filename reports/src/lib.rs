@@ -159,6 +159,12 @@ impl Table for BlockRecord {
                     rows.iter().map(|r| r.mempool_pending).collect::<Vec<u64>>(),
                 ),
                 col(
+                    "tx_latency_mean_s",
+                    rows.iter()
+                        .map(|r| r.tx_latency_mean_s)
+                        .collect::<Vec<Option<f64>>>(),
+                ),
+                col(
                     "gas_used",
                     rows.iter().map(|r| r.gas_used).collect::<Vec<u64>>(),
                 ),
@@ -836,6 +842,7 @@ mod tests {
                 committed_at_s: height as f64,
                 interval_s: None,
                 mempool_pending: 0,
+                tx_latency_mean_s: None,
                 gas_used: 0,
                 gas_target: 0,
                 base_fee: 0,

@@ -1581,6 +1581,7 @@ mod tests {
                 committed_at_s: height as f64,
                 interval_s: None,
                 mempool_pending: 0,
+                tx_latency_mean_s: None,
                 gas_used: 0,
                 gas_target: 0,
                 base_fee: 0,

@@ -83,9 +83,11 @@ impl Mempool {
         self.txs.is_empty()
     }
 
-    pub fn push(&mut self, tx: Tx) {
-        self.txs.insert((Reverse(tx.tip), self.next_seq), tx);
+    pub fn push(&mut self, tx: Tx) -> TxKey {
+        let key = (Reverse(tx.tip), self.next_seq);
+        self.txs.insert(key, tx);
         self.next_seq += 1;
+        key
     }
 
     /// Fills a block in pool order with the transactions that pay at least

@@ -20,6 +20,9 @@ pub struct BlockRecord {
     pub interval_s: Option<f64>,
     /// Mempool backlog just after the commit.
     pub mempool_pending: u64,
+    /// Mean latency of the block's transactions, submitted to committed
+    /// (what CometBFT's QA plots per block); `None` for an empty block.
+    pub tx_latency_mean_s: Option<f64>,
     pub gas_used: u64,
     pub gas_target: u64,
     /// Base fee charged in this block, base units per gas.

@@ -87,6 +87,8 @@ struct Chain {
     heights_round_gt0: u64,
     violated: BTreeSet<u64>,
     intervals_s: Sketch,
+    /// Transactions' latency, submitted to committed.
+    tx_latency_s: Sketch,
     longest_stall: SimDuration,
 }
 
@@ -159,6 +161,8 @@ pub struct Simulation {
     upg: upgrades::Upgrades,
     /// Multiplier on every stream's arrival rate (issue #12's demand response and shocks).
     demand_factor: f64,
+    /// When each transaction in the mempool was submitted, by sequence number.
+    tx_submitted: BTreeMap<u64, SimTime>,
     /// The p2p model's links and relays (`network.model = "p2p"`), or
     /// `None` for direct delivery.
     gossip: Option<gossip::Gossip>,
@@ -255,6 +259,7 @@ impl Simulation {
             exec: execution::Execution::new(scenario, &streams),
             market: None,
             demand_factor: 1.0,
+            tx_submitted: BTreeMap::new(),
             gossip: (scenario.network.model == crate::scenario::NetworkModel::P2p)
                 .then(|| gossip::Gossip::new(scenario, &streams, powers.clone())),
             error: None,
@@ -685,7 +690,8 @@ impl Simulation {
 
     /// A transaction enters the mempool; validators waiting for one start round 0.
     fn submit_tx(&mut self, tx: crate::mempool::Tx, sink: &mut dyn RecordSink) {
-        self.mempool.push(tx);
+        let key = self.mempool.push(tx);
+        self.tx_submitted.insert(key.1, self.now);
         let waiting = std::mem::take(&mut self.mempool.waiting);
         for node in waiting {
             let s = &self.nodes[node as usize];
@@ -1127,6 +1133,14 @@ impl Simulation {
         let b = self.blocks[&block].clone();
         assert_eq!(b.height, height);
         let included = self.mempool.take(&b.txs);
+        let mut latency_sum = 0.0;
+        for k in &b.txs {
+            if let Some(t) = self.tx_submitted.remove(&k.1) {
+                let x = self.now.since(t).as_secs_f64();
+                latency_sum += x;
+                self.chain.tx_latency_s.push(x);
+            }
+        }
         let flows = match self
             .econ
             .on_block(self.now, b.proposer, &included, &self.inf.active)
@@ -1160,6 +1174,7 @@ impl Simulation {
             committed_at_s: self.now.as_secs_f64(),
             interval_s: interval,
             mempool_pending: self.mempool.len(),
+            tx_latency_mean_s: (!b.txs.is_empty()).then(|| latency_sum / b.txs.len() as f64),
             gas_used: flows.gas_used,
             gas_target: flows.gas_target,
             base_fee: flows.base_fee,
@@ -1261,7 +1276,9 @@ impl Simulation {
                 heights_quorum_fast_path: self.heights_fast,
                 halts: self.exec.halted_at.is_some(),
                 halt_height: self.exec.halted_at,
+                tx_latency_s: c.tx_latency_s.distribution(),
             },
+            network: self.gossip.as_ref().map(|g| g.summary()),
             requests,
             trust_gap_s,
             fraud,

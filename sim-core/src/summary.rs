@@ -33,6 +33,9 @@ pub struct Summary {
     /// absent when the scenario has none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upgrades: Vec<UpgradeSummary>,
+    /// The p2p model's peers and propagation; absent under the direct model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSummary>,
 }
 
 /// One `[[upgrades]]` entry as it went.
@@ -209,6 +212,28 @@ pub struct ConsensusSummary {
     pub halts: bool,
     /// The first height that could not be decided, when it halted.
     pub halt_height: Option<u64>,
+    /// Transactions' latency, submitted to the first honest commit of
+    /// their block (CometBFT's QA measures the same).
+    pub tx_latency_s: Distribution,
+}
+
+/// The p2p model's network (`network.model = "p2p"`, issue #23).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NetworkSummary {
+    pub model: String,
+    pub validators: u64,
+    pub full_nodes: u64,
+    pub seed_nodes: u64,
+    /// Peer links (each both ways).
+    pub links: u64,
+    /// Peers per node that relays (seeds excluded).
+    pub peers_mean: f64,
+    pub peers_min: u64,
+    pub peers_max: u64,
+    /// From a block's proposal to each node holding all its parts.
+    pub block_propagation_s: Distribution,
+    /// Bytes written to connections, framing included.
+    pub bytes_sent: u64,
 }
 
 /// Mean and nearest-rank percentiles; `None` when there is no sample.

@@ -28,6 +28,7 @@ use crate::network::p2p::{BLOCK_PART_BYTES, Item, Link, PROPOSAL_BYTES, PeerGrap
 use crate::scenario::{NodeRole, Scenario, TopologyKind};
 use crate::rng::{Purpose, Streams};
 use rand::Rng;
+use crate::summary::{NetworkSummary, Sketch};
 use crate::time::{SimDuration, SimTime};
 
 /// A set of small indices (validators, block parts), one bit each.
@@ -125,6 +126,8 @@ pub(super) struct Relay {
     wanted: Vec<BlockId>,
     /// Blocks whose completion a validator's state machine was told of.
     fed: Vec<BlockId>,
+    /// Blocks held whole (their propagation time is recorded once).
+    whole: Vec<BlockId>,
     last: Option<Last>,
     /// The last commit's precommits (kept apart from `votes`, which is reset).
     last_votes: Votes,
@@ -139,6 +142,7 @@ impl Relay {
         self.rounds_used = 0;
         self.wanted.clear();
         self.fed.clear();
+        self.whole.clear();
     }
 
     fn votes(&mut self, round: u32, kind: VoteKind, n: usize) -> &mut Votes {
@@ -245,6 +249,11 @@ pub(super) struct Gossip {
     wire: Wire,
     /// Validators come first; nodes from here on do not vote.
     validators: usize,
+    full_nodes: usize,
+    seed_nodes: usize,
+    /// From a block's proposal to a node holding it whole.
+    propagation_s: Sketch,
+    bytes_sent: u64,
     powers: Arc<[u64]>,
     total: u64,
     vote_bytes: u64,
@@ -315,6 +324,10 @@ impl Gossip {
             relay,
             wire: Wire::new(&net.p2p),
             validators,
+            full_nodes: specs.iter().filter(|s| s.role == Some(NodeRole::Full)).count(),
+            seed_nodes: specs.iter().filter(|s| s.role == Some(NodeRole::Seed)).count(),
+            propagation_s: Sketch::default(),
+            bytes_sent: 0,
             total: powers.iter().sum(),
             powers,
             vote_bytes: scenario.consensus.vote_bytes,
@@ -323,8 +336,26 @@ impl Gossip {
         }
     }
 
-    pub fn num_nodes(&self) -> usize {
-        self.relay.len()
+    /// `summary.network`.
+    pub fn summary(&self) -> NetworkSummary {
+        let relaying: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| p.len() as u64)
+            .collect();
+        NetworkSummary {
+            model: "p2p".into(),
+            validators: self.validators as u64,
+            full_nodes: self.full_nodes as u64,
+            seed_nodes: self.seed_nodes as u64,
+            links: self.links.len() as u64 / 2,
+            peers_mean: relaying.iter().sum::<u64>() as f64 / relaying.len().max(1) as f64,
+            peers_min: relaying.iter().copied().min().unwrap_or(0),
+            peers_max: relaying.iter().copied().max().unwrap_or(0),
+            block_propagation_s: self.propagation_s.distribution(),
+            bytes_sent: self.bytes_sent,
+        }
     }
 }
 
@@ -454,6 +485,7 @@ impl Simulation {
         let mut schedule = Vec::new();
         for item in &items {
             let bytes = item_bytes(item, vote_bytes, part_bytes);
+            g.bytes_sent += wire.wire_bytes(bytes);
             if let Some(at) = link.write(now, *item, bytes, &wire, &mut latency).schedule {
                 schedule.push(at);
             }
@@ -706,6 +738,14 @@ impl Simulation {
         if !r.has_block(block) {
             return;
         }
+        if !r.whole.contains(&block) {
+            r.whole.push(block);
+            if let Some(b) = self.blocks.get(&block) {
+                g.propagation_s
+                    .push(self.now.since(b.proposed_at).as_secs_f64());
+            }
+        }
+        let r = &mut g.relay[y as usize];
         if (y as usize) >= self.nodes.len() {
             self.full_node_check_commit(y);
             return;
