@@ -48,6 +48,11 @@ pub struct CalibrateArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Time instead the CPU costs of a node's cryptographic operations
+    /// (ed25519, Groth16 and pairings on BN254, P-384 ECDSA, SHA-256), one
+    /// thread, and write an ops profile. Default: `profiles/cpu-ops.toml`.
+    #[arg(long, conflicts_with_all = ["backend", "dtype"])]
+    pub ops: bool,
 }
 
 /// The device the operators run on.
@@ -440,9 +445,12 @@ pub fn print_checks(o: &Outcome, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// The command-line entry point shared by `hacasim calibrate` and the
-/// standalone `hacasim-calibrate`: exit 0 when the check passes, 1 when it
+/// standalone `hacasim-calibrate` (with `--ops`, [`crate::ops::main_with`]): exit 0 when the check passes, 1 when it
 /// fails or the backend cannot be opened (one line on stderr), 2 on bad input.
 pub fn main_with(args: &CalibrateArgs, command: &str) -> i32 {
+    if args.ops {
+        return crate::ops::main_with(args.out.clone(), args.quick, command);
+    }
     if DType::parse(&args.dtype).is_none() {
         eprintln!("error: --dtype {:?}: expected f32, f16 or bf16", args.dtype);
         return 2;
@@ -459,7 +467,7 @@ pub fn main_with(args: &CalibrateArgs, command: &str) -> i32 {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -469,7 +477,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Today's UTC date from the system clock, for the profile's header.
-fn today() -> String {
+pub(crate) fn today() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

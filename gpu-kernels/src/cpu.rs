@@ -529,6 +529,19 @@ impl Default for CpuBackend {
     }
 }
 
+/// The CPU's model name (`/proc/cpuinfo`), else the architecture.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
 impl CpuBackend {
     /// The CPU, with a cold rotation sized from its last-level cache.
     pub fn new() -> CpuBackend {
@@ -551,16 +564,7 @@ impl CpuBackend {
 
     /// The processor's name from /proc/cpuinfo, and the thread count.
     pub fn device_name(&self) -> String {
-        let model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|s| s.trim().to_string())
-            })
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-        format!("{model} ({} threads)", rayon::current_num_threads())
+        format!("{} ({} threads)", cpu_model(), rayon::current_num_threads())
     }
 
     pub fn versions(&self) -> BTreeMap<String, String> {

@@ -10,11 +10,13 @@
 //! * [`cache`]: how many bytes of operands a timed operator rotates through
 //!   (twice the machine's last-level cache), so its weights arrive cold.
 //! * [`calibrate`]: the grid, the profile file and the end-to-end check.
+//! * [`ops`]: CPU costs of a node's cryptographic operations (`--ops`).
 
 pub mod cache;
 pub mod calibrate;
 pub mod cpu;
 pub mod cuda;
+pub mod ops;
 pub mod reference;
 pub mod stack;
 

@@ -3,17 +3,35 @@
 //! issue 7's thresholds (median |error| < 5 %, largest < 15 %). The timings
 //! were measured once, by the command each file records (on a busy shared
 //! machine a new calibration can miss them: README, "Calibration").
+//! The ops profiles (`--ops`) read, and time every operation.
 
 use gpu_kernels::calibrate::{MAX_ERROR_LIMIT, MEDIAN_ERROR_LIMIT, error_figures, repredict};
+use gpu_kernels::ops::{self, OP_NAMES};
 use gpu_kernels::{OpKind, Profile};
 
-fn shipped() -> Vec<(String, Profile)> {
+/// The shipped TOML files, and whether each is an ops profile
+/// (`kind = "ops"`, `hacasim calibrate --ops`) rather than an operator one.
+fn shipped_files() -> Vec<(std::path::PathBuf, bool)> {
     let dir = format!("{}/../scenarios/profiles", env!("CARGO_MANIFEST_DIR"));
-    let mut v: Vec<(String, Profile)> = std::fs::read_dir(&dir)
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .map(|p| {
+            let t: toml::Table = toml::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            let ops = t.get("kind").and_then(|k| k.as_str()) == Some("ops");
+            (p, ops)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn shipped() -> Vec<(String, Profile)> {
+    let mut v: Vec<(String, Profile)> = shipped_files()
+        .into_iter()
+        .filter(|(_, ops)| !ops)
+        .map(|(p, _)| {
             (
                 p.display().to_string(),
                 Profile::parse(&std::fs::read_to_string(&p).unwrap()).unwrap(),
@@ -63,5 +81,28 @@ fn shipped_profiles_predict_their_layer_stacks_within_the_thresholds() {
             median < MEDIAN_ERROR_LIMIT && max < MAX_ERROR_LIMIT,
             "{name}: median {median}, max {max}"
         );
+    }
+}
+
+#[test]
+fn shipped_ops_profiles_time_every_operation() {
+    let files: Vec<_> = shipped_files()
+        .into_iter()
+        .filter(|(_, ops)| *ops)
+        .map(|(p, _)| p)
+        .collect();
+    assert!(!files.is_empty(), "no ops profile is shipped");
+    for path in files {
+        let p = ops::read(&path).unwrap();
+        for name in OP_NAMES {
+            let o = p
+                .get(name)
+                .unwrap_or_else(|| panic!("{}: no {name}", path.display()));
+            println!(
+                "{}: {name} median {:.2} µs",
+                path.display(),
+                o.median_s * 1e6
+            );
+        }
     }
 }

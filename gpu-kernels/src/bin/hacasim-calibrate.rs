@@ -9,7 +9,7 @@ use gpu_kernels::calibrate::{CalibrateArgs, main_with};
 #[command(
     name = "hacasim-calibrate",
     version,
-    about = "Time operators on CUDA or the CPU and write a latency profile"
+    about = "Time operators on CUDA or the CPU and write a latency profile (--ops: the CPU costs of signature, proof and hash checks)"
 )]
 struct Cli {
     #[command(flatten)]
