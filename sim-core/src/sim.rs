@@ -89,6 +89,7 @@ struct Chain {
     intervals_s: Sketch,
     /// Transactions' latency, submitted to committed.
     tx_latency_s: Sketch,
+    txs_committed: u64,
     longest_stall: SimDuration,
 }
 
@@ -1133,6 +1134,7 @@ impl Simulation {
         let b = self.blocks[&block].clone();
         assert_eq!(b.height, height);
         let included = self.mempool.take(&b.txs);
+        self.chain.txs_committed += included.len() as u64;
         let mut latency_sum = 0.0;
         for k in &b.txs {
             if let Some(t) = self.tx_submitted.remove(&k.1) {
@@ -1277,6 +1279,7 @@ impl Simulation {
                 halts: self.exec.halted_at.is_some(),
                 halt_height: self.exec.halted_at,
                 tx_latency_s: c.tx_latency_s.distribution(),
+                txs_committed: c.txs_committed,
             },
             network: self.gossip.as_ref().map(|g| g.summary()),
             requests,

@@ -215,6 +215,9 @@ pub struct ConsensusSummary {
     /// Transactions' latency, submitted to the first honest commit of
     /// their block (CometBFT's QA measures the same).
     pub tx_latency_s: Distribution,
+    /// Transactions in committed blocks (CometBFT's QA counts the same to
+    /// find the saturation point).
+    pub txs_committed: u64,
 }
 
 /// The p2p model's network (`network.model = "p2p"`, issue #23).
