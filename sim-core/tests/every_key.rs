@@ -36,6 +36,7 @@ fn scenarios() -> Vec<(String, String)> {
         "tests/byzantine-split.toml",
         "tests/trace-workload.toml",
         "tests/multimodal.toml",
+        "tests/p2p-small.toml",
         "model-upgrade.toml",
     ]
     .iter()

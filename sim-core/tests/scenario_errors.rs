@@ -203,6 +203,36 @@ fn table_of_malformed_scenarios() {
             "network.loss_rate",
         ),
         ("unknown table", "[network]", "[netwrok]", "netwrok"),
+        (
+            "full nodes without the p2p model",
+            "[[validators]]",
+            "[[full_nodes]]\nname = \"f\"\nregion = \"lab\"\n\n[[validators]]",
+            "full_nodes",
+        ),
+        (
+            "loss under the p2p model",
+            "jitter = { kind = \"none\" }",
+            "jitter = { kind = \"none\" }\nmodel = \"p2p\"\nloss_rate = 0.1",
+            "network.loss_rate",
+        ),
+        (
+            "zero send rate",
+            "jitter = { kind = \"none\" }",
+            "jitter = { kind = \"none\" }\nmodel = \"p2p\"\np2p = { send_rate = 0 }",
+            "network.p2p.send_rate",
+        ),
+        (
+            "random topology under the p2p model",
+            "jitter = { kind = \"none\" }",
+            "jitter = { kind = \"none\" }\nmodel = \"p2p\"\ntopology = { kind = \"random\" }",
+            "network.topology.kind",
+        ),
+        (
+            "full node in an unknown region",
+            "jitter = { kind = \"none\" }",
+            "jitter = { kind = \"none\" }\nmodel = \"p2p\"\n\n[[full_nodes]]\nname = \"f\"\nregion = \"nowhere\"",
+            "full_nodes[0].region",
+        ),
     ];
     for (what, from, to, key) in cases {
         assert!(base.contains(from), "{what}: base lacks {from:?}");
