@@ -30,20 +30,9 @@ use ark_std::UniformRand;
 use ark_std::rand::{SeedableRng, rngs::StdRng};
 // ed25519-dalek 3 and p384 0.14 share the `signature` 3 traits.
 use ed25519_dalek::{Signer as _, Verifier as _};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The operations, in the order they are timed and written.
-pub const OP_NAMES: [&str; 8] = [
-    "ed25519_verify",
-    "sha256_1kib",
-    "groth16_bn254_verify",
-    "bn254_pairing",
-    "bn254_multi_pairing_2",
-    "bn254_g1_scalar_mul",
-    "p384_ecdsa_verify",
-    "p384_cert_chain_3",
-];
+pub use sim_core::verification::cpu::{OP_NAMES, OpTiming, OpsProfile};
 
 /// The crates that do the work, as `Cargo.lock` pins them (a test checks).
 pub const CRATES: [(&str, &str); 6] = [
@@ -493,20 +482,6 @@ impl Plan {
     }
 }
 
-/// One operation's timing: seconds per call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OpTiming {
-    pub name: String,
-    pub median_s: f64,
-    pub min_s: f64,
-    pub p90_s: f64,
-    /// Samples taken.
-    pub repeats: u32,
-    /// Calls per sample (each sample is their mean).
-    pub batch: u32,
-}
-
 /// Times `call` under `plan`; an error if it ever rejects (the fixture is
 /// valid, so a rejection means the timing would not measure verification).
 pub fn time(name: &str, plan: Plan, mut call: impl FnMut() -> bool) -> Result<OpTiming, String> {
@@ -573,94 +548,6 @@ pub fn time_ops(fixtures: &Fixtures, names: &[&str], plan: Plan) -> Result<Vec<O
 
 // ---------------------------------------------------------------------------
 // The profile file.
-
-/// An ops profile: where it was measured, and one timing per operation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OpsProfile {
-    /// Always `ops`: tells this file from an operator profile.
-    pub kind: String,
-    /// CPU model and the machine's thread count (one thread is timed).
-    pub hardware: String,
-    pub date: String,
-    pub command: String,
-    /// Crate versions, architecture, build.
-    #[serde(default)]
-    pub versions: BTreeMap<String, String>,
-    #[serde(rename = "op")]
-    pub ops: Vec<OpTiming>,
-}
-
-impl OpsProfile {
-    /// The timing of the operation `name`, if the profile has it.
-    pub fn get(&self, name: &str) -> Option<&OpTiming> {
-        self.ops.iter().find(|o| o.name == name)
-    }
-
-    /// The file's text: a comment line, then the TOML.
-    pub fn to_toml(&self) -> Result<String, String> {
-        Ok(format!(
-            "# CPU costs of a node's cryptographic operations, written by `{}`; format: scenarios/profiles/README.md.\n{}",
-            self.command,
-            toml::to_string(self).map_err(|e| e.to_string())?
-        ))
-    }
-
-    /// Parses and checks a profile; errors name `file` and the key.
-    pub fn parse(text: &str, file: &str) -> Result<OpsProfile, String> {
-        let p: OpsProfile = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
-        if p.kind != "ops" {
-            return Err(format!(
-                "{file}: kind = {:?}: expected \"ops\" (an ops profile)",
-                p.kind
-            ));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, o) in p.ops.iter().enumerate() {
-            let at = format!("{file}: op[{i}]");
-            if !OP_NAMES.contains(&o.name.as_str()) {
-                return Err(format!(
-                    "{at}.name = {:?}: not an operation (expected one of {})",
-                    o.name,
-                    OP_NAMES.join(", ")
-                ));
-            }
-            if !seen.insert(o.name.as_str()) {
-                return Err(format!("{at}.name = {:?}: given twice", o.name));
-            }
-            for (key, v) in [
-                ("median_s", o.median_s),
-                ("min_s", o.min_s),
-                ("p90_s", o.p90_s),
-            ] {
-                if !(v > 0.0 && v.is_finite()) {
-                    return Err(format!(
-                        "{at} ({}).{key} = {v}: not a positive number of seconds",
-                        o.name
-                    ));
-                }
-            }
-            if o.min_s > o.median_s {
-                return Err(format!(
-                    "{at} ({}).min_s = {}: above median_s = {}",
-                    o.name, o.min_s, o.median_s
-                ));
-            }
-            if o.p90_s < o.median_s {
-                return Err(format!(
-                    "{at} ({}).p90_s = {}: below median_s = {}",
-                    o.name, o.p90_s, o.median_s
-                ));
-            }
-            for (key, v) in [("repeats", o.repeats), ("batch", o.batch)] {
-                if v == 0 {
-                    return Err(format!("{at} ({}).{key} = 0: at least 1", o.name));
-                }
-            }
-        }
-        Ok(p)
-    }
-}
 
 /// Reads an ops profile from `path`.
 pub fn read(path: &Path) -> Result<OpsProfile, String> {

@@ -86,3 +86,49 @@ fn latency_emulation_slows_the_chain() {
         a.consensus.heights_committed
     );
 }
+
+/// An ops profile whose Ed25519 verification costs `verify_s`.
+fn ops_profile(verify_s: f64) -> String {
+    let mut text = String::from(
+        "kind = \"ops\"\nhardware = \"test\"\ndate = \"2026-12-05\"\ncommand = \"test\"\n",
+    );
+    for name in sim_core::verification::cpu::OP_NAMES {
+        let t = if name == "ed25519_verify" { verify_s } else { 0.001 };
+        text.push_str(&format!(
+            "[[op]]\nname = \"{name}\"\nmedian_s = {t}\nmin_s = {t}\np90_s = {t}\nrepeats = 1\nbatch = 1\n"
+        ));
+    }
+    text
+}
+
+/// Under the p2p model each new vote costs its signature check on the
+/// receiving node's consensus routine before it counts: at 10 ms a vote,
+/// every validator verifies at least one other validator's prevote before
+/// its prevote quorum and one precommit before its precommit quorum (7
+/// equal validators: a quorum is 5, its own vote is one), so each height
+/// takes at least 2 × 10 ms longer. (Verification of earlier batches
+/// overlaps the wait for later ones, so the 12 votes from others do not
+/// all add up.)
+#[test]
+fn vote_verification_cpu_slows_every_height() {
+    let path = format!(
+        "{}/../scenarios/tests/p2p-small.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[mempool]", "[verification]\ncpu_profile = \"ops.toml\"\n\n[mempool]");
+    let interval = |verify_s: f64| {
+        let mut s = sim_core::Scenario::from_toml_str(&text, &path).unwrap();
+        s.attach_files(&text, &path, &mut |name| {
+            assert_eq!(name, "ops.toml");
+            Ok(ops_profile(verify_s))
+        })
+        .unwrap();
+        assert_eq!(s.verification.measured("ed25519_verify"), Some(verify_s));
+        let (summary, _) = run(&s, 1);
+        summary.consensus.block_interval_s.mean.unwrap()
+    };
+    let (free, costly) = (interval(1e-9), interval(0.01));
+    assert!(costly - free >= 0.02, "{free} s at no cost, {costly} s at 10 ms a vote");
+}

@@ -285,6 +285,14 @@ impl Link {
         Written { schedule }
     }
 
+    /// The items of the batches that have arrived by `now`, not taken.
+    pub fn arrived(&self, now: SimTime) -> impl Iterator<Item = &Item> {
+        self.in_flight
+            .iter()
+            .take_while(move |b| b.arrive <= now)
+            .flat_map(|b| b.items.iter())
+    }
+
     /// Takes the batches that have arrived by `now`, in order.
     pub fn take_arrived(&mut self, now: SimTime, out: &mut Vec<Item>) {
         while self.in_flight.front().is_some_and(|b| b.arrive <= now) {

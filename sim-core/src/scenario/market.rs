@@ -133,4 +133,33 @@ impl Scenario {
             .map_err(|(line, msg)| fail(format!("price trace {name:?} line {line}: {msg}")))?;
         Ok(())
     }
+
+    /// Loads `verification.cpu_profile`, if given.
+    pub fn attach_cpu_profile(
+        &mut self,
+        text: &str,
+        file: &str,
+        read: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<(), ScenarioError> {
+        let Some(name) = self.verification.cpu_profile.clone() else {
+            return Ok(());
+        };
+        let fail = |message: String| {
+            error_at(
+                text,
+                file,
+                &[Seg::Key("verification"), Seg::Key("cpu_profile")],
+                message,
+            )
+        };
+        let body = read(&name).map_err(|e| fail(format!("cannot read ops profile {name:?}: {e}")))?;
+        let p = crate::verification::cpu::OpsProfile::parse(&body, &name).map_err(fail)?;
+        for op in ["ed25519_verify", "groth16_bn254_verify", "p384_cert_chain_3"] {
+            if p.get(op).is_none() {
+                return Err(fail(format!("ops profile {name:?} has no {op:?} timing")));
+            }
+        }
+        self.verification.cpu_ops = Some(std::sync::Arc::new(p));
+        Ok(())
+    }
 }

@@ -262,6 +262,7 @@ impl Scenario {
     ) -> Result<(), ScenarioError> {
         self.attach_traces(text, file, read)?;
         self.attach_profiles(text, file, read)?;
+        self.attach_cpu_profile(text, file, read)?;
         self.attach_price_trace(text, file, read)
     }
 }

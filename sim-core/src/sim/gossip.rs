@@ -254,6 +254,13 @@ pub(super) struct Gossip {
     /// From a block's proposal to a node holding it whole.
     propagation_s: Sketch,
     bytes_sent: u64,
+    /// CPU time to verify a vote's signature (`verification.cpu_profile`;
+    /// zero without one), and when each node's consensus routine is free
+    /// of the verifications queued so far.
+    vote_verify: SimDuration,
+    cpu_free: Vec<SimTime>,
+    /// Per link: the arrived votes were verified and wait to be read.
+    verified: Vec<bool>,
     powers: Arc<[u64]>,
     total: u64,
     vote_bytes: u64,
@@ -318,6 +325,7 @@ impl Gossip {
         Gossip {
             known: vec![Known::default(); links.len()],
             wake_at: vec![None; links.len()],
+            verified: vec![false; links.len()],
             links,
             out,
             region: specs.iter().map(|s| s.region).collect(),
@@ -328,6 +336,10 @@ impl Gossip {
             seed_nodes: specs.iter().filter(|s| s.role == Some(NodeRole::Seed)).count(),
             propagation_s: Sketch::default(),
             bytes_sent: 0,
+            vote_verify: SimDuration::from_secs_f64(
+                scenario.verification.measured("ed25519_verify").unwrap_or(0.0),
+            ),
+            cpu_free: vec![SimTime::ZERO; specs.len()],
             total: powers.iter().sum(),
             powers,
             vote_bytes: scenario.consensus.vote_bytes,
@@ -593,6 +605,42 @@ impl Simulation {
             let busy = self.exec.busy_until[y as usize];
             if busy > now {
                 self.queue.push(busy, Event::LinkArrive { link: l });
+                return;
+            }
+        }
+        // A node verifies the signatures of the new votes it received
+        // before they count, one after another (CometBFT's consensus
+        // routine is one goroutine), and reads nothing else meanwhile.
+        let g = self.gossip.as_mut().expect("p2p model");
+        let free = g.cpu_free[y as usize];
+        if free > now {
+            self.queue.push(free, Event::LinkArrive { link: l });
+            return;
+        }
+        if g.vote_verify.0 > 0 && !std::mem::take(&mut g.verified[l as usize]) {
+            let r = &g.relay[y as usize];
+            let new = g.links[l as usize]
+                .arrived(now)
+                .filter(|i| match **i {
+                    Item::Msg(Message::Vote {
+                        kind,
+                        height,
+                        round,
+                        from,
+                        ..
+                    }) => {
+                        height == r.height
+                            && !((round as usize) < r.rounds_used
+                                && r.votes[round as usize][kind as usize].have.get(from as usize))
+                    }
+                    _ => false,
+                })
+                .count() as u64;
+            if new > 0 {
+                let done = now + g.vote_verify.saturating_mul(new);
+                g.cpu_free[y as usize] = done;
+                g.verified[l as usize] = true;
+                self.queue.push(done, Event::LinkArrive { link: l });
                 return;
             }
         }

@@ -3,6 +3,7 @@
 //! vanilla challenge window with sampled re-execution. Defaults are sourced
 //! in `scenarios/SOURCES.md`.
 
+pub mod cpu;
 pub mod zk;
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,19 @@ pub struct VerificationConfig {
     /// The proof system of ZK results, which sets a proof's verification time.
     #[serde(default)]
     pub zk_proof_system: ProofSystem,
+    /// An ops profile (`hacasim calibrate --ops`, relative to the
+    /// scenario): when given, a TEE attestation costs its measured P-384
+    /// chain of three certificates, a Groth16 proof its measured Groth16
+    /// verification, and under `network.model = "p2p"` each new vote a
+    /// node receives its measured Ed25519 verification, serialised with
+    /// the node's consensus routine. Plonk and STARK proofs keep their
+    /// sourced estimates (the profile times no such verifier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_profile: Option<String>,
+    /// The profile's measurements, loaded by the caller with
+    /// [`crate::Scenario::attach_files`].
+    #[serde(skip)]
+    pub cpu_ops: Option<std::sync::Arc<cpu::OpsProfile>>,
 }
 
 /// Proof systems by what verifying one proof costs a validator's CPU.
@@ -109,6 +123,13 @@ pub mod defaults {
     }
 }
 
+impl VerificationConfig {
+    /// The median of operation `op` in the attached ops profile, if any.
+    pub fn measured(&self, op: &str) -> Option<f64> {
+        self.cpu_ops.as_ref()?.get(op).map(|t| t.median_s)
+    }
+}
+
 impl Default for VerificationConfig {
     fn default() -> Self {
         VerificationConfig {
@@ -124,6 +145,8 @@ impl Default for VerificationConfig {
             vanilla_reexecution_rate: 0.0,
             tee_verify_cpu_s: defaults::tee_verify_cpu_s(),
             zk_proof_system: ProofSystem::Plonk,
+            cpu_profile: None,
+            cpu_ops: None,
         }
     }
 }
