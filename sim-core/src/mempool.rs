@@ -100,10 +100,11 @@ impl Mempool {
         gas_limit: u64,
         base_fee: u64,
         compute_limit: u64,
+        held: &dyn Fn(u64) -> bool,
     ) -> Selection {
         let mut s = Selection::default();
         for (key, tx) in &self.txs {
-            if tx.max_fee < base_fee {
+            if tx.max_fee < base_fee || !held(key.1) {
                 continue;
             }
             if s.bytes + tx.bytes as u64 > room
@@ -157,14 +158,14 @@ mod tests {
         m.push(tx(100, 5, 10)); // seq 1: highest tip
         m.push(tx(100, 1, 2)); // seq 2: max fee below base fee 3
         m.push(tx(100, 1, 10)); // seq 3
-        let s = m.select(250, 1_000, 3, u64::MAX);
+        let s = m.select(250, 1_000, 3, u64::MAX, &|_| true);
         assert_eq!(s.keys, [(Reverse(5), 1), (Reverse(1), 0)]);
         assert_eq!((s.bytes, s.gas), (200, 200));
         let taken = m.take(&s.keys);
         assert_eq!(taken.len(), 2);
         assert_eq!(m.len(), 2);
         // Gas limit binds too.
-        assert_eq!(m.select(10_000, 150, 3, u64::MAX).keys, [(Reverse(1), 3)]);
+        assert_eq!(m.select(10_000, 150, 3, u64::MAX, &|_| true).keys, [(Reverse(1), 3)]);
         // And the compute limit: 150 tokens each, room for one.
         m.push(Tx {
             compute: 150,
@@ -175,7 +176,7 @@ mod tests {
             ..tx(10, 8, 10)
         }); // seq 5
         assert_eq!(
-            m.select(10_000, 10_000, 3, 200).keys,
+            m.select(10_000, 10_000, 3, 200, &|_| true).keys,
             [(Reverse(9), 4), (Reverse(1), 3)]
         );
     }

@@ -691,7 +691,12 @@ impl Simulation {
 
     /// A transaction enters the mempool; validators waiting for one start round 0.
     fn submit_tx(&mut self, tx: crate::mempool::Tx, sink: &mut dyn RecordSink) {
+        let bytes = tx.bytes as u64;
         let key = self.mempool.push(tx);
+        if self.gossip.is_some() && !self.p2p_submit(key.1, bytes) {
+            self.mempool.take(&[key]);
+            return;
+        }
         self.tx_submitted.insert(key.1, self.now);
         let waiting = std::mem::take(&mut self.mempool.waiting);
         for node in waiting {
@@ -839,11 +844,14 @@ impl Simulation {
         } else {
             u64::MAX
         };
+        // Under the p2p model a proposer reaps only what reached its mempool.
+        let held = |seq: u64| self.gossip.as_ref().is_none_or(|g| g.holds(node, seq));
         let sel = self.mempool.select(
             room,
             self.econ.block_gas_limit(),
             self.econ.base_fee,
             compute,
+            &held,
         );
         let requests = sel
             .keys
@@ -1135,6 +1143,9 @@ impl Simulation {
         assert_eq!(b.height, height);
         let included = self.mempool.take(&b.txs);
         self.chain.txs_committed += included.len() as u64;
+        if let Some(g) = self.gossip.as_mut() {
+            g.remove_txs(b.txs.iter().map(|k| k.1));
+        }
         let mut latency_sum = 0.0;
         for k in &b.txs {
             if let Some(t) = self.tx_submitted.remove(&k.1) {

@@ -237,6 +237,10 @@ pub struct NetworkSummary {
     pub block_propagation_s: Distribution,
     /// Bytes written to connections, framing included.
     pub bytes_sent: u64,
+    /// Transactions the entry node's full mempool refused (`mempool.size`).
+    pub txs_rejected: u64,
+    /// Copies of transactions other nodes' full mempools dropped.
+    pub txs_dropped: u64,
 }
 
 /// Mean and nearest-rank percentiles; `None` when there is no sample.

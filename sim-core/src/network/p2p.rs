@@ -49,6 +49,9 @@ pub enum Item {
         block: BlockId,
         index: u16,
     },
+    /// Transactions with sequence numbers `first..=last` (the mempool
+    /// channel), each its own message on the wire.
+    Txs { first: u64, last: u64 },
 }
 
 /// Everything flushed at once, and when the receiver reads it.
@@ -139,8 +142,13 @@ pub struct Link {
     pub to: NodeId,
     /// The link the other way.
     pub reverse: u32,
-    /// When the rate limiter has passed every byte written so far.
+    /// When the rate limiter has passed every consensus byte written so
+    /// far, and every mempool byte: MConnection picks each packet from the
+    /// channel that sent least relative to its priority (consensus data
+    /// 10, votes 7, mempool 5), so the consensus channels go first when
+    /// both have packets waiting; here they go strictly first.
     free: SimTime,
+    free_mempool: SimTime,
     /// When the throttle timer last armed fires.
     timer: SimTime,
     /// The batch being filled: its bytes, its place in `in_flight` and
@@ -203,6 +211,7 @@ impl Link {
             to,
             reverse,
             free: SimTime::ZERO,
+            free_mempool: SimTime::ZERO,
             timer: SimTime::ZERO,
             open: None,
             in_flight: VecDeque::new(),
@@ -224,10 +233,29 @@ impl Link {
         wire: &Wire,
         latency: &mut dyn FnMut(u64) -> SimDuration,
     ) -> Written {
-        let b = wire.wire_bytes(bytes);
-        let start = self.free.max(now);
-        let done = start + SimDuration((b as f64 * wire.ns_per_byte).round() as u64);
-        self.free = done;
+        let (b, start, done) = match item {
+            Item::Txs { first, last } => {
+                // One message a transaction; the batch of them queues behind
+                // every consensus byte.
+                let b = bytes + (last - first + 1) * wire.wire_bytes(0);
+                let start = self.free.max(self.free_mempool).max(now);
+                let done = start + SimDuration((b as f64 * wire.ns_per_byte).round() as u64);
+                self.free_mempool = done;
+                (b, start, done)
+            }
+            _ => {
+                let b = wire.wire_bytes(bytes);
+                let start = self.free.max(now);
+                let t = SimDuration((b as f64 * wire.ns_per_byte).round() as u64);
+                let done = start + t;
+                self.free = done;
+                // Mempool bytes not yet sent wait behind these.
+                if self.free_mempool > start {
+                    self.free_mempool = self.free_mempool + t;
+                }
+                (b, start, done)
+            }
+        };
         // When TCP's congestion window lets the message's last byte leave.
         let ready = if wire.tcp {
             self.tcp.send(start, b as f64)
@@ -256,7 +284,13 @@ impl Link {
             }
         };
         let batch = &mut self.in_flight[index];
-        batch.items.push(item);
+        // Consecutive transactions ride as one range.
+        match (batch.items.last_mut(), item) {
+            (Some(Item::Txs { last, .. }), Item::Txs { first, last: l }) if *last + 1 == first => {
+                *last = l;
+            }
+            _ => batch.items.push(item),
+        }
         batch.depart = batch.depart.max(ready);
         // The timer fires at `timer` and, re-armed by the writes that go on,
         // every `throttle` after: the first fire once the message is in.

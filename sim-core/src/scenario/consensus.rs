@@ -74,6 +74,16 @@ pub struct MempoolConfig {
     pub tx_rate_per_s: f64,
     #[serde(default = "defaults::tx_bytes")]
     pub tx_bytes: u64,
+    /// Most transactions one node's mempool holds (CometBFT `mempool.size`,
+    /// 5,000); a transaction that finds it full is rejected. Enforced under
+    /// `network.model = "p2p"`, where every node has its own mempool; the
+    /// direct model keeps one unbounded pool.
+    #[serde(default = "defaults::mempool_size")]
+    pub size: u64,
+    /// The node every transaction is submitted to under the p2p model (the
+    /// QA's load goes to one node); default: the first validator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
 }
 
 impl Default for ConsensusConfig {
@@ -102,6 +112,8 @@ impl Default for MempoolConfig {
         MempoolConfig {
             tx_rate_per_s: 0.0,
             tx_bytes: defaults::tx_bytes(),
+            size: defaults::mempool_size(),
+            entry: None,
         }
     }
 }

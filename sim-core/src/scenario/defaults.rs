@@ -123,6 +123,10 @@ pub fn load_gb_per_s() -> f64 {
 // `DefaultP2PConfig` and `DefaultConsensusConfig` at v0.38.25 and
 // v1.0.0-alpha.2 (the QA's version), which agree on every value below;
 // v1.0.1 lowered `flush_throttle_timeout` to 10 ms. See `scenarios/SOURCES.md`.
+/// `config.go` `DefaultMempoolConfig`: `Size: 5000`.
+pub fn mempool_size() -> u64 {
+    5000
+}
 pub fn max_num_inbound_peers() -> usize {
     40
 }

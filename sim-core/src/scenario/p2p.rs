@@ -221,6 +221,21 @@ pub(super) fn check_p2p(s: &Scenario) -> Result<(), (Vec<Seg>, String)> {
             format!("validators and full nodes together must be at most {}, got {total}", u16::MAX / 2),
         );
     }
+    if s.mempool.size == 0 {
+        return err(
+            vec![Key("mempool"), Key("size")],
+            "must be at least 1 transaction".into(),
+        );
+    }
+    if let Some(e) = &s.mempool.entry {
+        let names: Vec<String> = s.peer_specs().into_iter().map(|p| p.name).collect();
+        if !names.contains(e) {
+            return err(
+                vec![Key("mempool"), Key("entry")],
+                format!("unknown node {e:?}{}", did_you_mean(e, &names)),
+            );
+        }
+    }
     for (i, g) in s.full_nodes.iter().enumerate() {
         let at = |k: &'static str| vec![Key("full_nodes"), Idx(i), Key(k)];
         if g.name.trim().is_empty() {

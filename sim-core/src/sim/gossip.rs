@@ -233,6 +233,7 @@ impl Known {
             } => {
                 self.at(height).parts(block).set(index as usize);
             }
+            Item::Txs { .. } => {}
         }
     }
 }
@@ -261,6 +262,19 @@ pub(super) struct Gossip {
     cpu_free: Vec<SimTime>,
     /// Per link: the arrived votes were verified and wait to be read.
     verified: Vec<bool>,
+    /// Each node's mempool (`mempool.reactor`): the sequence numbers of the
+    /// transactions it holds, how many, and at most how many.
+    pools: Vec<Bits>,
+    pool_len: Vec<u64>,
+    pool_cap: u64,
+    /// Bytes of each transaction not yet committed, by sequence number.
+    tx_bytes: std::collections::BTreeMap<u64, u64>,
+    /// The node transactions are submitted to.
+    entry: NodeId,
+    /// Transactions refused by the entry node's full mempool, and copies
+    /// dropped by other full mempools.
+    txs_rejected: u64,
+    txs_dropped: u64,
     powers: Arc<[u64]>,
     total: u64,
     vote_bytes: u64,
@@ -326,6 +340,18 @@ impl Gossip {
             known: vec![Known::default(); links.len()],
             wake_at: vec![None; links.len()],
             verified: vec![false; links.len()],
+            pools: vec![Bits::default(); specs.len()],
+            pool_len: vec![0; specs.len()],
+            pool_cap: scenario.mempool.size,
+            tx_bytes: std::collections::BTreeMap::new(),
+            entry: scenario
+                .mempool
+                .entry
+                .as_ref()
+                .and_then(|e| specs.iter().position(|s| &s.name == e))
+                .unwrap_or(0) as NodeId,
+            txs_rejected: 0,
+            txs_dropped: 0,
             links,
             out,
             region: specs.iter().map(|s| s.region).collect(),
@@ -348,6 +374,44 @@ impl Gossip {
         }
     }
 
+    /// Whether `node`'s mempool holds transaction `seq`.
+    pub fn holds(&self, node: NodeId, seq: u64) -> bool {
+        self.pools[node as usize].get(seq as usize)
+    }
+
+    /// Adds `seq` to `node`'s mempool unless it is there or full; whether it was added.
+    fn admit(&mut self, node: NodeId, seq: u64) -> bool {
+        let i = node as usize;
+        if self.pools[i].get(seq as usize) {
+            return false;
+        }
+        if self.pool_len[i] >= self.pool_cap {
+            self.txs_dropped += 1;
+            return false;
+        }
+        self.pools[i].set(seq as usize);
+        self.pool_len[i] += 1;
+        true
+    }
+
+    /// Committed transactions leave every mempool.
+    pub(super) fn remove_txs(&mut self, seqs: impl Iterator<Item = u64> + Clone) {
+        for (pool, len) in self.pools.iter_mut().zip(&mut self.pool_len) {
+            for s in seqs.clone() {
+                let (w, b) = (s as usize / 64, s % 64);
+                if let Some(word) = pool.0.get_mut(w)
+                    && *word >> b & 1 == 1
+                {
+                    *word &= !(1 << b);
+                    *len -= 1;
+                }
+            }
+        }
+        for s in seqs {
+            self.tx_bytes.remove(&s);
+        }
+    }
+
     /// `summary.network`.
     pub fn summary(&self) -> NetworkSummary {
         let relaying: Vec<u64> = self
@@ -367,6 +431,8 @@ impl Gossip {
             peers_max: relaying.iter().copied().max().unwrap_or(0),
             block_propagation_s: self.propagation_s.distribution(),
             bytes_sent: self.bytes_sent,
+            txs_rejected: self.txs_rejected,
+            txs_dropped: self.txs_dropped.saturating_sub(self.txs_rejected),
         }
     }
 }
@@ -377,6 +443,7 @@ fn item_bytes(item: &Item, vote_bytes: u64, part_bytes: impl Fn(BlockId, u16) ->
         Item::Msg(Message::Proposal { .. }) => PROPOSAL_BYTES,
         Item::Msg(Message::Vote { .. }) => vote_bytes,
         Item::Part { block, index, .. } => part_bytes(block, index),
+        Item::Txs { .. } => 0, // priced by `Simulation::forward_txs`
     }
 }
 
@@ -659,6 +726,10 @@ impl Simulation {
             if !self.p2p_alive(y) {
                 break;
             }
+            if let Item::Txs { first, last } = *item {
+                self.receive_txs(y, first, last, l);
+                continue;
+            }
             // The sender has it.
             self.gossip().known[rev].mark(item);
             fresh |= self.receive(y, *item, sink);
@@ -670,6 +741,73 @@ impl Simulation {
         if (r.height, r.round) != (h0, r0) {
             self.wake_in(y);
         }
+    }
+
+    /// Transaction `seq` of `bytes` is submitted to the entry node; whether
+    /// its mempool took it (a full one rejects it).
+    pub(super) fn p2p_submit(&mut self, seq: u64, bytes: u64) -> bool {
+        let g = self.gossip.as_mut().expect("p2p model");
+        let entry = g.entry;
+        if !g.admit(entry, seq) {
+            g.txs_rejected += 1;
+            return false;
+        }
+        g.tx_bytes.insert(seq, bytes);
+        self.forward_txs(entry, &[(seq, seq)], None);
+        true
+    }
+
+    /// `node` relays the runs of transactions it just took to every peer
+    /// but the one it got them from (the mempool reactor's
+    /// `broadcastTxRoutine` sends each new transaction at once; the flush
+    /// throttle batches them on the wire).
+    fn forward_txs(&mut self, node: NodeId, runs: &[(u64, u64)], except: Option<u32>) {
+        if runs.is_empty() {
+            return;
+        }
+        let now = self.now;
+        let g = self.gossip.as_mut().expect("p2p model");
+        let wire = g.wire;
+        let net = &self.net;
+        let mut schedule = Vec::new();
+        for &l in &g.out[node as usize] {
+            if Some(l) == except {
+                continue;
+            }
+            let link = &mut g.links[l as usize];
+            let (x, y) = (link.from, link.to);
+            let (rx, ry) = (g.region[x as usize], g.region[y as usize]);
+            let mut latency = |batch: u64| net.batch_latency((x, rx), (y, ry), [l as u64, batch]);
+            for &(first, last) in runs {
+                let bytes: u64 = g.tx_bytes.range(first..=last).map(|(_, b)| *b).sum();
+                g.bytes_sent += bytes + (last - first + 1) * wire.wire_bytes(0);
+                let item = Item::Txs { first, last };
+                if let Some(at) = link.write(now, item, bytes, &wire, &mut latency).schedule {
+                    schedule.push((at, l));
+                }
+            }
+        }
+        for (at, l) in schedule {
+            self.queue.push(at, Event::LinkArrive { link: l });
+        }
+    }
+
+    /// Node `y` takes the transactions `first..=last` it has not seen and
+    /// that are not committed yet, and relays them.
+    fn receive_txs(&mut self, y: NodeId, first: u64, last: u64, from: u32) {
+        let g = self.gossip.as_mut().expect("p2p model");
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let live: Vec<u64> = g.tx_bytes.range(first..=last).map(|(s, _)| *s).collect();
+        for s in live {
+            if g.admit(y, s) {
+                match runs.last_mut() {
+                    Some((_, l)) if *l + 1 == s => *l = s,
+                    _ => runs.push((s, s)),
+                }
+            }
+        }
+        let back = g.links[from as usize].reverse;
+        self.forward_txs(y, &runs, Some(back));
     }
 
     /// Node `y` receives `item`; whether it was new to it.
@@ -747,6 +885,7 @@ impl Simulation {
                 self.block_progress(y, block, sink);
                 true
             }
+            Item::Txs { .. } => false, // handled by `receive_txs`
             Item::Part {
                 height,
                 block,
