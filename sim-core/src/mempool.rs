@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(taken.len(), 2);
         assert_eq!(m.len(), 2);
         // Gas limit binds too.
-        assert_eq!(m.select(10_000, 150, 3, u64::MAX, &|_| true).keys, [(Reverse(1), 3)]);
+        assert_eq!(
+            m.select(10_000, 150, 3, u64::MAX, &|_| true).keys,
+            [(Reverse(1), 3)]
+        );
         // And the compute limit: 150 tokens each, room for one.
         m.push(Tx {
             compute: 150,

@@ -42,7 +42,10 @@ fn one_data_centre_commits_20_to_40_blocks_a_minute() {
     let round0 = 1.0 - c.heights_with_round_gt0 as f64 / c.heights_committed as f64;
     assert!(round0 >= 0.9, "{round0} of heights in round 0");
     let net = summary.network.as_ref().expect("p2p summary");
-    assert_eq!((net.validators, net.full_nodes, net.seed_nodes), (175, 20, 5));
+    assert_eq!(
+        (net.validators, net.full_nodes, net.seed_nodes),
+        (175, 20, 5)
+    );
     // The direct model, on the same validators, is about twice as fast
     // (issue #23: 59.7 blocks/min): the relays, throttles and sleeps are
     // what the p2p model adds.
@@ -93,7 +96,11 @@ fn ops_profile(verify_s: f64) -> String {
         "kind = \"ops\"\nhardware = \"test\"\ndate = \"2026-12-05\"\ncommand = \"test\"\n",
     );
     for name in sim_core::verification::cpu::OP_NAMES {
-        let t = if name == "ed25519_verify" { verify_s } else { 0.001 };
+        let t = if name == "ed25519_verify" {
+            verify_s
+        } else {
+            0.001
+        };
         text.push_str(&format!(
             "[[op]]\nname = \"{name}\"\nmedian_s = {t}\nmin_s = {t}\np90_s = {t}\nrepeats = 1\nbatch = 1\n"
         ));
@@ -115,9 +122,10 @@ fn vote_verification_cpu_slows_every_height() {
         "{}/../scenarios/tests/p2p-small.toml",
         env!("CARGO_MANIFEST_DIR")
     );
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("[mempool]", "[verification]\ncpu_profile = \"ops.toml\"\n\n[mempool]");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[mempool]",
+        "[verification]\ncpu_profile = \"ops.toml\"\n\n[mempool]",
+    );
     let interval = |verify_s: f64| {
         let mut s = sim_core::Scenario::from_toml_str(&text, &path).unwrap();
         s.attach_files(&text, &path, &mut |name| {
@@ -130,5 +138,8 @@ fn vote_verification_cpu_slows_every_height() {
         summary.consensus.block_interval_s.mean.unwrap()
     };
     let (free, costly) = (interval(1e-9), interval(0.01));
-    assert!(costly - free >= 0.02, "{free} s at no cost, {costly} s at 10 ms a vote");
+    assert!(
+        costly - free >= 0.02,
+        "{free} s at no cost, {costly} s at 10 ms a vote"
+    );
 }

@@ -152,9 +152,14 @@ impl Scenario {
                 message,
             )
         };
-        let body = read(&name).map_err(|e| fail(format!("cannot read ops profile {name:?}: {e}")))?;
+        let body =
+            read(&name).map_err(|e| fail(format!("cannot read ops profile {name:?}: {e}")))?;
         let p = crate::verification::cpu::OpsProfile::parse(&body, &name).map_err(fail)?;
-        for op in ["ed25519_verify", "groth16_bn254_verify", "p384_cert_chain_3"] {
+        for op in [
+            "ed25519_verify",
+            "groth16_bn254_verify",
+            "p384_cert_chain_3",
+        ] {
             if p.get(op).is_none() {
                 return Err(fail(format!("ops profile {name:?} has no {op:?} timing")));
             }

@@ -172,7 +172,10 @@ pub(super) fn check_p2p(s: &Scenario) -> Result<(), (Vec<Seg>, String)> {
     if p.max_packet_msg_payload_size < 16 {
         return err(
             at("max_packet_msg_payload_size"),
-            format!("must be at least 16 bytes, got {}", p.max_packet_msg_payload_size),
+            format!(
+                "must be at least 16 bytes, got {}",
+                p.max_packet_msg_payload_size
+            ),
         );
     }
     if p.peer_gossip_sleep_duration.0 == 0 {
@@ -213,12 +216,15 @@ pub(super) fn check_p2p(s: &Scenario) -> Result<(), (Vec<Seg>, String)> {
             "equivocating validators are modelled by the direct model only (the p2p model gossips one vote per validator and round)".into(),
         );
     }
-    let total: usize =
-        s.validators.iter().map(|g| g.count).sum::<usize>() + s.full_nodes.iter().map(|g| g.count).sum::<usize>();
+    let total: usize = s.validators.iter().map(|g| g.count).sum::<usize>()
+        + s.full_nodes.iter().map(|g| g.count).sum::<usize>();
     if total > u16::MAX as usize / 2 {
         return err(
             vec![Key("full_nodes")],
-            format!("validators and full nodes together must be at most {}, got {total}", u16::MAX / 2),
+            format!(
+                "validators and full nodes together must be at most {}, got {total}",
+                u16::MAX / 2
+            ),
         );
     }
     if s.mempool.size == 0 {

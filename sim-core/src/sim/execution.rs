@@ -138,7 +138,9 @@ impl Execution {
             divergence: streams.counter_key(Purpose::Divergence),
             halted_at: None,
             verify_cpu_s: vec![0.0; n],
-            tee_verify_s: s.verification.measured("p384_cert_chain_3")
+            tee_verify_s: s
+                .verification
+                .measured("p384_cert_chain_3")
                 .unwrap_or(s.verification.tee_verify_cpu_s),
             zk_verify_s: match s.verification.zk_proof_system {
                 crate::verification::ProofSystem::Groth16 => {

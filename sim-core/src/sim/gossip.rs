@@ -25,11 +25,11 @@ use super::{Event, RecordSink, Simulation};
 use crate::consensus::{BlockId, Message, NIL, VoteKind};
 use crate::network::NodeId;
 use crate::network::p2p::{BLOCK_PART_BYTES, Item, Link, PROPOSAL_BYTES, PeerGraph, Wire};
-use crate::scenario::{NodeRole, Scenario, TopologyKind};
 use crate::rng::{Purpose, Streams};
-use rand::Rng;
+use crate::scenario::{NodeRole, Scenario, TopologyKind};
 use crate::summary::{NetworkSummary, Sketch};
 use crate::time::{SimDuration, SimTime};
+use rand::Rng;
 
 /// A set of small indices (validators, block parts), one bit each.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -314,7 +314,10 @@ impl Gossip {
         let sleep = net.p2p.peer_gossip_sleep_duration.0;
         let mut phase = streams.stream(Purpose::Topology, 2);
         let r = net.regions.len();
-        let matrix = net.latency_ms.as_ref().expect("resolved scenario has a latency matrix");
+        let matrix = net
+            .latency_ms
+            .as_ref()
+            .expect("resolved scenario has a latency matrix");
         let _ = r;
         for l in &mut links {
             l.dry_since = SimTime(phase.next_u64() % sleep);
@@ -333,7 +336,8 @@ impl Gossip {
             specs
                 .iter()
                 .zip(&graph.peers)
-                .all(|(s, p)| s.role != Some(NodeRole::Seed) || p.is_empty()
+                .all(|(s, p)| s.role != Some(NodeRole::Seed)
+                    || p.is_empty()
                     || net.topology.kind == TopologyKind::Edges)
         );
         Gossip {
@@ -358,12 +362,21 @@ impl Gossip {
             relay,
             wire: Wire::new(&net.p2p),
             validators,
-            full_nodes: specs.iter().filter(|s| s.role == Some(NodeRole::Full)).count(),
-            seed_nodes: specs.iter().filter(|s| s.role == Some(NodeRole::Seed)).count(),
+            full_nodes: specs
+                .iter()
+                .filter(|s| s.role == Some(NodeRole::Full))
+                .count(),
+            seed_nodes: specs
+                .iter()
+                .filter(|s| s.role == Some(NodeRole::Seed))
+                .count(),
             propagation_s: Sketch::default(),
             bytes_sent: 0,
             vote_verify: SimDuration::from_secs_f64(
-                scenario.verification.measured("ed25519_verify").unwrap_or(0.0),
+                scenario
+                    .verification
+                    .measured("ed25519_verify")
+                    .unwrap_or(0.0),
             ),
             cpu_free: vec![SimTime::ZERO; specs.len()],
             total: powers.iter().sum(),
@@ -447,6 +460,9 @@ fn item_bytes(item: &Item, vote_bytes: u64, part_bytes: impl Fn(BlockId, u16) ->
     }
 }
 
+/// Transactions are written to a connection in pieces of about this many bytes.
+const TX_PIECE_BYTES: u64 = 16_384;
+
 /// Parts of a block of `bytes`.
 pub(super) fn parts_of(bytes: u64) -> u16 {
     bytes.div_ceil(BLOCK_PART_BYTES).clamp(1, u16::MAX as u64) as u16
@@ -522,7 +538,11 @@ impl Simulation {
         if hx > hy + 1 {
             // More than a height behind: blocksync, not consensus gossip.
             if (y as usize) < self.nodes.len() {
-                let peer = if (x as usize) < self.nodes.len() { x } else { y };
+                let peer = if (x as usize) < self.nodes.len() {
+                    x
+                } else {
+                    y
+                };
                 self.request_catch_up(y, peer);
             } else {
                 self.full_node_catch_up(y);
@@ -550,13 +570,22 @@ impl Simulation {
             let total = relay
                 .parts_of(block)
                 .map(|p| p.total)
-                .or(relay.last.as_ref().filter(|c| c.block == block).map(|c| c.total))
+                .or(relay
+                    .last
+                    .as_ref()
+                    .filter(|c| c.block == block)
+                    .map(|c| c.total))
                 .unwrap_or(1);
-            let bytes = self.blocks.get(&block).map_or(BLOCK_PART_BYTES, |b| b.bytes);
+            let bytes = self
+                .blocks
+                .get(&block)
+                .map_or(BLOCK_PART_BYTES, |b| b.bytes);
             if index + 1 < total {
                 BLOCK_PART_BYTES
             } else {
-                bytes.saturating_sub(BLOCK_PART_BYTES * (total as u64 - 1)).max(1)
+                bytes
+                    .saturating_sub(BLOCK_PART_BYTES * (total as u64 - 1))
+                    .max(1)
             }
         };
         let link = &mut g.links[l as usize];
@@ -581,7 +610,10 @@ impl Simulation {
     /// `gossipVotesRoutine` in one pass).
     fn due_items(&mut self, l: u32, items: &mut Vec<Item>) {
         let g = self.gossip.as_mut().expect("p2p model");
-        let (x, y) = (g.links[l as usize].from as usize, g.links[l as usize].to as usize);
+        let (x, y) = (
+            g.links[l as usize].from as usize,
+            g.links[l as usize].to as usize,
+        );
         let (from, to) = (&g.relay[x], &g.relay[y]);
         let known = g.known[l as usize].at(to.height);
         if from.height == to.height {
@@ -698,7 +730,9 @@ impl Simulation {
                     }) => {
                         height == r.height
                             && !((round as usize) < r.rounds_used
-                                && r.votes[round as usize][kind as usize].have.get(from as usize))
+                                && r.votes[round as usize][kind as usize]
+                                    .have
+                                    .get(from as usize))
                     }
                     _ => false,
                 })
@@ -779,11 +813,28 @@ impl Simulation {
             let (rx, ry) = (g.region[x as usize], g.region[y as usize]);
             let mut latency = |batch: u64| net.batch_latency((x, rx), (y, ry), [l as u64, batch]);
             for &(first, last) in runs {
-                let bytes: u64 = g.tx_bytes.range(first..=last).map(|(_, b)| *b).sum();
-                g.bytes_sent += bytes + (last - first + 1) * wire.wire_bytes(0);
-                let item = Item::Txs { first, last };
-                if let Some(at) = link.write(now, item, bytes, &wire, &mut latency).schedule {
-                    schedule.push((at, l));
+                // Written in pieces of about 16 KiB, so that consensus
+                // messages written meanwhile go ahead of the rest.
+                let mut piece: Option<(u64, u64, u64)> = None;
+                let mut write = |(a, b, bytes): (u64, u64, u64)| {
+                    let item = Item::Txs { first: a, last: b };
+                    if let Some(at) = link.write(now, item, bytes, &wire, &mut latency).schedule {
+                        schedule.push((at, l));
+                    }
+                    bytes + (b - a + 1) * wire.wire_bytes(0)
+                };
+                for (&s, &bytes) in g.tx_bytes.range(first..=last) {
+                    piece = match piece {
+                        Some((a, _, n)) if n < TX_PIECE_BYTES => Some((a, s, n + bytes)),
+                        Some(p) => {
+                            g.bytes_sent += write(p);
+                            Some((s, s, bytes))
+                        }
+                        None => Some((s, s, bytes)),
+                    };
+                }
+                if let Some(p) = piece {
+                    g.bytes_sent += write(p);
                 }
             }
         }
@@ -1149,7 +1200,6 @@ impl Simulation {
             self.wake_in(node);
         }
     }
-
 }
 
 #[cfg(test)]
@@ -1218,7 +1268,10 @@ region = "r"
             sim.drain(node as u16, &mut sink);
         }
         while !done(sim) {
-            let (t, e) = sim.queue.pop().expect("it happens before the queue empties");
+            let (t, e) = sim
+                .queue
+                .pop()
+                .expect("it happens before the queue empties");
             sim.now = t;
             sim.handle(e, &mut sink);
             assert!(sim.error.is_none(), "{:?}", sim.error);
@@ -1277,6 +1330,25 @@ region = "r"
         };
     }
 
+    /// A node's mempool holds at most `mempool.size` transactions; the
+    /// entry node refuses the next one, counted.
+    #[test]
+    fn a_full_mempool_rejects() {
+        let s = Scenario::from_toml_str(
+            &LINE.replacen("[[validators]]", "[mempool]\nsize = 2\n\n[[validators]]", 1),
+            "line.toml",
+        )
+        .unwrap();
+        let mut sim = Simulation::new(&s, 1);
+        let accepted: Vec<bool> = (0..3).map(|seq| sim.p2p_submit(seq, 250)).collect();
+        assert_eq!(accepted, vec![true, true, false]);
+        let g = sim.gossip.as_ref().unwrap();
+        assert_eq!((g.txs_rejected, g.pool_len[0]), (1, 2));
+        // Committing the first frees a place.
+        sim.gossip.as_mut().unwrap().remove_txs([0u64].into_iter());
+        assert!(sim.p2p_submit(3, 250));
+    }
+
     /// The same scenario run twice gives the same records, event for event.
     #[test]
     fn the_p2p_model_is_deterministic() {
@@ -1288,6 +1360,10 @@ region = "r"
         };
         let (a, blocks) = run();
         assert_eq!((a.clone(), blocks.clone()), run());
-        assert!(blocks.len() > 5, "the line commits: {} blocks", blocks.len());
+        assert!(
+            blocks.len() > 5,
+            "the line commits: {} blocks",
+            blocks.len()
+        );
     }
 }
