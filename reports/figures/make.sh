@@ -2,7 +2,7 @@
 # Makes every figure in reports/figures/ from its sweep, with the README's
 # build (the dev profile, optimised): run from anywhere,
 #   reports/figures/make.sh            # both figures
-#   reports/figures/make.sh coupled    # one of them (coupled | shock)
+#   reports/figures/make.sh coupled    # one of them (coupled | shock | qa)
 # Each figure is the sweep's own panel as `hacasim report` draws it; the
 # sweep directories stay under runs/sweeps/ to look at. Prints the commit
 # the figures were made at (the README names it beside each figure).
@@ -26,5 +26,29 @@ fi
 if [[ "$want" == all || "$want" == shock ]]; then
     make_figure scenarios/shock-dual-vs-single.toml runs/sweeps/shock \
         sweep_design_panel shock-dual-vs-single
+fi
+if [[ "$want" == all || "$want" == qa ]]; then
+    # CometBFT's QA testnet: the p2p model and the direct model (the same
+    # scenarios without full and seed nodes), one data centre and with
+    # latency emulation; drawn with the notebooks' venv (matplotlib).
+    qa=runs/qa
+    mkdir -p "$qa"
+    for le in "" -le; do
+        tag=$([[ -z "$le" ]] && echo dc || echo le)
+        "$bin" run "scenarios/qa/v1-200-nodes$le.toml" --out "$qa/p2p-$tag" --force --quiet
+        python3 - "scenarios/qa/v1-200-nodes$le.toml" "$qa/direct-$tag.toml" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read().replace('model = "p2p"', 'model = "direct"')
+s = re.sub(r'\n\[\[full_nodes\]\]\n(?:[a-z_]+ = .*\n)+', '\n', s)
+s = s.replace('"../profiles/', '"../../scenarios/profiles/')
+open(sys.argv[2], "w").write(s)
+PY
+        "$bin" run "$qa/direct-$tag.toml" --out "$qa/direct-$tag" --force --quiet
+    done
+    if [[ ! -x notebooks/.venv/bin/python ]]; then
+        python3 -m venv notebooks/.venv
+        notebooks/.venv/bin/python -m pip install --quiet -r notebooks/requirements.txt
+    fi
+    notebooks/.venv/bin/python reports/figures/qa.py "$qa" reports/figures/qa-fidelity.png
 fi
 echo "made at commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
