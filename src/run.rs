@@ -144,6 +144,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         staged.path(),
         args.quiet,
         args.csv,
+        None,
     )
     .map_err(|mut f| {
         // A guard of `[limits]` (exit 2): the scenario is the problem, name it.
@@ -169,17 +170,18 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 }
 
 /// A whole run directory at `dir`, written through a staging directory
-/// (used by `sweep --keep-runs`).
+/// (used by `sweep --keep-runs`), its market trajectory gathered on the way.
 pub fn run_to_dir(
     scenario: &Scenario,
     seed: u64,
     dir: &std::path::Path,
     quiet: bool,
+    trajectory: &mut reports::trajectories::MarketTrajectory,
 ) -> Result<sim_core::Summary, Failure> {
     let staged = StagedDir::create(dir, true)?;
     let mut s = scenario.clone();
     s.seed = seed;
-    let summary = write_run(&s, seed, staged.path(), quiet, false)?;
+    let summary = write_run(&s, seed, staged.path(), quiet, false, Some(trajectory))?;
     staged.commit()?;
     Ok(summary)
 }
@@ -191,6 +193,7 @@ fn write_run(
     dir: &std::path::Path,
     quiet: bool,
     csv: bool,
+    trajectory: Option<&mut reports::trajectories::MarketTrajectory>,
 ) -> Result<sim_core::Summary, Failure> {
     write_atomic(&dir.join("scenario.toml"), scenario.to_toml().as_bytes())?;
     let total_ms = scenario.duration.0 / 1_000_000;
@@ -208,10 +211,20 @@ fn write_run(
     };
     let mut sink =
         reports::ParquetSink::new(dir).with_request_plots(scenario.duration.as_secs_f64());
-    let result = sim_core::sim::run(scenario, seed, &mut sink, &mut |t: SimTime| {
+    let mut progress = |t: SimTime| {
         bar.set_position(t.0 / 1_000_000);
         bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
-    });
+    };
+    let result = match trajectory {
+        Some(trajectory) => {
+            let mut both = reports::trajectories::WithTrajectory {
+                inner: &mut sink,
+                trajectory,
+            };
+            sim_core::sim::run(scenario, seed, &mut both, &mut progress)
+        }
+        None => sim_core::sim::run(scenario, seed, &mut sink, &mut progress),
+    };
     bar.finish_and_clear();
     // On an error the staging directory, and all written so far, goes.
     let summary = result.map_err(Failure::from_sim)?;

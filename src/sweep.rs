@@ -425,6 +425,15 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), Failure> {
     Ok((i, n))
 }
 
+/// A (point, seed)'s market trajectory, for a scenario with `[market]`
+/// (written before its row: a row read back means its trajectory is there).
+fn market_path(out: &Path, point: usize, seed: u64) -> PathBuf {
+    out.join("market")
+        .join(format!("point={point:05}"))
+        .join(format!("seed={seed}"))
+        .join("part-0.parquet")
+}
+
 fn row_path(out: &Path, point: usize, seed: u64) -> PathBuf {
     out.join("rows")
         .join(format!("point={point:05}"))
@@ -435,8 +444,10 @@ fn row_path(out: &Path, point: usize, seed: u64) -> PathBuf {
 /// Entries a sweep writes into its output directory (and the temporary
 /// names it writes them through).
 fn sweep_entry(name: &str) -> bool {
-    matches!(name, "sweep.toml" | "plan.json" | "rows" | "runs" | "slurm")
-        || name.starts_with('.')
+    matches!(
+        name,
+        "sweep.toml" | "plan.json" | "rows" | "market" | "runs" | "slurm"
+    ) || name.starts_with('.')
         || name.ends_with(".tmp")
 }
 
@@ -602,16 +613,35 @@ fn run_point(
     keep_runs: bool,
 ) -> Result<(), Failure> {
     let scenario = &plan.scenarios[point];
+    let mut trajectory = scenario.market.as_ref().map_or_else(Default::default, |m| {
+        reports::trajectories::MarketTrajectory::new(
+            m.interval.as_secs_f64(),
+            m.shocks.first().map(|s| s.at.as_secs_f64()),
+        )
+    });
     let summary = if keep_runs {
         let dir = out
             .join("runs")
             .join(format!("point={point:05}"))
             .join(format!("seed={seed}"));
-        crate::run::run_to_dir(scenario, seed, &dir, true)?
+        crate::run::run_to_dir(scenario, seed, &dir, true, &mut trajectory)?
     } else {
-        sim_core::sim::run(scenario, seed, &mut sim_core::NullSink, &mut |_| {})
-            .map_err(Failure::from_sim)?
+        let mut sink = reports::trajectories::WithTrajectory {
+            inner: &mut sim_core::NullSink,
+            trajectory: &mut trajectory,
+        };
+        sim_core::sim::run(scenario, seed, &mut sink, &mut |_| {}).map_err(Failure::from_sim)?
     };
+    if !trajectory.is_empty() {
+        let path = market_path(out, point, seed);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::internal(format!("{}: {e}", dir.display())))?;
+        }
+        trajectory
+            .write(&path)
+            .map_err(|e| Failure::internal(e.to_string()))?;
+    }
     let metrics = reports::sweep::flatten_metrics(
         &serde_json::to_value(&summary).expect("summary serialises"),
     );

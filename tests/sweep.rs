@@ -411,5 +411,32 @@ fn shock_sweep_runs_and_draws_its_panel() {
         if kind[i] == "demand" && factor[i] == Some(1.0) {
             assert_eq!(exits[i], Some(0.0), "point {i}: no shock, nobody leaves");
         }
+        // Issue #27: each run kept its market intervals while it ran (no
+        // --keep-runs), and they agree with its summary.
+        let m =
+            reports::read_table(&out.join(format!("market/point={i:05}/seed=1/part-0.parquet")))
+                .unwrap();
+        let active = reports::plots::column_f64(&m, "active_operators");
+        let fewest = active
+            .iter()
+            .flatten()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(Some(fewest), min_active[i], "point {i}");
+        let shock = reports::plots::column_f64(&m, "shock_at_s");
+        assert!(shock.iter().all(|s| *s == Some(3600.0)), "point {i}");
+        let col = |c| reports::plots::column_f64(&m, c);
+        for ((sub, served), lost) in col("submitted_per_s")
+            .iter()
+            .zip(col("served_per_s"))
+            .zip(col("lost_per_s"))
+        {
+            assert!(lost.unwrap() >= 0.0 && lost.unwrap() <= sub.unwrap() + 1e-9);
+            assert!(served.unwrap() >= 0.0);
+        }
     }
+    assert!(
+        out.join("sweep_market_trajectories.svg").is_file()
+            && out.join("sweep_market_trajectories.png").is_file()
+    );
 }

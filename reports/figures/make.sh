@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Makes every figure in reports/figures/ from its sweep, with the README's
 # build (the dev profile, optimised): run from anywhere,
-#   reports/figures/make.sh            # both figures
-#   reports/figures/make.sh coupled    # one of them (coupled | shock | qa)
-# Each figure is the sweep's own panel as `hacasim report` draws it; the
-# sweep directories stay under runs/sweeps/ to look at. Prints the commit
+#   reports/figures/make.sh            # every figure
+#   reports/figures/make.sh coupled    # one of them (coupled | shock: the end-state
+#                                      # panel and the trajectories | qa)
+# Each figure is one of the sweep's own plots as `hacasim report` draws it;
+# the sweep directories stay under runs/sweeps/ to look at. Prints the commit
 # the figures were made at (the README names it beside each figure).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 jobs="${JOBS:-$(nproc)}"
 cargo build --locked --quiet
-bin=target/debug/hacasim
+bin="${CARGO_TARGET_DIR:-target}/debug/hacasim"
 
-make_figure() { # sweep file, sweep directory, panel, figure
-    "$bin" sweep "$1" --out "$2" --jobs "$jobs" --force --quiet
-    cp "$2/$3.png" "reports/figures/$4.png"
-    echo "reports/figures/$4.png ← $1 ($3)"
+make_figure() { # sweep file, sweep directory, then pairs of plot and figure
+    local sweep=$1 dir=$2
+    shift 2
+    "$bin" sweep "$sweep" --out "$dir" --jobs "$jobs" --force --quiet
+    while [[ $# -ge 2 ]]; do
+        cp "$dir/$1.png" "reports/figures/$2.png"
+        echo "reports/figures/$2.png ← $sweep ($1)"
+        shift 2
+    done
 }
 
 want="${1:-all}"
@@ -25,7 +31,8 @@ if [[ "$want" == all || "$want" == coupled ]]; then
 fi
 if [[ "$want" == all || "$want" == shock ]]; then
     make_figure scenarios/shock-dual-vs-single.toml runs/sweeps/shock \
-        sweep_design_panel shock-dual-vs-single
+        sweep_design_panel shock-dual-vs-single \
+        sweep_market_trajectories shock-trajectories
 fi
 if [[ "$want" == all || "$want" == qa ]]; then
     # CometBFT's QA testnet: the p2p model and the direct model (the same

@@ -6,6 +6,7 @@
 pub mod html;
 pub mod plots;
 pub mod sweep;
+pub mod trajectories;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

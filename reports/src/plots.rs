@@ -79,6 +79,11 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(86, 180, 233),
 ];
 
+/// The palette's colour `i` (wrapping).
+pub(crate) fn palette(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
 /// Draws into a fresh SVG string.
@@ -1275,13 +1280,13 @@ pub fn panel(
 /// A linear f64 axis ticked at the given values only (plotters' own
 /// key points are evenly spaced in the coordinate: on a log10 axis they
 /// fall at 10^0.3 = 1.995 and the like).
-struct Ticked {
+pub(crate) struct Ticked {
     inner: plotters::coord::types::RangedCoordf64,
     keys: Vec<f64>,
 }
 
 impl Ticked {
-    fn new(range: std::ops::Range<f64>, keys: Vec<f64>) -> Ticked {
+    pub(crate) fn new(range: std::ops::Range<f64>, keys: Vec<f64>) -> Ticked {
         Ticked {
             inner: range.into(),
             keys,

@@ -42,7 +42,8 @@ pub fn flatten_metrics(v: &serde_json::Value) -> Vec<(String, Option<f64>)> {
     out
 }
 
-fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), ReportError> {
+/// Writes a table through a temporary name and a rename.
+pub(crate) fn write_parquet_atomic(path: &Path, df: &mut DataFrame) -> Result<(), ReportError> {
     let tmp = path.with_extension("tmp");
     let polars_err = |source| ReportError::Polars {
         path: path.to_path_buf(),
@@ -95,7 +96,7 @@ pub fn write_row(
         path: path.to_path_buf(),
         source,
     })?;
-    write_parquet(path, &mut df)
+    write_parquet_atomic(path, &mut df)
 }
 
 /// Two-sided 95% Student t quantiles for 1..=30 degrees of freedom.
@@ -152,7 +153,7 @@ pub fn merge(
         });
     };
     sweep.rechunk_mut_par();
-    write_parquet(&path, &mut sweep)?;
+    write_parquet_atomic(&path, &mut sweep)?;
     // Per point: parameters, n, and mean / ci95 of every numeric metric.
     let names: Vec<String> = sweep
         .get_column_names()
@@ -234,7 +235,7 @@ pub fn merge(
     cols.push(Column::new("n".into(), n));
     cols.extend(metric_cols);
     let mut df = DataFrame::new(points.len(), cols).map_err(polars_err)?;
-    write_parquet(&out.join("points.parquet"), &mut df)
+    write_parquet_atomic(&out.join("points.parquet"), &mut df)
 }
 
 /// Metrics worth a plot across parameters, when the sweep has them.
@@ -325,6 +326,9 @@ pub fn sweep_plots(out: &Path, params: &[String]) -> Result<Vec<crate::plots::Pl
         plots.insert(0, p);
     }
     if let Some(p) = design_panel(&pts, params)? {
+        plots.insert(0, p);
+    }
+    if let Some(p) = trajectories(out, &pts, params)? {
         plots.insert(0, p);
     }
     Ok(plots)
@@ -434,6 +438,81 @@ fn architecture_panel(
     }))
 }
 
+/// Each point's shock, named by kind and factor ("none", "price ×0.2",
+/// "GPU cost ×3", "exit ×0.5"), for a sweep with a `market.shocks[…].kind`
+/// axis.
+fn shock_labels(pts: &DataFrame, params: &[String]) -> Option<Vec<String>> {
+    use crate::plots::{column_f64, column_str};
+    let kind = params
+        .iter()
+        .find(|p| p.starts_with("market.shocks") && p.ends_with(".kind"))?;
+    let factor = params
+        .iter()
+        .find(|p| p.starts_with("market.shocks") && p.ends_with(".factor"));
+    let kinds = column_str(pts, kind);
+    let factors = factor
+        .map(|f| column_f64(pts, f))
+        .unwrap_or_else(|| vec![None; pts.height()]);
+    Some(
+        (0..pts.height())
+            .map(|i| match (kinds[i].as_str(), factors[i]) {
+                (_, Some(1.0)) => "none".to_string(),
+                (k, Some(f)) => format!(
+                    "{} ×{f}",
+                    match k {
+                        "gpu_cost" => "GPU cost",
+                        "operator_exit" => "exit",
+                        other => other,
+                    }
+                ),
+                (k, None) => k.to_string(),
+            })
+            .collect(),
+    )
+}
+
+/// The market trajectories (issue #27), for a sweep whose runs kept them:
+/// a line per `economics.design`, a row of panels per shock (or per value
+/// of the axes outside `economics.*`).
+fn trajectories(
+    out: &Path,
+    pts: &DataFrame,
+    params: &[String],
+) -> Result<Option<crate::plots::Plot>, ReportError> {
+    use crate::plots::{column_f64, column_str};
+    let point = column_f64(pts, "point");
+    let designs = if params.iter().any(|p| p == "economics.design") {
+        column_str(pts, "economics.design")
+    } else {
+        vec!["all".to_string(); pts.height()]
+    };
+    let groups = shock_labels(pts, params).unwrap_or_else(|| {
+        let others: Vec<&String> = params
+            .iter()
+            .filter(|p| !p.starts_with("economics."))
+            .collect();
+        (0..pts.height())
+            .map(|i| {
+                others
+                    .iter()
+                    .map(|p| match pts.column(p).map(|c| c.dtype().clone()) {
+                        Ok(DataType::String) => format!("{p} = {}", column_str(pts, p)[i]),
+                        _ => format!(
+                            "{p} = {}",
+                            column_f64(pts, p)[i].map_or("—".into(), crate::plots::plain)
+                        ),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .collect()
+    });
+    let points: Vec<(u32, String, String)> = (0..pts.height())
+        .filter_map(|i| Some((point[i]? as u32, designs[i].clone(), groups[i].clone())))
+        .collect();
+    crate::trajectories::trajectory_plot(out, &points)
+}
+
 /// Issue #12's figure, for a sweep with `economics.design` and a shock
 /// axis: each design through each shock, six measures.
 fn design_panel(
@@ -444,33 +523,11 @@ fn design_panel(
     if !params.iter().any(|p| p == "economics.design") {
         return Ok(None);
     }
-    let Some(kind) = params
-        .iter()
-        .find(|p| p.starts_with("market.shocks") && p.ends_with(".kind"))
-    else {
+    let Some(shocks) = shock_labels(pts, params) else {
         return Ok(None);
     };
-    let factor = params
-        .iter()
-        .find(|p| p.starts_with("market.shocks") && p.ends_with(".factor"));
     let designs = column_str(pts, "economics.design");
-    let kinds = column_str(pts, kind);
-    let factors = factor
-        .map(|f| column_f64(pts, f))
-        .unwrap_or_else(|| vec![None; pts.height()]);
-    // The shocks in the order they first appear, named by kind and factor.
-    let shock = |i: usize| match (kinds[i].as_str(), factors[i]) {
-        (_, Some(1.0)) => "none".to_string(),
-        (k, Some(f)) => format!(
-            "{} ×{f}",
-            match k {
-                "gpu_cost" => "GPU cost",
-                "operator_exit" => "exit",
-                other => other,
-            }
-        ),
-        (k, None) => k.to_string(),
-    };
+    let shock = |i: usize| shocks[i].clone();
     let mut labels: Vec<String> = Vec::new();
     for i in 0..pts.height() {
         let s = shock(i);
