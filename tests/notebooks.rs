@@ -140,6 +140,67 @@ fn notebooks_execute_answer_like_rust_and_a_broken_cell_fails() {
         format!("[{}]", halted.join(", "))
     );
 
+    // Coupled against decoupled: the halted points are those whose runs
+    // halted (consensus.halts), read from the sweep's own points table.
+    let pts =
+        reports::read_table(&nbdir.join("inputs/coupled-vs-decoupled/points.parquet")).unwrap();
+    let point = reports::plots::column_f64(&pts, "point");
+    let halts = reports::plots::column_f64(&pts, "consensus.halts.mean");
+    let halted: Vec<String> = (0..point.len())
+        .filter(|&i| halts[i].unwrap() > 0.0)
+        .map(|i| format!("{}", point[i].unwrap() as u32))
+        .collect();
+    assert!(
+        !halted.is_empty(),
+        "the replicated 70B runs halt on one H100"
+    );
+    assert_eq!(
+        printed(
+            &executed.join("coupled_vs_decoupled.ipynb"),
+            "HALTED_POINTS"
+        ),
+        format!("[{}]", halted.join(", "))
+    );
+
+    // Market shocks: per design, the requests lost after the shock (lost/s ×
+    // the interval, summed, mean over seeds) and the fewest operators after
+    // it, recomputed from each run's market table.
+    let shocks = nbdir.join("inputs/market-shocks");
+    let pts = reports::read_table(&shocks.join("points.parquet")).unwrap();
+    for (p, design) in reports::plots::column_str(&pts, "economics.design")
+        .iter()
+        .enumerate()
+    {
+        let (mut lost, mut fewest, mut seeds) = (0.0, f64::INFINITY, 0.0);
+        for seed in std::fs::read_dir(shocks.join(format!("market/point={p:05}"))).unwrap() {
+            let t = reports::read_table(&seed.unwrap().path().join("part-0.parquet")).unwrap();
+            let time = reports::plots::column_f64(&t, "time_s");
+            let at = reports::plots::column_f64(&t, "shock_at_s")[0].unwrap();
+            let step = time[1].unwrap() - time[0].unwrap();
+            let lost_per_s = reports::plots::column_f64(&t, "lost_per_s");
+            let ops = reports::plots::column_f64(&t, "active_operators");
+            for i in (0..time.len()).filter(|&i| time[i].unwrap() > at) {
+                lost += lost_per_s[i].unwrap() * step;
+                fewest = fewest.min(ops[i].unwrap());
+            }
+            seeds += 1.0;
+        }
+        let key = design.to_uppercase().replace('-', "_");
+        let nb = executed.join("market_shocks.ipynb");
+        let nb_lost: f64 = printed(&nb, &format!("LOST_REQUESTS_{key}"))
+            .parse()
+            .unwrap();
+        assert!(
+            (nb_lost - lost / seeds).abs() <= 0.05,
+            "{design}: {nb_lost} against {}",
+            lost / seeds
+        );
+        assert_eq!(
+            printed(&nb, &format!("MIN_OPERATORS_{key}")),
+            format!("{fewest}")
+        );
+    }
+
     // A deliberately broken copy makes the runner fail.
     let t = tempfile::tempdir().unwrap();
     let mut nb: serde_json::Value =
