@@ -58,11 +58,12 @@ pub enum Item {
 #[derive(Clone, Debug)]
 pub struct Batch {
     pub arrive: SimTime,
-    /// Which lane (0 consensus, 1 mempool), and the batch's number.
-    lane: usize,
+    /// The batch's number.
     id: u64,
     /// When TCP's window lets the batch's last byte leave.
     depart: SimTime,
+    /// The batch's one-way delay (its jitter draw, made once).
+    latency: SimDuration,
     pub items: Vec<Item>,
 }
 
@@ -165,6 +166,15 @@ pub struct Link {
     pub in_flight: VecDeque<Batch>,
     /// Batches ever opened (their jitter key).
     batches: u64,
+    /// Per lane, the arrival of the lane's latest batch and of the one
+    /// before it: TCP's order makes a batch arrive no sooner than its
+    /// predecessor (one that has arrived and was taken arrived before any
+    /// batch still being written could, so its time bounds nothing).
+    last_arrive: [SimTime; 2],
+    prev_arrive: [SimTime; 2],
+    /// Emptied item lists of batches taken, reused by new ones (no
+    /// allocation per batch).
+    spare: Vec<Vec<Item>>,
     /// The connection's TCP window (`Wire::tcp`).
     pub tcp: Tcp,
     /// The gossip routine: when it last found nothing to send (it wakes on
@@ -224,6 +234,9 @@ impl Link {
             open: [None, None],
             in_flight: VecDeque::new(),
             batches: 0,
+            last_arrive: [SimTime::ZERO; 2],
+            prev_arrive: [SimTime::ZERO; 2],
+            spare: Vec::new(),
             tcp: Tcp::new(SimDuration::ZERO),
             dry_since: SimTime::ZERO,
             wake_pending: false,
@@ -289,20 +302,22 @@ impl Link {
             Some((bytes, id, _)) => (bytes, id, false),
             None => {
                 self.batches += 1;
+                self.prev_arrive[lane] = self.last_arrive[lane];
+                let items = self.spare.pop().unwrap_or_default();
                 self.in_flight.push_back(Batch {
                     arrive: SimTime::ZERO,
-                    lane,
                     id: self.batches,
                     depart: SimTime::ZERO,
-                    items: Vec::new(),
+                    latency: latency(self.batches),
+                    items,
                 });
                 (0, self.batches, true)
             }
         };
+        // Batches stay in the order of their ids.
         let index = self
             .in_flight
-            .iter()
-            .rposition(|b| b.id == id)
+            .binary_search_by_key(&id, |b| b.id)
             .expect("an open batch is in flight");
         let batch = &mut self.in_flight[index];
         // Consecutive transactions ride as one range.
@@ -325,14 +340,13 @@ impl Link {
             f
         };
         let depart = flush.max(self.in_flight[index].depart);
-        let at = depart + latency(id);
-        // TCP keeps a connection's order (within a lane; see `open`).
-        let arrive = match self.in_flight.range(..index).rev().find(|b| b.lane == lane) {
-            Some(prev) => prev.arrive.max(at),
-            None => at,
-        };
+        let at = depart + self.in_flight[index].latency;
+        // TCP keeps a connection's order (within a lane; see `open`): the
+        // batch written to is always its lane's latest.
+        let arrive = self.prev_arrive[lane].max(at);
         let schedule = (new || arrive != self.in_flight[index].arrive).then_some(arrive);
         self.in_flight[index].arrive = arrive;
+        self.last_arrive[lane] = arrive;
         Written { schedule }
     }
 
@@ -356,13 +370,20 @@ impl Link {
         let mut i = 0;
         while i < self.in_flight.len() {
             if self.in_flight[i].arrive <= now {
-                let b = self.in_flight.remove(i).expect("in range");
-                out.extend_from_slice(&b.items);
+                let mut b = self.in_flight.remove(i).expect("in range");
+                if out.is_empty() {
+                    // Most often one batch arrives: its list is handed over.
+                    std::mem::swap(out, &mut b.items);
+                } else {
+                    out.extend_from_slice(&b.items);
+                }
                 for o in &mut self.open {
                     if o.is_some_and(|(_, id, _)| id == b.id) {
                         *o = None;
                     }
                 }
+                b.items.clear();
+                self.spare.push(b.items);
             } else {
                 i += 1;
             }
@@ -373,6 +394,8 @@ impl Link {
     pub fn reset(&mut self, now: SimTime) {
         self.in_flight.clear();
         self.open = [None, None];
+        self.last_arrive = [SimTime::ZERO; 2];
+        self.prev_arrive = [SimTime::ZERO; 2];
         self.free = now;
         self.anchor = now;
         self.busy = now;

@@ -280,6 +280,8 @@ pub(super) struct Gossip {
     vote_bytes: u64,
     /// Items being handled (kept to reuse the allocation).
     scratch: Vec<Item>,
+    /// Reused list of the items a link delivers (`on_link_arrive`).
+    arrived: Vec<Item>,
     /// When each link's queued wake fires, if one is queued.
     wake_at: Vec<Option<SimTime>>,
     /// Peers of each node (in peer order), for reports and tests.
@@ -383,6 +385,7 @@ impl Gossip {
             powers,
             vote_bytes: scenario.consensus.vote_bytes,
             scratch: Vec::new(),
+            arrived: Vec::new(),
             peers: graph.peers,
         }
     }
@@ -590,19 +593,15 @@ impl Simulation {
         };
         let link = &mut g.links[l as usize];
         let known = &mut g.known[l as usize];
-        let mut schedule = Vec::new();
         for item in &items {
             let bytes = item_bytes(item, vote_bytes, part_bytes);
             g.bytes_sent += wire.wire_bytes(bytes);
             if let Some(at) = link.write(now, *item, bytes, &wire, &mut latency).schedule {
-                schedule.push(at);
+                self.queue.push(at, Event::LinkArrive { link: l });
             }
             known.mark(item);
         }
         link.dry_since = now;
-        for at in schedule {
-            self.queue.push(at, Event::LinkArrive { link: l });
-        }
         self.gossip().scratch = items;
     }
 
@@ -745,9 +744,11 @@ impl Simulation {
                 return;
             }
         }
-        let mut items = Vec::new();
+        let mut items = std::mem::take(&mut self.gossip().arrived);
+        items.clear();
         self.gossip().links[l as usize].take_arrived(now, &mut items);
         if items.is_empty() || !self.p2p_alive(y) || self.net.separated(x, y) {
+            self.gossip().arrived = items;
             return;
         }
         let rev = self.gossip().links[l as usize].reverse as usize;
@@ -768,6 +769,7 @@ impl Simulation {
             self.gossip().known[rev].mark(item);
             fresh |= self.receive(y, *item, sink);
         }
+        self.gossip().arrived = items;
         if fresh {
             self.wake_out(y);
         }
