@@ -3,7 +3,7 @@
 # build (the dev profile, optimised): run from anywhere,
 #   reports/figures/make.sh            # every figure
 #   reports/figures/make.sh coupled    # one of them (coupled | shock: the end-state
-#                                      # panel and the trajectories | qa)
+#                                      # panel and the trajectories | qa | upgrade)
 # Each figure is one of the sweep's own plots as `hacasim report` draws it;
 # the sweep directories stay under runs/sweeps/ to look at. Prints the commit
 # the figures were made at (the README names it beside each figure).
@@ -57,5 +57,15 @@ PY
         notebooks/.venv/bin/python -m pip install --quiet -r notebooks/requirements.txt
     fi
     notebooks/.venv/bin/python reports/figures/qa.py "$qa" reports/figures/qa-fidelity.png
+fi
+if [[ "$want" == all || "$want" == upgrade ]]; then
+    # Issue #26: the model-upgrade sweep, its runs kept, drawn over time
+    # with the notebooks' venv (matplotlib).
+    "$bin" sweep scenarios/model-upgrade.toml --out runs/sweeps/upgrade --jobs "$jobs" --force --quiet --keep-runs
+    if [[ ! -x notebooks/.venv/bin/python ]]; then
+        python3 -m venv notebooks/.venv
+        notebooks/.venv/bin/python -m pip install --quiet -r notebooks/requirements.txt
+    fi
+    notebooks/.venv/bin/python reports/figures/upgrade.py runs/sweeps/upgrade reports/figures/model-upgrade.png
 fi
 echo "made at commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"

@@ -282,6 +282,12 @@ impl Table for NodeRecord {
                         .collect::<Vec<bool>>(),
                 ),
                 col(
+                    "unable_at_s",
+                    rows.iter()
+                        .map(|r| r.unable_at_s)
+                        .collect::<Vec<Option<f64>>>(),
+                ),
+                col(
                     "diverged",
                     rows.iter().map(|r| r.diverged).collect::<Vec<bool>>(),
                 ),

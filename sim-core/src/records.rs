@@ -113,6 +113,8 @@ pub struct NodeRecord {
     pub hardware: String,
     /// Replicated: stopped because a block's model did not fit its memory.
     pub unable_to_execute: bool,
+    /// Replicated: when it became unable to execute.
+    pub unable_at_s: Option<f64>,
     /// Replicated: stopped because the chain committed an app hash not its own.
     pub diverged: bool,
     /// CPU seconds spent verifying attestations and proofs (decoupled).

@@ -1087,6 +1087,7 @@ impl Simulation {
                 }
                 None => {
                     self.exec.unable[i] = true;
+                    self.exec.unable_at[i] = Some(self.now);
                     self.net.faults.crashed[i] = true;
                     return;
                 }
@@ -1248,6 +1249,7 @@ impl Simulation {
                 crashed_at_end: self.net.faults.crashed[i],
                 hardware: spec.hardware.clone(),
                 unable_to_execute: self.exec.unable[i],
+                unable_at_s: self.exec.unable_at[i].map(|t| t.as_secs_f64()),
                 diverged: self.exec.diverged[i],
                 verify_cpu_s: self.exec.verify_cpu_s[i],
             });

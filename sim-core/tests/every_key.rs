@@ -37,7 +37,7 @@ fn scenarios() -> Vec<(String, String)> {
         "tests/trace-workload.toml",
         "tests/multimodal.toml",
         "tests/p2p-small.toml",
-        "model-upgrade.toml",
+        "model-upgrade-base.toml",
     ]
     .iter()
     .map(|f| {

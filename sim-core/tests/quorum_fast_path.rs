@@ -148,10 +148,14 @@ fn declined_settings_agree() {
 }
 
 /// The default scenario (100 validators, 11 regions, the inference
-/// workload, settlement transactions) for its first three minutes.
+/// workload, settlement transactions) for its first three minutes, on the
+/// direct model (the fast path is the direct model's; the scenario ships
+/// with the p2p one).
 #[test]
 fn default_scenario_agrees() {
     let mut s = scenario_file("default.toml");
+    assert_eq!(s.network.model, sim_core::scenario::NetworkModel::P2p);
+    s.network.model = sim_core::scenario::NetworkModel::Direct;
     s.duration = sim_core::SimDuration::from_secs(180);
     let (heights, fast) = same_both_ways("default", &s, 1);
     assert!(fast * 10 >= heights * 9, "{fast} of {heights}");

@@ -248,7 +248,56 @@ fn replicated_chain_halts_when_exactly_a_third_cannot_fit_the_new_model() {
     assert!(last < 25.0, "last commit at {last}");
     for n in &sink.nodes {
         assert_eq!(n.unable_to_execute, n.group == "small", "{}", n.name);
+        // The small ones stop at the first block with a Mixtral request,
+        // committed after the switch at 20 s and before the last commit.
+        match n.unable_at_s {
+            Some(t) => assert!(n.group == "small" && (20.0..=last).contains(&t), "{t}"),
+            None => assert_eq!(n.group, "big"),
+        }
     }
+}
+
+/// An upgrade to a vision-language model that sends images: requests
+/// submitted before the switch (20 s) carry none and a 1-token prompt;
+/// those after carry 2 images each, and their prompt is 1 + 2 × 576 tokens
+/// (LLaVA-1.5: a 336-pixel image is 24 × 24 = 576 patches, one token each).
+#[test]
+fn an_upgrade_to_a_vision_model_sends_images_from_the_switch() {
+    let text = replicated(4, 0)
+        .replace("count = 0", "count = 1")
+        .replace("to_model = \"mixtral-8x7b\"", "to_model = \"llava-1.5-7b\"")
+        .replace(
+            "streams = [\"w\"]",
+            "streams = [\"w\"]\nimages = { kind = \"fixed\", mean = 2, max = 2 }",
+        );
+    let s = common::parse(&text);
+    let (_, sink) = run(&s, 1);
+    let (before, after): (Vec<_>, Vec<_>) =
+        sink.requests.iter().partition(|r| r.submitted_s < 20.0);
+    assert!(!before.is_empty() && !after.is_empty());
+    for r in before {
+        assert_eq!(
+            (r.images, r.prompt_tokens, r.model.as_str()),
+            (0, 1, "llama-3.2-1b")
+        );
+    }
+    for r in after {
+        assert_eq!(
+            (r.images, r.prompt_tokens, r.model.as_str()),
+            (2, 1 + 2 * 576, "llava-1.5-7b")
+        );
+    }
+    // Images go only to a model with a vision encoder (a sweep may say
+    // "none" to any model with a maximum of 0).
+    let bad = text.replace("to_model = \"llava-1.5-7b\"", "to_model = \"mixtral-8x7b\"");
+    let e = sim_core::Scenario::from_toml_str(&bad, "inline.toml").unwrap_err();
+    assert_eq!(e.key, "upgrades[0].images");
+    assert!(e.message.contains("no `vision` encoder"), "{}", e.message);
+    let none = bad.replace(
+        "{ kind = \"fixed\", mean = 2, max = 2 }",
+        "{ kind = \"uniform\", min = 0, max = 0 }",
+    );
+    assert!(sim_core::Scenario::from_toml_str(&none, "inline.toml").is_ok());
 }
 
 /// 3 big + 1 small: the small one holds 10 of 40 = 1/4. The rest hold 30,
@@ -344,14 +393,14 @@ fn resolved_scenario_round_trips_with_upgrades() {
     assert_eq!(s.upgrades[0].load_gb_per_s, 1.048576);
 }
 
-/// `scenarios/model-upgrade.toml`, its first 40 minutes: four nodes, one at
+/// `scenarios/model-upgrade-base.toml`, its first 40 minutes: four nodes, one at
 /// a time, each loading Mixtral's 93.4 GB at 1,000 MiB/s (89.07 s) after
 /// draining: complete between 30 min + 4 × 89.07 s and a minute more of
 /// draining, with the group's other nodes and the spare `gpu-old` carrying
 /// the stream until it switches: none lost.
 #[test]
 fn shipped_model_upgrade_scenario_completes_without_loss() {
-    let mut s = common::scenario_file("model-upgrade.toml");
+    let mut s = common::scenario_file("model-upgrade-base.toml");
     s.duration = sim_core::SimDuration::from_secs(40 * 60);
     let (summary, _) = run(&s, 1);
     let u = &summary.upgrades[0];
@@ -405,7 +454,7 @@ fn busy_nodes_drain_before_loading() {
 #[test]
 fn before_and_after_percentiles_match_the_records() {
     use sim_core::summary::Distribution;
-    let s = common::scenario_file("model-upgrade.toml");
+    let s = common::scenario_file("model-upgrade-base.toml");
     let (summary, sink) = run(&s, 3);
     let u = &summary.upgrades[0];
     let at = u.at_s;

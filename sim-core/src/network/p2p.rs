@@ -272,7 +272,7 @@ impl Link {
                 self.free = done;
                 // Mempool bytes not yet sent wait behind these.
                 if self.free_mempool > start {
-                    self.free_mempool = self.free_mempool + t;
+                    self.free_mempool += t;
                 }
                 (b, start, done)
             }

@@ -21,7 +21,7 @@ use super::locate::{did_you_mean, err};
 use crate::inference::GpuGroup;
 use crate::inference::latency::LatencyKind;
 use crate::time::SimDuration;
-use crate::workload::StreamConfig;
+use crate::workload::{StreamConfig, TokenDist};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +48,10 @@ pub struct UpgradeSpec {
     /// (decoupled) or at `at` (replicated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams_at: Option<SimDuration>,
+    /// Images per request that the streams send from their switch on (a
+    /// text stream becoming a vision-language one); absent: as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<TokenDist>,
 }
 
 /// Checks `[[upgrades]]` against the groups, streams and models they name.
@@ -154,6 +158,22 @@ pub(super) fn check_upgrades(
             }
             // Replicated: a group, if given, is not used (no GPU nodes).
             (_, true) => {}
+        }
+        if let Some(d) = &u.images {
+            // `{ kind = "uniform", min = 0, max = 0 }` says "no images" to
+            // any model (a sweep's points must all set the same keys).
+            if new.vision.is_none() && d.max > 0 {
+                return err(
+                    at("images"),
+                    format!("{:?} takes no images (no `vision` encoder)", u.to_model),
+                );
+            }
+            if u.streams.is_empty() {
+                return err(at("images"), "names no stream to send them".into());
+            }
+            super::workload::check_count(d, super::MAX_IMAGES_PER_REQUEST, |k| {
+                vec![Key("upgrades"), Idx(i), Key("images"), Key(k)]
+            })?;
         }
         if replicated && u.streams.is_empty() {
             return err(

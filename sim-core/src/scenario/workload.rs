@@ -7,7 +7,7 @@ use super::locate::{err, error_at};
 use super::{MAX_IMAGES_PER_REQUEST, MAX_RATE_PER_S, MAX_SEQUENCE_TOKENS, Scenario, ScenarioError};
 use crate::inference::GpuGroup;
 use crate::verification::VerificationConfig;
-use crate::workload::{ArrivalKind, StreamConfig, TokenKind};
+use crate::workload::{ArrivalKind, StreamConfig, TokenDist, TokenKind};
 
 /// Checks `[[workload]]` streams; after `[[gpu_nodes]]`, since each stream
 /// needs a group that serves its model (unless validators run inference).
@@ -96,24 +96,12 @@ pub(super) fn check_workload(
             ("images", st.images.as_ref()),
         ] {
             let Some(d) = d else { continue };
-            let path = |k: &'static str| vec![Key("workload"), Idx(i), Key(key), Key(k)];
-            if d.kind != TokenKind::Uniform && !(d.mean.is_finite() && d.mean >= 1.0) {
-                return err(path("mean"), format!("must be ≥ 1, got {}", d.mean));
-            }
-            if d.min > d.max {
-                return err(path("min"), format!("min {} is above max {}", d.min, d.max));
-            }
             let most = if key == "images" {
                 MAX_IMAGES_PER_REQUEST
             } else {
                 MAX_SEQUENCE_TOKENS
             };
-            if d.max > most {
-                return err(path("max"), format!("at most {most}, got {}", d.max));
-            }
-            if !(d.sigma.is_finite() && d.sigma >= 0.0) {
-                return err(path("sigma"), format!("must be ≥ 0, got {}", d.sigma));
-            }
+            check_count(d, most, |k| vec![Key("workload"), Idx(i), Key(key), Key(k)])?;
         }
         let m = &st.modes;
         for (key, x) in [("tee", m.tee), ("zk", m.zk), ("vanilla", m.vanilla)] {
@@ -192,4 +180,26 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Checks a distribution of counts (tokens, images) of at most `most`;
+/// `path` names its keys.
+pub(super) fn check_count(
+    d: &TokenDist,
+    most: u32,
+    path: impl Fn(&'static str) -> Vec<Seg>,
+) -> Result<(), (Vec<Seg>, String)> {
+    if d.kind != TokenKind::Uniform && !(d.mean.is_finite() && d.mean >= 1.0) {
+        return err(path("mean"), format!("must be ≥ 1, got {}", d.mean));
+    }
+    if d.min > d.max {
+        return err(path("min"), format!("min {} is above max {}", d.min, d.max));
+    }
+    if d.max > most {
+        return err(path("max"), format!("at most {most}, got {}", d.max));
+    }
+    if !(d.sigma.is_finite() && d.sigma >= 0.0) {
+        return err(path("sigma"), format!("must be ≥ 0, got {}", d.sigma));
+    }
+    Ok(())
 }

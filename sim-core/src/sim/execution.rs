@@ -74,6 +74,8 @@ pub(super) struct Execution {
     /// Each validator's app hash after the last block it executed.
     pub app_hash: Vec<u64>,
     pub unable: Vec<bool>,
+    /// When each validator became unable to execute (for `nodes.unable_at_s`).
+    pub unable_at: Vec<Option<crate::time::SimTime>>,
     pub diverged: Vec<bool>,
     /// Until when each validator is busy executing.
     pub busy_until: Vec<crate::time::SimTime>,
@@ -133,6 +135,7 @@ impl Execution {
             costs: BTreeMap::new(),
             app_hash: vec![0; n],
             unable: vec![false; n],
+            unable_at: vec![None; n],
             diverged: vec![false; n],
             busy_until: vec![crate::time::SimTime::ZERO; n],
             divergence: streams.counter_key(Purpose::Divergence),

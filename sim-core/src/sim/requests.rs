@@ -14,7 +14,7 @@ use crate::summary::{FraudSummary, ModeGaps, PoolSummary, RequestCounts, Sketch,
 use crate::time::{SimDuration, SimTime};
 use crate::verification::VerificationConfig;
 use crate::verification::zk::ProverPool;
-use crate::workload::{Arrivals, Mode, StreamConfig};
+use crate::workload::{Arrivals, Mode, StreamConfig, TokenDist};
 
 use super::Simulation;
 
@@ -453,9 +453,14 @@ impl Inference {
     }
 
     /// Stream `stream`'s new requests are for its model `version` from now.
-    pub(super) fn switch_stream(&mut self, stream: usize, version: u8) {
+    /// Switches `stream` to its model `version`; with `images`, its
+    /// requests carry that many images from now on.
+    pub(super) fn switch_stream(&mut self, stream: usize, version: u8, images: Option<&TokenDist>) {
         let st = &mut self.streams[stream];
         st.version = st.version.max(version.min(st.models.len() as u8 - 1));
+        if let Some(d) = images {
+            st.cfg.images = Some(d.clone());
+        }
         self.refresh_stream_nodes();
     }
 

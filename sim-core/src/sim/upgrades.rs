@@ -275,7 +275,8 @@ impl Simulation {
         self.upg.runs[i].switched = true;
         for k in 0..self.upg.runs[i].streams.len() {
             let s = self.upg.runs[i].streams[k];
-            self.inf.switch_stream(s, 1);
+            self.inf
+                .switch_stream(s, 1, self.upg.runs[i].spec.images.as_ref());
         }
         if self.exec.replicated {
             self.upg.runs[i].completed = Some(self.now);
