@@ -440,3 +440,72 @@ fn shock_sweep_runs_and_draws_its_panel() {
             && out.join("sweep_market_trajectories.png").is_file()
     );
 }
+
+/// Issue #26's sweep, as shipped but 40 simulated minutes (the upgrade at
+/// 30): what follows from memory and the rolling upgrade alone holds.
+/// Replicated, Mixtral's 93 GB fit the four HGX validators but not the four
+/// on one H100 (80 GB): they stop, the rest hold half the power (not more
+/// than 2/3), the chain halts, each stopped validator after the switch.
+/// LLaVA-1.5 7B (14 GB) fits everyone: no halt. Decoupled, nothing halts
+/// and no request is lost; the group of four rolls one node at a time,
+/// each loading the weights at 1,000 MiB/s, so it completes no sooner
+/// than 30 min + 4 × weights / rate.
+#[test]
+fn model_upgrade_sweep_runs_and_keeps_its_runs() {
+    let t = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(format!("{}/scenarios/model-upgrade.toml", root())).unwrap();
+    let body = &shipped[shipped.find("[set]").unwrap()..];
+    let f = t.path().join("upgrade.toml");
+    let body = body.replace("[set]\n", "[set]\nduration = \"40m\"\n");
+    std::fs::write(
+        &f,
+        format!(
+            "base = \"{}/scenarios/model-upgrade-base.toml\"\nseeds = 1\nkind = \"list\"\n{body}",
+            root()
+        ),
+    )
+    .unwrap();
+    let out = t.path().join("out");
+    ok(&sweep(&f, &out, &["--jobs", "2", "--keep-runs"]));
+    let df = reports::read_table(&out.join("points.parquet")).unwrap();
+    assert_eq!(df.height(), 4);
+    let arch = reports::plots::column_str(&df, "architecture");
+    let to = reports::plots::column_str(&df, "upgrades[0].to_model");
+    let halts = reports::plots::column_f64(&df, "consensus.halts.mean");
+    let unable = reports::plots::column_f64(&df, "validators_unable_to_execute.mean");
+    for i in 0..4 {
+        let run = out.join(format!("runs/point={i:05}/seed=1"));
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+        let u = &s["upgrades"][0];
+        // Weights in bf16 (LLaVA: its language model alone, a lower bound).
+        let weights_gb = if to[i] == "mixtral-8x7b" {
+            46.7 * 2.0
+        } else {
+            6.74 * 2.0
+        };
+        match arch[i].as_str() {
+            "replicated" if to[i] == "mixtral-8x7b" => {
+                assert_eq!((halts[i], unable[i]), (Some(1.0), Some(4.0)), "point {i}");
+                let nodes = reports::read_table(&run.join("nodes.parquet")).unwrap();
+                let hw = reports::plots::column_str(&nodes, "hardware");
+                let at = reports::plots::column_f64(&nodes, "unable_at_s");
+                for k in 0..hw.len() {
+                    assert_eq!(at[k].is_some(), hw[k] == "H100-SXM", "validator {k}");
+                    assert!(at[k].is_none_or(|t| t >= 1800.0));
+                }
+            }
+            "replicated" => assert_eq!((halts[i], unable[i]), (Some(0.0), Some(0.0))),
+            _ => {
+                assert_eq!(halts[i], Some(0.0), "point {i}");
+                assert_eq!(u["requests_lost"].as_u64(), Some(0), "point {i}");
+                let done = u["completed_s"]
+                    .as_f64()
+                    .expect("completes within 40 minutes");
+                let load = weights_gb * 1e9 / 1.048576e9;
+                assert!(done >= 1800.0 + 4.0 * load, "point {i}: {done}");
+            }
+        }
+    }
+}
