@@ -99,7 +99,7 @@ for r in (0, 1):
 for ax in axes[3]:
     ax.set_ylim(-0.2, 8.5)
 axes[0][0].legend(loc="upper left", frameon=False, fontsize=9)
-fig.suptitle("A model upgrade at 30 min: 2 requests/s of chat on Llama 3.1 8B, 8 validators, two hours, one seed")
+fig.suptitle("A model upgrade at 30 min: 2 requests/s of chat on Llama 3.1 8B, 8 validators on the p2p network model, two hours, one seed")
 fig.tight_layout()
 fig.savefig(out, dpi=110)
 print(out)
