@@ -207,6 +207,15 @@ impl Wire {
         }
     }
 
+    /// How long the rate limiter takes to pass `bytes`, to the nearest
+    /// nanosecond (half away from zero, as `f64::round`, without its libm
+    /// call: exact for a non-negative product below 2^53).
+    pub fn transmit(&self, bytes: u64) -> SimDuration {
+        let x = bytes as f64 * self.ns_per_byte;
+        let whole = x as u64;
+        SimDuration(whole + (x - whole as f64 >= 0.5) as u64)
+    }
+
     /// Bytes on the wire for a message of `bytes`: its packets' framing added.
     pub fn wire_bytes(&self, bytes: u64) -> u64 {
         bytes + bytes.div_ceil(self.payload).max(1) * PACKET_FRAMING_BYTES
@@ -260,14 +269,14 @@ impl Link {
                 // every consensus byte.
                 let b = bytes + (last - first + 1) * wire.wire_bytes(0);
                 let start = self.free.max(self.free_mempool).max(now);
-                let done = start + SimDuration((b as f64 * wire.ns_per_byte).round() as u64);
+                let done = start + wire.transmit(b);
                 self.free_mempool = done;
                 (b, start, done)
             }
             _ => {
                 let b = wire.wire_bytes(bytes);
                 let start = self.free.max(now);
-                let t = SimDuration((b as f64 * wire.ns_per_byte).round() as u64);
+                let t = wire.transmit(b);
                 let done = start + t;
                 self.free = done;
                 // Mempool bytes not yet sent wait behind these.
@@ -531,6 +540,18 @@ mod tests {
 
     /// A small message waits for the throttle timer; one written before the
     /// timer fires rides the same flush; TCP keeps the order.
+    #[test]
+    fn transmit_rounds_as_f64_round_does() {
+        let mut w = Wire::new(&P2pConfig::default());
+        for ns in [195.3125, 0.5, 1.0 / 3.0, 2.5, 1e-3, 7.75] {
+            w.ns_per_byte = ns;
+            for b in [0u64, 1, 2, 3, 7, 1024, 65_536, 1 << 40] {
+                let x = b as f64 * ns;
+                assert_eq!(w.transmit(b).0, x.round() as u64, "{b} bytes at {ns}");
+            }
+        }
+    }
+
     #[test]
     fn small_messages_wait_for_the_flush_timer() {
         // 1,000,000 B/s: a 989-byte message + 11 framing = 1 ms on the wire.
