@@ -1086,7 +1086,6 @@ impl Simulation {
                     start = start.max(self.now + t);
                 }
                 None => {
-                    self.exec.unable[i] = true;
                     self.exec.unable_at[i] = Some(self.now);
                     self.net.faults.crashed[i] = true;
                     return;
@@ -1248,7 +1247,7 @@ impl Simulation {
                 final_height: self.nodes[i].height,
                 crashed_at_end: self.net.faults.crashed[i],
                 hardware: spec.hardware.clone(),
-                unable_to_execute: self.exec.unable[i],
+                unable_to_execute: self.exec.unable_at[i].is_some(),
                 unable_at_s: self.exec.unable_at[i].map(|t| t.as_secs_f64()),
                 diverged: self.exec.diverged[i],
                 verify_cpu_s: self.exec.verify_cpu_s[i],
@@ -1303,7 +1302,7 @@ impl Simulation {
             economics,
             architecture: format!("{:?}", self.scenario.architecture).to_lowercase(),
             cost,
-            validators_unable_to_execute: self.exec.unable.iter().filter(|&&u| u).count() as u64,
+            validators_unable_to_execute: self.exec.unable_at.iter().flatten().count() as u64,
             validator_verify_cpu_fraction: verify,
             market: self.market.as_ref().map(|m| {
                 m.summary(

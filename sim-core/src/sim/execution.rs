@@ -73,8 +73,8 @@ pub(super) struct Execution {
     costs: BTreeMap<(BlockId, usize), Cost>,
     /// Each validator's app hash after the last block it executed.
     pub app_hash: Vec<u64>,
-    pub unable: Vec<bool>,
-    /// When each validator became unable to execute (for `nodes.unable_at_s`).
+    /// When each validator became unable to execute (a block's model did
+    /// not fit it), if it did.
     pub unable_at: Vec<Option<crate::time::SimTime>>,
     pub diverged: Vec<bool>,
     /// Until when each validator is busy executing.
@@ -134,7 +134,6 @@ impl Execution {
             first,
             costs: BTreeMap::new(),
             app_hash: vec![0; n],
-            unable: vec![false; n],
             unable_at: vec![None; n],
             diverged: vec![false; n],
             busy_until: vec![crate::time::SimTime::ZERO; n],

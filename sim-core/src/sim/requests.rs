@@ -452,9 +452,8 @@ impl Inference {
         self.refresh_stream_nodes();
     }
 
-    /// Stream `stream`'s new requests are for its model `version` from now.
-    /// Switches `stream` to its model `version`; with `images`, its
-    /// requests carry that many images from now on.
+    /// Stream `stream`'s new requests are for its model `version` from now
+    /// and, with `images`, carry that many images.
     pub(super) fn switch_stream(&mut self, stream: usize, version: u8, images: Option<&TokenDist>) {
         let st = &mut self.streams[stream];
         st.version = st.version.max(version.min(st.models.len() as u8 - 1));
