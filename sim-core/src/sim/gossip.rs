@@ -70,6 +70,58 @@ impl Bits {
     }
 }
 
+/// A mempool's transactions by sequence number, one bit each, kept only
+/// from the lowest sequence number still uncommitted: committed ones never
+/// come back (a relayed copy of one is not admitted), so the words below it
+/// are dropped and memory does not grow with simulated time.
+#[derive(Clone, Debug, Default)]
+struct SeqSet {
+    /// The word index of `words[0]`.
+    base: usize,
+    words: std::collections::VecDeque<u64>,
+}
+
+impl SeqSet {
+    fn get(&self, i: usize) -> bool {
+        (i / 64)
+            .checked_sub(self.base)
+            .and_then(|w| self.words.get(w))
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+    fn set(&mut self, i: usize) {
+        let w = (i / 64)
+            .checked_sub(self.base)
+            .expect("a transaction below the lowest live one is not admitted");
+        if self.words.len() <= w {
+            self.words.resize(w + 1, 0);
+        }
+        self.words[w] |= 1 << (i % 64);
+    }
+    /// Clears bit `i`; whether it was set.
+    fn remove(&mut self, i: usize) -> bool {
+        let Some(word) = (i / 64)
+            .checked_sub(self.base)
+            .and_then(|w| self.words.get_mut(w))
+        else {
+            return false;
+        };
+        let was = *word >> (i % 64) & 1 == 1;
+        *word &= !(1 << (i % 64));
+        was
+    }
+    /// Drops the words wholly below index `low` (all clear by then).
+    fn trim(&mut self, low: usize) {
+        while self.base < low / 64 && !self.words.is_empty() {
+            debug_assert_eq!(self.words[0], 0, "a live transaction below {low}");
+            self.words.pop_front();
+            self.base += 1;
+        }
+        if self.words.is_empty() {
+            self.base = self.base.max(low / 64);
+        }
+    }
+}
+
 /// The votes of one kind and round that a node holds.
 #[derive(Clone, Debug, Default)]
 struct Votes {
@@ -264,7 +316,7 @@ pub(super) struct Gossip {
     verified: Vec<bool>,
     /// Each node's mempool (`mempool.reactor`): the sequence numbers of the
     /// transactions it holds, how many, and at most how many.
-    pools: Vec<Bits>,
+    pools: Vec<SeqSet>,
     pool_len: Vec<u64>,
     pool_cap: u64,
     /// Bytes of each transaction not yet committed, by sequence number.
@@ -346,7 +398,7 @@ impl Gossip {
             known: vec![Known::default(); links.len()],
             wake_at: vec![None; links.len()],
             verified: vec![false; links.len()],
-            pools: vec![Bits::default(); specs.len()],
+            pools: vec![SeqSet::default(); specs.len()],
             pool_len: vec![0; specs.len()],
             pool_cap: scenario.mempool.size,
             tx_bytes: std::collections::BTreeMap::new(),
@@ -412,19 +464,20 @@ impl Gossip {
 
     /// Committed transactions leave every mempool.
     pub(super) fn remove_txs(&mut self, seqs: impl Iterator<Item = u64> + Clone) {
+        for s in seqs.clone() {
+            self.tx_bytes.remove(&s);
+        }
+        // Below the lowest live transaction nothing is admitted again (and
+        // sequence numbers grow: with none live, below the next one).
+        let next = seqs.clone().max().map_or(0, |s| s as usize + 1);
+        let low = self.tx_bytes.keys().next().map_or(next, |&s| s as usize);
         for (pool, len) in self.pools.iter_mut().zip(&mut self.pool_len) {
             for s in seqs.clone() {
-                let (w, b) = (s as usize / 64, s % 64);
-                if let Some(word) = pool.0.get_mut(w)
-                    && *word >> b & 1 == 1
-                {
-                    *word &= !(1 << b);
+                if pool.remove(s as usize) {
                     *len -= 1;
                 }
             }
-        }
-        for s in seqs {
-            self.tx_bytes.remove(&s);
+            pool.trim(low);
         }
     }
 
