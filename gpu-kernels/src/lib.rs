@@ -62,20 +62,26 @@ pub struct Timing {
     pub repeats: u32,
 }
 
+/// Sorts `samples` and returns their median (the mean of the middle two
+/// for an even count); the calibration's and the ops' timings share it.
+pub(crate) fn sort_median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len();
+    if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+    }
+}
+
 impl Timing {
     /// Median and minimum of per-call samples (seconds).
     pub fn from_samples(mut samples: Vec<f64>) -> Timing {
-        samples.sort_by(f64::total_cmp);
-        let n = samples.len();
-        let median = if n % 2 == 1 {
-            samples[n / 2]
-        } else {
-            (samples[n / 2 - 1] + samples[n / 2]) / 2.0
-        };
+        let median = sort_median(&mut samples);
         Timing {
             median_s: median,
             min_s: samples[0],
-            repeats: n as u32,
+            repeats: samples.len() as u32,
         }
     }
 

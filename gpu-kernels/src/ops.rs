@@ -516,13 +516,8 @@ pub fn time(name: &str, plan: Plan, mut call: impl FnMut() -> bool) -> Result<Op
 /// The median, least and 90th-percentile (nearest rank: the least sample
 /// with at least 90 % of them at or below it) of per-call samples.
 fn summarize(name: &str, mut samples: Vec<f64>, batch: u32) -> OpTiming {
-    samples.sort_by(f64::total_cmp);
+    let median = crate::sort_median(&mut samples);
     let n = samples.len();
-    let median = if n % 2 == 1 {
-        samples[n / 2]
-    } else {
-        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
-    };
     OpTiming {
         name: name.to_string(),
         median_s: median,
