@@ -858,7 +858,7 @@ impl Simulation {
         let g = self.gossip.as_mut().expect("p2p model");
         let wire = g.wire;
         let net = &self.net;
-        let mut schedule = Vec::new();
+        let queue = &mut self.queue;
         for &l in &g.out[node as usize] {
             if Some(l) == except {
                 continue;
@@ -874,7 +874,7 @@ impl Simulation {
                 let mut write = |(a, b, bytes): (u64, u64, u64)| {
                     let item = Item::Txs { first: a, last: b };
                     if let Some(at) = link.write(now, item, bytes, &wire, &mut latency).schedule {
-                        schedule.push((at, l));
+                        queue.push(at, Event::LinkArrive { link: l });
                     }
                     bytes + (b - a + 1) * wire.wire_bytes(0)
                 };
@@ -892,9 +892,6 @@ impl Simulation {
                     g.bytes_sent += write(p);
                 }
             }
-        }
-        for (at, l) in schedule {
-            self.queue.push(at, Event::LinkArrive { link: l });
         }
     }
 
