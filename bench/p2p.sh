@@ -19,22 +19,9 @@ fi
 for s in "${scenarios[@]}"; do
     name=$(basename "$s" .toml)
     for model in p2p direct; do
-        python3 - "$s" "$tmp/$name-$model.toml" "$model" <<'PY'
-import os, re, sys
-src, out, model = sys.argv[1:]
-s = open(src).read()
-s = re.sub(r'(?m)^model = "(p2p|direct)"\n', "", s)
-s = s.replace("[network]\n", f'[network]\nmodel = "{model}"\n', 1)
-if model == "direct":
-    s = re.sub(r'\n\[\[full_nodes\]\]\n(?:[a-z_]+ = .*\n)+', "\n", s)
-# Paths in the scenario are relative to its folder.
-here = os.path.dirname(os.path.abspath(src))
-s = re.sub(r'"(\.\./[^"]+)"', lambda m: '"' + os.path.normpath(os.path.join(here, m.group(1))) + '"', s)
-# day-150 under the p2p model: its first hour (a day is ~24x that).
-if os.path.basename(src) == "day-150.toml":
-    s = re.sub(r'(?m)^duration = ".*"', 'duration = "1h"', s)
-open(out, "w").write(s)
-PY
+        # day-150 under the p2p model: its first hour (a day is ~24x that).
+        dur=$([[ $name == day-150 ]] && echo 1h || true)
+        python3 scripts/network-model.py "$s" "$tmp/$name-$model.toml" "$model" $dur
         /usr/bin/time -f "$name $model: %e s wall, %U s user, %M KB peak RSS" \
             taskset -c 0 "$bin" run "$tmp/$name-$model.toml" --out "$tmp/out-$name-$model" --quiet --force
     done

@@ -43,13 +43,7 @@ if [[ "$want" == all || "$want" == qa ]]; then
     for le in "" -le; do
         tag=$([[ -z "$le" ]] && echo dc || echo le)
         "$bin" run "scenarios/qa/v1-200-nodes$le.toml" --out "$qa/p2p-$tag" --force --quiet
-        python3 - "scenarios/qa/v1-200-nodes$le.toml" "$qa/direct-$tag.toml" <<'PY'
-import re, sys
-s = open(sys.argv[1]).read().replace('model = "p2p"', 'model = "direct"')
-s = re.sub(r'\n\[\[full_nodes\]\]\n(?:[a-z_]+ = .*\n)+', '\n', s)
-s = s.replace('"../profiles/', '"../../scenarios/profiles/')
-open(sys.argv[2], "w").write(s)
-PY
+        python3 scripts/network-model.py "scenarios/qa/v1-200-nodes$le.toml" "$qa/direct-$tag.toml" direct
         "$bin" run "$qa/direct-$tag.toml" --out "$qa/direct-$tag" --force --quiet
     done
     if [[ ! -x notebooks/.venv/bin/python ]]; then
