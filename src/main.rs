@@ -1,15 +1,10 @@
 //! `hacasim`: the command-line program. A thin layer: it parses arguments,
 //! reads the scenario, and hands the work to `sim-core` and `reports`.
 
-mod check;
-mod output;
-mod run;
-mod slurm;
-mod sweep;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hacasim::{check, output, run, sweep};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,36 +34,6 @@ enum Command {
     /// Time the model's operators (CUDA or CPU), fit a latency profile and
     /// check its predictions against whole layer stacks.
     Calibrate(gpu_kernels::calibrate::CalibrateArgs),
-}
-
-/// A failure with the exit code it deserves: 2 for bad input, 1 otherwise.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn input(message: impl Into<String>) -> Self {
-        Failure {
-            code: 2,
-            message: message.into(),
-        }
-    }
-    pub fn internal(message: impl Into<String>) -> Self {
-        Failure {
-            code: 1,
-            message: message.into(),
-        }
-    }
-    /// A run that stopped: a guard of `[limits]` is the input's problem
-    /// (exit 2; the run directory is not written), anything else a bug.
-    pub fn from_sim(e: sim_core::SimError) -> Self {
-        match e.kind {
-            sim_core::SimErrorKind::Overload => Failure::input(e.to_string()),
-            sim_core::SimErrorKind::Internal => Failure::internal(e.to_string()),
-        }
-    }
 }
 
 fn main() -> ExitCode {

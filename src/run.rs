@@ -49,20 +49,29 @@ pub struct ValidateArgs {
 pub fn load_scenario(path: &std::path::Path) -> Result<Scenario, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::input(format!("{}: cannot read scenario: {e}", path.display())))?;
-    let file = path.display().to_string();
-    let mut s = Scenario::from_toml_str(&text, &file).map_err(|e| Failure::input(e.to_string()))?;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    s.attach_files(&text, &file, &mut |name| {
+    scenario_from_text(&text, &path.display().to_string(), dir)
+        .map_err(|e| Failure::input(e.to_string()))
+}
+
+/// A scenario from its TOML text (`file` names it in errors), the trace and
+/// profile files it names read relative to `dir`.
+pub fn scenario_from_text(
+    text: &str,
+    file: &str,
+    dir: &std::path::Path,
+) -> Result<Scenario, sim_core::ScenarioError> {
+    let mut s = Scenario::from_toml_str(text, file)?;
+    s.attach_files(text, file, &mut |name| {
         std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string())
-    })
-    .map_err(|e| Failure::input(e.to_string()))?;
+    })?;
     Ok(s)
 }
 
 /// Copies every trace and profile file into the run directory and points
 /// the resolved scenario at the copy, so that `runs/x/scenario.toml` runs on
 /// its own.
-fn copy_inputs(
+pub fn copy_inputs(
     scenario: &mut Scenario,
     scenario_path: &std::path::Path,
     dir: &std::path::Path,
@@ -193,9 +202,8 @@ fn write_run(
     dir: &std::path::Path,
     quiet: bool,
     csv: bool,
-    trajectory: Option<&mut reports::trajectories::MarketTrajectory>,
+    mut trajectory: Option<&mut reports::trajectories::MarketTrajectory>,
 ) -> Result<sim_core::Summary, Failure> {
-    write_atomic(&dir.join("scenario.toml"), scenario.to_toml().as_bytes())?;
     let total_ms = scenario.duration.0 / 1_000_000;
     let bar = if quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
@@ -209,25 +217,41 @@ fn write_run(
         );
         bar
     };
-    let mut sink =
-        reports::ParquetSink::new(dir).with_request_plots(scenario.duration.as_secs_f64());
     let mut progress = |t: SimTime| {
         bar.set_position(t.0 / 1_000_000);
         bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
     };
-    let result = match trajectory {
+    let summary = write_records(scenario, dir, csv, &mut |sink| match trajectory.as_deref_mut() {
         Some(trajectory) => {
             let mut both = reports::trajectories::WithTrajectory {
-                inner: &mut sink,
+                inner: sink,
                 trajectory,
             };
             sim_core::sim::run(scenario, seed, &mut both, &mut progress)
         }
-        None => sim_core::sim::run(scenario, seed, &mut sink, &mut progress),
-    };
+        None => sim_core::sim::run(scenario, seed, sink, &mut progress),
+    });
     bar.finish_and_clear();
+    summary
+}
+
+/// Writes a run directory into `dir` from whatever `simulate` streams into
+/// the sink it is given: a run now (the command line), or the records of a
+/// run kept in memory (the Python package's `Run.write`) — one writer, so
+/// the two directories are byte-identical.
+pub fn write_records(
+    scenario: &Scenario,
+    dir: &std::path::Path,
+    csv: bool,
+    simulate: &mut dyn FnMut(
+        &mut dyn sim_core::records::RecordSink,
+    ) -> Result<sim_core::Summary, sim_core::SimError>,
+) -> Result<sim_core::Summary, Failure> {
+    write_atomic(&dir.join("scenario.toml"), scenario.to_toml().as_bytes())?;
+    let mut sink =
+        reports::ParquetSink::new(dir).with_request_plots(scenario.duration.as_secs_f64());
     // On an error the staging directory, and all written so far, goes.
-    let summary = result.map_err(Failure::from_sim)?;
+    let summary = simulate(&mut sink).map_err(Failure::from_sim)?;
     let request_plots = sink
         .finish()
         .map_err(|e| Failure::internal(e.to_string()))?;

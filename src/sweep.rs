@@ -18,7 +18,7 @@ use toml::Value;
 
 use crate::Failure;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct SweepArgs {
     /// Sweep TOML file.
     pub sweep: PathBuf,
@@ -45,6 +45,10 @@ pub struct SweepArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub slurm: crate::slurm::SlurmArgs,
+    /// Set by an in-process caller (the Python package's Ctrl-C): runs in
+    /// flight stop, none starts, and what finished stays for `--resume`.
+    #[arg(skip)]
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Args, Debug)]
@@ -136,6 +140,36 @@ fn parse_path(path: &str) -> Option<Vec<Step>> {
 
 /// Sets `path` in a resolved scenario's TOML to `value`: the key must exist
 /// (every default is written out in a resolved scenario) and keep its type.
+/// `base` with each (key path, value) of `set` applied as a sweep's `[set]`
+/// applies it (to the resolved scenario, so a default can be overridden),
+/// then validated again; errors name `file` and the key. The Python
+/// package's `run(..., set=...)`.
+pub fn with_overrides(
+    base: &Scenario,
+    set: &[(String, Value)],
+    file: &str,
+) -> Result<Scenario, sim_core::ScenarioError> {
+    let mut table: toml::Table =
+        toml::from_str(&base.to_toml()).expect("a resolved scenario reads back");
+    for (k, v) in set {
+        set_path(&mut table, k, v).map_err(|message| sim_core::ScenarioError {
+            file: file.to_string(),
+            line: None,
+            key: k.clone(),
+            message,
+        })?;
+    }
+    let text = toml::to_string(&table).expect("tables serialise");
+    let mut s = Scenario::from_toml_str(&text, file).map_err(|mut e| {
+        // The line is one of the re-serialised text, not of the user's file.
+        e.line = None;
+        e
+    })?;
+    s.traces = base.traces.clone();
+    s.profiles = base.profiles.clone();
+    Ok(s)
+}
+
 fn set_path(root: &mut toml::Table, path: &str, value: &Value) -> Result<(), String> {
     let steps =
         parse_path(path).ok_or_else(|| format!("{path:?} is not a key path like `a.b[0].c`"))?;
@@ -375,6 +409,7 @@ pub fn plan(sweep_path: &Path) -> Result<(Plan, String), Failure> {
                     ))
                 })?;
         s.traces = base.traces.clone();
+        s.profiles = base.profiles.clone();
         scenarios.push(s);
     }
     let seeds = (0..spec.seeds).map(|k| base.seed + k).collect();
@@ -581,7 +616,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Failure> {
     let results: Vec<Result<(), Failure>> = pool.install(|| {
         jobs.par_iter()
             .map(|&(p, seed)| {
-                let r = run_point(&plan, &out, p, seed, args.keep_runs);
+                let r = run_point(&plan, &out, p, seed, args.keep_runs, &args.stop);
                 bar.inc(1);
                 r
             })
@@ -611,7 +646,11 @@ fn run_point(
     point: usize,
     seed: u64,
     keep_runs: bool,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Result<(), Failure> {
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Failure::internal("interrupted"));
+    }
     let scenario = &plan.scenarios[point];
     let mut trajectory = scenario.market.as_ref().map_or_else(Default::default, |m| {
         reports::trajectories::MarketTrajectory::new(
@@ -630,7 +669,9 @@ fn run_point(
             inner: &mut sim_core::NullSink,
             trajectory: &mut trajectory,
         };
-        sim_core::sim::run(scenario, seed, &mut sink, &mut |_| {}).map_err(Failure::from_sim)?
+        sim_core::Simulation::new(scenario, seed)
+            .run_until_stopped(&mut sink, &mut |_| {}, stop)
+            .map_err(Failure::from_sim)?
     };
     if !trajectory.is_empty() {
         let path = market_path(out, point, seed);

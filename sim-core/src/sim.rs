@@ -13,6 +13,7 @@ mod upgrades;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::consensus::proposer::ProposerSchedule;
 use crate::consensus::round::{Action, RoundState};
@@ -180,6 +181,8 @@ pub enum SimErrorKind {
     /// The scenario asks for more than `[limits]` allows (requests in
     /// flight past `limits.max_in_flight`): a problem of the input.
     Overload,
+    /// The caller asked the run to stop (the Python package's Ctrl-C).
+    Interrupted,
 }
 
 /// A run that had to stop.
@@ -337,9 +340,21 @@ impl Simulation {
     /// Runs to the end of the scenario, streaming records into `sink`, and
     /// calling `progress` with the simulated time now and then.
     pub fn run(
+        self,
+        sink: &mut dyn RecordSink,
+        progress: &mut dyn FnMut(SimTime),
+    ) -> Result<Summary, SimError> {
+        self.run_until_stopped(sink, progress, &AtomicBool::new(false))
+    }
+
+    /// [`Simulation::run`] that also stops, with [`SimErrorKind::Interrupted`],
+    /// once `stop` is set: it is read as often as `progress` is called, so a
+    /// run ends within a few milliseconds of being asked.
+    pub fn run_until_stopped(
         mut self,
         sink: &mut dyn RecordSink,
         progress: &mut dyn FnMut(SimTime),
+        stop: &AtomicBool,
     ) -> Result<Summary, SimError> {
         // Carry out what genesis asked for (proposals, timers).
         for node in 0..self.nodes.len() {
@@ -361,6 +376,13 @@ impl Simulation {
             }
             if self.events_processed.is_multiple_of(PROGRESS_EVERY) {
                 progress(self.now);
+                if stop.load(Ordering::Relaxed) {
+                    return Err(SimError {
+                        kind: SimErrorKind::Interrupted,
+                        time_s: self.now.as_secs_f64(),
+                        message: "interrupted".into(),
+                    });
+                }
             }
         }
         self.now = self.end;

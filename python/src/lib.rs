@@ -1,0 +1,457 @@
+//! `hacasim._hacasim`: the engine behind the Python package `hacasim`.
+//!
+//! A run happens in-process with the GIL released and its records kept in
+//! memory; a table crosses to Python Polars through the Arrow C stream
+//! interface (`__arrow_c_stream__`), without a copy, and `write` streams the
+//! same records through the command line's own writer, so a run directory
+//! written from Python is byte-identical to `hacasim run`'s. The Python
+//! half (`hacasim/__init__.py`) wraps this module in the documented API.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use polars_arrow::array::{Array, StructArray};
+use polars_arrow::datatypes::{ArrowDataType, Field};
+use polars_arrow::ffi::export_iterator;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use reports::Table;
+use reports::polars::prelude::{CompatLevel, DataFrame, PolarsResult};
+use sim_core::records::VecSink;
+use sim_core::{Scenario, ScenarioError, SimErrorKind, Summary};
+
+create_exception!(
+    _hacasim,
+    ScenarioError_,
+    PyValueError,
+    "A scenario (or sweep) that is not valid; `file`, `line` (None where it cannot be located, as in a dict) and `key` say where."
+);
+create_exception!(
+    _hacasim,
+    InternalError,
+    PyRuntimeError,
+    "A bug of hacasim (a broken invariant or a Rust panic): please report it with the scenario."
+);
+
+/// The tables a run has, in the order `reports/README.md` lists them.
+const TABLES: [&str; 7] = [
+    "blocks",
+    "consensus_rounds",
+    "nodes",
+    "requests",
+    "gpu_nodes",
+    "ledger",
+    "market",
+];
+
+fn scenario_error(py: Python<'_>, e: &ScenarioError) -> PyErr {
+    let err = ScenarioError_::new_err(e.to_string());
+    let value = err.value(py);
+    // Attributes on a fresh exception object: setting them cannot fail.
+    let _ = value.setattr("file", &e.file);
+    let _ = value.setattr("line", e.line);
+    let _ = value.setattr("key", &e.key);
+    let _ = value.setattr("reason", &e.message);
+    err
+}
+
+fn failure(f: hacasim::Failure) -> PyErr {
+    if f.code == 2 {
+        PyValueError::new_err(f.message)
+    } else {
+        InternalError::new_err(f.message)
+    }
+}
+
+/// A Python value (from a scenario dict or a `set` override) as TOML.
+fn to_toml(v: &Bound<'_, PyAny>, at: &str) -> PyResult<toml::Value> {
+    if v.is_instance_of::<PyBool>() {
+        return Ok(toml::Value::Boolean(v.extract()?));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return Ok(toml::Value::Integer(v.extract().map_err(|_| {
+            PyValueError::new_err(format!("{at}: an integer beyond 64 bits"))
+        })?));
+    }
+    if v.is_instance_of::<PyFloat>() {
+        return Ok(toml::Value::Float(v.extract()?));
+    }
+    if v.is_instance_of::<PyString>() {
+        return Ok(toml::Value::String(v.extract()?));
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        let mut t = toml::Table::new();
+        for (k, x) in d.iter() {
+            let k: String = k
+                .extract()
+                .map_err(|_| PyTypeError::new_err(format!("{at}: a key that is not a string")))?;
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            t.insert(k, to_toml(&x, &here)?);
+        }
+        return Ok(toml::Value::Table(t));
+    }
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        let mut a = Vec::new();
+        for (i, x) in v.try_iter()?.enumerate() {
+            a.push(to_toml(&x?, &format!("{at}[{i}]"))?);
+        }
+        return Ok(toml::Value::Array(a));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{at}: a {} cannot be a scenario value (bool, int, float, str, list or dict)",
+        v.get_type().name()?
+    )))
+}
+
+/// A dict's TOML text (for scenarios and sweeps given as dicts).
+#[pyfunction]
+fn dict_to_toml(d: &Bound<'_, PyDict>) -> PyResult<String> {
+    match to_toml(d.as_any(), "")? {
+        toml::Value::Table(t) => toml::to_string(&t)
+            .map_err(|e| PyValueError::new_err(format!("not expressible as TOML: {e}"))),
+        _ => unreachable!("a dict converts to a table"),
+    }
+}
+
+/// The scenario `scenario` (a path or a dict) with `set` applied, and the
+/// folder its trace and profile files are relative to.
+fn load(
+    py: Python<'_>,
+    scenario: &Bound<'_, PyAny>,
+    set: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(Scenario, PathBuf)> {
+    let (text, file, dir) = if let Ok(d) = scenario.cast::<PyDict>() {
+        (dict_to_toml(d)?, "<dict>".to_string(), PathBuf::from("."))
+    } else {
+        let path: PathBuf = scenario.extract().map_err(|_| {
+            PyTypeError::new_err("scenario: a path (str or os.PathLike) or a dict")
+        })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            PyOSError::new_err(format!("{}: cannot read scenario: {e}", path.display()))
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        (text, path.display().to_string(), dir)
+    };
+    let mut s = hacasim::run::scenario_from_text(&text, &file, &dir).map_err(|mut e| {
+        if file == "<dict>" {
+            e.line = None; // a line of our own TOML rendering means nothing to the caller
+        }
+        scenario_error(py, &e)
+    })?;
+    if let Some(set) = set
+        && !set.is_empty()
+    {
+        let mut overrides = Vec::new();
+        for (k, v) in set.iter() {
+            let k: String = k
+                .extract()
+                .map_err(|_| PyTypeError::new_err("set: keys are dotted key paths (str)"))?;
+            let value = to_toml(&v, &k)?;
+            overrides.push((k, value));
+        }
+        s = hacasim::sweep::with_overrides(&s, &overrides, &file)
+            .map_err(|e| scenario_error(py, &e))?;
+    }
+    Ok((s, dir))
+}
+
+/// Runs `work` on a thread of its own while this one, the GIL released,
+/// waits for it and checks now and then for a signal: Ctrl-C in a notebook
+/// sets the stop flag, the run ends within milliseconds and the
+/// `KeyboardInterrupt` is raised. A Rust panic becomes an `InternalError`.
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    stop: &AtomicBool,
+    work: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
+    std::thread::scope(|scope| {
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        // A Receiver is not Sync; the waits below borrow it from the GIL-free side.
+        let finished = std::sync::Mutex::new(finished);
+        let handle = std::thread::Builder::new()
+            .name("hacasim".into())
+            .stack_size(8 << 20)
+            .spawn_scoped(scope, move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+                let _ = done.send(());
+                r
+            })
+            .map_err(|e| InternalError::new_err(format!("cannot start a thread: {e}")))?;
+        loop {
+            let over = py.detach(|| {
+                let finished = finished.lock().unwrap_or_else(|e| e.into_inner());
+                finished.recv_timeout(Duration::from_millis(50)).is_ok()
+            });
+            if over || handle.is_finished() {
+                break;
+            }
+            if let Err(e) = py.check_signals() {
+                stop.store(true, Ordering::Relaxed);
+                let _ = py.detach(|| handle.join());
+                return Err(e);
+            }
+        }
+        match handle.join() {
+            Ok(Ok(t)) => Ok(t),
+            Ok(Err(panic)) | Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                Err(InternalError::new_err(format!(
+                    "hacasim bug: the engine panicked: {what}"
+                )))
+            }
+        }
+    })
+}
+
+/// One finished run: its scenario, summary and every record, in memory.
+struct RunData {
+    scenario: Scenario,
+    /// The folder the scenario's trace and profile files are relative to.
+    dir: PathBuf,
+    summary: Summary,
+    records: VecSink,
+}
+
+/// A finished run (the Python `Run` wraps it).
+#[pyclass(frozen, module = "hacasim._hacasim")]
+struct RunCore(Arc<RunData>);
+
+/// One table of a run, handed to Polars through `__arrow_c_stream__`.
+#[pyclass(frozen, module = "hacasim._hacasim")]
+struct ArrowTable {
+    frame: DataFrame,
+}
+
+impl RunData {
+    fn frame(&self, name: &str) -> PyResult<PolarsResult<DataFrame>> {
+        let r = &self.records;
+        Ok(match name {
+            "blocks" => Table::frame(&r.blocks),
+            "consensus_rounds" => Table::frame(&r.rounds),
+            "nodes" => Table::frame(&r.nodes),
+            "requests" => Table::frame(&r.requests),
+            "gpu_nodes" => Table::frame(&r.gpu_nodes),
+            "ledger" => Table::frame(&r.ledger),
+            "market" => Table::frame(&r.market),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "no table {name:?}; the tables are {}",
+                    TABLES.join(", ")
+                )));
+            }
+        })
+    }
+}
+
+#[pymethods]
+impl RunCore {
+    /// `summary.json`'s text.
+    fn summary_json(&self) -> String {
+        serde_json::to_string_pretty(&self.0.summary).expect("summary serialises")
+    }
+
+    /// The resolved scenario as TOML (what the run directory's scenario.toml holds).
+    fn scenario_toml(&self) -> String {
+        self.0.scenario.to_toml()
+    }
+
+    fn seed(&self) -> u64 {
+        self.0.scenario.seed
+    }
+
+    fn table(&self, py: Python<'_>, name: &str) -> PyResult<ArrowTable> {
+        let data = self.0.clone();
+        let frame = data.frame(name)?;
+        let frame = py
+            .detach(move || frame)
+            .map_err(|e| InternalError::new_err(format!("table {name}: {e}")))?;
+        Ok(ArrowTable { frame })
+    }
+
+    /// Writes the run directory `hacasim run` writes, through a staging
+    /// directory (nothing half-written); `force` replaces one that exists.
+    fn write(&self, py: Python<'_>, dir: PathBuf, force: bool) -> PyResult<String> {
+        let data = self.0.clone();
+        py.detach(move || -> Result<PathBuf, hacasim::Failure> {
+            let staged = hacasim::output::StagedDir::create(&dir, force)?;
+            let mut scenario = data.scenario.clone();
+            hacasim::run::copy_inputs(&mut scenario, &data.dir.join("scenario.toml"), staged.path())?;
+            hacasim::run::write_records(&scenario, staged.path(), false, &mut |sink| {
+                data.records.replay(sink);
+                Ok(data.summary.clone())
+            })?;
+            staged.commit()
+        })
+        .map(|p| p.display().to_string())
+        .map_err(failure)
+    }
+}
+
+#[pymethods]
+impl ArrowTable {
+    /// The Arrow PyCapsule interface: one stream of record batches.
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema; // the table's own schema is the only one offered
+        let batches: Vec<Box<dyn Array>> = self
+            .frame
+            .iter_chunks(CompatLevel::newest(), false)
+            .map(|batch| {
+                let fields: Vec<Field> = batch.schema().iter_values().cloned().collect();
+                let height = batch.height();
+                Box::new(StructArray::new(
+                    ArrowDataType::Struct(fields),
+                    height,
+                    batch.into_arrays(),
+                    None,
+                )) as Box<dyn Array>
+            })
+            .collect();
+        let fields: Vec<Field> = self
+            .frame
+            .schema()
+            .iter()
+            .map(|(name, dtype)| dtype.to_arrow_field(name.clone(), CompatLevel::newest()))
+            .collect();
+        let field = Field::new("".into(), ArrowDataType::Struct(fields), false);
+        let stream = export_iterator(Box::new(batches.into_iter().map(Ok)), field);
+        // The consumer moves the stream out (its `release` then null); one
+        // not consumed is released when the capsule drops it.
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+
+    fn __len__(&self) -> usize {
+        self.frame.height()
+    }
+}
+
+/// Runs a scenario (a path or a dict) in-process; see `hacasim.run`.
+#[pyfunction]
+#[pyo3(signature = (scenario, seed=None, set=None))]
+fn run(
+    py: Python<'_>,
+    scenario: &Bound<'_, PyAny>,
+    seed: Option<u64>,
+    set: Option<&Bound<'_, PyDict>>,
+) -> PyResult<RunCore> {
+    let (mut scenario, dir) = load(py, scenario, set)?;
+    if let Some(seed) = seed {
+        scenario.seed = seed;
+    }
+    let stop = AtomicBool::new(false);
+    let (scenario, result) = interruptible(py, &stop, || {
+        let mut records = VecSink::default();
+        let result = sim_core::Simulation::new(&scenario, scenario.seed).run_until_stopped(
+            &mut records,
+            &mut |_| {},
+            &stop,
+        );
+        (scenario, result.map(|summary| (summary, records)))
+    })?;
+    match result {
+        Ok((summary, records)) => Ok(RunCore(Arc::new(RunData {
+            scenario,
+            dir,
+            summary,
+            records,
+        }))),
+        Err(e) => Err(match e.kind {
+            // `check_signals` raised already; a stop without a signal is ours.
+            SimErrorKind::Overload => PyValueError::new_err(e.to_string()),
+            SimErrorKind::Internal | SimErrorKind::Interrupted => {
+                InternalError::new_err(format!("hacasim bug: {e}"))
+            }
+        }),
+    }
+}
+
+/// Checks a scenario without running it; see `hacasim.validate`.
+#[pyfunction]
+#[pyo3(signature = (scenario, set=None))]
+fn validate(
+    py: Python<'_>,
+    scenario: &Bound<'_, PyAny>,
+    set: Option<&Bound<'_, PyDict>>,
+) -> PyResult<BTreeMap<&'static str, Py<PyAny>>> {
+    let (s, _) = load(py, scenario, set)?;
+    let mut out = BTreeMap::new();
+    out.insert("name", s.name.clone().into_pyobject(py)?.into_any().unbind());
+    out.insert(
+        "validators",
+        s.validator_specs().len().into_pyobject(py)?.into_any().unbind(),
+    );
+    out.insert(
+        "regions",
+        s.network.regions.len().into_pyobject(py)?.into_any().unbind(),
+    );
+    out.insert(
+        "duration_s",
+        s.duration.as_secs_f64().into_pyobject(py)?.into_any().unbind(),
+    );
+    out.insert("seed", s.seed.into_pyobject(py)?.into_any().unbind());
+    Ok(out)
+}
+
+/// Runs a sweep file into `out` exactly as `hacasim sweep` does; see `hacasim.sweep`.
+#[pyfunction]
+#[pyo3(signature = (sweep, out, jobs=None, resume=false, force=false))]
+fn sweep(
+    py: Python<'_>,
+    sweep: PathBuf,
+    out: PathBuf,
+    jobs: Option<usize>,
+    resume: bool,
+    force: bool,
+) -> PyResult<()> {
+    let args = hacasim::sweep::SweepArgs {
+        sweep,
+        out: Some(out),
+        jobs,
+        resume,
+        force,
+        quiet: true,
+        ..Default::default()
+    };
+    // Ctrl-C sets the sweep's own flag: runs in flight stop, none starts.
+    let stop = args.stop.clone();
+    let result = interruptible(py, &stop, || hacasim::sweep::sweep(&args))?;
+    result.map_err(|f| {
+        if f.code == 2 {
+            // A sweep file's errors name file and line in their message.
+            ScenarioError_::new_err(f.message)
+        } else {
+            InternalError::new_err(f.message)
+        }
+    })
+}
+
+#[pymodule]
+fn _hacasim(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(validate, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(dict_to_toml, m)?)?;
+    m.add_class::<RunCore>()?;
+    m.add_class::<ArrowTable>()?;
+    m.add("ScenarioError", m.py().get_type::<ScenarioError_>())?;
+    m.add("InternalError", m.py().get_type::<InternalError>())?;
+    m.add("TABLES", TABLES.to_vec())?;
+    Ok(())
+}
