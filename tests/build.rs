@@ -36,6 +36,16 @@ fn features(args: &[&str]) -> BTreeMap<String, String> {
     map
 }
 
+/// The crates whose features differ between two resolutions.
+fn differing(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    a.iter()
+        .filter_map(|(package, f)| {
+            let g = b.get(package)?;
+            (g != f).then(|| format!("{package}: [{f}] against [{g}]"))
+        })
+        .collect()
+}
+
 #[test]
 fn cargo_run_and_cargo_test_resolve_the_same_features() {
     let run = features(&["-p", "hacasim", "-e", "normal,build"]);
@@ -45,17 +55,27 @@ fn cargo_run_and_cargo_test_resolve_the_same_features() {
         "only {} packages in the run build",
         run.len()
     );
-    let differ: Vec<String> = run
-        .iter()
-        .filter_map(|(package, f)| {
-            let t = test.get(package)?;
-            (t != f).then(|| format!("{package}: run [{f}], test [{t}]"))
-        })
-        .collect();
+    let differ = differing(&run, &test);
     assert!(
         differ.is_empty(),
-        "features differ between the README's two commands (turn them on in the \
-         root Cargo.toml):\n{}",
+        "features differ between the README's two commands, run against test \
+         (turn them on in the root Cargo.toml):\n{}",
+        differ.join("\n")
+    );
+}
+
+/// `scripts/python-package.sh` builds the Python package alone into the same
+/// target folder: it too must find every crate compiled already.
+#[test]
+fn the_python_package_resolves_the_same_features_as_cargo_run() {
+    let run = features(&["-p", "hacasim", "-e", "normal,build"]);
+    let python = features(&["-p", "hacasim-py", "-e", "normal,build"]);
+    assert!(python.contains_key("pyo3 v0.30.1") && python.contains_key("hacasim v0.1.0"));
+    let differ = differing(&run, &python);
+    assert!(
+        differ.is_empty(),
+        "features differ between `cargo run` and the Python package's build \
+         (turn them on in the root Cargo.toml):\n{}",
         differ.join("\n")
     );
 }

@@ -132,9 +132,9 @@ fn load(
     let (text, file, dir) = if let Ok(d) = scenario.cast::<PyDict>() {
         (dict_to_toml(d)?, "<dict>".to_string(), PathBuf::from("."))
     } else {
-        let path: PathBuf = scenario.extract().map_err(|_| {
-            PyTypeError::new_err("scenario: a path (str or os.PathLike) or a dict")
-        })?;
+        let path: PathBuf = scenario
+            .extract()
+            .map_err(|_| PyTypeError::new_err("scenario: a path (str or os.PathLike) or a dict"))?;
         let text = std::fs::read_to_string(&path).map_err(|e| {
             PyOSError::new_err(format!("{}: cannot read scenario: {e}", path.display()))
         })?;
@@ -288,7 +288,11 @@ impl RunCore {
         py.detach(move || -> Result<PathBuf, hacasim::Failure> {
             let staged = hacasim::output::StagedDir::create(&dir, force)?;
             let mut scenario = data.scenario.clone();
-            hacasim::run::copy_inputs(&mut scenario, &data.dir.join("scenario.toml"), staged.path())?;
+            hacasim::run::copy_inputs(
+                &mut scenario,
+                &data.dir.join("scenario.toml"),
+                staged.path(),
+            )?;
             hacasim::run::write_records(&scenario, staged.path(), false, &mut |sink| {
                 data.records.replay(sink);
                 Ok(data.summary.clone())
@@ -392,18 +396,34 @@ fn validate(
 ) -> PyResult<BTreeMap<&'static str, Py<PyAny>>> {
     let (s, _) = load(py, scenario, set)?;
     let mut out = BTreeMap::new();
-    out.insert("name", s.name.clone().into_pyobject(py)?.into_any().unbind());
+    out.insert(
+        "name",
+        s.name.clone().into_pyobject(py)?.into_any().unbind(),
+    );
     out.insert(
         "validators",
-        s.validator_specs().len().into_pyobject(py)?.into_any().unbind(),
+        s.validator_specs()
+            .len()
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
     );
     out.insert(
         "regions",
-        s.network.regions.len().into_pyobject(py)?.into_any().unbind(),
+        s.network
+            .regions
+            .len()
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
     );
     out.insert(
         "duration_s",
-        s.duration.as_secs_f64().into_pyobject(py)?.into_any().unbind(),
+        s.duration
+            .as_secs_f64()
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
     );
     out.insert("seed", s.seed.into_pyobject(py)?.into_any().unbind());
     Ok(out)
