@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Iterable, Mapping, Union
 
 import polars as pl
 
@@ -129,7 +129,8 @@ class Run:
     def write(self, dir: "str | os.PathLike[str]", *, force: bool = False) -> Path:
         """Writes the run directory ``hacasim run`` writes (scenario.toml,
         tables, summary.json, plots, report.html), byte-identical to it.
-        An existing directory is replaced only with ``force``."""
+        An existing directory is replaced only with ``force``; every table
+        must have been kept."""
         return Path(self._core.write(os.fspath(dir), force))
 
     def report(self, dir: "str | os.PathLike[str] | None" = None) -> Path:
@@ -162,6 +163,7 @@ def run(
     *,
     seed: int | None = None,
     set: Mapping[str, Any] | None = None,
+    tables: "Iterable[str] | None" = None,
 ) -> Run:
     """Runs a scenario in-process and returns its ``Run``.
 
@@ -170,12 +172,16 @@ def run(
     ``seed`` replaces the scenario's seed; ``set`` applies dotted-key
     overrides as a sweep's ``[set]`` does, e.g.
     ``{"economics.burn_fraction": 0.5, "validators[0].count": 8}``.
+    ``tables`` names the tables to keep (default: all): a run holds its
+    records in memory, about 400 bytes per request, so a loop that reads
+    only ``summary`` passes ``tables=()`` and holds none.
 
     Raises ``ScenarioError`` (with ``file``, ``line`` and ``key``) on a bad
     scenario, ``ValueError`` when the run exceeds ``[limits]``,
     ``KeyboardInterrupt`` on Ctrl-C, and ``InternalError`` on a bug.
     """
-    return Run(_hacasim.run(_scenario(scenario), seed=seed, set=_overrides(set)))
+    keep = None if tables is None else list(tables)
+    return Run(_hacasim.run(_scenario(scenario), seed=seed, set=_overrides(set), tables=keep))
 
 
 def validate(

@@ -216,13 +216,62 @@ fn interruptible<T: Send>(
     })
 }
 
-/// One finished run: its scenario, summary and every record, in memory.
+/// One finished run: its scenario, summary and the records of the tables
+/// asked for, in memory.
 struct RunData {
     scenario: Scenario,
     /// The folder the scenario's trace and profile files are relative to.
     dir: PathBuf,
     summary: Summary,
     records: VecSink,
+    /// Which of [`TABLES`] were kept (the others' records were dropped).
+    kept: [bool; 7],
+}
+
+/// Keeps the records of the tables asked for and drops the rest as they
+/// come: a run's records take ~400 bytes per request in memory, and a
+/// Monte-Carlo loop that reads only the summary need not hold any.
+struct Keep<'a> {
+    kept: [bool; 7],
+    records: &'a mut VecSink,
+}
+
+impl sim_core::records::RecordSink for Keep<'_> {
+    fn block(&mut self, r: sim_core::records::BlockRecord) {
+        if self.kept[0] {
+            self.records.block(r)
+        }
+    }
+    fn round(&mut self, r: sim_core::records::RoundRecord) {
+        if self.kept[1] {
+            self.records.round(r)
+        }
+    }
+    fn node(&mut self, r: sim_core::records::NodeRecord) {
+        if self.kept[2] {
+            self.records.node(r)
+        }
+    }
+    fn request(&mut self, r: sim_core::records::RequestRecord) {
+        if self.kept[3] {
+            self.records.request(r)
+        }
+    }
+    fn gpu_node(&mut self, r: sim_core::records::GpuNodeRecord) {
+        if self.kept[4] {
+            self.records.gpu_node(r)
+        }
+    }
+    fn ledger(&mut self, r: sim_core::records::LedgerRecord) {
+        if self.kept[5] {
+            self.records.ledger(r)
+        }
+    }
+    fn market(&mut self, r: sim_core::records::MarketRecord) {
+        if self.kept[6] {
+            self.records.market(r)
+        }
+    }
 }
 
 /// A finished run (the Python `Run` wraps it).
@@ -235,8 +284,23 @@ struct ArrowTable {
     frame: DataFrame,
 }
 
+/// Where `name` is in [`TABLES`], or the error listing them.
+fn table_index(name: &str) -> PyResult<usize> {
+    TABLES.iter().position(|t| *t == name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "no table {name:?}; the tables are {}",
+            TABLES.join(", ")
+        ))
+    })
+}
+
 impl RunData {
     fn frame(&self, name: &str) -> PyResult<PolarsResult<DataFrame>> {
+        if !self.kept[table_index(name)?] {
+            return Err(PyValueError::new_err(format!(
+                "table {name:?} was not kept: run with tables=None (all) or naming it"
+            )));
+        }
         let r = &self.records;
         Ok(match name {
             "blocks" => Table::frame(&r.blocks),
@@ -246,12 +310,7 @@ impl RunData {
             "gpu_nodes" => Table::frame(&r.gpu_nodes),
             "ledger" => Table::frame(&r.ledger),
             "market" => Table::frame(&r.market),
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "no table {name:?}; the tables are {}",
-                    TABLES.join(", ")
-                )));
-            }
+            _ => unreachable!("checked by table_index"),
         })
     }
 }
@@ -284,6 +343,12 @@ impl RunCore {
     /// Writes the run directory `hacasim run` writes, through a staging
     /// directory (nothing half-written); `force` replaces one that exists.
     fn write(&self, py: Python<'_>, dir: PathBuf, force: bool) -> PyResult<String> {
+        if let Some(i) = self.0.kept.iter().position(|k| !k) {
+            return Err(PyValueError::new_err(format!(
+                "write needs every table, and {:?} was not kept (run with tables=None)",
+                TABLES[i]
+            )));
+        }
         let data = self.0.clone();
         py.detach(move || -> Result<PathBuf, hacasim::Failure> {
             let staged = hacasim::output::StagedDir::create(&dir, force)?;
@@ -348,13 +413,24 @@ impl ArrowTable {
 
 /// Runs a scenario (a path or a dict) in-process; see `hacasim.run`.
 #[pyfunction]
-#[pyo3(signature = (scenario, seed=None, set=None))]
+#[pyo3(signature = (scenario, seed=None, set=None, tables=None))]
 fn run(
     py: Python<'_>,
     scenario: &Bound<'_, PyAny>,
     seed: Option<u64>,
     set: Option<&Bound<'_, PyDict>>,
+    tables: Option<Vec<String>>,
 ) -> PyResult<RunCore> {
+    let kept = match tables {
+        None => [true; 7],
+        Some(names) => {
+            let mut kept = [false; 7];
+            for n in &names {
+                kept[table_index(n)?] = true;
+            }
+            kept
+        }
+    };
     let (mut scenario, dir) = load(py, scenario, set)?;
     if let Some(seed) = seed {
         scenario.seed = seed;
@@ -362,8 +438,12 @@ fn run(
     let stop = AtomicBool::new(false);
     let (scenario, result) = interruptible(py, &stop, || {
         let mut records = VecSink::default();
+        let mut keep = Keep {
+            kept,
+            records: &mut records,
+        };
         let result = sim_core::Simulation::new(&scenario, scenario.seed).run_until_stopped(
-            &mut records,
+            &mut keep,
             &mut |_| {},
             &stop,
         );
@@ -375,6 +455,7 @@ fn run(
             dir,
             summary,
             records,
+            kept,
         }))),
         Err(e) => Err(match e.kind {
             // `check_signals` raised already; a stop without a signal is ours.

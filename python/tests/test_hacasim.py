@@ -213,3 +213,17 @@ def test_an_unknown_table_is_a_value_error_listing_the_tables():
     run = hacasim.run(ROOT / "scenarios/tests/four-one-region.toml")
     with pytest.raises(ValueError, match="consensus_rounds"):
         run.table("rounds")
+
+
+def test_a_run_keeping_some_tables_has_those_whole_and_refuses_the_rest(tmp_path):
+    full = hacasim.run(SCENARIO, set=SHORT)
+    some = hacasim.run(SCENARIO, set=SHORT, tables=["requests", "blocks"])
+    assert_frame_equal(some.requests, full.requests)
+    assert_frame_equal(some.blocks, full.blocks)
+    assert some.summary == full.summary
+    with pytest.raises(ValueError, match="not kept"):
+        some.ledger
+    with pytest.raises(ValueError, match="not kept"):
+        some.write(tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    assert hacasim.run(SCENARIO, set=SHORT, tables=()).summary == full.summary
