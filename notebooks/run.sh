@@ -19,6 +19,9 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$venv/.requ
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
     cp "$here/requirements.txt" "$venv/.requirements"
 fi
+# The Python package (burn_root.ipynb runs the engine in-process), built
+# from this checkout into the notebooks' venv.
+"$root/scripts/python-package.sh" "$venv/bin/python" >/dev/null
 inputs="$here/inputs"
 mkdir -p "$inputs/finality"
 "$hacasim" run scenarios/trust-gap-modes.toml --quiet --force --out "$inputs/trust-gap-modes"

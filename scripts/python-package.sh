@@ -11,8 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv_python=$(scripts/pyenv.sh)
 python=${1:-$venv_python}
-out=target/wheels
-rm -rf "$out"
+mkdir -p target
+out=$(mktemp -d target/wheels.XXXXXX)   # one per call: two installs may run at once
+trap 'rm -rf "$out"' EXIT
 "$(dirname "$venv_python")/maturin" build --quiet --locked --profile dev \
     --manifest-path python/Cargo.toml --interpreter "$python" --out "$out" >&2
 "$python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \

@@ -221,25 +221,28 @@ fn write_run(
         bar.set_position(t.0 / 1_000_000);
         bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
     };
-    let summary = write_records(scenario, dir, csv, &mut |sink| match trajectory.as_deref_mut() {
-        Some(trajectory) => {
-            let mut both = reports::trajectories::WithTrajectory {
-                inner: sink,
-                trajectory,
-            };
-            sim_core::sim::run(scenario, seed, &mut both, &mut progress)
-        }
-        None => sim_core::sim::run(scenario, seed, sink, &mut progress),
-    });
+    let summary = write_records(
+        scenario,
+        dir,
+        csv,
+        &mut |sink| match trajectory.as_deref_mut() {
+            Some(trajectory) => {
+                let mut both = reports::trajectories::WithTrajectory {
+                    inner: sink,
+                    trajectory,
+                };
+                sim_core::sim::run(scenario, seed, &mut both, &mut progress)
+            }
+            None => sim_core::sim::run(scenario, seed, sink, &mut progress),
+        },
+    );
     bar.finish_and_clear();
     summary
 }
 
 /// Writes a run directory into `dir` from whatever `simulate` streams into
-/// the sink it is given: a run now (the command line), or the records of a
-/// run kept in memory (the Python package's `Run.write`) — one writer, so
-/// the two directories are byte-identical.
-pub fn write_records(
+/// the sink it is given.
+fn write_records(
     scenario: &Scenario,
     dir: &std::path::Path,
     csv: bool,
@@ -255,12 +258,40 @@ pub fn write_records(
     let request_plots = sink
         .finish()
         .map_err(|e| Failure::internal(e.to_string()))?;
-    reports::write_summary(dir, &summary).map_err(|e| Failure::internal(e.to_string()))?;
+    finish_dir(dir, &summary, request_plots, csv)?;
+    Ok(summary)
+}
+
+/// Writes a run directory into `dir` from a run's tables kept in memory
+/// (the Python package's `Run.write`): the same row groups through the same
+/// writer as a run writing as it goes, so the two are byte-identical.
+pub fn write_tables(
+    scenario: &Scenario,
+    dir: &std::path::Path,
+    tables: &reports::RunTables,
+    summary: &sim_core::Summary,
+) -> Result<(), Failure> {
+    write_atomic(&dir.join("scenario.toml"), scenario.to_toml().as_bytes())?;
+    let request_plots = tables
+        .write(dir)
+        .map_err(|e| Failure::internal(e.to_string()))?;
+    finish_dir(dir, summary, request_plots, false)
+}
+
+/// summary.json, the plots and report.html (and the tables as CSV) of a run
+/// directory whose tables are written.
+fn finish_dir(
+    dir: &std::path::Path,
+    summary: &sim_core::Summary,
+    request_plots: Option<reports::plots::RequestPlots>,
+    csv: bool,
+) -> Result<(), Failure> {
+    reports::write_summary(dir, summary).map_err(|e| Failure::internal(e.to_string()))?;
     reports::report_run_with(dir, request_plots).map_err(|e| Failure::internal(e.to_string()))?;
     if csv {
         reports::write_csv(dir).map_err(|e| Failure::internal(e.to_string()))?;
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// Regenerates plots and report.html of a run directory from its tables.

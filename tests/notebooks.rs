@@ -201,6 +201,8 @@ fn notebooks_execute_answer_like_rust_and_a_broken_cell_fails() {
         );
     }
 
+    check_burn_roots(&executed);
+
     // A deliberately broken copy makes the runner fail.
     let t = tempfile::tempdir().unwrap();
     let mut nb: serde_json::Value =
@@ -216,4 +218,36 @@ fn notebooks_execute_answer_like_rust_and_a_broken_cell_fails() {
         .unwrap();
     assert!(!o.status.success(), "a failing cell must fail the runner");
     assert!(String::from_utf8_lossy(&o.stderr).contains("deliberately broken"));
+}
+
+/// burn_root.ipynb's roots, checked by the engine called from Rust: for
+/// each seed, net issuance is positive a hair below the root it printed
+/// and negative a hair above (the slope is about −5 %/0.01 of burn
+/// fraction, so ±1e-4 moves it by ±0.05 %, far beyond brentq's 1e-6).
+fn check_burn_roots(executed: &Path) {
+    let roots: Vec<f64> = printed(&executed.join("burn_root.ipynb"), "BURN_ROOTS")
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(roots.len(), 8);
+    let base = hacasim::run::load_scenario(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/deflation.toml"),
+    )
+    .unwrap_or_else(|f| panic!("{}", f.message));
+    let net = |burn: f64, seed: u64| {
+        let s = hacasim::sweep::with_overrides(
+            &base,
+            &[("economics.burn_fraction".into(), toml::Value::Float(burn))],
+            "deflation.toml",
+        )
+        .unwrap();
+        sim_core::sim::run(&s, seed, &mut sim_core::NullSink, &mut |_| {})
+            .unwrap()
+            .economics
+            .net_issuance_annualised_pct
+    };
+    for (seed, root) in (1..).zip(roots) {
+        assert!(net(root - 1e-4, seed) > 0.0, "seed {seed}: root {root}");
+        assert!(net(root + 1e-4, seed) < 0.0, "seed {seed}: root {root}");
+    }
 }

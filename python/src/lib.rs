@@ -20,9 +20,8 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use reports::Table;
+use reports::{ParquetSink, RunTables};
 use reports::polars::prelude::{CompatLevel, DataFrame, PolarsResult};
-use sim_core::records::VecSink;
 use sim_core::{Scenario, ScenarioError, SimErrorKind, Summary};
 
 create_exception!(
@@ -223,17 +222,17 @@ struct RunData {
     /// The folder the scenario's trace and profile files are relative to.
     dir: PathBuf,
     summary: Summary,
-    records: VecSink,
+    /// The kept tables as the row groups the CLI writes.
+    tables: RunTables,
     /// Which of [`TABLES`] were kept (the others' records were dropped).
     kept: [bool; 7],
 }
 
 /// Keeps the records of the tables asked for and drops the rest as they
-/// come: a run's records take ~400 bytes per request in memory, and a
-/// Monte-Carlo loop that reads only the summary need not hold any.
+/// come: a Monte-Carlo loop that reads only the summary need hold nothing.
 struct Keep<'a> {
     kept: [bool; 7],
-    records: &'a mut VecSink,
+    records: &'a mut ParquetSink,
 }
 
 impl sim_core::records::RecordSink for Keep<'_> {
@@ -301,17 +300,7 @@ impl RunData {
                 "table {name:?} was not kept: run with tables=None (all) or naming it"
             )));
         }
-        let r = &self.records;
-        Ok(match name {
-            "blocks" => Table::frame(&r.blocks),
-            "consensus_rounds" => Table::frame(&r.rounds),
-            "nodes" => Table::frame(&r.nodes),
-            "requests" => Table::frame(&r.requests),
-            "gpu_nodes" => Table::frame(&r.gpu_nodes),
-            "ledger" => Table::frame(&r.ledger),
-            "market" => Table::frame(&r.market),
-            _ => unreachable!("checked by table_index"),
-        })
+        Ok(self.tables.get(name).expect("every table is kept").frame())
     }
 }
 
@@ -358,10 +347,7 @@ impl RunCore {
                 &data.dir.join("scenario.toml"),
                 staged.path(),
             )?;
-            hacasim::run::write_records(&scenario, staged.path(), false, &mut |sink| {
-                data.records.replay(sink);
-                Ok(data.summary.clone())
-            })?;
+            hacasim::run::write_tables(&scenario, staged.path(), &data.tables, &data.summary)?;
             staged.commit()
         })
         .map(|p| p.display().to_string())
@@ -437,7 +423,8 @@ fn run(
     }
     let stop = AtomicBool::new(false);
     let (scenario, result) = interruptible(py, &stop, || {
-        let mut records = VecSink::default();
+        let mut records =
+            ParquetSink::in_memory().with_request_plots(scenario.duration.as_secs_f64());
         let mut keep = Keep {
             kept,
             records: &mut records,
@@ -447,14 +434,15 @@ fn run(
             &mut |_| {},
             &stop,
         );
-        (scenario, result.map(|summary| (summary, records)))
+        let result = result.map(|summary| (summary, records.finish_in_memory()));
+        (scenario, result)
     })?;
     match result {
-        Ok((summary, records)) => Ok(RunCore(Arc::new(RunData {
+        Ok((summary, tables)) => Ok(RunCore(Arc::new(RunData {
             scenario,
             dir,
             summary,
-            records,
+            tables: tables.map_err(|e| InternalError::new_err(format!("hacasim bug: {e}")))?,
             kept,
         }))),
         Err(e) => Err(match e.kind {

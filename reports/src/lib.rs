@@ -486,11 +486,42 @@ impl Table for LedgerRecord {
     }
 }
 
-/// Streams rows of one table into `<dir>/<NAME>.parquet`, a row group at a time.
+/// Where a table's row groups go.
+enum Destination {
+    /// `<dir>/<NAME>.parquet`, opened at the first row group.
+    File(Option<BatchedWriter<File>>),
+    /// Memory, as data frames (the Python package's runs, [`RunTables`]).
+    Memory(Vec<DataFrame>),
+}
+
+/// Streams rows of one table into `<dir>/<NAME>.parquet`, or into memory,
+/// a row group at a time.
 pub struct TableWriter<T: Table> {
     path: PathBuf,
     rows: Vec<T>,
-    writer: Option<BatchedWriter<File>>,
+    destination: Destination,
+}
+
+/// The Parquet writer every table is written with.
+fn parquet_writer<T: Table>(path: &Path) -> Result<BatchedWriter<File>, ReportError> {
+    let polars_err = |source| ReportError::Polars {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::create(path).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let schema = T::frame(&[])
+        .map_err(polars_err)?
+        .schema()
+        .as_ref()
+        .clone();
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .set_parallel(false)
+        .batched(&schema)
+        .map_err(polars_err)
 }
 
 impl<T: Table> TableWriter<T> {
@@ -498,7 +529,17 @@ impl<T: Table> TableWriter<T> {
         TableWriter {
             path: dir.join(format!("{}.parquet", T::NAME)),
             rows: Vec::new(),
-            writer: None,
+            destination: Destination::File(None),
+        }
+    }
+
+    /// Keeps the row groups in memory instead (they are the data frames a
+    /// file would get, so [`TableChunks::write`] writes the same bytes).
+    pub fn in_memory() -> Self {
+        TableWriter {
+            path: PathBuf::from(format!("{}.parquet", T::NAME)),
+            rows: Vec::new(),
+            destination: Destination::Memory(Vec::new()),
         }
     }
 
@@ -520,46 +561,108 @@ impl<T: Table> TableWriter<T> {
         Ok(())
     }
 
-    fn open(&mut self) -> Result<(), ReportError> {
-        if self.writer.is_none() {
-            let file = File::create(&self.path).map_err(|source| ReportError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-            let schema = T::frame(&[])
-                .map_err(|e| self.polars_err(e))?
-                .schema()
-                .as_ref()
-                .clone();
-            let writer = ParquetWriter::new(file)
-                .with_compression(ParquetCompression::Zstd(None))
-                .set_parallel(false)
-                .batched(&schema)
-                .map_err(|e| self.polars_err(e))?;
-            self.writer = Some(writer);
-        }
-        Ok(())
-    }
-
     fn flush(&mut self) -> Result<(), ReportError> {
-        self.open()?;
+        if let Destination::File(w @ None) = &mut self.destination {
+            *w = Some(parquet_writer::<T>(&self.path)?);
+        }
         if self.rows.is_empty() {
             return Ok(());
         }
         let df = T::frame(&self.rows).map_err(|e| self.polars_err(e))?;
         self.rows.clear();
-        let w = self.writer.as_mut().expect("opened");
-        w.write_batch(&df).map_err(|source| ReportError::Polars {
-            path: self.path.clone(),
-            source,
-        })
+        match &mut self.destination {
+            Destination::File(w) => {
+                let w = w.as_mut().expect("opened");
+                w.write_batch(&df).map_err(|source| ReportError::Polars {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+            Destination::Memory(chunks) => {
+                chunks.push(df);
+                Ok(())
+            }
+        }
     }
 
-    /// Writes what is buffered and the file footer.
-    pub fn finish(mut self) -> Result<(), ReportError> {
+    /// Writes what is buffered and the file footer; in memory, returns the
+    /// table's row groups.
+    pub fn finish(mut self) -> Result<TableChunks, ReportError> {
         self.flush()?;
-        let w = self.writer.take().expect("opened");
-        w.finish().map(|_| ()).map_err(|e| self.polars_err(e))
+        let empty = T::frame(&[]).map_err(|e| self.polars_err(e))?;
+        let chunks = match self.destination {
+            Destination::File(ref mut w) => {
+                let w = w.take().expect("opened");
+                w.finish().map_err(|e| self.polars_err(e))?;
+                Vec::new()
+            }
+            Destination::Memory(chunks) => chunks,
+        };
+        Ok(TableChunks {
+            name: T::NAME,
+            empty,
+            chunks,
+            write: |path, chunks| {
+                let mut w = parquet_writer::<T>(path)?;
+                let err = |source| ReportError::Polars {
+                    path: path.to_path_buf(),
+                    source,
+                };
+                for df in chunks {
+                    w.write_batch(df).map_err(err)?;
+                }
+                w.finish().map(|_| ()).map_err(err)
+            },
+        })
+    }
+}
+
+/// A table held in memory as the row groups its Parquet file would have.
+pub struct TableChunks {
+    pub name: &'static str,
+    /// No rows: the schema.
+    empty: DataFrame,
+    chunks: Vec<DataFrame>,
+    write: fn(&Path, &[DataFrame]) -> Result<(), ReportError>,
+}
+
+impl TableChunks {
+    /// The whole table; its chunks are the row groups (nothing is copied).
+    pub fn frame(&self) -> PolarsResult<DataFrame> {
+        let mut df = self.empty.clone();
+        for c in &self.chunks {
+            df.vstack_mut(c)?;
+        }
+        Ok(df)
+    }
+
+    /// `<dir>/<name>.parquet`, the bytes a run writing it as it goes writes.
+    pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
+        (self.write)(&dir.join(format!("{}.parquet", self.name)), &self.chunks)
+    }
+}
+
+/// A run's tables and its requests' plots, kept in memory
+/// ([`ParquetSink::in_memory`]): what the Python package hands out as data
+/// frames and writes, on request, as the run directory.
+pub struct RunTables {
+    /// In the order of the run directory's listing in `reports/README.md`.
+    pub tables: Vec<TableChunks>,
+    pub request_plots: Option<plots::RequestPlots>,
+}
+
+impl RunTables {
+    pub fn get(&self, name: &str) -> Option<&TableChunks> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// Every table's Parquet file in `dir`; returns the requests' plots for
+    /// [`report_run_with`].
+    pub fn write(&self, dir: &Path) -> Result<Option<plots::RequestPlots>, ReportError> {
+        for t in &self.tables {
+            t.write(dir)?;
+        }
+        Ok(self.request_plots.clone())
     }
 }
 
@@ -596,6 +699,22 @@ impl ParquetSink {
         }
     }
 
+    /// Keeps every table in memory instead of writing files
+    /// ([`ParquetSink::finish_in_memory`]).
+    pub fn in_memory() -> Self {
+        ParquetSink {
+            blocks: TableWriter::in_memory(),
+            rounds: TableWriter::in_memory(),
+            nodes: TableWriter::in_memory(),
+            requests: TableWriter::in_memory(),
+            gpu_nodes: TableWriter::in_memory(),
+            ledger: TableWriter::in_memory(),
+            market: TableWriter::in_memory(),
+            request_plots: None,
+            error: None,
+        }
+    }
+
     /// Also accumulates the requests' plots of a run of `duration_s`
     /// simulated seconds, for `report_run_with`.
     pub fn with_request_plots(mut self, duration_s: f64) -> Self {
@@ -612,17 +731,26 @@ impl ParquetSink {
     /// Writes what is left of every table; returns the requests' plots if
     /// they were asked for.
     pub fn finish(self) -> Result<Option<plots::RequestPlots>, ReportError> {
+        Ok(self.finish_in_memory()?.request_plots)
+    }
+
+    /// Finishes every table; those kept in memory come back whole.
+    pub fn finish_in_memory(self) -> Result<RunTables, ReportError> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        self.blocks.finish()?;
-        self.rounds.finish()?;
-        self.nodes.finish()?;
-        self.requests.finish()?;
-        self.gpu_nodes.finish()?;
-        self.ledger.finish()?;
-        self.market.finish()?;
-        Ok(self.request_plots)
+        Ok(RunTables {
+            tables: vec![
+                self.blocks.finish()?,
+                self.rounds.finish()?,
+                self.nodes.finish()?,
+                self.requests.finish()?,
+                self.gpu_nodes.finish()?,
+                self.ledger.finish()?,
+                self.market.finish()?,
+            ],
+            request_plots: self.request_plots,
+        })
     }
 }
 

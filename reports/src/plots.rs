@@ -493,6 +493,7 @@ fn bin_counts(lo: f64, hi: f64, bins: usize) -> (f64, Vec<f64>) {
 /// (time, ±amount) events, added one by one in any order: a difference
 /// array, so memory does not grow with the events. The level at sample k
 /// counts every event at or before its time, as a sorted sweep would.
+#[derive(Clone)]
 struct StepCounts {
     end: f64,
     diff: Vec<f64>,
@@ -599,6 +600,7 @@ impl<'a> From<&'a RequestRecord> for RequestRow<'a> {
 /// day's run does not read its requests back, ~7 % of its time) or from
 /// the table (`hacasim report`); the same rows in the same order give the
 /// same plots, byte for byte (tested).
+#[derive(Clone)]
 pub struct RequestPlots {
     duration_s: f64,
     gaps: [(&'static str, LogBins); 3],

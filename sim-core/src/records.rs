@@ -207,20 +207,6 @@ pub struct VecSink {
     pub market: Vec<MarketRecord>,
 }
 
-impl VecSink {
-    /// Streams every record kept, table by table in the order it came, into
-    /// `sink` (each table's rows in their order is all a sink sees of a run).
-    pub fn replay(&self, sink: &mut dyn RecordSink) {
-        self.blocks.iter().for_each(|r| sink.block(r.clone()));
-        self.rounds.iter().for_each(|r| sink.round(r.clone()));
-        self.nodes.iter().for_each(|r| sink.node(r.clone()));
-        self.requests.iter().for_each(|r| sink.request(r.clone()));
-        self.gpu_nodes.iter().for_each(|r| sink.gpu_node(r.clone()));
-        self.ledger.iter().for_each(|r| sink.ledger(r.clone()));
-        self.market.iter().for_each(|r| sink.market(r.clone()));
-    }
-}
-
 impl RecordSink for VecSink {
     fn block(&mut self, r: BlockRecord) {
         self.blocks.push(r);
