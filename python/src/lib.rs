@@ -20,8 +20,8 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyCapsule, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use reports::{ParquetSink, RunTables};
 use reports::polars::prelude::{CompatLevel, DataFrame, PolarsResult};
+use reports::{ParquetSink, RunTables};
 use sim_core::{Scenario, ScenarioError, SimErrorKind, Summary};
 
 create_exception!(
@@ -201,17 +201,31 @@ fn interruptible<T: Send>(
         }
         match handle.join() {
             Ok(Ok(t)) => Ok(t),
-            Ok(Err(panic)) | Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".into());
-                Err(InternalError::new_err(format!(
-                    "hacasim bug: the engine panicked: {what}"
-                )))
-            }
+            Ok(Err(panic)) | Err(panic) => Err(InternalError::new_err(format!(
+                "hacasim bug: the engine panicked: {}",
+                panic_message(&*panic)
+            ))),
         }
+    })
+}
+
+/// A panic's message, for the `InternalError` that reports it.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// Runs `f`, a Rust panic in it becoming an `InternalError` that names it a
+/// bug rather than crossing into Python as pyo3's `PanicException`.
+fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        Err(InternalError::new_err(format!(
+            "hacasim bug: a panic: {}",
+            panic_message(&*panic)
+        )))
     })
 }
 
@@ -320,13 +334,14 @@ impl RunCore {
         self.0.scenario.seed
     }
 
-    fn table(&self, py: Python<'_>, name: &str) -> PyResult<ArrowTable> {
-        let data = self.0.clone();
-        let frame = data.frame(name)?;
-        let frame = py
-            .detach(move || frame)
-            .map_err(|e| InternalError::new_err(format!("table {name}: {e}")))?;
-        Ok(ArrowTable { frame })
+    fn table(&self, name: &str) -> PyResult<ArrowTable> {
+        guarded(|| {
+            let frame = self
+                .0
+                .frame(name)?
+                .map_err(|e| InternalError::new_err(format!("hacasim bug: table {name}: {e}")))?;
+            Ok(ArrowTable { frame })
+        })
     }
 
     /// Writes the run directory `hacasim run` writes, through a staging
@@ -339,19 +354,21 @@ impl RunCore {
             )));
         }
         let data = self.0.clone();
-        py.detach(move || -> Result<PathBuf, hacasim::Failure> {
-            let staged = hacasim::output::StagedDir::create(&dir, force)?;
-            let mut scenario = data.scenario.clone();
-            hacasim::run::copy_inputs(
-                &mut scenario,
-                &data.dir.join("scenario.toml"),
-                staged.path(),
-            )?;
-            hacasim::run::write_tables(&scenario, staged.path(), &data.tables, &data.summary)?;
-            staged.commit()
+        guarded(|| {
+            py.detach(move || -> Result<PathBuf, hacasim::Failure> {
+                let staged = hacasim::output::StagedDir::create(&dir, force)?;
+                let mut scenario = data.scenario.clone();
+                hacasim::run::copy_inputs(
+                    &mut scenario,
+                    &data.dir.join("scenario.toml"),
+                    staged.path(),
+                )?;
+                hacasim::run::write_tables(&scenario, staged.path(), &data.tables, &data.summary)?;
+                staged.commit()
+            })
+            .map(|p| p.display().to_string())
+            .map_err(failure)
         })
-        .map(|p| p.display().to_string())
-        .map_err(failure)
     }
 }
 
@@ -365,6 +382,16 @@ impl ArrowTable {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema; // the table's own schema is the only one offered
+        guarded(|| self.stream(py))
+    }
+
+    fn __len__(&self) -> usize {
+        self.frame.height()
+    }
+}
+
+impl ArrowTable {
+    fn stream<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
         let batches: Vec<Box<dyn Array>> = self
             .frame
             .iter_chunks(CompatLevel::newest(), false)
@@ -391,10 +418,6 @@ impl ArrowTable {
         // not consumed is released when the capsule drops it.
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
     }
-
-    fn __len__(&self) -> usize {
-        self.frame.height()
-    }
 }
 
 /// Runs a scenario (a path or a dict) in-process; see `hacasim.run`.
@@ -417,7 +440,7 @@ fn run(
             kept
         }
     };
-    let (mut scenario, dir) = load(py, scenario, set)?;
+    let (mut scenario, dir) = guarded(|| load(py, scenario, set))?;
     if let Some(seed) = seed {
         scenario.seed = seed;
     }
@@ -463,7 +486,7 @@ fn validate(
     scenario: &Bound<'_, PyAny>,
     set: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<BTreeMap<&'static str, Py<PyAny>>> {
-    let (s, _) = load(py, scenario, set)?;
+    let (s, _) = guarded(|| load(py, scenario, set))?;
     let mut out = BTreeMap::new();
     out.insert(
         "name",

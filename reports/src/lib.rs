@@ -489,7 +489,7 @@ impl Table for LedgerRecord {
 /// Where a table's row groups go.
 enum Destination {
     /// `<dir>/<NAME>.parquet`, opened at the first row group.
-    File(Option<BatchedWriter<File>>),
+    File(Option<Box<BatchedWriter<File>>>),
     /// Memory, as data frames (the Python package's runs, [`RunTables`]).
     Memory(Vec<DataFrame>),
 }
@@ -512,11 +512,7 @@ fn parquet_writer<T: Table>(path: &Path) -> Result<BatchedWriter<File>, ReportEr
         path: path.to_path_buf(),
         source,
     })?;
-    let schema = T::frame(&[])
-        .map_err(polars_err)?
-        .schema()
-        .as_ref()
-        .clone();
+    let schema = T::frame(&[]).map_err(polars_err)?.schema().as_ref().clone();
     ParquetWriter::new(file)
         .with_compression(ParquetCompression::Zstd(None))
         .set_parallel(false)
@@ -563,7 +559,7 @@ impl<T: Table> TableWriter<T> {
 
     fn flush(&mut self) -> Result<(), ReportError> {
         if let Destination::File(w @ None) = &mut self.destination {
-            *w = Some(parquet_writer::<T>(&self.path)?);
+            *w = Some(Box::new(parquet_writer::<T>(&self.path)?));
         }
         if self.rows.is_empty() {
             return Ok(());
