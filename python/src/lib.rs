@@ -38,15 +38,7 @@ create_exception!(
 );
 
 /// The tables a run has, in the order `reports/README.md` lists them.
-const TABLES: [&str; 7] = [
-    "blocks",
-    "consensus_rounds",
-    "nodes",
-    "requests",
-    "gpu_nodes",
-    "ledger",
-    "market",
-];
+const TABLES: [&str; 7] = reports::RUN_TABLES;
 
 fn scenario_error(py: Python<'_>, e: &ScenarioError) -> PyErr {
     let err = ScenarioError_::new_err(e.to_string());
