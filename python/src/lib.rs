@@ -41,7 +41,12 @@ create_exception!(
 const TABLES: [&str; 7] = reports::RUN_TABLES;
 
 fn scenario_error(py: Python<'_>, e: &ScenarioError) -> PyErr {
-    let err = ScenarioError_::new_err(e.to_string());
+    scenario_error_shown(py, e, e.to_string())
+}
+
+/// A `ScenarioError` whose `str()` is `shown` (the message the CLI prints).
+fn scenario_error_shown(py: Python<'_>, e: &ScenarioError, shown: String) -> PyErr {
+    let err = ScenarioError_::new_err(shown);
     let value = err.value(py);
     // Attributes on a fresh exception object: setting them cannot fail.
     let _ = value.setattr("file", &e.file);
@@ -524,6 +529,7 @@ fn sweep(
     resume: bool,
     force: bool,
 ) -> PyResult<()> {
+    let sweep_path = sweep.clone();
     let args = hacasim::sweep::SweepArgs {
         sweep,
         out: Some(out),
@@ -536,14 +542,34 @@ fn sweep(
     // Ctrl-C sets the sweep's own flag: runs in flight stop, none starts.
     let stop = args.stop.clone();
     let result = interruptible(py, &stop, || hacasim::sweep::sweep(&args))?;
-    result.map_err(|f| {
-        if f.code == 2 {
-            // A sweep file's errors name file and line in their message.
-            ScenarioError_::new_err(f.message)
-        } else {
-            InternalError::new_err(f.message)
-        }
+    result.map_err(|f| match f.code {
+        2 => scenario_error_shown(py, &sweep_error(&sweep_path, &f.message), f.message),
+        _ => InternalError::new_err(f.message),
     })
+}
+
+/// A sweep's bad-input message (`FILE:LINE: key `K`: …`, `FILE:LINE: …` or
+/// a message of its own, such as an output folder that exists) as a
+/// [`ScenarioError`], so that `file`, `line` and `key` are there to read.
+fn sweep_error(sweep: &Path, message: &str) -> ScenarioError {
+    let file = sweep.display().to_string();
+    let located = message
+        .strip_prefix(&format!("{file}:"))
+        .and_then(|rest| rest.split_once(": "))
+        .and_then(|(line, rest)| Some((line.parse::<usize>().ok()?, rest)));
+    let (line, key, reason) = match located {
+        Some((line, rest)) => match rest.strip_prefix("key `").and_then(|r| r.split_once("`: ")) {
+            Some((key, reason)) => (Some(line), key.to_string(), reason),
+            None => (Some(line), String::new(), rest),
+        },
+        None => (None, String::new(), message),
+    };
+    ScenarioError {
+        file,
+        line,
+        key,
+        message: reason.to_string(),
+    }
 }
 
 #[pymodule]

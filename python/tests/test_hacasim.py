@@ -189,11 +189,15 @@ def test_a_sweep_equals_the_cli_sweep_points_parquet(tmp_path):
     assert rows.height == 4
 
 
-def test_a_bad_sweep_is_a_scenario_error(tmp_path):
+def test_a_bad_sweep_is_a_scenario_error_naming_file_line_and_key(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(f'base = "{SCENARIO}"\nseeds = 0\n')
-    with pytest.raises(hacasim.ScenarioError, match="seeds"):
+    with pytest.raises(hacasim.ScenarioError) as e:
         hacasim.sweep(path)
+    assert (e.value.file, e.value.line, e.value.key) == (str(path), 2, "seeds")
+    p = cli("sweep", str(path), "--out", str(tmp_path / "out"))
+    assert p.returncode == 2
+    assert p.stderr.strip() == f"error: {e.value}"
 
 
 def test_ctrl_c_interrupts_a_run_promptly():
