@@ -202,7 +202,7 @@ fn write_run(
     dir: &std::path::Path,
     quiet: bool,
     csv: bool,
-    mut trajectory: Option<&mut reports::trajectories::MarketTrajectory>,
+    trajectory: Option<&mut reports::trajectories::MarketTrajectory>,
 ) -> Result<sim_core::Summary, Failure> {
     let total_ms = scenario.duration.0 / 1_000_000;
     let bar = if quiet || !std::io::stderr().is_terminal() {
@@ -221,40 +221,22 @@ fn write_run(
         bar.set_position(t.0 / 1_000_000);
         bar.set_message(format!("{:.0} s simulated", t.as_secs_f64()));
     };
-    let summary = write_records(
-        scenario,
-        dir,
-        csv,
-        &mut |sink| match trajectory.as_deref_mut() {
-            Some(trajectory) => {
-                let mut both = reports::trajectories::WithTrajectory {
-                    inner: sink,
-                    trajectory,
-                };
-                sim_core::sim::run(scenario, seed, &mut both, &mut progress)
-            }
-            None => sim_core::sim::run(scenario, seed, sink, &mut progress),
-        },
-    );
-    bar.finish_and_clear();
-    summary
-}
-
-/// Writes a run directory into `dir` from whatever `simulate` streams into
-/// the sink it is given.
-fn write_records(
-    scenario: &Scenario,
-    dir: &std::path::Path,
-    csv: bool,
-    simulate: &mut dyn FnMut(
-        &mut dyn sim_core::records::RecordSink,
-    ) -> Result<sim_core::Summary, sim_core::SimError>,
-) -> Result<sim_core::Summary, Failure> {
     write_atomic(&dir.join("scenario.toml"), scenario.to_toml().as_bytes())?;
     let mut sink =
         reports::ParquetSink::new(dir).with_request_plots(scenario.duration.as_secs_f64());
+    let result = match trajectory {
+        Some(trajectory) => {
+            let mut both = reports::trajectories::WithTrajectory {
+                inner: &mut sink,
+                trajectory,
+            };
+            sim_core::sim::run(scenario, seed, &mut both, &mut progress)
+        }
+        None => sim_core::sim::run(scenario, seed, &mut sink, &mut progress),
+    };
+    bar.finish_and_clear();
     // On an error the staging directory, and all written so far, goes.
-    let summary = simulate(&mut sink).map_err(Failure::from_sim)?;
+    let summary = result.map_err(Failure::from_sim)?;
     let request_plots = sink
         .finish()
         .map_err(|e| Failure::internal(e.to_string()))?;

@@ -138,8 +138,6 @@ fn parse_path(path: &str) -> Option<Vec<Step>> {
     Some(steps)
 }
 
-/// Sets `path` in a resolved scenario's TOML to `value`: the key must exist
-/// (every default is written out in a resolved scenario) and keep its type.
 /// `base` with each (key path, value) of `set` applied as a sweep's `[set]`
 /// applies it (to the resolved scenario, so a default can be overridden),
 /// then validated again; errors name `file` and the key. The Python
@@ -159,17 +157,30 @@ pub fn with_overrides(
             message,
         })?;
     }
-    let text = toml::to_string(&table).expect("tables serialise");
-    let mut s = Scenario::from_toml_str(&text, file).map_err(|mut e| {
+    resolve_point(base, &table, file).map_err(|mut e| {
         // The line is one of the re-serialised text, not of the user's file.
         e.line = None;
         e
-    })?;
+    })
+}
+
+/// `table` (the base's resolved TOML with overrides set) resolved and
+/// validated as a scenario, with the base's trace and profile files, which
+/// a TOML does not carry.
+fn resolve_point(
+    base: &Scenario,
+    table: &toml::Table,
+    file: &str,
+) -> Result<Scenario, sim_core::ScenarioError> {
+    let text = toml::to_string(table).expect("tables serialise");
+    let mut s = Scenario::from_toml_str(&text, file)?;
     s.traces = base.traces.clone();
     s.profiles = base.profiles.clone();
     Ok(s)
 }
 
+/// Sets `path` in a resolved scenario's TOML to `value`: the key must exist
+/// (every default is written out in a resolved scenario) and keep its type.
 fn set_path(root: &mut toml::Table, path: &str, value: &Value) -> Result<(), String> {
     let steps =
         parse_path(path).ok_or_else(|| format!("{path:?} is not a key path like `a.b[0].c`"))?;
@@ -390,26 +401,26 @@ pub fn plan(sweep_path: &Path) -> Result<(Plan, String), Failure> {
             set_path(&mut table, a, v)
                 .map_err(|m| input_err(sweep_path, &text, &["axes", a], m))?;
         }
-        let point_text = toml::to_string(&table).expect("tables serialise");
-        let mut s =
-            Scenario::from_toml_str(&point_text, &format!("{} point {i}", sweep_path.display()))
-                .map_err(|e| {
-                    let keys: Vec<&str> = axes.iter().map(String::as_str).collect();
-                    let line = keys
-                        .iter()
-                        .find_map(|a| line_of_keys(&text, &["axes", a]))
-                        .unwrap_or(1);
-                    Failure::input(format!(
-                        "{}:{}: point {i} ({}) is not a valid scenario: key `{}`: {}",
-                        sweep_path.display(),
-                        line,
-                        describe(&axes, values),
-                        e.key,
-                        e.message
-                    ))
-                })?;
-        s.traces = base.traces.clone();
-        s.profiles = base.profiles.clone();
+        let s = resolve_point(
+            &base,
+            &table,
+            &format!("{} point {i}", sweep_path.display()),
+        )
+        .map_err(|e| {
+            let keys: Vec<&str> = axes.iter().map(String::as_str).collect();
+            let line = keys
+                .iter()
+                .find_map(|a| line_of_keys(&text, &["axes", a]))
+                .unwrap_or(1);
+            Failure::input(format!(
+                "{}:{}: point {i} ({}) is not a valid scenario: key `{}`: {}",
+                sweep_path.display(),
+                line,
+                describe(&axes, values),
+                e.key,
+                e.message
+            ))
+        })?;
         scenarios.push(s);
     }
     let seeds = (0..spec.seeds).map(|k| base.seed + k).collect();
