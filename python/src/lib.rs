@@ -7,7 +7,6 @@
 //! written from Python is byte-identical to `hacasim run`'s. The Python
 //! half (`hacasim/__init__.py`) wraps this module in the documented API.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -177,7 +176,7 @@ fn interruptible<T: Send>(
             .name("hacasim".into())
             .stack_size(8 << 20)
             .spawn_scoped(scope, move || {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+                let r = guarded(|| Ok(work()));
                 let _ = done.send(());
                 r
             })
@@ -196,34 +195,28 @@ fn interruptible<T: Send>(
                 return Err(e);
             }
         }
-        match handle.join() {
-            Ok(Ok(t)) => Ok(t),
-            Ok(Err(panic)) | Err(panic) => Err(InternalError::new_err(format!(
-                "hacasim bug: the engine panicked: {}",
-                panic_message(&*panic)
-            ))),
-        }
+        // `guarded` caught any panic of the work; the join cannot fail.
+        handle
+            .join()
+            .unwrap_or_else(|panic| Err(panic_error(&*panic)))
     })
 }
 
-/// A panic's message, for the `InternalError` that reports it.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
+/// The `InternalError` that reports a panic as the bug it is.
+fn panic_error(panic: &(dyn std::any::Any + Send)) -> PyErr {
+    let message = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".into())
+        .unwrap_or_else(|| "a panic".into());
+    InternalError::new_err(format!("hacasim bug: a panic: {message}"))
 }
 
 /// Runs `f`, a Rust panic in it becoming an `InternalError` that names it a
 /// bug rather than crossing into Python as pyo3's `PanicException`.
 fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        Err(InternalError::new_err(format!(
-            "hacasim bug: a panic: {}",
-            panic_message(&*panic)
-        )))
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(panic_error(&*panic)))
 }
 
 /// One finished run: its scenario, summary and the records of the tables
@@ -478,43 +471,18 @@ fn run(
 /// Checks a scenario without running it; see `hacasim.validate`.
 #[pyfunction]
 #[pyo3(signature = (scenario, set=None))]
-fn validate(
-    py: Python<'_>,
-    scenario: &Bound<'_, PyAny>,
-    set: Option<&Bound<'_, PyDict>>,
-) -> PyResult<BTreeMap<&'static str, Py<PyAny>>> {
+fn validate<'py>(
+    py: Python<'py>,
+    scenario: &Bound<'py, PyAny>,
+    set: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
     let (s, _) = guarded(|| load(py, scenario, set))?;
-    let mut out = BTreeMap::new();
-    out.insert(
-        "name",
-        s.name.clone().into_pyobject(py)?.into_any().unbind(),
-    );
-    out.insert(
-        "validators",
-        s.validator_specs()
-            .len()
-            .into_pyobject(py)?
-            .into_any()
-            .unbind(),
-    );
-    out.insert(
-        "regions",
-        s.network
-            .regions
-            .len()
-            .into_pyobject(py)?
-            .into_any()
-            .unbind(),
-    );
-    out.insert(
-        "duration_s",
-        s.duration
-            .as_secs_f64()
-            .into_pyobject(py)?
-            .into_any()
-            .unbind(),
-    );
-    out.insert("seed", s.seed.into_pyobject(py)?.into_any().unbind());
+    let out = PyDict::new(py);
+    out.set_item("name", &s.name)?;
+    out.set_item("validators", s.validator_specs().len())?;
+    out.set_item("regions", s.network.regions.len())?;
+    out.set_item("duration_s", s.duration.as_secs_f64())?;
+    out.set_item("seed", s.seed)?;
     Ok(out)
 }
 
