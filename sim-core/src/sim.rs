@@ -1078,9 +1078,13 @@ impl Simulation {
     ) {
         let i = node as usize;
         self.stats[i].heights_committed += 1;
-        if self.gossip.is_some() {
-            self.gossip_commit(node, round, block);
-        }
+        // Under the p2p model, validating the block (`ApplyBlock`) runs
+        // within timeout_commit and delays the next height when longer.
+        let validated = if self.gossip.is_some() {
+            self.gossip_commit(node, round, block)
+        } else {
+            self.now
+        };
         // The next height starts after timeout_commit, or at once when
         // skip_timeout_commit is set and every validator's precommit is in.
         let all_in = self.skip_timeout_commit
@@ -1096,7 +1100,7 @@ impl Simulation {
         // Block execution (replicated): it runs within timeout_commit and
         // delays the next height when longer; a validator that cannot run
         // the model stops.
-        let mut start = self.now + wait;
+        let mut start = (self.now + wait).max(validated);
         if self.exec.replicated
             && let Some(b) = self.blocks.get(&block)
             && !b.requests.is_empty()

@@ -90,22 +90,45 @@ fn latency_emulation_slows_the_chain() {
     );
 }
 
-/// An ops profile whose Ed25519 verification costs `verify_s`.
-fn ops_profile(verify_s: f64) -> String {
+/// An ops profile with the given timings (seconds a call); every other
+/// operation costs a nanosecond.
+fn ops_profile(timings: &[(&str, f64)]) -> String {
     let mut text = String::from(
         "kind = \"ops\"\nhardware = \"test\"\ndate = \"2026-12-05\"\ncommand = \"test\"\n",
     );
     for name in sim_core::verification::cpu::OP_NAMES {
-        let t = if name == "ed25519_verify" {
-            verify_s
-        } else {
-            0.001
-        };
+        let t = timings
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(1e-9, |&(_, t)| t);
         text.push_str(&format!(
             "[[op]]\nname = \"{name}\"\nmedian_s = {t}\nmin_s = {t}\np90_s = {t}\nrepeats = 1\nbatch = 1\n"
         ));
     }
     text
+}
+
+/// `p2p-small` with an ops profile of `timings` and `extra` TOML in
+/// `[consensus]`: its summary.
+fn p2p_small(timings: &[(&str, f64)], extra: &str) -> sim_core::Summary {
+    let path = format!(
+        "{}/../scenarios/tests/p2p-small.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "[mempool]",
+        &format!("[consensus]\n{extra}\n[verification]\ncpu_profile = \"ops.toml\"\n\n[mempool]"),
+    );
+    let mut s = sim_core::Scenario::from_toml_str(&text, &path).unwrap();
+    s.attach_files(&text, &path, &mut |name| {
+        assert_eq!(name, "ops.toml");
+        Ok(ops_profile(timings))
+    })
+    .unwrap();
+    for &(name, t) in timings {
+        assert_eq!(s.verification.measured(name), Some(t));
+    }
+    run(&s, 1).0
 }
 
 /// Under the p2p model each new vote costs its signature check on the
@@ -115,31 +138,43 @@ fn ops_profile(verify_s: f64) -> String {
 /// equal validators: a quorum is 5, its own vote is one), so each height
 /// takes at least 2 × 10 ms longer. (Verification of earlier batches
 /// overlaps the wait for later ones, so the 12 votes from others do not
-/// all add up.)
+/// all add up.) With vote extensions a precommit for a block carries two
+/// signatures: at least 10 ms more again.
 #[test]
 fn vote_verification_cpu_slows_every_height() {
-    let path = format!(
-        "{}/../scenarios/tests/p2p-small.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap().replace(
-        "[mempool]",
-        "[verification]\ncpu_profile = \"ops.toml\"\n\n[mempool]",
-    );
-    let interval = |verify_s: f64| {
-        let mut s = sim_core::Scenario::from_toml_str(&text, &path).unwrap();
-        s.attach_files(&text, &path, &mut |name| {
-            assert_eq!(name, "ops.toml");
-            Ok(ops_profile(verify_s))
-        })
-        .unwrap();
-        assert_eq!(s.verification.measured("ed25519_verify"), Some(verify_s));
-        let (summary, _) = run(&s, 1);
-        summary.consensus.block_interval_s.mean.unwrap()
+    let interval = |verify_s: f64, extra: &str| {
+        let s = p2p_small(&[("ed25519_verify", verify_s)], extra);
+        s.consensus.block_interval_s.mean.unwrap()
     };
-    let (free, costly) = (interval(1e-9), interval(0.01));
+    let free = interval(1e-9, "");
+    let costly = interval(0.01, "");
     assert!(
         costly - free >= 0.02,
         "{free} s at no cost, {costly} s at 10 ms a vote"
+    );
+    let extended = interval(0.01, "vote_extensions = true");
+    assert!(
+        extended - free >= 0.03,
+        "{free} s at no cost, {extended} s at 10 ms a vote with extensions"
+    );
+}
+
+/// Validating a committed block (`ApplyBlock`: its LastCommit's 7
+/// signatures as a batch) runs within timeout_commit and delays the next
+/// height by what it takes beyond it. At 0.5 s a signature it takes 3.5 s
+/// against a timeout_commit of 1 s, and every validator commits each
+/// height within milliseconds of the others, so each height takes 2.5 s
+/// longer; at 1 µs it hides inside timeout_commit and changes nothing.
+#[test]
+fn block_validation_beyond_timeout_commit_delays_the_next_height() {
+    let interval = |per_sig: f64| {
+        let s = p2p_small(&[("ed25519_batch_verify_175", per_sig * 175.0)], "");
+        s.consensus.block_interval_s.mean.unwrap()
+    };
+    let (fast, slow) = (interval(1e-6), interval(0.5));
+    let added = slow - fast;
+    assert!(
+        (added - 2.5).abs() < 0.05,
+        "{fast} s at 1 µs a signature, {slow} s at 0.5 s: {added} s added, expected 2.5"
     );
 }

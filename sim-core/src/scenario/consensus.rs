@@ -41,6 +41,17 @@ pub struct ConsensusConfig {
     /// Size on the wire of one prevote or precommit.
     #[serde(default = "defaults::vote_bytes")]
     pub vote_bytes: u64,
+    /// Vote extensions (CometBFT's `feature.vote_extensions_enable_height`
+    /// from height 1; off by default, as in CometBFT): each precommit for
+    /// a block carries the application's extension and a second signature,
+    /// which the receiver verifies too. Modelled under the p2p model only.
+    #[serde(default)]
+    pub vote_extensions: bool,
+    /// Bytes a precommit for a block gains with vote extensions: the
+    /// extension, its 64-byte signature and their protobuf tags (default:
+    /// the e2e application's extension, a varint of at most 8 bytes: 76).
+    #[serde(default = "defaults::vote_extension_bytes")]
+    pub vote_extension_bytes: u64,
     /// Header, last commit and proposal framing of a block, beyond its transactions.
     #[serde(default = "defaults::block_overhead_bytes")]
     pub block_overhead_bytes: u64,
@@ -101,6 +112,8 @@ impl Default for ConsensusConfig {
             create_empty_blocks_interval: SimDuration::ZERO,
             max_block_bytes: defaults::max_block_bytes(),
             vote_bytes: defaults::vote_bytes(),
+            vote_extensions: false,
+            vote_extension_bytes: defaults::vote_extension_bytes(),
             block_overhead_bytes: defaults::block_overhead_bytes(),
             vote_delivery: VoteDelivery::Quorum,
             rules: Rules::default(),
@@ -144,6 +157,7 @@ pub(super) fn check_consensus(c: &ConsensusConfig) -> Result<(), (Vec<Seg>, Stri
     }
     for (key, x) in [
         ("vote_bytes", c.vote_bytes),
+        ("vote_extension_bytes", c.vote_extension_bytes),
         ("block_overhead_bytes", c.block_overhead_bytes),
     ] {
         if x > MAX_BLOCK_SIZE_BYTES {

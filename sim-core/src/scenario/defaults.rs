@@ -86,6 +86,13 @@ pub fn max_block_bytes() -> u64 {
 pub fn vote_bytes() -> u64 {
     160
 }
+/// A vote extension on the wire: CometBFT's e2e application extends a
+/// precommit with a varint of at most 8 bytes (`ExtendVote`), signed with
+/// a 64-byte Ed25519 signature, plus two protobuf tags and lengths (see
+/// `scenarios/SOURCES.md`).
+pub fn vote_extension_bytes() -> u64 {
+    76
+}
 /// Header (~650 B) and proposal framing; the last commit's signatures are
 /// counted per validator at run time (see `scenarios/SOURCES.md`).
 pub fn block_overhead_bytes() -> u64 {

@@ -157,6 +157,8 @@ impl Scenario {
         let p = crate::verification::cpu::OpsProfile::parse(&body, &name).map_err(fail)?;
         for op in [
             "ed25519_verify",
+            "ed25519_batch_verify_175",
+            "sha256_1kib",
             "groth16_bn254_verify",
             "p384_cert_chain_3",
         ] {

@@ -290,6 +290,69 @@ impl Known {
     }
 }
 
+/// The CPU a node's consensus routine spends on what it checks, as the
+/// scenario's ops profile (`verification.cpu_profile`) measured it; all
+/// zero without one. CometBFT's consensus routine is one goroutine: a vote
+/// is verified (`VerifyVoteAndExtension`: a second signature for a
+/// precommit for a block when vote extensions are on) and a block part's
+/// Merkle proof checked (`PartSet.AddPart` hashes the part) before it
+/// counts, and `ApplyBlock` validates the block at commit (`validateBlock`:
+/// the LastCommit's signatures as one batch, `VerifyCommit`, and the data
+/// hash over the transactions) before the routine reads anything else.
+/// The application's own calls (`FinalizeBlock`, `Commit` and, on the
+/// mempool's routine, `CheckTx` and recheck) are not in it: the e2e
+/// application's are a parse and a map update, and nothing measures them
+/// here (README, "What is left out").
+#[derive(Clone, Copy, Debug, Default)]
+struct Cpu {
+    /// Nanoseconds: one Ed25519 verification.
+    vote_ns: f64,
+    /// Nanoseconds: one signature of a commit verified as a batch.
+    commit_sig_ns: f64,
+    /// Nanoseconds: SHA-256 of one KiB.
+    sha_kib_ns: f64,
+    /// Signatures in a block's LastCommit (one per validator, as the block's
+    /// bytes count them).
+    commit_sigs: f64,
+    /// A precommit for a block carries a second signature.
+    extensions: bool,
+}
+
+impl Cpu {
+    fn new(scenario: &Scenario, validators: usize) -> Cpu {
+        let v = &scenario.verification;
+        let ns = |op: &str| v.measured(op).unwrap_or(0.0) * 1e9;
+        Cpu {
+            vote_ns: ns("ed25519_verify"),
+            commit_sig_ns: ns("ed25519_batch_verify_175") / 175.0,
+            sha_kib_ns: ns("sha256_1kib"),
+            commit_sigs: validators as f64,
+            extensions: scenario.consensus.vote_extensions,
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.vote_ns > 0.0
+    }
+
+    /// Signatures a vote carries.
+    fn signatures(&self, kind: VoteKind, block: BlockId) -> f64 {
+        if self.extensions && kind == VoteKind::Precommit && block != NIL {
+            2.0
+        } else {
+            1.0
+        }
+    }
+
+    /// `ApplyBlock`'s checks of a block of `bytes`.
+    fn execute(&self, bytes: u64) -> SimDuration {
+        SimDuration(
+            (self.commit_sigs * self.commit_sig_ns + bytes as f64 / 1024.0 * self.sha_kib_ns)
+                .round() as u64,
+        )
+    }
+}
+
 /// The p2p model's state: links, what every node holds and believes.
 pub(super) struct Gossip {
     pub links: Vec<Link>,
@@ -307,13 +370,15 @@ pub(super) struct Gossip {
     /// From a block's proposal to a node holding it whole.
     propagation_s: Sketch,
     bytes_sent: u64,
-    /// CPU time to verify a vote's signature (`verification.cpu_profile`;
-    /// zero without one), and when each node's consensus routine is free
-    /// of the verifications queued so far.
-    vote_verify: SimDuration,
+    /// What checks cost a node's consensus routine, and when each node's
+    /// routine is free of the work queued so far.
+    cpu: Cpu,
     cpu_free: Vec<SimTime>,
-    /// Per link: the arrived votes were verified and wait to be read.
+    /// Per link: the arrived items were checked and wait to be read.
     verified: Vec<bool>,
+    /// Bytes a precommit for a block gains from its vote extension (0
+    /// without vote extensions).
+    extension_bytes: u64,
     /// Each node's mempool (`mempool.reactor`): the sequence numbers of the
     /// transactions it holds, how many, and at most how many.
     pools: Vec<SeqSet>,
@@ -426,12 +491,12 @@ impl Gossip {
                 .count(),
             propagation_s: Sketch::default(),
             bytes_sent: 0,
-            vote_verify: SimDuration::from_secs_f64(
-                scenario
-                    .verification
-                    .measured("ed25519_verify")
-                    .unwrap_or(0.0),
-            ),
+            cpu: Cpu::new(scenario, powers.len()),
+            extension_bytes: if scenario.consensus.vote_extensions {
+                scenario.consensus.vote_extension_bytes
+            } else {
+                0
+            },
             cpu_free: vec![SimTime::ZERO; specs.len()],
             total: powers.iter().sum(),
             powers,
@@ -507,9 +572,18 @@ impl Gossip {
 }
 
 /// Bytes of an item on its channel (before framing).
-fn item_bytes(item: &Item, vote_bytes: u64, part_bytes: impl Fn(BlockId, u16) -> u64) -> u64 {
+fn item_bytes(
+    item: &Item,
+    [vote_bytes, extension_bytes]: [u64; 2],
+    part_bytes: impl Fn(BlockId, u16) -> u64,
+) -> u64 {
     match *item {
         Item::Msg(Message::Proposal { .. }) => PROPOSAL_BYTES,
+        Item::Msg(Message::Vote {
+            kind: VoteKind::Precommit,
+            block,
+            ..
+        }) if block != NIL => vote_bytes + extension_bytes,
         Item::Msg(Message::Vote { .. }) => vote_bytes,
         Item::Part { block, index, .. } => part_bytes(block, index),
         Item::Txs { .. } => 0, // priced by `Simulation::forward_txs`
@@ -522,6 +596,18 @@ const TX_PIECE_BYTES: u64 = 16_384;
 /// Parts of a block of `bytes`.
 pub(super) fn parts_of(bytes: u64) -> u16 {
     bytes.div_ceil(BLOCK_PART_BYTES).clamp(1, u16::MAX as u64) as u16
+}
+
+/// Bytes of part `index` of a block of `bytes`: whole parts, then the rest.
+fn part_len(bytes: u64, index: u16) -> u64 {
+    let total = parts_of(bytes);
+    if index + 1 < total {
+        BLOCK_PART_BYTES
+    } else {
+        bytes
+            .saturating_sub(BLOCK_PART_BYTES * (total as u64 - 1))
+            .max(1)
+    }
 }
 
 impl Simulation {
@@ -616,7 +702,7 @@ impl Simulation {
             return;
         }
         let g = self.gossip.as_mut().expect("p2p model");
-        let vote_bytes = g.vote_bytes;
+        let vote_bytes = [g.vote_bytes, g.extension_bytes];
         let wire = g.wire;
         let (rx, ry) = (g.region[x as usize], g.region[y as usize]);
         let net = &self.net;
@@ -759,38 +845,48 @@ impl Simulation {
                 return;
             }
         }
-        // A node verifies the signatures of the new votes it received
-        // before they count, one after another (CometBFT's consensus
-        // routine is one goroutine), and reads nothing else meanwhile.
+        // A node checks the new votes and block parts it received before
+        // they count, one after another (CometBFT's consensus routine is
+        // one goroutine), and reads nothing else meanwhile.
         let g = self.gossip.as_mut().expect("p2p model");
         let free = g.cpu_free[y as usize];
         if free > now {
             self.queue.push(free, Event::LinkArrive { link: l });
             return;
         }
-        if g.vote_verify.0 > 0 && !std::mem::take(&mut g.verified[l as usize]) {
-            let r = &g.relay[y as usize];
-            let new = g.links[l as usize]
+        if g.cpu.enabled() && !std::mem::take(&mut g.verified[l as usize]) {
+            let (r, cpu, blocks) = (&g.relay[y as usize], g.cpu, &self.blocks);
+            let ns: f64 = g.links[l as usize]
                 .arrived(now)
-                .filter(|i| match **i {
+                .map(|i| match *i {
                     Item::Msg(Message::Vote {
                         kind,
                         height,
                         round,
                         from,
-                        ..
-                    }) => {
-                        height == r.height
-                            && !((round as usize) < r.rounds_used
-                                && r.votes[round as usize][kind as usize]
-                                    .have
-                                    .get(from as usize))
+                        block,
+                    }) if height == r.height
+                        && !((round as usize) < r.rounds_used
+                            && r.votes[round as usize][kind as usize]
+                                .have
+                                .get(from as usize)) =>
+                    {
+                        cpu.vote_ns * cpu.signatures(kind, block)
                     }
-                    _ => false,
+                    Item::Part { block, index, .. }
+                        if r.wants(block)
+                            && !r
+                                .parts_of(block)
+                                .is_some_and(|p| p.have.get(index as usize)) =>
+                    {
+                        let bytes = blocks.get(&block).map_or(BLOCK_PART_BYTES, |b| b.bytes);
+                        part_len(bytes, index) as f64 / 1024.0 * cpu.sha_kib_ns
+                    }
+                    _ => 0.0,
                 })
-                .count() as u64;
-            if new > 0 {
-                let done = now + g.vote_verify.saturating_mul(new);
+                .sum();
+            if ns > 0.0 {
+                let done = now + SimDuration(ns.round() as u64);
                 g.cpu_free[y as usize] = done;
                 g.verified[l as usize] = true;
                 self.queue.push(done, Event::LinkArrive { link: l });
@@ -1093,8 +1189,15 @@ impl Simulation {
 
     /// Node `y` committed `block` in `round`: keep the commit for peers
     /// behind, and move to the next height.
-    fn relay_commit(&mut self, y: NodeId, round: u32, block: BlockId) {
+    /// Returns when its consensus routine is done validating the block.
+    fn relay_commit(&mut self, y: NodeId, round: u32, block: BlockId) -> SimTime {
         let g = self.gossip.as_mut().expect("p2p model");
+        let exec = g
+            .cpu
+            .execute(self.blocks.get(&block).map_or(0, |b| b.bytes));
+        let free = &mut g.cpu_free[y as usize];
+        *free = (*free).max(self.now) + exec;
+        let done = *free;
         let r = &mut g.relay[y as usize];
         let total = r.parts_of(block).map_or(1, |p| p.total);
         let h = r.height;
@@ -1113,6 +1216,7 @@ impl Simulation {
             total,
         });
         r.enter_height(h + 1);
+        done
     }
 
     /// A full node more than a height behind syncs the blocks it missed.
@@ -1208,12 +1312,14 @@ impl Simulation {
         self.wake_in(node);
     }
 
-    /// Validator `node` committed: the relay keeps the commit.
-    pub(super) fn gossip_commit(&mut self, node: NodeId, round: u32, block: BlockId) {
-        self.relay_commit(node, round, block);
+    /// Validator `node` committed: the relay keeps the commit. Returns when
+    /// the node is done validating the block.
+    pub(super) fn gossip_commit(&mut self, node: NodeId, round: u32, block: BlockId) -> SimTime {
+        let done = self.relay_commit(node, round, block);
         self.relay_follow(node);
         self.wake_in(node);
         self.wake_out(node);
+        done
     }
 
     /// A partition healed: every node forgets what it believed its peers
@@ -1262,6 +1368,31 @@ mod tests {
     use crate::scenario::Scenario;
     use crate::sim::Simulation;
     use crate::time::SimTime;
+
+    /// A precommit for a block carries its extension (CometBFT sends the
+    /// extension and its signature only there); prevotes and nil
+    /// precommits do not. Parts: 65,536 bytes each, then the rest.
+    #[test]
+    fn extension_bytes_ride_on_precommits_for_a_block() {
+        use super::{BLOCK_PART_BYTES, Item, NIL, item_bytes, part_len};
+        let vote = |kind, block| {
+            Item::Msg(Message::Vote {
+                kind,
+                height: 1,
+                round: 0,
+                block,
+                from: 0,
+            })
+        };
+        let bytes = |item| item_bytes(&item, [160, 76], |_, _| 0);
+        assert_eq!(bytes(vote(VoteKind::Precommit, 3)), 236);
+        assert_eq!(bytes(vote(VoteKind::Precommit, NIL)), 160);
+        assert_eq!(bytes(vote(VoteKind::Prevote, 3)), 160);
+        assert_eq!(part_len(150_000, 0), BLOCK_PART_BYTES);
+        assert_eq!(part_len(150_000, 1), BLOCK_PART_BYTES);
+        assert_eq!(part_len(150_000, 2), 150_000 - 2 * 65_536);
+        assert_eq!(part_len(100, 0), 100);
+    }
 
     #[test]
     fn bits_minus_lists_what_the_peer_lacks() {

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The operations, in the order they are timed and written.
-pub const OP_NAMES: [&str; 8] = [
+pub const OP_NAMES: [&str; 9] = [
     "ed25519_verify",
+    "ed25519_batch_verify_175",
     "sha256_1kib",
     "groth16_bn254_verify",
     "bn254_pairing",
