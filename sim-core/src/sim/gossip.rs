@@ -856,7 +856,19 @@ impl Simulation {
         }
         if g.cpu.enabled() && !std::mem::take(&mut g.verified[l as usize]) {
             let (r, cpu, blocks) = (&g.relay[y as usize], g.cpu, &self.blocks);
-            let ns: f64 = g.links[l as usize]
+            // New parts per block, to see whether they complete it; parts
+            // count when their proposal came before them or comes with them.
+            let mut parts: Vec<(BlockId, u64, u32)> = Vec::new();
+            let proposed: Vec<BlockId> = g.links[l as usize]
+                .arrived(now)
+                .filter_map(|i| match *i {
+                    Item::Msg(Message::Proposal { height, block, .. }) if height == r.height => {
+                        Some(block)
+                    }
+                    _ => None,
+                })
+                .collect();
+            let mut ns: f64 = g.links[l as usize]
                 .arrived(now)
                 .map(|i| match *i {
                     Item::Msg(Message::Vote {
@@ -873,18 +885,38 @@ impl Simulation {
                     {
                         cpu.vote_ns * cpu.signatures(kind, block)
                     }
-                    Item::Part { block, index, .. }
-                        if r.wants(block)
-                            && !r
-                                .parts_of(block)
-                                .is_some_and(|p| p.have.get(index as usize)) =>
+                    Item::Part {
+                        block,
+                        index,
+                        height,
+                    } if (r.wants(block) || proposed.contains(&block))
+                        && !r
+                            .parts_of(block)
+                            .is_some_and(|p| p.have.get(index as usize)) =>
                     {
                         let bytes = blocks.get(&block).map_or(BLOCK_PART_BYTES, |b| b.bytes);
+                        match parts.iter_mut().find(|p| p.0 == block) {
+                            Some(p) => p.2 += 1,
+                            None => parts.push((block, height, 1)),
+                        }
                         part_len(bytes, index) as f64 / 1024.0 * cpu.sha_kib_ns
                     }
                     _ => 0.0,
                 })
                 .sum();
+            // A validator that now holds the whole proposed block asks the
+            // application to process it before it prevotes
+            // (`ProcessProposal`): with vote extensions the e2e application
+            // verifies the extended commit's signatures, one at a time.
+            if cpu.extensions && (y as usize) < g.validators {
+                for &(block, height, k) in &parts {
+                    let have = r.parts_of(block).map_or(0, |p| p.have.count());
+                    let bytes = blocks.get(&block).map_or(BLOCK_PART_BYTES, |b| b.bytes);
+                    if height > 1 && have + k == parts_of(bytes) as u32 {
+                        ns += cpu.commit_sigs * cpu.vote_ns;
+                    }
+                }
+            }
             if ns > 0.0 {
                 let done = now + SimDuration(ns.round() as u64);
                 g.cpu_free[y as usize] = done;
