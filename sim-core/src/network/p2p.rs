@@ -54,6 +54,11 @@ pub enum Item {
     Txs { first: u64, last: u64 },
 }
 
+/// Item lists a link keeps for reuse, and the most items a kept list may
+/// have room for.
+const SPARE_LISTS_MAX: usize = 4;
+const SPARE_ITEMS_MAX: usize = 128;
+
 /// Everything flushed at once, and when the receiver reads it.
 #[derive(Clone, Debug)]
 pub struct Batch {
@@ -392,7 +397,14 @@ impl Link {
                     }
                 }
                 b.items.clear();
-                self.spare.push(b.items);
+                // A list grown by an unusual batch (a peer catching up gets
+                // hundreds of votes at once) gives its memory back rather
+                // than keep it for the link's life: lists pass from link to
+                // link through `out`, and kept they would ratchet every
+                // link's memory up to the largest batch of the whole run.
+                if b.items.capacity() <= SPARE_ITEMS_MAX && self.spare.len() < SPARE_LISTS_MAX {
+                    self.spare.push(b.items);
+                }
             } else {
                 i += 1;
             }
@@ -569,6 +581,38 @@ mod tests {
         let mut got = Vec::new();
         l.take_arrived(SimTime(105_000_000), &mut got);
         assert_eq!(got, vec![vote(0), vote(1)]);
+    }
+
+    /// A link keeps at most a few emptied item lists for reuse, none with
+    /// room for more than `SPARE_ITEMS_MAX` items: memory does not ratchet
+    /// up to the largest batch ever sent (issue #23: a day of `day-150`).
+    #[test]
+    fn a_link_keeps_only_small_spare_lists() {
+        let w = wire(1_000_000_000, 100);
+        let mut lat = |_| SimDuration::from_millis(5);
+        let mut l = Link::new(0, 1, 1);
+        // One batch of 1,000 votes, then batches of one, each taken in turn.
+        for i in 0..1000 {
+            l.write(SimTime::ZERO, vote(i), 10, &w, &mut lat);
+        }
+        let mut got = Vec::new();
+        l.take_arrived(SimTime(200_000_000), &mut got);
+        assert_eq!(got.len(), 1000);
+        let mut out = got;
+        for k in 1..=10u64 {
+            let t = SimTime(k * 1_000_000_000);
+            l.write(t, vote(0), 10, &w, &mut lat);
+            // Hand back the big list each time, as the simulation does.
+            out.clear();
+            l.take_arrived(t + SimDuration::from_millis(200), &mut out);
+            assert_eq!(out, vec![vote(0)]);
+        }
+        assert!(l.spare.len() <= SPARE_LISTS_MAX);
+        assert!(
+            l.spare.iter().all(|v| v.capacity() <= SPARE_ITEMS_MAX),
+            "{:?}",
+            l.spare.iter().map(Vec::capacity).collect::<Vec<_>>()
+        );
     }
 
     /// A full write buffer is flushed when its last byte passes the limiter.
