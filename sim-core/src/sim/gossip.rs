@@ -598,9 +598,9 @@ pub(super) fn parts_of(bytes: u64) -> u16 {
     bytes.div_ceil(BLOCK_PART_BYTES).clamp(1, u16::MAX as u64) as u16
 }
 
-/// Bytes of part `index` of a block of `bytes`: whole parts, then the rest.
-fn part_len(bytes: u64, index: u16) -> u64 {
-    let total = parts_of(bytes);
+/// Bytes of part `index` of a block of `bytes` in `total` parts: whole
+/// parts, then the rest.
+fn part_len(bytes: u64, index: u16, total: u16) -> u64 {
     if index + 1 < total {
         BLOCK_PART_BYTES
     } else {
@@ -722,13 +722,7 @@ impl Simulation {
                 .blocks
                 .get(&block)
                 .map_or(BLOCK_PART_BYTES, |b| b.bytes);
-            if index + 1 < total {
-                BLOCK_PART_BYTES
-            } else {
-                bytes
-                    .saturating_sub(BLOCK_PART_BYTES * (total as u64 - 1))
-                    .max(1)
-            }
+            part_len(bytes, index, total)
         };
         let link = &mut g.links[l as usize];
         let known = &mut g.known[l as usize];
@@ -899,7 +893,7 @@ impl Simulation {
                             Some(p) => p.2 += 1,
                             None => parts.push((block, height, 1)),
                         }
-                        part_len(bytes, index) as f64 / 1024.0 * cpu.sha_kib_ns
+                        part_len(bytes, index, parts_of(bytes)) as f64 / 1024.0 * cpu.sha_kib_ns
                     }
                     _ => 0.0,
                 })
@@ -1420,10 +1414,10 @@ mod tests {
         assert_eq!(bytes(vote(VoteKind::Precommit, 3)), 236);
         assert_eq!(bytes(vote(VoteKind::Precommit, NIL)), 160);
         assert_eq!(bytes(vote(VoteKind::Prevote, 3)), 160);
-        assert_eq!(part_len(150_000, 0), BLOCK_PART_BYTES);
-        assert_eq!(part_len(150_000, 1), BLOCK_PART_BYTES);
-        assert_eq!(part_len(150_000, 2), 150_000 - 2 * 65_536);
-        assert_eq!(part_len(100, 0), 100);
+        assert_eq!(part_len(150_000, 0, 3), BLOCK_PART_BYTES);
+        assert_eq!(part_len(150_000, 1, 3), BLOCK_PART_BYTES);
+        assert_eq!(part_len(150_000, 2, 3), 150_000 - 2 * 65_536);
+        assert_eq!(part_len(100, 0, 1), 100);
     }
 
     #[test]
