@@ -397,6 +397,8 @@ pub(super) struct Gossip {
     vote_bytes: u64,
     /// Items being handled (kept to reuse the allocation).
     scratch: Vec<Item>,
+    /// Transaction pieces being relayed: first, last, bytes (reused).
+    pieces: Vec<(u64, u64, u64)>,
     /// Reused list of the items a link delivers (`on_link_arrive`).
     arrived: Vec<Item>,
     /// When each link's queued wake fires, if one is queued.
@@ -502,6 +504,7 @@ impl Gossip {
             powers,
             vote_bytes: scenario.consensus.vote_bytes,
             scratch: Vec::new(),
+            pieces: Vec::new(),
             arrived: Vec::new(),
             peers: graph.peers,
         }
@@ -981,6 +984,25 @@ impl Simulation {
         let wire = g.wire;
         let net = &self.net;
         let queue = &mut self.queue;
+        // Written in pieces of about 16 KiB, so that consensus messages
+        // written meanwhile go ahead of the rest; the pieces are the same
+        // for every peer.
+        let mut pieces = std::mem::take(&mut g.pieces);
+        pieces.clear();
+        for &(first, last) in runs {
+            let mut piece: Option<(u64, u64, u64)> = None;
+            for (&s, &bytes) in g.tx_bytes.range(first..=last) {
+                piece = match piece {
+                    Some((a, _, n)) if n < TX_PIECE_BYTES => Some((a, s, n + bytes)),
+                    Some(p) => {
+                        pieces.push(p);
+                        Some((s, s, bytes))
+                    }
+                    None => Some((s, s, bytes)),
+                };
+            }
+            pieces.extend(piece);
+        }
         for &l in &g.out[node as usize] {
             if Some(l) == except {
                 continue;
@@ -989,32 +1011,15 @@ impl Simulation {
             let (x, y) = (link.from, link.to);
             let (rx, ry) = (g.region[x as usize], g.region[y as usize]);
             let mut latency = |batch: u64| net.batch_latency((x, rx), (y, ry), [l as u64, batch]);
-            for &(first, last) in runs {
-                // Written in pieces of about 16 KiB, so that consensus
-                // messages written meanwhile go ahead of the rest.
-                let mut piece: Option<(u64, u64, u64)> = None;
-                let mut write = |(a, b, bytes): (u64, u64, u64)| {
-                    let item = Item::Txs { first: a, last: b };
-                    if let Some(at) = link.write(now, item, bytes, &wire, &mut latency).schedule {
-                        queue.push(at, Event::LinkArrive { link: l });
-                    }
-                    bytes + (b - a + 1) * wire.wire_bytes(0)
-                };
-                for (&s, &bytes) in g.tx_bytes.range(first..=last) {
-                    piece = match piece {
-                        Some((a, _, n)) if n < TX_PIECE_BYTES => Some((a, s, n + bytes)),
-                        Some(p) => {
-                            g.bytes_sent += write(p);
-                            Some((s, s, bytes))
-                        }
-                        None => Some((s, s, bytes)),
-                    };
+            for &(a, b, bytes) in &pieces {
+                let item = Item::Txs { first: a, last: b };
+                if let Some(at) = link.write(now, item, bytes, &wire, &mut latency).schedule {
+                    queue.push(at, Event::LinkArrive { link: l });
                 }
-                if let Some(p) = piece {
-                    g.bytes_sent += write(p);
-                }
+                g.bytes_sent += bytes + (b - a + 1) * wire.wire_bytes(0);
             }
         }
+        g.pieces = pieces;
     }
 
     /// Node `y` takes the transactions `first..=last` it has not seen and
