@@ -32,7 +32,7 @@ use ark_std::rand::{SeedableRng, rngs::StdRng};
 use ed25519_dalek::{Signer as _, Verifier as _};
 use sha2::{Digest, Sha256};
 
-pub use sim_core::verification::cpu::{OP_NAMES, OpTiming, OpsProfile};
+pub use sim_core::verification::cpu::{COMMIT_SIGNATURES, OP_NAMES, OpTiming, OpsProfile};
 
 /// The crates that do the work, as `Cargo.lock` pins them (a test checks).
 pub const CRATES: [(&str, &str); 6] = [
@@ -86,10 +86,6 @@ impl Default for Ed25519Vote {
         Self::new()
     }
 }
-
-/// Signatures in a commit checked as one batch: the QA network's 175
-/// validators.
-pub const COMMIT_SIGNATURES: usize = 175;
 
 /// A block's LastCommit: [`COMMIT_SIGNATURES`] votes by as many validators,
 /// checked as one batch, as CometBFT's `VerifyCommit` does when the keys

@@ -324,7 +324,8 @@ impl Cpu {
         let ns = |op: &str| v.measured(op).unwrap_or(0.0) * 1e9;
         Cpu {
             vote_ns: ns("ed25519_verify"),
-            commit_sig_ns: ns("ed25519_batch_verify_175") / 175.0,
+            commit_sig_ns: ns("ed25519_batch_verify_175")
+                / crate::verification::cpu::COMMIT_SIGNATURES as f64,
             sha_kib_ns: ns("sha256_1kib"),
             commit_sigs: validators as f64,
             extensions: scenario.consensus.vote_extensions,
@@ -855,7 +856,7 @@ impl Simulation {
             let (r, cpu, blocks) = (&g.relay[y as usize], g.cpu, &self.blocks);
             // New parts per block, to see whether they complete it; parts
             // count when their proposal came before them or comes with them.
-            let mut parts: Vec<(BlockId, u64, u32)> = Vec::new();
+            let mut parts: Vec<(BlockId, u64, u64, u32)> = Vec::new();
             let proposed: Vec<BlockId> = g.links[l as usize]
                 .arrived(now)
                 .filter_map(|i| match *i {
@@ -893,8 +894,8 @@ impl Simulation {
                     {
                         let bytes = blocks.get(&block).map_or(BLOCK_PART_BYTES, |b| b.bytes);
                         match parts.iter_mut().find(|p| p.0 == block) {
-                            Some(p) => p.2 += 1,
-                            None => parts.push((block, height, 1)),
+                            Some(p) => p.3 += 1,
+                            None => parts.push((block, height, bytes, 1)),
                         }
                         part_len(bytes, index, parts_of(bytes)) as f64 / 1024.0 * cpu.sha_kib_ns
                     }
@@ -906,9 +907,8 @@ impl Simulation {
             // (`ProcessProposal`): with vote extensions the e2e application
             // verifies the extended commit's signatures, one at a time.
             if cpu.extensions && (y as usize) < g.validators {
-                for &(block, height, k) in &parts {
+                for &(block, height, bytes, k) in &parts {
                     let have = r.parts_of(block).map_or(0, |p| p.have.count());
-                    let bytes = blocks.get(&block).map_or(BLOCK_PART_BYTES, |b| b.bytes);
                     if height > 1 && have + k == parts_of(bytes) as u32 {
                         ns += cpu.commit_sigs * cpu.vote_ns;
                     }

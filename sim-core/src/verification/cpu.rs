@@ -9,6 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Signatures in the batch `ed25519_batch_verify_175` times: the QA
+/// network's 175 validators (a block's LastCommit).
+pub const COMMIT_SIGNATURES: usize = 175;
+
 /// The operations, in the order they are timed and written.
 pub const OP_NAMES: [&str; 9] = [
     "ed25519_verify",
