@@ -223,7 +223,13 @@ impl Wire {
 
     /// Bytes on the wire for a message of `bytes`: its packets' framing added.
     pub fn wire_bytes(&self, bytes: u64) -> u64 {
-        bytes + bytes.div_ceil(self.payload).max(1) * PACKET_FRAMING_BYTES
+        // Most messages (votes, proposals) fit one packet: no division.
+        let packets = if bytes <= self.payload {
+            1
+        } else {
+            bytes.div_ceil(self.payload)
+        };
+        bytes + packets * PACKET_FRAMING_BYTES
     }
 }
 
@@ -375,7 +381,9 @@ impl Link {
     /// The throttle timer's first fire at or after `t` (at least one
     /// `throttle` after it was armed).
     fn fire_after(&self, t: SimTime, thr: u64) -> SimTime {
-        let k = t.0.saturating_sub(self.anchor.0).div_ceil(thr).max(1);
+        // Most writes fall within the timer's first period: no division.
+        let d = t.0.saturating_sub(self.anchor.0);
+        let k = if d <= thr { 1 } else { d.div_ceil(thr) };
         SimTime(self.anchor.0.saturating_add(k.saturating_mul(thr)))
     }
 
