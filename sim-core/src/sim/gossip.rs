@@ -55,10 +55,10 @@ impl Bits {
     fn count(&self) -> u32 {
         self.0.iter().map(|w| w.count_ones()).sum()
     }
-    /// The indices in `self` and not in `other`.
-    fn minus<'a>(&'a self, other: &'a Bits) -> impl Iterator<Item = usize> + 'a {
+    /// The indices in `self` and not in `other` (a set's words).
+    fn minus<'a>(&'a self, other: &'a [u64]) -> impl Iterator<Item = usize> + 'a {
         self.0.iter().enumerate().flat_map(move |(k, &w)| {
-            let mut d = w & !other.0.get(k).copied().unwrap_or(0);
+            let mut d = w & !other.get(k).copied().unwrap_or(0);
             std::iter::from_fn(move || {
                 (d != 0).then(|| {
                     let b = d.trailing_zeros() as usize;
@@ -297,30 +297,45 @@ impl Relay {
 }
 
 /// What a node believes one peer holds of the peer's height (`PeerState`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Known {
     height: u64,
     proposals: Bits,
     parts: Vec<(BlockId, Bits)>,
-    votes: Vec<[Bits; 2]>,
+    /// The votes, one bit per validator, in one array: `words` words per
+    /// round and kind (prevotes, precommits), rounds in order. One array
+    /// rather than a list per round and kind: marking a vote, which every
+    /// vote sent or received does, then reads one heap line, not three.
+    votes: Vec<u64>,
+    words: usize,
 }
 
 impl Known {
+    /// Nothing known, of a network of `validators`.
+    fn new(validators: usize) -> Known {
+        Known {
+            height: 0,
+            proposals: Bits::default(),
+            parts: Vec::new(),
+            votes: Vec::new(),
+            words: validators.div_ceil(64).max(1),
+        }
+    }
     fn at(&mut self, height: u64) -> &mut Known {
         if self.height != height {
             self.height = height;
             self.proposals.clear();
             self.parts.clear();
-            self.votes.iter_mut().flatten().for_each(Bits::clear);
+            self.votes.fill(0);
         }
         self
     }
-    fn votes(&mut self, round: u32, kind: VoteKind) -> &mut Bits {
-        let r = round as usize;
-        if self.votes.len() <= r {
-            self.votes.resize(r + 1, Default::default());
+    fn votes(&mut self, round: u32, kind: VoteKind) -> &mut [u64] {
+        let i = (round as usize * 2 + kind as usize) * self.words;
+        if self.votes.len() < i + self.words {
+            self.votes.resize(i + self.words, 0);
         }
-        &mut self.votes[r][kind as usize]
+        &mut self.votes[i..i + self.words]
     }
     fn parts(&mut self, block: BlockId) -> &mut Bits {
         match self.parts.iter().position(|(b, _)| *b == block) {
@@ -343,7 +358,8 @@ impl Known {
                 from,
                 ..
             }) => {
-                self.at(height).votes(round, kind).set(from as usize);
+                let from = from as usize;
+                self.at(height).votes(round, kind)[from / 64] |= 1 << (from % 64);
             }
             Item::Part {
                 height,
@@ -532,7 +548,7 @@ impl Gossip {
                     || net.topology.kind == TopologyKind::Edges)
         );
         Gossip {
-            known: vec![Known::default(); links.len()],
+            known: vec![Known::new(validators); links.len()],
             wake_at: vec![None; links.len()],
             verified: vec![false; links.len()],
             pools: vec![SeqSet::default(); specs.len()],
@@ -841,7 +857,7 @@ impl Simulation {
                     continue;
                 }
                 let k = known.parts(p.block);
-                for i in p.have.minus(k) {
+                for i in p.have.minus(&k.0) {
                     items.push(Item::Part {
                         height: h,
                         block: p.block,
@@ -1447,7 +1463,7 @@ impl Simulation {
                 g.links[l].reset(now);
                 g.known[l] = Known {
                     height: u64::MAX,
-                    ..Known::default()
+                    ..Known::new(g.validators)
                 };
             }
         }
@@ -1544,7 +1560,7 @@ mod tests {
         }
         b.set(3);
         b.set(130);
-        assert_eq!(a.minus(&b).collect::<Vec<_>>(), vec![0, 64]);
+        assert_eq!(a.minus(&b.0).collect::<Vec<_>>(), vec![0, 64]);
         assert_eq!(a.count(), 4);
         assert!(a.get(64) && !a.get(65));
     }
