@@ -336,20 +336,6 @@ impl Link {
                 (0, self.batches, true)
             }
         };
-        // Batches stay in the order of their ids.
-        let index = self
-            .in_flight
-            .binary_search_by_key(&id, |b| b.id)
-            .expect("an open batch is in flight");
-        let batch = &mut self.in_flight[index];
-        // Consecutive transactions ride as one range.
-        match (batch.items.last_mut(), item) {
-            (Some(Item::Txs { last, .. }), Item::Txs { first, last: l }) if *last + 1 == first => {
-                *last = l;
-            }
-            _ => batch.items.push(item),
-        }
-        batch.depart = batch.depart.max(ready);
         let filled = bytes_open + b;
         let flush = if filled >= WRITE_BUFFER_BYTES {
             // The buffer is full: written out at once, not at the timer.
@@ -361,13 +347,28 @@ impl Link {
             self.open[lane] = Some((filled, id, f));
             f
         };
-        let depart = flush.max(self.in_flight[index].depart);
-        let at = depart + self.in_flight[index].latency;
+        // The open batch is one of the last (batches stay in the order of
+        // their ids; at most the other lane's opened after it).
+        let batch = self
+            .in_flight
+            .iter_mut()
+            .rev()
+            .find(|b| b.id == id)
+            .expect("an open batch is in flight");
+        // Consecutive transactions ride as one range.
+        match (batch.items.last_mut(), item) {
+            (Some(Item::Txs { last, .. }), Item::Txs { first, last: l }) if *last + 1 == first => {
+                *last = l;
+            }
+            _ => batch.items.push(item),
+        }
+        batch.depart = batch.depart.max(ready);
+        let at = flush.max(batch.depart) + batch.latency;
         // TCP keeps a connection's order (within a lane; see `open`): the
         // batch written to is always its lane's latest.
         let arrive = self.prev_arrive[lane].max(at);
-        let schedule = (new || arrive != self.in_flight[index].arrive).then_some(arrive);
-        self.in_flight[index].arrive = arrive;
+        let schedule = (new || arrive != batch.arrive).then_some(arrive);
+        batch.arrive = arrive;
         self.last_arrive[lane] = arrive;
         Written { schedule }
     }
