@@ -52,6 +52,13 @@ impl Bits {
     fn clear(&mut self) {
         self.0.iter_mut().for_each(|w| *w = 0);
     }
+    /// Adds the indices of `other` (a set's words).
+    fn union(&mut self, other: &[u64]) {
+        if self.0.len() < other.len() {
+            self.0.resize(other.len(), 0);
+        }
+        self.0.iter_mut().zip(other).for_each(|(w, o)| *w |= o);
+    }
     fn count(&self) -> u32 {
         self.0.iter().map(|w| w.count_ones()).sum()
     }
@@ -815,21 +822,21 @@ impl Simulation {
             part_len(bytes, index, total)
         };
         let link = &mut g.links[l as usize];
-        let known = &mut g.known[l as usize];
         for item in &items {
             let bytes = item_bytes(item, vote_bytes, part_bytes);
             g.bytes_sent += wire.wire_bytes(bytes);
             if let Some(at) = link.write(now, *item, bytes, &wire, &mut latency).schedule {
                 self.queue.push(at, Event::LinkArrive { link: l });
             }
-            known.mark(item);
         }
         link.dry_since = now;
         self.gossip().scratch = items;
     }
 
     /// What link `l`'s routine sends now (`gossipDataRoutine` and
-    /// `gossipVotesRoutine` in one pass).
+    /// `gossipVotesRoutine` in one pass); the routine then believes its
+    /// peer has it (marked here a set at a time: the routine sends all of
+    /// it, and nothing reads the belief in between).
     fn due_items(&mut self, l: u32, items: &mut Vec<Item>) {
         let g = self.gossip.as_mut().expect("p2p model");
         let (x, y) = (
@@ -847,6 +854,7 @@ impl Simulation {
                 && !known.proposals.get(ry as usize)
             {
                 items.push(Item::Msg(*p));
+                known.proposals.set(ry as usize);
             }
             let sending = items.first().and_then(|i| match *i {
                 Item::Msg(Message::Proposal { block, .. }) => Some(block),
@@ -864,6 +872,7 @@ impl Simulation {
                         index: i as u16,
                     });
                 }
+                k.union(&p.have.0);
             }
             // Votes of every round up to both nodes' (the peer's round and
             // its POL round are among them).
@@ -884,6 +893,7 @@ impl Simulation {
                             from: i as NodeId,
                         }));
                     }
+                    k.iter_mut().zip(&v.have.0).for_each(|(w, o)| *w |= o);
                 }
             }
         } else if let Some(last) = from.last.as_ref().filter(|c| c.height == to.height) {
@@ -898,10 +908,13 @@ impl Simulation {
                     from: i as NodeId,
                 }));
             }
+            k.iter_mut()
+                .zip(&from.last_votes.have.0)
+                .for_each(|(w, o)| *w |= o);
             if !to.has_block(last.block) {
                 let k = known.parts(last.block);
                 for i in 0..last.total as usize {
-                    if !k.get(i) {
+                    if k.set(i) {
                         items.push(Item::Part {
                             height: last.height,
                             block: last.block,
