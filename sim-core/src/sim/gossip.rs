@@ -57,7 +57,7 @@ impl Bits {
         if self.0.len() < other.len() {
             self.0.resize(other.len(), 0);
         }
-        self.0.iter_mut().zip(other).for_each(|(w, o)| *w |= o);
+        or_words(&mut self.0, other);
     }
     fn count(&self) -> u32 {
         self.0.iter().map(|w| w.count_ones()).sum()
@@ -127,6 +127,12 @@ impl SeqSet {
             self.base = self.base.max(low / 64);
         }
     }
+}
+
+/// Adds the set `other` to the set `into` (both as words; `into` has room).
+fn or_words(into: &mut [u64], other: &[u64]) {
+    debug_assert!(other.len() <= into.len(), "a set beyond its room");
+    into.iter_mut().zip(other).for_each(|(w, o)| *w |= o);
 }
 
 /// The bytes of each transaction not yet committed, by sequence number:
@@ -893,7 +899,7 @@ impl Simulation {
                             from: i as NodeId,
                         }));
                     }
-                    k.iter_mut().zip(&v.have.0).for_each(|(w, o)| *w |= o);
+                    or_words(k, &v.have.0);
                 }
             }
         } else if let Some(last) = from.last.as_ref().filter(|c| c.height == to.height) {
@@ -908,9 +914,7 @@ impl Simulation {
                     from: i as NodeId,
                 }));
             }
-            k.iter_mut()
-                .zip(&from.last_votes.have.0)
-                .for_each(|(w, o)| *w |= o);
+            or_words(k, &from.last_votes.have.0);
             if !to.has_block(last.block) {
                 let k = known.parts(last.block);
                 for i in 0..last.total as usize {
